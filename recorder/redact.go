@@ -1,0 +1,303 @@
+package recorder
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/mcptap/mcptap"
+)
+
+// secretParams are query, form and JSON member names whose values are secrets.
+// state, client_id, redirect_uri and code_challenge are not: they are what a
+// reader compares across hops, and none of them grants access.
+var secretParams = map[string]bool{
+	"code": true, "code_verifier": true, "access_token": true, "refresh_token": true,
+	"id_token": true, "client_secret": true, "client_assertion": true, "assertion": true,
+	"subject_token": true, "actor_token": true, "password": true, "token": true,
+	"registration_access_token": true, "id_token_hint": true, "session_token": true,
+}
+
+// minSecretLen keeps tiny values ("1", "ok") from being treated as secrets,
+// which would shred unrelated text when Text replaces them everywhere.
+const minSecretLen = 4
+
+// Redactor replaces secrets with keyed hashes that keep their length and
+// character class, so the same code in a redirect and in a token request still
+// visibly matches in an export: ‹redacted:len=43:b64url:3f9a1c›.
+//
+// It learns secret values from the places OAuth carries them (Authorization,
+// cookies, code/token/verifier parameters in queries, forms, Location headers
+// and JSON bodies) and then replaces every occurrence of a learned value, in
+// any field. Learn every exchange of a recording before redacting any, so a
+// value recognised in one exchange is also hidden where it appears unlabelled
+// in another. A Redactor is safe for concurrent use.
+type Redactor struct {
+	key []byte
+
+	mu       sync.Mutex
+	secrets  map[string]string // value -> replacement
+	replacer *strings.Replacer // rebuilt lazily after new secrets
+}
+
+// NewRedactor returns a Redactor keyed with key; a nil key draws a random one,
+// so hashes cannot be compared across reports.
+func NewRedactor(key []byte) *Redactor {
+	if key == nil {
+		key = make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			panic(fmt.Sprintf("redact: random key: %v", err)) // crypto/rand does not fail on supported platforms
+		}
+	}
+	return &Redactor{key: key, secrets: map[string]string{}}
+}
+
+// Secret returns the replacement for v and remembers v as a secret.
+func (r *Redactor) Secret(v string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.add(v)
+}
+
+func (r *Redactor) add(v string) string {
+	if s, ok := r.secrets[v]; ok {
+		return s
+	}
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte(v))
+	s := fmt.Sprintf("‹redacted:len=%d:%s:%s›", len(v), charClass(v), hex.EncodeToString(m.Sum(nil))[:6])
+	if len(v) >= minSecretLen {
+		r.secrets[v] = s
+		// The same value percent-encoded (in a query or a form) is the same secret.
+		if q := url.QueryEscape(v); q != v {
+			r.secrets[q] = s
+		}
+		r.replacer = nil
+	}
+	return s
+}
+
+// charClass names the alphabet of v, so a redacted value still says what kind
+// of thing it was.
+func charClass(v string) string {
+	has := func(f func(rune) bool) bool { return strings.IndexFunc(v, f) >= 0 }
+	all := func(f func(rune) bool) bool { return strings.IndexFunc(v, func(c rune) bool { return !f(c) }) < 0 }
+	digit := func(c rune) bool { return c >= '0' && c <= '9' }
+	hexc := func(c rune) bool { return digit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+	alnum := func(c rune) bool { return digit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+	b64url := func(c rune) bool { return alnum(c) || c == '-' || c == '_' }
+	b64 := func(c rune) bool { return alnum(c) || c == '+' || c == '/' || c == '=' }
+	switch {
+	case v == "":
+		return "empty"
+	case all(digit):
+		return "digits"
+	case all(hexc):
+		return "hex"
+	case all(alnum):
+		return "alnum"
+	case all(b64url):
+		return "b64url"
+	case strings.Count(v, ".") == 2 && all(func(c rune) bool { return b64url(c) || c == '.' }):
+		return "jwt"
+	case all(b64):
+		return "b64"
+	case has(func(c rune) bool { return c < 0x20 || c > 0x7e }):
+		return "binary"
+	}
+	return "text"
+}
+
+// Learn remembers every secret that ex carries.
+func (r *Redactor) Learn(ex mcptap.Exchange) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.learnHeaders(ex.ReqHeader)
+	r.learnHeaders(ex.RespHeader)
+	r.learnQuery(ex.Target)
+	r.learnBody(ex.ReqHeader.Get("Content-Type"), ex.ReqBody)
+	r.learnBody(ex.RespHeader.Get("Content-Type"), ex.RespBody)
+}
+
+func (r *Redactor) learnHeaders(h http.Header) {
+	for name, vals := range h {
+		for _, v := range vals {
+			switch http.CanonicalHeaderKey(name) {
+			case "Authorization", "Proxy-Authorization":
+				if scheme, cred, ok := strings.Cut(v, " "); ok && !strings.ContainsAny(scheme, "=,") {
+					r.add(strings.TrimSpace(cred))
+				} else {
+					r.add(v)
+				}
+			case "Cookie":
+				for _, c := range strings.Split(v, ";") {
+					if _, val, ok := strings.Cut(strings.TrimSpace(c), "="); ok {
+						r.add(val)
+					}
+				}
+			case "Set-Cookie":
+				first, _, _ := strings.Cut(v, ";")
+				if _, val, ok := strings.Cut(first, "="); ok {
+					r.add(val)
+				}
+			case "Location", "Content-Location", "Referer":
+				r.learnQuery(v)
+			case "X-Api-Key", "Api-Key", "X-Auth-Token":
+				r.add(v)
+			}
+		}
+	}
+}
+
+// learnQuery finds secret parameters in the query and fragment of a URL or
+// request target, read leniently: recordings hold malformed URLs too.
+func (r *Redactor) learnQuery(u string) {
+	_, q, ok := strings.Cut(u, "?")
+	if !ok {
+		_, q, _ = strings.Cut(u, "#")
+	}
+	q = strings.ReplaceAll(q, "#", "&")
+	r.learnForm(q)
+}
+
+func (r *Redactor) learnForm(q string) {
+	for _, pair := range strings.FieldsFunc(q, func(c rune) bool { return c == '&' || c == ';' }) {
+		k, v, _ := strings.Cut(pair, "=")
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		if !secretParams[strings.ToLower(k)] || v == "" {
+			continue
+		}
+		r.add(v) // the raw bytes as they stand in the text
+		if dv, err := url.QueryUnescape(v); err == nil {
+			r.add(dv)
+		}
+	}
+}
+
+func (r *Redactor) learnBody(ctype string, body []byte) {
+	if len(body) == 0 {
+		return
+	}
+	switch {
+	case strings.Contains(ctype, "x-www-form-urlencoded"):
+		r.learnForm(string(body))
+	case strings.Contains(ctype, "json") || json.Valid(body):
+		var v any
+		if json.Unmarshal(body, &v) == nil {
+			r.learnJSON(v)
+		}
+	case bytes.Contains(body, []byte("data:")): // SSE: JSON in each data line
+		for _, line := range bytes.Split(body, []byte("\n")) {
+			if d, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("data:")); ok {
+				var v any
+				if json.Unmarshal(d, &v) == nil {
+					r.learnJSON(v)
+				}
+			}
+		}
+	}
+}
+
+func (r *Redactor) learnJSON(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, m := range v {
+			if s, ok := m.(string); ok {
+				lk := strings.ToLower(k)
+				switch {
+				case secretParams[lk]:
+					r.add(s)
+				case strings.Contains(lk, "url") || strings.Contains(lk, "uri"):
+					r.learnQuery(s) // e.g. ChatGPT's {"full_redirect_url": "…?code=…"}
+				}
+				continue
+			}
+			r.learnJSON(m)
+		}
+	case []any:
+		for _, m := range v {
+			r.learnJSON(m)
+		}
+	}
+}
+
+// Text returns s with every learned secret replaced.
+func (r *Redactor) Text(s string) string {
+	r.mu.Lock()
+	rep := r.replacerLocked()
+	r.mu.Unlock()
+	if rep == nil {
+		return s
+	}
+	return rep.Replace(s)
+}
+
+func (r *Redactor) replacerLocked() *strings.Replacer {
+	if r.replacer == nil && len(r.secrets) > 0 {
+		vals := make([]string, 0, len(r.secrets))
+		for v := range r.secrets {
+			vals = append(vals, v)
+		}
+		// Longest first: a secret that contains another must win at the same position.
+		sort.Slice(vals, func(i, j int) bool {
+			if len(vals[i]) != len(vals[j]) {
+				return len(vals[i]) > len(vals[j])
+			}
+			return vals[i] < vals[j]
+		})
+		args := make([]string, 0, 2*len(vals))
+		for _, v := range vals {
+			args = append(args, v, r.secrets[v])
+		}
+		r.replacer = strings.NewReplacer(args...)
+	}
+	return r.replacer
+}
+
+// Exchange learns ex's secrets and returns a deep copy with every learned
+// secret replaced in the target, headers and bodies. Sizes and truncation
+// flags keep describing the original bodies.
+func (r *Redactor) Exchange(ex mcptap.Exchange) mcptap.Exchange {
+	r.Learn(ex)
+	out := ex
+	out.Target = r.Text(ex.Target)
+	out.Err = r.Text(ex.Err)
+	out.ReqHeader = r.header(ex.ReqHeader)
+	out.RespHeader = r.header(ex.RespHeader)
+	out.ReqBody = r.body(ex.ReqBody)
+	out.RespBody = r.body(ex.RespBody)
+	return out
+}
+
+func (r *Redactor) header(h http.Header) http.Header {
+	if h == nil {
+		return nil
+	}
+	out := make(http.Header, len(h))
+	for k, vals := range h {
+		nv := make([]string, len(vals))
+		for i, v := range vals {
+			nv[i] = r.Text(v)
+		}
+		out[k] = nv
+	}
+	return out
+}
+
+func (r *Redactor) body(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return []byte(r.Text(string(b)))
+}
