@@ -1,0 +1,20 @@
+// Package proxy is mcptap's capture side: a transparent reverse proxy for the
+// tunnel, the forward/MITM proxy for a browser, and the one recording
+// http.RoundTripper (Transport) that both modes share.
+//
+// Caveats:
+//
+//   - Transparency is byte for byte for the request line (raw path and query,
+//     however oddly encoded), header values, duplicate headers and bodies.
+//     Header *names* reach the upstream in Go's canonical case (x-foo becomes
+//     X-Foo): net/http canonicalises them on read and HTTP field names are
+//     case-insensitive (RFC 9110 §5.1). Body framing (chunk sizes) may differ;
+//     the bytes do not.
+//   - Hop-by-hop headers (Connection, Keep-Alive, TE, Transfer-Encoding,
+//     Upgrade except for upgrades, Proxy-*) are not forwarded, as HTTP requires.
+//   - Recording never delays traffic: bodies are teed as they stream, up to
+//     BodyCap bytes each, and exchanges are handed to a non-blocking Publish.
+//   - 101 Switching Protocols (WebSocket) is recorded as one exchange with its
+//     handshake; the upgraded byte stream passes through unrecorded.
+//   - Listeners bind loopback unless Config.AllowRemote is set.
+package proxy
