@@ -1,0 +1,356 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcptap/mcptap"
+)
+
+// Route is one reverse listener and the upstream it forwards to.
+type Route struct {
+	Listen   string   // "host:port"; an empty host means 127.0.0.1, port 0 picks a free one
+	Upstream *url.URL // http or https base URL; a path prefix is prepended to every target
+}
+
+// Config configures a reverse proxy with one listener per route, all
+// recording into the same session.
+type Config struct {
+	Routes  []Route
+	Session string // session ID written into each exchange
+	BodyCap int    // bytes recorded per body; 0 means DefaultBodyCap, negative records none
+	// HostHeader is "client" (default: the upstream receives the Host the
+	// tunnel sent) or "upstream" (the upstream's own host, for servers that
+	// check it, such as go-sdk's DNS-rebinding protection).
+	HostHeader string
+	// ResponseHeaderTimeout bounds the wait for the upstream's response head.
+	// Zero means no limit. Bodies and streams are never time-limited.
+	ResponseHeaderTimeout time.Duration
+	Publish               func(mcptap.Exchange) // must not block; nil records nothing
+	Log                   *slog.Logger          // nil discards
+	// AllowRemote permits listeners on non-loopback addresses. Without it
+	// Start refuses them, so mcptap is never an open proxy by accident.
+	AllowRemote bool
+}
+
+// Proxy is a running reverse proxy.
+type Proxy struct {
+	cfg       Config
+	transport *Transport
+	base      *http.Transport
+	servers   []*http.Server
+	listeners []net.Listener
+	addrs     []string
+	inflight  sync.WaitGroup
+	serving   sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// DefaultUpstreamTransport is the http.Transport mcptap uses toward upstreams:
+// no proxy from the environment (it could point at mcptap itself), no added
+// Accept-Encoding (the wire stays what the client sent), HTTP/1.1 (what came
+// in goes out), generous idle pools, and no overall timeout so streams live as
+// long as they need.
+func DefaultUpstreamTransport(responseHeaderTimeout time.Duration) *http.Transport {
+	return &http.Transport{
+		Proxy: nil,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		MaxIdleConns:          0, // no overall limit
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: 1 * time.Second,
+		ResponseHeaderTimeout: responseHeaderTimeout,
+		DisableCompression:    true,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+	}
+}
+
+// Start binds every route's listener and serves. See Listen and Serve.
+func Start(cfg Config) (*Proxy, error) {
+	p, err := Listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.Serve()
+	return p, nil
+}
+
+// Listen validates cfg and binds every route's listener without serving yet,
+// so a caller can fail early (port in use) before creating anything else.
+func Listen(cfg Config) (*Proxy, error) {
+	if len(cfg.Routes) == 0 {
+		return nil, errors.New("proxy: no routes")
+	}
+	switch cfg.HostHeader {
+	case "", "client", "upstream":
+	default:
+		return nil, fmt.Errorf("proxy: host header mode %q: want client or upstream", cfg.HostHeader)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Proxy{cfg: cfg, base: DefaultUpstreamTransport(cfg.ResponseHeaderTimeout)}
+	p.transport = &Transport{Base: p.base, BodyCap: cfg.BodyCap, Publish: cfg.Publish, Session: cfg.Session}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	for i, rt := range cfg.Routes {
+		if rt.Upstream == nil || (rt.Upstream.Scheme != "http" && rt.Upstream.Scheme != "https") || rt.Upstream.Host == "" {
+			p.closeListeners()
+			return nil, fmt.Errorf("proxy: route %d: upstream must be an http or https URL with a host", i+1)
+		}
+		addr, err := listenAddr(rt.Listen, cfg.AllowRemote)
+		if err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("proxy: route %d: %w", i+1, err)
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			p.closeListeners()
+			return nil, fmt.Errorf("proxy: listen %s: %w", addr, err)
+		}
+		p.listeners = append(p.listeners, ln)
+		p.addrs = append(p.addrs, ln.Addr().String())
+		h := newRouteHandler(p, rt.Upstream, cfg.HostHeader == "upstream", errLog)
+		p.servers = append(p.servers, &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ErrorLog:          errLog,
+		})
+	}
+	return p, nil
+}
+
+// listenAddr fills in the loopback default and refuses a non-loopback host
+// unless allowed.
+func listenAddr(listen string, allowRemote bool) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	if !allowRemote && !IsLoopback(host) {
+		return "", fmt.Errorf("listen address %q is not loopback; anyone who can reach it could use the proxy (allow it explicitly to bind it)", listen)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// IsLoopback reports whether host is "localhost" or a loopback IP.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Serve starts serving every bound listener in the background. Call it once.
+func (p *Proxy) Serve() {
+	for i, srv := range p.servers {
+		p.serving.Add(1)
+		go func(srv *http.Server, ln net.Listener) {
+			defer p.serving.Done()
+			_ = srv.Serve(ln) // returns ErrServerClosed on Shutdown; accept errors are fatal to this listener only
+		}(srv, p.listeners[i])
+	}
+}
+
+// Addrs returns the actual listen addresses, in the order of Config.Routes.
+func (p *Proxy) Addrs() []string { return append([]string(nil), p.addrs...) }
+
+// Transport returns the recording transport this proxy uses, so another mode
+// (the browser proxy) can share its session sequence.
+func (p *Proxy) Transport() *Transport { return p.transport }
+
+// Shutdown stops accepting, lets in-flight exchanges finish until ctx is done,
+// then closes what is left (open streams) and waits for their handlers to
+// record their end, at most two more seconds. Every Publish the proxy will
+// ever make has happened when Shutdown returns nil.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	var errs []error
+	var wg sync.WaitGroup
+	graceErr := make([]error, len(p.servers))
+	for i, srv := range p.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			graceErr[i] = srv.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+	forced := false
+	for _, err := range graceErr {
+		if err != nil {
+			forced = true
+		}
+	}
+	if forced {
+		for _, srv := range p.servers {
+			_ = srv.Close()
+		}
+		errs = append(errs, fmt.Errorf("proxy: in-flight exchanges cut at shutdown: %w", ctx.Err()))
+	}
+	p.closeListeners()
+	p.serving.Wait()
+	done := make(chan struct{})
+	go func() { p.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		errs = append(errs, errors.New("proxy: handlers still running 2s after close"))
+	}
+	p.base.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+func (p *Proxy) closeListeners() {
+	for _, ln := range p.listeners {
+		_ = ln.Close()
+	}
+}
+
+// routeHandler serves one route: it attaches the client's view of the request
+// and hands it to a ReverseProxy that rewrites only scheme and authority.
+type routeHandler struct {
+	p        *Proxy
+	rp       *httputil.ReverseProxy
+	upstream string // base URL as recorded
+	prefix   string // upstream path prefix without trailing slash, "" for none
+}
+
+var bufPool = &syncBufferPool{}
+
+type syncBufferPool struct{ p sync.Pool }
+
+func (b *syncBufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *syncBufferPool) Put(buf []byte) { b.p.Put(&buf) }
+
+func newRouteHandler(p *Proxy, up *url.URL, hostUpstream bool, errLog *log.Logger) *routeHandler {
+	h := &routeHandler{p: p, upstream: up.Scheme + "://" + up.Host}
+	if prefix := strings.TrimSuffix(up.EscapedPath(), "/"); prefix != "" {
+		h.prefix = prefix
+		h.upstream += prefix
+	}
+	scheme, host := up.Scheme, up.Host
+	h.rp = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			out := pr.Out
+			out.URL.Scheme = scheme
+			out.URL.Host = host
+			setRawTarget(out.URL, pr.In, h.prefix)
+			if hostUpstream {
+				out.Host = "" // the transport then sends the upstream's host
+			}
+			// Rewrite strips the forwarding headers and would derive new ones
+			// from our own connection; the tunnel's are the truth. Put them
+			// back as they came, appending nothing.
+			for _, k := range forwardingHeaders {
+				if v, ok := pr.In.Header[k]; ok {
+					out.Header[k] = v
+				}
+			}
+		},
+		Transport:     p.transport,
+		FlushInterval: -1,
+		BufferPool:    bufPool,
+		ErrorLog:      errLog,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+				return // the client went away; nobody to answer
+			}
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			w.WriteHeader(http.StatusBadGateway)
+			_, _ = io.WriteString(w, "mcptap: upstream "+h.upstream+" failed: "+shortReason(err)+"\n")
+		},
+	}
+	return h
+}
+
+// forwardingHeaders are the proxy-chain headers a tunnel sets; passed through untouched.
+var forwardingHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// setRawTarget makes u's request target the client's raw target: the path
+// bytes and query bytes exactly as received, behind the upstream's prefix.
+// url.URL.RequestURI returns Opaque verbatim, so the path goes there; a path
+// starting with "//" would then read as an authority, so it goes into
+// Path/RawPath instead.
+func setRawTarget(u *url.URL, in *http.Request, prefix string) {
+	target := in.RequestURI
+	if target == "" || (target[0] != '/' && target != "*") {
+		// Absolute-form (or a request built in-process): no raw bytes beyond the URL's own.
+		target = in.URL.EscapedPath()
+		if in.URL.ForceQuery || in.URL.RawQuery != "" {
+			target += "?" + in.URL.RawQuery
+		}
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	if path == "*" {
+		prefix = ""
+	}
+	path = prefix + path
+	u.RawQuery = query
+	u.ForceQuery = hasQuery && query == ""
+	u.Fragment, u.RawFragment = "", ""
+	if strings.HasPrefix(path, "//") {
+		u.Opaque = ""
+		u.RawPath = path
+		if p, err := url.PathUnescape(path); err == nil {
+			u.Path = p
+		} else {
+			u.Path = path
+		}
+		return
+	}
+	u.Opaque = path
+	u.Path, u.RawPath = "", ""
+}
+
+// shortReason is the upstream error as one short line for the 502 body.
+func shortReason(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}
+
+func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.p.inflight.Add(1)
+	defer h.p.inflight.Done()
+	// The server adds Date and sniffs a Content-Type when the handler sets
+	// none; a nil entry suppresses both, and ReverseProxy's copy appends the
+	// upstream's own values to it, so the client sees only what the upstream sent.
+	hdr := w.Header()
+	hdr["Date"] = nil
+	hdr["Content-Type"] = nil
+	info := InboundInfo(r, mcptap.ModeReverse, h.upstream)
+	h.rp.ServeHTTP(w, r.WithContext(WithClientInfo(r.Context(), info)))
+}
