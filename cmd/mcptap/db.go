@@ -1,0 +1,53 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// dbPath is the database file named by the root's persistent --db flag, or
+// recorder.DefaultDBPath() when the flag is unset.
+func dbPath(cmd *cobra.Command) (string, error) {
+	if f := cmd.Flag("db"); f != nil && f.Value.String() != "" {
+		return f.Value.String(), nil
+	}
+	p, err := recorder.DefaultDBPath()
+	if err != nil {
+		return "", usageErr(err)
+	}
+	return p, nil
+}
+
+// openStore opens the database for reading and writing, creating it if
+// needed. Every failure is an exit-2 error whose message names the file; a
+// database held by another mcptap says so (errors.Is(err, recorder.ErrInUse)).
+func openStore(cmd *cobra.Command) (*recorder.Store, error) {
+	return openStoreWith(cmd, nil)
+}
+
+// openStoreRead opens an existing database read-only (a shared lock: other
+// readers may open it too, a recorder may not). A missing file is an exit-2
+// error wrapping fs.ErrNotExist that says how to make one.
+func openStoreRead(cmd *cobra.Command) (*recorder.Store, error) {
+	return openStoreWith(cmd, &recorder.Options{ReadOnly: true})
+}
+
+func openStoreWith(cmd *cobra.Command, opts *recorder.Options) (*recorder.Store, error) {
+	path, err := dbPath(cmd)
+	if err != nil {
+		return nil, err
+	}
+	s, err := recorder.Open(path, opts)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, usageErr(fmt.Errorf("no database at %s yet: record a session with `mcptap proxy` or `mcptap import FILE.har` first: %w", path, fs.ErrNotExist))
+		}
+		return nil, usageErr(err)
+	}
+	return s, nil
+}

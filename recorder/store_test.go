@@ -1,0 +1,409 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mcptap/mcptap"
+)
+
+// openTest opens a store in t.TempDir() and, when the test ends, closes it and
+// checks the file's consistency with tx.Check.
+func openTest(t testing.TB, opts *Options) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data", "mcptap.db")
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.db.Close() // may already be closed by the test
+		checkDB(t, path)
+	})
+	return s, path
+}
+
+func checkDB(t testing.TB, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		t.Errorf("reopen for check: %v", err)
+		return
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			errs = append(errs, e)
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		t.Errorf("tx.Check: %v", err)
+	}
+}
+
+func testExchange(session string, i int, complete bool) mcptap.Exchange {
+	start := time.Date(2026, 11, 24, 16, 30, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
+	ex := mcptap.Exchange{
+		ID:        fmt.Sprintf("%016x%06x", uint64(start.UnixNano()), i),
+		Session:   session,
+		Seq:       uint64(i),
+		Listener:  "127.0.0.1:8780",
+		Mode:      mcptap.ModeReverse,
+		Start:     start,
+		Method:    "POST",
+		Scheme:    "https",
+		Host:      "mcp.example.test",
+		Target:    "/token?x=%zz&x=+",
+		Proto:     "HTTP/1.1",
+		ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		ReqBody:   []byte("grant_type=authorization_code&code=abc"),
+		ReqSize:   38,
+		Status:    200,
+		RespSize:  -1,
+		Complete:  complete,
+	}
+	ex.ResponseAt = start.Add(3 * time.Millisecond)
+	ex.RespHeader = http.Header{"Content-Type": {"application/json"}}
+	if complete {
+		ex.End = start.Add(5 * time.Millisecond)
+		ex.RespBody = []byte(`{"access_token":"t","token_type":"Bearer"}`)
+		ex.RespSize = int64(len(ex.RespBody))
+	}
+	return ex
+}
+
+func collect(t testing.TB, s *Store, session string) []mcptap.Exchange {
+	t.Helper()
+	var out []mcptap.Exchange
+	if err := s.Exchanges(session, func(ex mcptap.Exchange) error {
+		out = append(out, ex)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestOpenCreatesPrivateDirAndFile(t *testing.T) {
+	s, path := openTest(t, nil)
+	_ = s
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := fi.Mode().Perm(); m != 0o600 {
+		t.Errorf("file mode %v, want 0600", m)
+	}
+	di, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := di.Mode().Perm(); m != 0o700 {
+		t.Errorf("dir mode %v, want 0700", m)
+	}
+}
+
+func TestOpenInUse(t *testing.T) {
+	s, path := openTest(t, nil)
+	_ = s
+	for _, ro := range []bool{false, true} {
+		start := time.Now()
+		s2, err := Open(path, &Options{ReadOnly: ro})
+		took := time.Since(start)
+		if err == nil {
+			s2.Close()
+			t.Fatalf("readOnly=%v: second Open succeeded", ro)
+		}
+		if !errors.Is(err, ErrInUse) {
+			t.Errorf("readOnly=%v: err %v does not wrap ErrInUse", ro, err)
+		}
+		for _, want := range []string{path, "another mcptap", "--db"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("readOnly=%v: message %q lacks %q", ro, err, want)
+			}
+		}
+		if took > 1500*time.Millisecond {
+			t.Errorf("readOnly=%v: second Open took %v, want about 1s", ro, took)
+		}
+	}
+}
+
+// TestOpenInUseOtherProcess holds the lock from a real second process (this
+// test binary re-executed), as a running `mcptap proxy` would.
+func TestOpenInUseOtherProcess(t *testing.T) {
+	if path := os.Getenv("MCPTAP_TEST_HOLD_DB"); path != "" {
+		s, err := Open(path, nil)
+		if err != nil {
+			fmt.Println("ERR", err)
+			os.Exit(1)
+		}
+		fmt.Println("HOLDING")
+		time.Sleep(30 * time.Second)
+		s.Close()
+		os.Exit(0)
+	}
+	path := filepath.Join(t.TempDir(), "mcptap.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenInUseOtherProcess$")
+	cmd.Env = append(os.Environ(), "MCPTAP_TEST_HOLD_DB="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	buf := make([]byte, 64)
+	n, _ := out.Read(buf)
+	if !bytes.Contains(buf[:n], []byte("HOLDING")) {
+		t.Fatalf("child: %q", buf[:n])
+	}
+	start := time.Now()
+	_, err = Open(path, nil)
+	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("Open while another process holds it: %v", err)
+	}
+	if took := time.Since(start); took > 1500*time.Millisecond {
+		t.Errorf("took %v", took)
+	}
+}
+
+func TestReadOnlyMissingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "none", "mcptap.db")
+	_, err := Open(path, &Options{ReadOnly: true})
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("got %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read-only open created the directory")
+	}
+}
+
+func TestSessions(t *testing.T) {
+	s, _ := openTest(t, nil)
+	if _, err := s.Latest(); !errors.Is(err, ErrNoSessions) {
+		t.Fatalf("Latest on empty: %v", err)
+	}
+	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	ids := []string{"0000000000000001aaa", "0000000000000001aab", "0000000000000002bbb"}
+	for i, id := range ids {
+		if err := s.CreateSession(mcptap.Session{ID: id, Source: mcptap.SourceProxy, Name: "http://localhost:3000", Started: t0.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateSession(mcptap.Session{ID: ids[0]}); err == nil {
+		t.Error("CreateSession accepted a duplicate ID")
+	}
+	if err := s.PutExchanges(ids[1], []mcptap.Exchange{testExchange("", 1, true), testExchange("", 2, true)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EndSession(ids[1], t0.Add(time.Hour), 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EndSession("nope", t0, 0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("EndSession unknown: %v", err)
+	}
+	all, err := s.Sessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 || all[0].ID != ids[0] || all[2].ID != ids[2] {
+		t.Fatalf("Sessions order: %+v", all)
+	}
+	got := all[1]
+	if got.Exchanges != 2 || got.Dropped != 7 || !got.Ended.Equal(t0.Add(time.Hour)) || got.Version != mcptap.FormatVersion {
+		t.Errorf("session after end: %+v", got)
+	}
+	if l, err := s.Latest(); err != nil || l.ID != ids[2] {
+		t.Errorf("Latest: %v %v", l.ID, err)
+	}
+	for _, tc := range []struct {
+		prefix, want, err string
+	}{
+		{"0000000000000002", ids[2], ""},
+		{"0000000000000001aaa", ids[0], ""}, // exact match although nothing else shares it
+		{"0000000000000001", "", "ambiguous"},
+		{"9", "", "not found"},
+	} {
+		sess, err := s.FindSession(tc.prefix)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("FindSession(%q) = %v, %v; want error %q", tc.prefix, sess.ID, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || sess.ID != tc.want {
+			t.Errorf("FindSession(%q) = %v, %v; want %v", tc.prefix, sess.ID, err, tc.want)
+		}
+	}
+	if _, err := s.Session("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Session unknown: %v", err)
+	}
+	if err := s.Exchanges("nope", func(mcptap.Exchange) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Exchanges unknown: %v", err)
+	}
+}
+
+func TestExchangesRoundTrip(t *testing.T) {
+	s, _ := openTest(t, nil)
+	const sid = "sess1"
+	if err := s.CreateSession(mcptap.Session{ID: sid, Source: mcptap.SourceProxy}); err != nil {
+		t.Fatal(err)
+	}
+	var want []mcptap.Exchange
+	for i := 5; i >= 0; i-- { // stored out of order, read back in ID order
+		ex := testExchange(sid, i, true)
+		switch i {
+		case 2: // no bodies at all
+			ex.ReqBody, ex.RespBody = nil, nil
+		case 3: // only a response body, binary
+			ex.ReqBody = nil
+			ex.RespBody = []byte{0, 0xff, 0xfe, '\n'}
+		case 4:
+			ex.Err = "upstream: connection refused"
+			ex.Status = 0
+		}
+		if err := s.PutExchanges(sid, []mcptap.Exchange{ex}); err != nil {
+			t.Fatal(err)
+		}
+		ex.Version = mcptap.FormatVersion
+		want = append([]mcptap.Exchange{ex}, want...)
+	}
+	got := collect(t, s, sid)
+	if len(got) != len(want) {
+		t.Fatalf("got %d exchanges, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("exchange %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+	one, err := s.Exchange(sid, want[3].ID)
+	if err != nil || !reflect.DeepEqual(one, want[3]) {
+		t.Errorf("Exchange: %v %+v", err, one)
+	}
+	if _, err := s.Exchange(sid, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Exchange unknown: %v", err)
+	}
+	sess, _ := s.Session(sid)
+	if sess.Exchanges != 6 {
+		t.Errorf("count %d, want 6", sess.Exchanges)
+	}
+	// fn's error stops the walk and comes back.
+	stop := errors.New("stop")
+	n := 0
+	if err := s.Exchanges(sid, func(mcptap.Exchange) error { n++; return stop }); err != stop || n != 1 {
+		t.Errorf("Exchanges stop: %v after %d", err, n)
+	}
+}
+
+func TestUpsertKeepsComplete(t *testing.T) {
+	s, _ := openTest(t, nil)
+	const sid = "s"
+	if err := s.CreateSession(mcptap.Session{ID: sid}); err != nil {
+		t.Fatal(err)
+	}
+	head, full := testExchange(sid, 1, false), testExchange(sid, 1, true)
+	for _, step := range []struct {
+		put          mcptap.Exchange
+		wantComplete bool
+	}{
+		{head, false},
+		{full, true},
+		{head, true}, // a late head copy must not undo the complete one
+	} {
+		if err := s.PutExchanges(sid, []mcptap.Exchange{step.put}); err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, s, sid)
+		if len(got) != 1 || got[0].Complete != step.wantComplete {
+			t.Fatalf("after put(complete=%v): %+v", step.put.Complete, got)
+		}
+	}
+	got := collect(t, s, sid)[0]
+	if string(got.RespBody) != string(full.RespBody) {
+		t.Errorf("body lost: %q", got.RespBody)
+	}
+	if sess, _ := s.Session(sid); sess.Exchanges != 1 {
+		t.Errorf("count %d after three copies of one exchange", sess.Exchanges)
+	}
+}
+
+func TestNewerFormatRefused(t *testing.T) {
+	s, _ := openTest(t, nil)
+	const sid = "s"
+	if err := s.CreateSession(mcptap.Session{ID: sid}); err != nil {
+		t.Fatal(err)
+	}
+	ex := testExchange(sid, 1, true)
+	if err := s.PutExchanges(sid, []mcptap.Exchange{ex}); err != nil {
+		t.Fatal(err)
+	}
+	future := uint64(mcptap.FormatVersion + 1)
+	tamper := func(bucket []byte) {
+		t.Helper()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketExchanges).Bucket([]byte(sid)).Bucket(bucket)
+			v := bytes.Clone(b.Get([]byte(ex.ID)))
+			_, n := binary.Uvarint(v)
+			nv := binary.AppendUvarint(nil, future)
+			return b.Put([]byte(ex.ID), append(nv, v[n:]...))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tamper(bucketBody)
+	if _, err := s.Exchange(sid, ex.ID); !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "upgrade") {
+		t.Errorf("newer body record: %v", err)
+	}
+	tamper(bucketMeta)
+	err := s.Exchanges(sid, func(mcptap.Exchange) error { return nil })
+	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), ex.ID) {
+		t.Errorf("newer meta record: %v", err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSessions).Put([]byte(sid), []byte(`{"v":2,"id":"s","source":"proxy"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sessions(); !errors.Is(err, ErrNewerFormat) {
+		t.Errorf("newer session record: %v", err)
+	}
+}
+
+func TestDefaultHome(t *testing.T) {
+	t.Setenv("MCPTAP_HOME", "/x/home")
+	if h, _ := DefaultHome(); h != "/x/home" {
+		t.Errorf("MCPTAP_HOME: %s", h)
+	}
+	if p, _ := DefaultDBPath(); p != "/x/home/mcptap.db" {
+		t.Errorf("DefaultDBPath: %s", p)
+	}
+	t.Setenv("MCPTAP_HOME", "")
+	t.Setenv("XDG_DATA_HOME", "/x/data")
+	if h, _ := DefaultHome(); h != filepath.Join("/x/data", "mcptap") {
+		t.Errorf("XDG_DATA_HOME: %s", h)
+	}
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("HOME", "/x/u")
+	h, _ := DefaultHome()
+	if !strings.HasPrefix(h, "/x/u/") || !strings.HasSuffix(h, "mcptap") {
+		t.Errorf("HOME fallback: %s", h)
+	}
+}

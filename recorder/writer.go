@@ -1,0 +1,147 @@
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mcptap/mcptap"
+)
+
+// Writer is the one goroutine that stores what a channel delivers. It commits
+// in batches (Options.BatchSize exchanges or Options.BatchWait, whichever comes
+// first) with fsync on, so a crash loses at most the batch being collected.
+type Writer struct {
+	s       *Store
+	c       <-chan mcptap.Exchange
+	done    chan struct{}
+	mu      sync.Mutex
+	err     error
+	stored  atomic.Uint64
+	batches atomic.Uint64
+}
+
+// Record starts a writer that drains c until it is closed. Each exchange is
+// upserted by ID into the session named by its Session field: the later copy
+// wins, except that an incomplete copy never replaces a complete one. A failed
+// commit does not stop the writer (the channel keeps draining so publishers
+// never stall); the first error is returned by Wait.
+func (s *Store) Record(c <-chan mcptap.Exchange) *Writer {
+	w := &Writer{s: s, c: c, done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// Wait returns once the channel is closed and the last batch is committed,
+// with the first error the writer met.
+func (w *Writer) Wait() error {
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Stored is how many exchange copies have been committed so far (an exchange
+// published twice counts twice unless both copies fell into one batch).
+func (w *Writer) Stored() uint64 { return w.stored.Load() }
+
+// Batches is how many write transactions the writer has committed.
+func (w *Writer) Batches() uint64 { return w.batches.Load() }
+
+func (w *Writer) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+func (w *Writer) run() {
+	defer close(w.done)
+	size, wait := w.s.opts.BatchSize, w.s.opts.BatchWait
+	batch := make([]mcptap.Exchange, 0, size)
+	index := make(map[string]int, size) // ID -> position in batch: coalesce head+complete
+	timer := time.NewTimer(wait)
+	timer.Stop()
+	add := func(ex mcptap.Exchange) {
+		if i, ok := index[ex.ID]; ok {
+			if ex.Complete || !batch[i].Complete {
+				batch[i] = ex
+			}
+			return
+		}
+		index[ex.ID] = len(batch)
+		batch = append(batch, ex)
+	}
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		if err := w.commit(batch); err != nil {
+			w.fail(err)
+		} else {
+			w.stored.Add(uint64(len(batch)))
+			w.batches.Add(1)
+		}
+		clear(batch) // drop body references before the next batch fills
+		batch = batch[:0]
+		clear(index)
+	}
+	for {
+		ex, ok := <-w.c
+		if !ok {
+			return
+		}
+		add(ex)
+		timer.Reset(wait)
+		// The batch counts distinct exchanges: the head and complete copies
+		// of one exchange usually coalesce into one write.
+	collect:
+		for len(batch) < size {
+			select {
+			case ex, ok := <-w.c:
+				if !ok {
+					timer.Stop()
+					flush()
+					return
+				}
+				add(ex)
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		flush()
+	}
+}
+
+func (w *Writer) commit(batch []mcptap.Exchange) error {
+	err := w.s.db.Update(func(tx *bolt.Tx) error {
+		bw := batchWriter{tx: tx}
+		var skipped error
+		for i := range batch {
+			if batch[i].Session == "" {
+				skipped = errors.Join(skipped, fmt.Errorf("exchange %s has no session; not stored", batch[i].ID))
+				continue
+			}
+			if err := bw.put(&batch[i]); err != nil {
+				return err
+			}
+		}
+		if err := bw.finish(); err != nil {
+			return err
+		}
+		if skipped != nil {
+			w.fail(skipped)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record %d exchanges into %s: %w", len(batch), w.s.path, err)
+	}
+	return nil
+}

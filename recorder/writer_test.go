@@ -1,0 +1,117 @@
+package recorder
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+)
+
+func TestWriterUpsertsAndFlushes(t *testing.T) {
+	s, _ := openTest(t, &Options{BatchSize: 16, BatchWait: 20 * time.Millisecond})
+	const sid = "live"
+	if err := s.CreateSession(mcptap.Session{ID: sid, Source: mcptap.SourceProxy}); err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan mcptap.Exchange, 1024)
+	w := s.Record(c)
+	const n = 500
+	for i := range n {
+		c <- testExchange(sid, i, false) // head
+	}
+	for i := range n {
+		c <- testExchange(sid, i, true) // complete
+		if i%7 == 0 {
+			c <- testExchange(sid, i, false) // a stray late head copy
+		}
+	}
+	close(c)
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, s, sid)
+	if len(got) != n {
+		t.Fatalf("stored %d, want %d", len(got), n)
+	}
+	for i, ex := range got {
+		if !ex.Complete || ex.End.IsZero() || len(ex.RespBody) == 0 {
+			t.Fatalf("exchange %d not complete: %+v", i, ex)
+		}
+		if ex.ID != testExchange(sid, i, true).ID {
+			t.Fatalf("order: exchange %d has ID %s", i, ex.ID)
+		}
+	}
+	if sess, _ := s.Session(sid); sess.Exchanges != n {
+		t.Errorf("count %d, want %d", sess.Exchanges, n)
+	}
+	if w.Batches() < 2 {
+		t.Errorf("batches %d: expected batching to split %d messages", w.Batches(), 2*n)
+	}
+}
+
+// TestWriterCommitsPartialBatchAfterWait checks that a lone exchange is on
+// disk within about BatchWait, without the channel being closed: this is what
+// bounds the loss on a crash.
+func TestWriterCommitsPartialBatchAfterWait(t *testing.T) {
+	s, _ := openTest(t, &Options{BatchSize: 64, BatchWait: 30 * time.Millisecond})
+	if err := s.CreateSession(mcptap.Session{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan mcptap.Exchange)
+	w := s.Record(c)
+	defer func() { close(c); w.Wait() }()
+	c <- testExchange("s", 1, true)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if sess, _ := s.Session("s"); sess.Exchanges == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("exchange not committed within 2s while the channel stays open")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWriterReportsExchangeWithoutSession(t *testing.T) {
+	s, _ := openTest(t, nil)
+	c := make(chan mcptap.Exchange, 2)
+	w := s.Record(c)
+	c <- testExchange("", 1, true)
+	close(c)
+	if err := w.Wait(); err == nil {
+		t.Fatal("an exchange without a session was silently dropped")
+	}
+}
+
+// BenchmarkWriter measures the recorder's sustained rate: each exchange is
+// published twice (head, then complete with 2 KiB request and response
+// bodies), as the proxy does. Reports exchanges/s.
+func BenchmarkWriter(b *testing.B) {
+	s, _ := openTest(b, nil)
+	if err := s.CreateSession(mcptap.Session{ID: "bench"}); err != nil {
+		b.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 2048)
+	c := make(chan mcptap.Exchange, 4096)
+	b.ResetTimer()
+	start := time.Now()
+	w := s.Record(c)
+	for i := 0; i < b.N; i++ {
+		ex := testExchange("bench", i, false)
+		ex.ID = fmt.Sprintf("%016x%06x", uint64(ex.Start.UnixNano()), i&0xffffff)
+		c <- ex
+		ex.Complete = true
+		ex.ReqBody, ex.RespBody = body, body
+		ex.ReqSize, ex.RespSize = 2048, 2048
+		c <- ex
+	}
+	close(c)
+	if err := w.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "exchanges/s")
+	b.ReportMetric(float64(w.Batches()), "batches")
+}
