@@ -296,9 +296,10 @@ var forwardingHeaders = [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded
 
 // setRawTarget makes u's request target the client's raw target: the path
 // bytes and query bytes exactly as received, behind the upstream's prefix.
-// url.URL.RequestURI returns Opaque verbatim, so the path goes there; a path
+// url.URL.RequestURI returns Opaque verbatim, so the path goes there. A path
 // starting with "//" would then read as an authority, so it goes into
-// Path/RawPath instead.
+// Path/RawPath instead, which keeps it byte for byte unless it holds
+// characters outside RFC 3986 (such as "{" or "|"); those alone get escaped.
 func setRawTarget(u *url.URL, in *http.Request, prefix string) {
 	target := in.RequestURI
 	if target == "" || (target[0] != '/' && target != "*") {
