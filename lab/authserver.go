@@ -1,0 +1,498 @@
+package lab
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// State alterations an authorization server can apply when it echoes state.
+// The names are those of the state.altered rule's transformations.
+const (
+	AlterPlusToSpace      = "plus-to-space"
+	AlterDoubleEncoded    = "double-encoded"
+	AlterPaddingStripped  = "padding-stripped"
+	AlterTruncated        = "truncated"
+	truncatedStateLength  = 40 // what a too-narrow state column keeps
+	authCodeLifetime      = 5 * time.Minute
+	accessTokenLifetime   = time.Hour
+	defaultScope          = "mcp:tools"
+	proxyClientID         = "lab-oauth-proxy"
+	labUserSubject        = "lab-user-1"
+	consentFormMarker     = "lab-consent"
+	userAgentLabAS        = "mcptap-lab-as/1.0"
+	tokenEndpointPath     = "/oauth/token"
+	authorizeEndpointPath = "/oauth/authorize"
+)
+
+// ASFaults are the authorization server's switchable faults.
+type ASFaults struct {
+	DropState           bool   // the code-bearing redirect carries no state (seed 001)
+	AlterState          string // one of the Alter* names: state echoed changed
+	NoS256              bool   // metadata lacks code_challenge_methods_supported
+	IssuerTrailingSlash bool   // metadata issuer has a trailing slash the PRM entry lacks
+}
+
+// AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
+// metadata, RFC 7591 registration, authorize with a consent page, token with
+// PKCE S256 and RFC 8707 resource, refresh with rotation, and JWT access
+// tokens. With Upstream set it acts as an OAuth proxy: authorize hands the
+// browser to the inner identity provider with its own state, PKCE and
+// callback, and issues its own code when the provider's code comes back.
+type AuthServer struct {
+	Issuer          func() string // public issuer, no trailing slash
+	DefaultResource func() string // audience when the client sends no resource
+	Key             []byte
+	Faults          ASFaults
+	AutoApprove     bool // skip the consent page (an already consented user)
+	Upstream        *Upstream
+	// Client is used for the server-to-server token call to Upstream.
+	Client *http.Client
+
+	mu       sync.Mutex
+	clients  map[string]*registeredClient
+	pending  map[string]*authRequest // consent transaction id -> request
+	inner    map[string]*authRequest // inner state -> the client's request (proxy mode)
+	codes    map[string]*grant
+	refreshT map[string]*grant
+}
+
+// Upstream is the inner identity provider an OAuth proxy hands users to.
+type Upstream struct {
+	Issuer   func() string // public base of the provider (its /oauth/* endpoints)
+	ClientID string
+}
+
+type registeredClient struct {
+	ID           string   `json:"client_id"`
+	Name         string   `json:"client_name,omitempty"`
+	RedirectURIs []string `json:"redirect_uris"`
+}
+
+type authRequest struct {
+	ClientID      string
+	RedirectURI   string
+	State         string
+	HasState      bool
+	Challenge     string
+	Method        string
+	Scope         string
+	Resource      string
+	InnerVerifier string // proxy mode: our own PKCE verifier towards the provider
+}
+
+type grant struct {
+	req     authRequest
+	issued  time.Time
+	used    bool
+	subject string
+}
+
+// NewAuthServer returns an authorization server with an empty client store.
+func NewAuthServer(issuer, defaultResource func() string, key []byte) *AuthServer {
+	return &AuthServer{
+		Issuer: issuer, DefaultResource: defaultResource, Key: key,
+		clients: map[string]*registeredClient{}, pending: map[string]*authRequest{},
+		inner: map[string]*authRequest{}, codes: map[string]*grant{}, refreshT: map[string]*grant{},
+	}
+}
+
+// RegisterStatic adds a pre-registered client (used for the OAuth proxy's
+// client at the inner provider).
+func (as *AuthServer) RegisterStatic(id string, redirectURIs ...string) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.clients[id] = &registeredClient{ID: id, Name: id, RedirectURIs: redirectURIs}
+}
+
+// Mount adds the server's endpoints to mux.
+func (as *AuthServer) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", as.metadata(false))
+	mux.HandleFunc("GET /.well-known/openid-configuration", as.metadata(true))
+	mux.HandleFunc("POST /oauth/register", as.register)
+	mux.HandleFunc("GET "+authorizeEndpointPath, as.authorize)
+	mux.HandleFunc("POST /oauth/consent", as.consent)
+	mux.HandleFunc("GET /oauth/idp/callback", as.upstreamCallback)
+	mux.HandleFunc("POST "+tokenEndpointPath, as.token)
+}
+
+func (as *AuthServer) metadata(oidc bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		iss := as.Issuer()
+		advertised := iss
+		if as.Faults.IssuerTrailingSlash {
+			advertised += "/"
+		}
+		m := map[string]any{
+			"issuer":                                advertised,
+			"authorization_endpoint":                iss + authorizeEndpointPath,
+			"token_endpoint":                        iss + tokenEndpointPath,
+			"registration_endpoint":                 iss + "/oauth/register",
+			"response_types_supported":              []string{"code"},
+			"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
+			"token_endpoint_auth_methods_supported": []string{"none"},
+			"scopes_supported":                      []string{defaultScope},
+		}
+		if !as.Faults.NoS256 {
+			m["code_challenge_methods_supported"] = []string{"S256"}
+		}
+		if oidc {
+			m["subject_types_supported"] = []string{"public"}
+			m["id_token_signing_alg_values_supported"] = []string{"HS256"}
+		}
+		writeJSON(w, http.StatusOK, m)
+	}
+}
+
+func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
+	var md struct {
+		ClientName   string   `json:"client_name"`
+		RedirectURIs []string `json:"redirect_uris"`
+		GrantTypes   []string `json:"grant_types"`
+		AuthMethod   string   `json:"token_endpoint_auth_method"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&md); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "body is not JSON: "+err.Error())
+		return
+	}
+	if len(md.RedirectURIs) == 0 {
+		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required")
+		return
+	}
+	for _, u := range md.RedirectURIs {
+		if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" {
+			oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", "not an absolute URL: "+u)
+			return
+		}
+	}
+	c := &registeredClient{ID: "lab_" + randHex(12), Name: md.ClientName, RedirectURIs: md.RedirectURIs}
+	as.mu.Lock()
+	as.clients[c.ID] = c
+	as.mu.Unlock()
+	grants := md.GrantTypes
+	if len(grants) == 0 {
+		grants = []string{"authorization_code"}
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{
+		"client_id": c.ID, "client_id_issued_at": time.Now().Unix(), "client_name": c.Name,
+		"redirect_uris": c.RedirectURIs, "grant_types": grants, "response_types": []string{"code"},
+		"token_endpoint_auth_method": "none",
+	})
+}
+
+func (as *AuthServer) client(id string) *registeredClient {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.clients[id]
+}
+
+func (as *AuthServer) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	c := as.client(q.Get("client_id"))
+	if c == nil {
+		// Not redirectable: the client is unknown, so the redirect URI cannot be trusted.
+		oauthError(w, http.StatusBadRequest, "invalid_client", "unknown client_id")
+		return
+	}
+	ru := q.Get("redirect_uri")
+	if !contains(c.RedirectURIs, ru) {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "redirect_uri is not registered for this client")
+		return
+	}
+	req := &authRequest{
+		ClientID: c.ID, RedirectURI: ru, Challenge: q.Get("code_challenge"),
+		Method: q.Get("code_challenge_method"), Scope: q.Get("scope"), Resource: q.Get("resource"),
+	}
+	req.State, req.HasState = q.Get("state"), q.Has("state")
+	if q.Get("response_type") != "code" {
+		as.redirectError(w, r, req, "unsupported_response_type")
+		return
+	}
+	if req.Challenge == "" || req.Method != "S256" {
+		as.redirectError(w, r, req, "invalid_request")
+		return
+	}
+	if as.Upstream != nil {
+		as.handToUpstream(w, r, req)
+		return
+	}
+	if as.AutoApprove {
+		as.issueCode(w, r, req)
+		return
+	}
+	tx := randHex(16)
+	as.mu.Lock()
+	as.pending[tx] = req
+	as.mu.Unlock()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = consentPage.Execute(w, map[string]string{
+		"Client": c.Name, "Resource": req.Resource, "Scope": req.Scope, "Tx": tx, "Marker": consentFormMarker,
+	})
+}
+
+var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>mcptap lab: authorize</title></head>
+<body><h1>Allow {{.Client}} to use the lab MCP server?</h1>
+<p>Resource: <code>{{.Resource}}</code> Scope: <code>{{.Scope}}</code></p>
+<form method="post" action="/oauth/consent" class="{{.Marker}}">
+<input type="hidden" name="tx" value="{{.Tx}}">
+<button type="submit" name="decision" value="approve">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form></body></html>
+`))
+
+func (as *AuthServer) consent(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	tx := r.PostForm.Get("tx")
+	as.mu.Lock()
+	req := as.pending[tx]
+	delete(as.pending, tx)
+	as.mu.Unlock()
+	if req == nil {
+		http.Error(w, "no pending authorization for this consent", http.StatusBadRequest)
+		return
+	}
+	if r.PostForm.Get("decision") != "approve" {
+		as.redirectError(w, r, req, "access_denied")
+		return
+	}
+	as.issueCode(w, r, req)
+}
+
+// handToUpstream starts the inner leg: our own state, PKCE and callback.
+func (as *AuthServer) handToUpstream(w http.ResponseWriter, r *http.Request, req *authRequest) {
+	innerState := randB64URL(24)
+	req.InnerVerifier = randB64URL(32)
+	as.mu.Lock()
+	as.inner[innerState] = req
+	as.mu.Unlock()
+	v := url.Values{
+		"response_type":         {"code"},
+		"client_id":             {as.Upstream.ClientID},
+		"redirect_uri":          {as.Issuer() + "/oauth/idp/callback"},
+		"state":                 {innerState},
+		"code_challenge":        {s256(req.InnerVerifier)},
+		"code_challenge_method": {"S256"},
+		"scope":                 {"openid"},
+	}
+	http.Redirect(w, r, as.Upstream.Issuer()+authorizeEndpointPath+"?"+v.Encode(), http.StatusFound)
+}
+
+func (as *AuthServer) upstreamCallback(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	as.mu.Lock()
+	req := as.inner[q.Get("state")]
+	delete(as.inner, q.Get("state"))
+	as.mu.Unlock()
+	if req == nil || as.Upstream == nil {
+		http.Error(w, "unknown inner state", http.StatusBadRequest)
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		as.redirectError(w, r, req, e)
+		return
+	}
+	form := url.Values{
+		"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "client_id": {as.Upstream.ClientID},
+		"redirect_uri": {as.Issuer() + "/oauth/idp/callback"}, "code_verifier": {req.InnerVerifier},
+	}
+	hreq, err := http.NewRequestWithContext(r.Context(), http.MethodPost, as.Upstream.Issuer()+tokenEndpointPath, strings.NewReader(form.Encode()))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	hreq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	hreq.Header.Set("Accept", "application/json")
+	hreq.Header.Set("User-Agent", userAgentLabAS)
+	hc := as.Client
+	if hc == nil {
+		hc = newHTTPClient(false)
+	}
+	resp, err := hc.Do(hreq)
+	if err != nil {
+		http.Error(w, "upstream token call: "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		as.redirectError(w, r, req, "server_error")
+		return
+	}
+	as.issueCode(w, r, req)
+}
+
+// issueCode answers with the code-bearing redirect, echoing state (or not,
+// or altered, as the faults say).
+func (as *AuthServer) issueCode(w http.ResponseWriter, r *http.Request, req *authRequest) {
+	code := randB64URL(32)
+	as.mu.Lock()
+	as.codes[code] = &grant{req: *req, issued: time.Now(), subject: labUserSubject}
+	as.mu.Unlock()
+	loc := req.RedirectURI + querySep(req.RedirectURI) + "code=" + url.QueryEscape(code) + as.stateParam(req)
+	w.Header().Set("Location", loc)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
+}
+
+func (as *AuthServer) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, code string) {
+	loc := req.RedirectURI + querySep(req.RedirectURI) + "error=" + url.QueryEscape(code) + as.stateParam(req)
+	w.Header().Set("Location", loc)
+	w.WriteHeader(http.StatusFound)
+}
+
+func (as *AuthServer) stateParam(req *authRequest) string {
+	if !req.HasState || as.Faults.DropState {
+		return ""
+	}
+	s := req.State
+	enc := url.QueryEscape(s)
+	switch as.Faults.AlterState {
+	case AlterPlusToSpace:
+		// A framework decoded '+' as a space and re-encoded the space.
+		enc = strings.ReplaceAll(enc, "%2B", "%20")
+	case AlterDoubleEncoded:
+		enc = url.QueryEscape(enc)
+	case AlterPaddingStripped:
+		enc = url.QueryEscape(strings.TrimRight(s, "="))
+	case AlterTruncated:
+		if len(s) > truncatedStateLength {
+			enc = url.QueryEscape(s[:truncatedStateLength])
+		}
+	}
+	return "&state=" + enc
+}
+
+func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "body is not form-encoded")
+		return
+	}
+	f := r.PostForm
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		as.mu.Lock()
+		g := as.codes[f.Get("code")]
+		if g != nil && g.used {
+			as.mu.Unlock()
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "authorization code already used")
+			return
+		}
+		if g != nil {
+			g.used = true
+		}
+		as.mu.Unlock()
+		switch {
+		case g == nil || time.Since(g.issued) > authCodeLifetime:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown or expired authorization code")
+		case f.Get("client_id") != g.req.ClientID:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "code was issued to another client")
+		case f.Get("redirect_uri") != g.req.RedirectURI:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri does not match the authorization request")
+		case s256(f.Get("code_verifier")) != g.req.Challenge:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier does not match code_challenge")
+		case f.Has("resource") && g.req.Resource != "" && f.Get("resource") != g.req.Resource:
+			oauthError(w, http.StatusBadRequest, "invalid_target", "resource differs from the authorization request")
+		default:
+			as.issueTokens(w, g)
+		}
+	case "refresh_token":
+		as.mu.Lock()
+		g := as.refreshT[f.Get("refresh_token")]
+		delete(as.refreshT, f.Get("refresh_token")) // rotation: a refresh token works once
+		as.mu.Unlock()
+		if g == nil || f.Get("client_id") != g.req.ClientID {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown refresh token")
+			return
+		}
+		as.issueTokens(w, g)
+	default:
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+	}
+}
+
+func (as *AuthServer) issueTokens(w http.ResponseWriter, g *grant) {
+	aud := g.req.Resource
+	if aud == "" && as.DefaultResource != nil {
+		aud = as.DefaultResource()
+	}
+	scope := g.req.Scope
+	if scope == "" {
+		scope = defaultScope
+	}
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss": as.Issuer(), "sub": g.subject, "aud": aud, "client_id": g.req.ClientID,
+		"scope": scope, "iat": now.Unix(), "exp": now.Add(accessTokenLifetime).Unix(), "jti": randHex(8),
+	}).SignedString(as.Key)
+	if err != nil {
+		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
+		return
+	}
+	rt := randB64URL(32)
+	as.mu.Lock()
+	as.refreshT[rt] = &grant{req: g.req, issued: now, subject: g.subject}
+	as.mu.Unlock()
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok, "token_type": "Bearer", "expires_in": int(accessTokenLifetime.Seconds()),
+		"refresh_token": rt, "scope": scope,
+	})
+}
+
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func querySep(u string) string {
+	if strings.Contains(u, "?") {
+		return "&"
+	}
+	return "?"
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return b
+}
+
+func randHex(n int) string      { return hex.EncodeToString(randBytes(n)) }
+func randB64URL(n int) string   { return base64.RawURLEncoding.EncodeToString(randBytes(n)) }
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

@@ -1,0 +1,727 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Profile is the kind of client platform the lab client imitates.
+type Profile string
+
+const (
+	// ProfileChatGPT: base64 JSON state {"csrf","s":"oauth_s_…"}, callback page
+	// /connector/oauth/{id} plus the callback-completion POST, UA openai-mcp/1.0.0.
+	ProfileChatGPT Profile = "chatgpt"
+	// ProfileClaude: base64url state, server-side callback /api/mcp/auth_callback, UA Claude-User.
+	ProfileClaude Profile = "claude"
+	// ProfileVSCode: standard base64 state, loopback callback http://127.0.0.1:33418/.
+	ProfileVSCode Profile = "vscode"
+)
+
+// User agents the profiles send from their backends (attribution in the analysis).
+const (
+	UserAgentChatGPT = "openai-mcp/1.0.0"
+	UserAgentClaude  = "Claude-User"
+	UserAgentVSCode  = "mcptap-lab-vscode-like/1.0"
+	userAgentBrowser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
+)
+
+// ChatGPT's callback-completion endpoint (an XHR from the web app).
+const chatGPTCompletionPath = "/backend-api/aip/connectors/links/oauth/callback"
+
+// ClientFaults are the client's switchable faults.
+type ClientFaults struct {
+	LoseState        bool // the state store forgets the attempt: completion answers 404 (seed 000)
+	StaleAttempt     bool // two authorizes; the user finishes the first
+	WrongVerifier    bool // token request carries a different code_verifier
+	TokenRedirectURI bool // token request carries another redirect_uri than authorize
+	OmitResource     bool // no RFC 8707 resource on authorize and token
+	ResourceOrigin   bool // resource = the origin instead of the PRM resource
+	NoBearer         bool // after the token, MCP requests go out without Authorization
+	StateWithPlus    bool // the state is drawn until it contains '+' (so a '+'-fault shows)
+}
+
+// Client imitates a connector platform: its backend (discovery, DCR, token,
+// MCP), its callback host, and a scripted browser that walks the consent.
+type Client struct {
+	Profile      Profile
+	Faults       ClientFaults
+	MCPURL       func() string // the MCP URL the user typed
+	CallbackBase func() string // public origin of the callback host
+	CallbackPath string        // path of the redirect_uri
+
+	backend *http.Client
+	browser *browser
+
+	mu       sync.Mutex
+	attempts map[string]*attempt
+	reg      *registration
+	tok      *tokenSet
+	tokErr   error
+	steps    []string
+}
+
+type attempt struct {
+	State, Verifier, Resource, RedirectURI string
+}
+
+type registration struct {
+	ClientID, RedirectURI                                  string
+	Resource                                               string
+	AuthorizationEndpoint, TokenEndpoint, RegistrationEndp string
+}
+
+type tokenSet struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// Result is what the client achieved, step by step.
+type Result struct {
+	Steps      []string
+	Registered bool
+	Token      bool
+	Tools      []string
+	CallText   string
+	Progress   int
+	Refreshed  bool
+	Stopped    string // why the client gave up ("" when it connected)
+}
+
+// NewClient returns a client of the given profile.
+func NewClient(p Profile, mcpURL, callbackBase func() string) *Client {
+	c := &Client{Profile: p, MCPURL: mcpURL, CallbackBase: callbackBase, attempts: map[string]*attempt{}}
+	switch p {
+	case ProfileChatGPT:
+		c.CallbackPath = "/connector/oauth/cb_" + randHex(6)
+	case ProfileClaude:
+		c.CallbackPath = "/api/mcp/auth_callback"
+	default:
+		c.CallbackPath = "/"
+	}
+	c.backend = &http.Client{Transport: uaTransport{ua: c.userAgent(), base: newTransport()}, Timeout: 30 * time.Second}
+	c.browser = &browser{hc: &http.Client{
+		Transport:     uaTransport{ua: userAgentBrowser, base: newTransport()},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}}
+	return c
+}
+
+func (c *Client) userAgent() string {
+	switch c.Profile {
+	case ProfileChatGPT:
+		return UserAgentChatGPT
+	case ProfileClaude:
+		return UserAgentClaude
+	}
+	return UserAgentVSCode
+}
+
+func (c *Client) logf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.steps = append(c.steps, fmt.Sprintf(format, args...))
+}
+
+// Handler serves the client's callback host: ChatGPT's link initiation,
+// callback page and completion endpoint; Claude's server-side callback; the
+// IDE's loopback callback.
+func (c *Client) Handler() http.Handler {
+	mux := http.NewServeMux()
+	switch c.Profile {
+	case ProfileChatGPT:
+		mux.HandleFunc("POST /backend-api/aip/connectors/links/oauth", func(w http.ResponseWriter, r *http.Request) {
+			a, u, err := c.newAttempt()
+			if err != nil {
+				writeJSON(w, http.StatusBadGateway, map[string]string{"detail": err.Error()})
+				return
+			}
+			_ = a
+			writeJSON(w, http.StatusOK, map[string]string{"redirect_url": u})
+		})
+		mux.HandleFunc("GET /connector/oauth/{id}", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!doctype html><html><head><meta name="lab-callback-complete" content="%s"><title>Connecting…</title></head>`+
+				`<body><p>Finishing the connection…</p><script>fetch(%q,{method:"POST",headers:{"content-type":"application/json"},`+
+				`body:JSON.stringify({full_redirect_url:location.href})})</script></body></html>`, chatGPTCompletionPath, chatGPTCompletionPath)
+		})
+		mux.HandleFunc("POST "+chatGPTCompletionPath, func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				FullRedirectURL string `json:"full_redirect_url"`
+			}
+			if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&body); err != nil || body.FullRedirectURL == "" {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "Missing OAuth callback data"})
+				return
+			}
+			u, err := url.Parse(body.FullRedirectURL)
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"detail": "Missing OAuth callback data"})
+				return
+			}
+			status, detail := c.complete(r.Context(), u.Query())
+			if status == http.StatusOK {
+				writeJSON(w, status, map[string]string{"status": "linked"})
+				return
+			}
+			writeJSON(w, status, map[string]string{"detail": detail})
+		})
+	default:
+		pattern := "GET " + c.CallbackPath
+		if strings.HasSuffix(pattern, "/") {
+			pattern += "{$}"
+		}
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			status, detail := c.complete(r.Context(), r.URL.Query())
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.WriteHeader(status)
+			if status == http.StatusOK {
+				fmt.Fprint(w, "<!doctype html><p>Connected. You can close this window.</p>")
+				return
+			}
+			fmt.Fprintf(w, "<!doctype html><p>Authorization failed: %s</p>", template_escape(detail))
+		})
+	}
+	return mux
+}
+
+func template_escape(s string) string {
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
+	return r.Replace(s)
+}
+
+// complete handles the callback's query: finds the attempt by state and
+// redeems the code. It returns an HTTP status and a detail for the page.
+func (c *Client) complete(ctx context.Context, q url.Values) (int, string) {
+	if e := q.Get("error"); e != "" {
+		c.setToken(nil, fmt.Errorf("authorization server returned error %q", e))
+		return http.StatusBadRequest, "OAuth provider returned error: " + e
+	}
+	if !q.Has("state") || q.Get("state") == "" {
+		c.setToken(nil, errors.New("callback has no state"))
+		return http.StatusBadRequest, "Missing `state` param in response from OAuth provider"
+	}
+	c.mu.Lock()
+	a := c.attempts[q.Get("state")]
+	c.mu.Unlock()
+	if a == nil {
+		c.setToken(nil, errors.New("callback state unknown to the client's state store"))
+		if c.Profile == ProfileChatGPT {
+			return http.StatusNotFound, "OAuth state not found"
+		}
+		return http.StatusBadRequest, "State does not match"
+	}
+	tok, err := c.exchange(ctx, a, q.Get("code"))
+	c.setToken(tok, err)
+	if err != nil {
+		return http.StatusBadRequest, "Token exchange failed: " + err.Error()
+	}
+	return http.StatusOK, ""
+}
+
+func (c *Client) setToken(t *tokenSet, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tok, c.tokErr = t, err
+}
+
+func (c *Client) exchange(ctx context.Context, a *attempt, code string) (*tokenSet, error) {
+	c.mu.Lock()
+	reg := c.reg
+	c.mu.Unlock()
+	f := url.Values{
+		"grant_type": {"authorization_code"}, "code": {code}, "client_id": {reg.ClientID},
+		"redirect_uri": {a.RedirectURI}, "code_verifier": {a.Verifier},
+	}
+	if c.Faults.TokenRedirectURI {
+		f.Set("redirect_uri", c.CallbackBase()+"/connector_platform_oauth_redirect")
+	}
+	if c.Faults.WrongVerifier {
+		f.Set("code_verifier", randB64URL(32)) // the verifier of another attempt, say
+	}
+	if a.Resource != "" {
+		f.Set("resource", a.Resource)
+	}
+	return c.tokenRequest(ctx, reg.TokenEndpoint, f)
+}
+
+func (c *Client) tokenRequest(ctx context.Context, endpoint string, f url.Values) (*tokenSet, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(f.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.backend.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("token endpoint: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("token endpoint answered %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	var t tokenSet
+	if err := json.Unmarshal(body, &t); err != nil || t.AccessToken == "" {
+		return nil, fmt.Errorf("token response unusable: %s", body)
+	}
+	c.logf("token endpoint issued an access token")
+	return &t, nil
+}
+
+// newAttempt creates a state, a PKCE pair and the authorize URL.
+func (c *Client) newAttempt() (*attempt, string, error) {
+	c.mu.Lock()
+	reg := c.reg
+	c.mu.Unlock()
+	if reg == nil {
+		return nil, "", errors.New("client is not registered yet")
+	}
+	a := &attempt{State: c.newState(), Verifier: randB64URL(32), Resource: reg.Resource, RedirectURI: reg.RedirectURI}
+	switch {
+	case c.Faults.OmitResource:
+		a.Resource = ""
+	case c.Faults.ResourceOrigin:
+		a.Resource = origin(reg.Resource)
+	}
+	v := url.Values{
+		"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {a.RedirectURI},
+		"state": {a.State}, "code_challenge": {s256(a.Verifier)}, "code_challenge_method": {"S256"},
+		"scope": {defaultScope},
+	}
+	if a.Resource != "" {
+		v.Set("resource", a.Resource)
+	}
+	c.mu.Lock()
+	if !c.Faults.LoseState {
+		c.attempts[a.State] = a
+	}
+	c.mu.Unlock()
+	return a, reg.AuthorizationEndpoint + querySep(reg.AuthorizationEndpoint) + v.Encode(), nil
+}
+
+func (c *Client) newState() string {
+	switch c.Profile {
+	case ProfileChatGPT:
+		j, _ := json.Marshal(struct {
+			CSRF string `json:"csrf"`
+			S    string `json:"s"`
+		}{randHex(32), "oauth_s_" + randHex(16)})
+		return base64.StdEncoding.EncodeToString(j)
+	case ProfileClaude:
+		return randB64URL(32)
+	}
+	for {
+		s := base64.StdEncoding.EncodeToString(randBytes(32))
+		if !c.Faults.StateWithPlus || strings.Contains(s, "+") {
+			return s
+		}
+	}
+}
+
+// Run performs the whole connector setup and then uses the MCP server.
+// OAuth problems end the run with Result.Stopped set; an error means the lab
+// itself could not run.
+func (c *Client) Run(ctx context.Context) (*Result, error) {
+	res := &Result{}
+	defer func() {
+		c.mu.Lock()
+		res.Steps = append([]string(nil), c.steps...)
+		c.mu.Unlock()
+	}()
+	stop := func(format string, args ...any) (*Result, error) {
+		res.Stopped = fmt.Sprintf(format, args...)
+		c.logf("stopped: %s", res.Stopped)
+		return res, nil
+	}
+	prmURL, err := c.probe(ctx)
+	if err != nil {
+		return stop("%v", err)
+	}
+	if err := c.discoverAndRegister(ctx, prmURL); err != nil {
+		return stop("%v", err)
+	}
+	res.Registered = true
+
+	// The browser part.
+	var authURL string
+	switch c.Profile {
+	case ProfileChatGPT:
+		u, err := c.browser.linkOAuth(ctx, c.CallbackBase())
+		if err != nil {
+			return stop("%v", err)
+		}
+		authURL = u
+		if c.Faults.StaleAttempt {
+			// The user clicks Connect again; the second popup is left at the consent page.
+			u2, err := c.browser.linkOAuth(ctx, c.CallbackBase())
+			if err != nil {
+				return stop("%v", err)
+			}
+			if _, err := c.browser.open(ctx, u2); err != nil {
+				return stop("%v", err)
+			}
+			c.logf("a second authorization was started and left at the consent page")
+		}
+	default:
+		_, u, err := c.newAttempt()
+		if err != nil {
+			return nil, err
+		}
+		authURL = u
+		if c.Faults.StaleAttempt {
+			_, u2, err := c.newAttempt()
+			if err != nil {
+				return nil, err
+			}
+			if _, err := c.browser.open(ctx, u2); err != nil {
+				return stop("%v", err)
+			}
+		}
+	}
+	pg, err := c.browser.open(ctx, authURL)
+	if err != nil {
+		return stop("%v", err)
+	}
+	if pg.isConsent() {
+		if pg, err = c.browser.approve(ctx, pg); err != nil {
+			return stop("%v", err)
+		}
+	}
+	c.logf("browser landed on %s (%d)", pg.url, pg.status)
+	if path := pg.completionPath(); path != "" {
+		st, body, err := c.browser.postJSON(ctx, origin(pg.url)+path, map[string]string{"full_redirect_url": pg.url})
+		if err != nil {
+			return stop("%v", err)
+		}
+		c.logf("callback completion answered %d %s", st, strings.TrimSpace(body))
+	}
+	c.mu.Lock()
+	tok, tokErr := c.tok, c.tokErr
+	c.mu.Unlock()
+	if tok == nil {
+		if tokErr == nil {
+			tokErr = errors.New("the callback never reached the client")
+		}
+		return stop("no token: %v", tokErr)
+	}
+	res.Token = true
+	return c.useMCP(ctx, res, stop)
+}
+
+// probe sends the unauthenticated initialize and returns the PRM URL named by
+// the challenge ("" when there is none).
+func (c *Client) probe(ctx context.Context) (string, error) {
+	st, hdr, _, err := c.rawInitialize(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	c.logf("unauthenticated initialize answered %d", st)
+	if st != http.StatusUnauthorized {
+		return "", fmt.Errorf("expected 401 from the unauthenticated initialize, got %d", st)
+	}
+	return resourceMetadataParam(hdr.Get("WWW-Authenticate")), nil
+}
+
+func (c *Client) rawInitialize(ctx context.Context, bearer string) (int, http.Header, string, error) {
+	body := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"` + string(c.Profile) + `-lab","version":"1.0.0"}}}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.MCPURL(), strings.NewReader(body))
+	if err != nil {
+		return 0, nil, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := c.backend.Do(req)
+	if err != nil {
+		return 0, nil, "", fmt.Errorf("initialize: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, resp.Header, string(b), nil
+}
+
+// resourceMetadataParam pulls resource_metadata out of a Bearer challenge.
+func resourceMetadataParam(h string) string {
+	i := strings.Index(h, "resource_metadata=")
+	if i < 0 {
+		return ""
+	}
+	v := h[i+len("resource_metadata="):]
+	if strings.HasPrefix(v, `"`) {
+		if j := strings.Index(v[1:], `"`); j >= 0 {
+			return v[1 : 1+j]
+		}
+		return ""
+	}
+	if j := strings.IndexAny(v, ", "); j >= 0 {
+		v = v[:j]
+	}
+	return v
+}
+
+func (c *Client) getJSON(ctx context.Context, u string, v any) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, err := c.backend.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(v); err != nil {
+		return resp.StatusCode, fmt.Errorf("GET %s: not JSON: %w", u, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// discoverAndRegister: PRM (challenge URL, else path-suffixed then root), AS
+// metadata (RFC 8414 then OIDC, both fetched as ChatGPT does), then DCR.
+func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
+	mcpU, err := url.Parse(c.MCPURL())
+	if err != nil {
+		return err
+	}
+	base := mcpU.Scheme + "://" + mcpU.Host
+	candidates := []string{base + "/.well-known/oauth-protected-resource" + mcpU.Path, base + "/.well-known/oauth-protected-resource"}
+	if prmURL != "" {
+		candidates = append([]string{prmURL}, candidates...)
+	}
+	var prm struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	found := false
+	for _, u := range candidates {
+		st, err := c.getJSON(ctx, u, &prm)
+		if err != nil {
+			return err
+		}
+		c.logf("GET %s → %d", u, st)
+		if st == http.StatusOK {
+			found = true
+			break
+		}
+	}
+	if !found || len(prm.AuthorizationServers) == 0 {
+		return errors.New("no protected resource metadata with authorization_servers")
+	}
+	// Lenient like the platform clients: a resource that differs from the URL
+	// used is still sent as the resource parameter.
+	issuer := prm.AuthorizationServers[0]
+	var meta struct {
+		Issuer                 string   `json:"issuer"`
+		AuthorizationEndpoint  string   `json:"authorization_endpoint"`
+		TokenEndpoint          string   `json:"token_endpoint"`
+		RegistrationEndpoint   string   `json:"registration_endpoint"`
+		CodeChallengeMethods   []string `json:"code_challenge_methods_supported"`
+		TokenEndpointAuthMetho []string `json:"token_endpoint_auth_methods_supported"`
+	}
+	isu, err := url.Parse(issuer)
+	if err != nil {
+		return fmt.Errorf("authorization server %q: %w", issuer, err)
+	}
+	isBase := isu.Scheme + "://" + isu.Host
+	p := strings.TrimSuffix(isu.Path, "/")
+	got := false
+	for _, u := range []string{isBase + "/.well-known/oauth-authorization-server" + p, isBase + "/.well-known/openid-configuration" + p} {
+		var m = meta
+		st, err := c.getJSON(ctx, u, &m)
+		if err != nil {
+			return err
+		}
+		c.logf("GET %s → %d", u, st)
+		if st == http.StatusOK && !got {
+			meta, got = m, true
+		}
+	}
+	if !got || meta.AuthorizationEndpoint == "" || meta.TokenEndpoint == "" {
+		return errors.New("no usable authorization server metadata")
+	}
+	if meta.Issuer != issuer {
+		c.logf("issuer %q differs from %q; continuing like a lenient client", meta.Issuer, issuer)
+	}
+	if !contains(meta.CodeChallengeMethods, "S256") {
+		c.logf("S256 not advertised; using it anyway like a lenient client")
+	}
+	if meta.RegistrationEndpoint == "" {
+		return errors.New("no registration endpoint")
+	}
+	redirect := c.CallbackBase() + c.CallbackPath
+	body, _ := json.Marshal(map[string]any{
+		"client_name": string(c.Profile) + " (mcptap lab)", "redirect_uris": []string{redirect},
+		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
+		"token_endpoint_auth_method": "none",
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.RegistrationEndpoint, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.backend.Do(req)
+	if err != nil {
+		return fmt.Errorf("register: %w", err)
+	}
+	defer resp.Body.Close()
+	var rr struct {
+		ClientID string `json:"client_id"`
+	}
+	if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&rr) != nil || rr.ClientID == "" {
+		return fmt.Errorf("registration answered %d", resp.StatusCode)
+	}
+	c.logf("registered as %s", rr.ClientID)
+	c.mu.Lock()
+	c.reg = &registration{
+		ClientID: rr.ClientID, RedirectURI: redirect, Resource: prm.Resource,
+		AuthorizationEndpoint: meta.AuthorizationEndpoint, TokenEndpoint: meta.TokenEndpoint,
+		RegistrationEndp: meta.RegistrationEndpoint,
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// useMCP connects with the bearer and calls tools; the ChatGPT profile then
+// refreshes its token and lists the tools once more.
+func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...any) (*Result, error)) (*Result, error) {
+	if c.Faults.NoBearer {
+		st, _, _, err := c.rawInitialize(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		return stop("initialize without the bearer answered %d", st)
+	}
+	bt := &bearerTransport{base: c.backend.Transport}
+	c.mu.Lock()
+	bt.token = c.tok.AccessToken
+	c.mu.Unlock()
+	hc := &http.Client{Transport: bt, Timeout: 30 * time.Second}
+	var progMu sync.Mutex
+	cl := mcp.NewClient(&mcp.Implementation{Name: string(c.Profile) + "-lab", Version: "1.0.0"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
+			progMu.Lock()
+			res.Progress++
+			progMu.Unlock()
+		},
+	})
+	cs, err := cl.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: c.MCPURL(), HTTPClient: hc, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	if err != nil {
+		return stop("MCP connect with the bearer failed: %v", err)
+	}
+	defer cs.Close()
+	c.logf("initialize with the bearer succeeded")
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		return stop("tools/list failed: %v", err)
+	}
+	for _, t := range lt.Tools {
+		res.Tools = append(res.Tools, t.Name)
+	}
+	params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"to": 3}}
+	params.SetProgressToken("lab-progress-1")
+	r, err := cs.CallTool(ctx, params)
+	if err != nil {
+		return stop("tools/call failed: %v", err)
+	}
+	for _, ct := range r.Content {
+		if tc, ok := ct.(*mcp.TextContent); ok {
+			res.CallText += tc.Text
+		}
+	}
+	c.logf("tools/call count answered %q with %d progress notifications", res.CallText, res.Progress)
+	if c.Profile == ProfileChatGPT {
+		c.mu.Lock()
+		reg, rt := c.reg, c.tok.RefreshToken
+		c.mu.Unlock()
+		f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {reg.ClientID}}
+		if reg.Resource != "" && !c.Faults.OmitResource {
+			f.Set("resource", c.resourceSent(reg.Resource))
+		}
+		nt, err := c.tokenRequest(ctx, reg.TokenEndpoint, f)
+		if err != nil {
+			return stop("refresh failed: %v", err)
+		}
+		bt.set(nt.AccessToken)
+		if _, err := cs.ListTools(ctx, nil); err != nil {
+			return stop("tools/list after refresh failed: %v", err)
+		}
+		res.Refreshed = true
+	}
+	return res, nil
+}
+
+func (c *Client) resourceSent(prmResource string) string {
+	if c.Faults.ResourceOrigin {
+		return origin(prmResource)
+	}
+	return prmResource
+}
+
+type bearerTransport struct {
+	base  http.RoundTripper
+	mu    sync.Mutex
+	token string
+}
+
+func (b *bearerTransport) set(t string) { b.mu.Lock(); b.token = t; b.mu.Unlock() }
+
+func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	b.mu.Lock()
+	t := b.token
+	b.mu.Unlock()
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+t)
+	return b.base.RoundTrip(r)
+}
+
+type uaTransport struct {
+	ua   string
+	base http.RoundTripper
+}
+
+func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", u.ua)
+	return u.base.RoundTrip(r)
+}
+
+// newTransport ignores HTTP(S)_PROXY: the lab talks to loopback only.
+func newTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
+	}
+}
+
+func newHTTPClient(follow bool) *http.Client {
+	c := &http.Client{Transport: newTransport(), Timeout: 30 * time.Second}
+	if !follow {
+		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return c
+}

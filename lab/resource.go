@@ -1,0 +1,202 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// ResourceFaults are the MCP server's switchable faults.
+type ResourceFaults struct {
+	NoChallenge       bool // 401 without WWW-Authenticate
+	PRMRootOnly       bool // the path-suffixed metadata 404s; only the root document exists
+	PRMInternalOrigin bool // PRM resource names the server's own (internal) address
+	AudienceOrigin    bool // bearer check compares aud with the origin only (drops the /mcp path)
+	RedirectMCP       bool // authenticated MCP requests get a 308 to /mcp/
+}
+
+// ResourceServer is the MCP server as an OAuth resource server.
+type ResourceServer struct {
+	Public   func() string // public origin, e.g. http://127.0.0.1:8780
+	Internal func() string // the lab's own origin, named by the internal-origin fault
+	Issuers  func() []string
+	Key      []byte
+	Faults   ResourceFaults
+	mcp      http.Handler
+}
+
+// NewResourceServer builds the MCP server with its tools.
+func NewResourceServer(public, internal func() string, issuers func() []string, key []byte) *ResourceServer {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "mcptap-lab", Version: "1.0.0"}, nil)
+	addTools(srv)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	return &ResourceServer{Public: public, Internal: internal, Issuers: issuers, Key: key, mcp: h}
+}
+
+// Resource is the canonical resource identifier the server advertises.
+func (rs *ResourceServer) Resource() string {
+	if rs.Faults.PRMInternalOrigin {
+		return rs.Internal() + "/mcp"
+	}
+	return rs.Public() + "/mcp"
+}
+
+// expectedAudience is what the bearer check compares aud with.
+func (rs *ResourceServer) expectedAudience() string {
+	if rs.Faults.AudienceOrigin {
+		return strings.TrimSuffix(rs.Resource(), "/mcp")
+	}
+	return rs.Resource()
+}
+
+func (rs *ResourceServer) prmURL() string {
+	if rs.Faults.PRMRootOnly {
+		return rs.Public() + "/.well-known/oauth-protected-resource"
+	}
+	return rs.Public() + "/.well-known/oauth-protected-resource/mcp"
+}
+
+// Mount adds the metadata documents and the protected MCP endpoint to mux.
+func (rs *ResourceServer) Mount(mux *http.ServeMux) {
+	prm := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		writeJSON(w, http.StatusOK, map[string]any{
+			"resource":                 rs.Resource(),
+			"authorization_servers":    rs.Issuers(),
+			"scopes_supported":         []string{defaultScope},
+			"bearer_methods_supported": []string{"header"},
+			"resource_name":            "mcptap lab MCP server",
+		})
+	}
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource", prm)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
+		if rs.Faults.PRMRootOnly {
+			http.NotFound(w, r)
+			return
+		}
+		prm(w, r)
+	})
+	protected := rs.requireBearer(rs.mcp)
+	mux.Handle("/mcp", protected)
+	mux.Handle("/mcp/", protected)
+}
+
+type subjectKey struct{}
+
+func (rs *ResourceServer) requireBearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			rs.challenge(w, "")
+			return
+		}
+		claims, err := rs.verify(tok)
+		if err != nil {
+			rs.challenge(w, err.Error())
+			return
+		}
+		if rs.Faults.RedirectMCP && r.URL.Path == "/mcp" {
+			// An edge that insists on a trailing slash; 308 keeps method and body.
+			http.Redirect(w, r, "/mcp/", http.StatusPermanentRedirect)
+			return
+		}
+		sub, _ := claims.GetSubject()
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, sub)))
+	})
+}
+
+func (rs *ResourceServer) verify(tok string) (jwt.MapClaims, error) {
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return rs.Key, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(),
+		jwt.WithAudience(rs.expectedAudience()), jwt.WithLeeway(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("token rejected: %w", err)
+	}
+	iss, _ := claims.GetIssuer()
+	if !contains(rs.Issuers(), iss) {
+		return nil, errors.New("token rejected: unknown issuer")
+	}
+	return claims, nil
+}
+
+func (rs *ResourceServer) challenge(w http.ResponseWriter, reason string) {
+	if !rs.Faults.NoChallenge {
+		v := fmt.Sprintf(`Bearer resource_metadata=%q, scope=%q`, rs.prmURL(), defaultScope)
+		if reason != "" {
+			v = fmt.Sprintf(`Bearer error="invalid_token", error_description=%q, resource_metadata=%q`, reason, rs.prmURL())
+		}
+		w.Header().Set("WWW-Authenticate", v)
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
+}
+
+type echoIn struct {
+	Text string `json:"text" jsonschema:"text to echo back"`
+}
+type addIn struct {
+	A float64 `json:"a"`
+	B float64 `json:"b"`
+}
+type countIn struct {
+	To int `json:"to" jsonschema:"count from 1 to this number, one progress notification each"`
+}
+type textOut struct {
+	Text string `json:"text"`
+}
+
+func addTools(srv *mcp.Server) {
+	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "Echo the text back."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, textOut, error) {
+			return text(in.Text), textOut{Text: in.Text}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "add", Description: "Add two numbers."},
+		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, textOut, error) {
+			return text(fmt.Sprint(in.A + in.B)), textOut{Text: fmt.Sprint(in.A + in.B)}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "whoami", Description: "Say which user the bearer token belongs to."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, textOut, error) {
+			sub, _ := ctx.Value(subjectKey{}).(string)
+			return text(sub), textOut{Text: sub}, nil
+		})
+	mcp.AddTool(srv, &mcp.Tool{Name: "count", Description: "Count slowly, streaming a progress notification per step over SSE."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in countIn) (*mcp.CallToolResult, textOut, error) {
+			n := min(max(in.To, 1), 20)
+			tokenValue := req.Params.GetProgressToken()
+			for i := 1; i <= n; i++ {
+				if tokenValue != nil {
+					if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+						ProgressToken: tokenValue, Progress: float64(i), Total: float64(n), Message: fmt.Sprintf("step %d of %d", i, n),
+					}); err != nil {
+						return nil, textOut{}, fmt.Errorf("notify progress: %w", err)
+					}
+				}
+				select {
+				case <-ctx.Done():
+					return nil, textOut{}, ctx.Err()
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+			return text(fmt.Sprintf("counted to %d", n)), textOut{Text: fmt.Sprintf("counted to %d", n)}, nil
+		})
+}
+
+func text(s string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+}
+
+// origin returns scheme://host of u.
+func origin(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	return p.Scheme + "://" + p.Host
+}

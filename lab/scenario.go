@@ -1,0 +1,111 @@
+package lab
+
+import (
+	mcptap "github.com/mcptap/mcptap"
+)
+
+// Expect is what the analysis must conclude about a scenario: the verdict
+// rule of its worst flow and the side it blames. Where the catalogue allows
+// more than one reading (for example "client or user"), each accepted value
+// is listed; the first is the one the scenario is built to show.
+type Expect struct {
+	Rules  []string       `json:"rules"`
+	Faults []mcptap.Fault `json:"faults"`
+	// Transform is the state.altered transformation the finding should name.
+	Transform string `json:"transform,omitempty"`
+}
+
+// Healthy reports whether the scenario expects a clean flow.
+func (e Expect) Healthy() bool { return len(e.Rules) == 1 && e.Rules[0] == "ok" }
+
+// Scenario is one connector setup with one fault (or none) switched on.
+type Scenario struct {
+	Name    string  `json:"name"`
+	Title   string  `json:"title"`
+	Seed    string  `json:"seed,omitempty"` // the user report it reproduces
+	Profile Profile `json:"profile"`
+
+	SeparateAS     bool `json:"separate_as,omitempty"`     // the authorization server has its own port
+	OAuthProxy     bool `json:"oauth_proxy,omitempty"`     // the authorization server proxies to an inner identity provider
+	AutoApprove    bool `json:"auto_approve,omitempty"`    // no consent page (an already consented user)
+	CallbackDirect bool `json:"callback_direct,omitempty"` // the client's callback host is not behind mcptap (the server's view)
+
+	Server ResourceFaults `json:"-"`
+	AS     ASFaults       `json:"-"`
+	Client ClientFaults   `json:"-"`
+
+	Expect Expect `json:"expect"`
+}
+
+var (
+	ok          = Expect{Rules: []string{"ok"}, Faults: []mcptap.Fault{mcptap.FaultNone}}
+	asFault     = []mcptap.Fault{mcptap.FaultAuthServer}
+	clientFault = []mcptap.Fault{mcptap.FaultClient}
+	serverFault = []mcptap.Fault{mcptap.FaultServer}
+)
+
+func altered(t string) Expect {
+	return Expect{Rules: []string{"state.altered"}, Faults: asFault, Transform: t}
+}
+
+// Scenarios returns every scenario, healthy ones first.
+func Scenarios() []Scenario {
+	return []Scenario{
+		{Name: "healthy-chatgpt", Title: "ChatGPT-like connector, server and authorization server on one origin, consent page, refresh", Profile: ProfileChatGPT, Expect: ok},
+		{Name: "healthy-claude", Title: "Claude-like connector, authorization server on its own port", Profile: ProfileClaude, SeparateAS: true, Expect: ok},
+		{Name: "healthy-vscode", Title: "VS Code-like IDE with a loopback callback, consent already given", Profile: ProfileVSCode, AutoApprove: true, Expect: ok},
+		{Name: "healthy-oauth-proxy", Title: "ChatGPT-like connector; the authorization server is an OAuth proxy to an inner identity provider", Profile: ProfileChatGPT, OAuthProxy: true, Expect: ok},
+
+		{Name: "state-dropped", Title: "The authorization server redirects back without the state", Seed: "001", Profile: ProfileChatGPT,
+			AS: ASFaults{DropState: true}, Expect: Expect{Rules: []string{"state.not-echoed"}, Faults: asFault}},
+		{Name: "state-plus-to-space", Title: "The authorization server turns '+' in the state into a space", Profile: ProfileVSCode, AutoApprove: true,
+			AS: ASFaults{AlterState: AlterPlusToSpace}, Client: ClientFaults{StateWithPlus: true}, Expect: altered(AlterPlusToSpace)},
+		{Name: "state-double-encoded", Title: "The authorization server percent-encodes the state twice", Profile: ProfileChatGPT,
+			AS: ASFaults{AlterState: AlterDoubleEncoded}, Expect: altered(AlterDoubleEncoded)},
+		{Name: "state-padding-stripped", Title: "The authorization server strips the state's base64 padding", Profile: ProfileChatGPT,
+			AS: ASFaults{AlterState: AlterPaddingStripped}, Expect: altered(AlterPaddingStripped)},
+		{Name: "state-truncated", Title: "The authorization server truncates the state to 40 characters", Profile: ProfileChatGPT,
+			AS: ASFaults{AlterState: AlterTruncated}, Expect: altered(AlterTruncated)},
+
+		{Name: "token-never-called", Title: "Seed 000 from the server's view: code issued, the client never calls the token endpoint", Seed: "000",
+			Profile: ProfileChatGPT, OAuthProxy: true, CallbackDirect: true, Server: ResourceFaults{PRMRootOnly: true},
+			Client: ClientFaults{LoseState: true}, Expect: Expect{Rules: []string{"token.never-called"}, Faults: clientFault}},
+		{Name: "callback-state-not-found", Title: "Seed 000 from ChatGPT's view: its callback completion answers 404 OAuth state not found", Seed: "000",
+			Profile: ProfileChatGPT, Client: ClientFaults{LoseState: true},
+			Expect: Expect{Rules: []string{"callback.state-not-found"}, Faults: clientFault}},
+		{Name: "state-stale", Title: "Two authorizations started; the user finishes the first one", Profile: ProfileChatGPT,
+			Client: ClientFaults{StaleAttempt: true}, Expect: Expect{Rules: []string{"state.stale"}, Faults: []mcptap.Fault{mcptap.FaultClient, mcptap.FaultUser}}},
+		{Name: "pkce-mismatch", Title: "The token request carries a code_verifier that does not match the challenge", Profile: ProfileClaude, SeparateAS: true,
+			Client: ClientFaults{WrongVerifier: true}, Expect: Expect{Rules: []string{"token.pkce-mismatch"}, Faults: clientFault}},
+		{Name: "redirect-uri-mismatch", Title: "The token request carries another redirect_uri than the authorization request", Profile: ProfileChatGPT,
+			Client: ClientFaults{TokenRedirectURI: true}, Expect: Expect{Rules: []string{"token.redirect-uri-mismatch"}, Faults: clientFault}},
+		{Name: "resource-missing", Title: "The client sends no RFC 8707 resource parameter", Profile: ProfileClaude,
+			Client: ClientFaults{OmitResource: true}, Expect: Expect{Rules: []string{"authorize.resource-missing"}, Faults: clientFault}},
+		{Name: "resource-mismatch", Title: "The client sends the origin as resource instead of the metadata's resource", Profile: ProfileChatGPT,
+			Client: ClientFaults{ResourceOrigin: true}, Expect: Expect{Rules: []string{"authorize.resource-mismatch"}, Faults: clientFault}},
+		{Name: "prm-internal-origin", Title: "Protected resource metadata names the server's internal address instead of the public one", Profile: ProfileChatGPT,
+			Server: ResourceFaults{PRMInternalOrigin: true}, Expect: Expect{Rules: []string{"discovery.resource-mismatch", "discovery.internal-origin"}, Faults: serverFault}},
+		{Name: "issuer-trailing-slash", Title: "The authorization server's issuer has a trailing slash the metadata entry lacks", Profile: ProfileClaude, SeparateAS: true,
+			AS: ASFaults{IssuerTrailingSlash: true}, Expect: Expect{Rules: []string{"discovery.issuer-mismatch"}, Faults: asFault}},
+		{Name: "no-s256", Title: "The authorization server metadata does not advertise PKCE S256", Profile: ProfileChatGPT,
+			AS: ASFaults{NoS256: true}, Expect: Expect{Rules: []string{"discovery.no-pkce-s256"}, Faults: asFault}},
+		{Name: "no-challenge", Title: "The MCP server answers 401 without a WWW-Authenticate challenge", Profile: ProfileClaude,
+			Server: ResourceFaults{NoChallenge: true}, Expect: Expect{Rules: []string{"discovery.no-challenge"}, Faults: serverFault}},
+		{Name: "bearer-rejected", Title: "The MCP server checks the token audience against its origin and rejects a correct token", Profile: ProfileChatGPT,
+			Server: ResourceFaults{AudienceOrigin: true}, Expect: Expect{Rules: []string{"mcp.bearer-rejected"}, Faults: serverFault}},
+		{Name: "bearer-never-sent", Title: "After the token exchange the client calls the MCP server without the bearer", Profile: ProfileClaude,
+			Client: ClientFaults{NoBearer: true}, Expect: Expect{Rules: []string{"mcp.bearer-never-sent"}, Faults: clientFault}},
+		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
+			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []string{"mcp.redirect"}, Faults: serverFault}},
+	}
+}
+
+// Lookup finds a scenario by name.
+func Lookup(name string) (Scenario, bool) {
+	for _, s := range Scenarios() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
