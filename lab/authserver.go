@@ -490,8 +490,8 @@ func randBytes(n int) []byte {
 	return b
 }
 
-func randHex(n int) string      { return hex.EncodeToString(randBytes(n)) }
-func randB64URL(n int) string   { return base64.RawURLEncoding.EncodeToString(randBytes(n)) }
+func randHex(n int) string    { return hex.EncodeToString(randBytes(n)) }
+func randB64URL(n int) string { return base64.RawURLEncoding.EncodeToString(randBytes(n)) }
 func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
