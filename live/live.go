@@ -1,0 +1,178 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/proxy"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// DefaultRecorderBuffer is how many exchange publications the recorder's
+// subscription holds while a batch commits (each exchange is published at
+// its response head and again at its end).
+const DefaultRecorderBuffer = 8192
+
+// Config describes one capture.
+type Config struct {
+	Store *recorder.Store
+	// Session is the session to create; the caller sets ID, Source and Name.
+	// Started defaults to now; Settings gains the proxy's routes and body cap.
+	Session mcptap.Session
+	// Proxy configures the reverse proxy. Its Session and Publish are filled by Start.
+	Proxy proxy.Config
+	// Broker fans exchanges out. Subscribe UI and analysis consumers before
+	// Start. Stop closes it. Nil means a new one.
+	Broker *mcptap.Broker
+	Log    *slog.Logger
+	// RecorderBuffer is the recorder subscription's buffer; 0 means DefaultRecorderBuffer.
+	RecorderBuffer int
+}
+
+// Capture is a running capture session.
+type Capture struct {
+	store    *recorder.Store
+	session  mcptap.Session
+	broker   *mcptap.Broker
+	sub      *mcptap.Subscription
+	writer   *recorder.Writer
+	proxy    *proxy.Proxy
+	log      *slog.Logger
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start binds the proxy's listeners, creates the session in the store,
+// subscribes the recorder to the broker and starts serving. If a listener
+// cannot be bound, nothing is created.
+func Start(cfg Config) (*Capture, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("live: no store")
+	}
+	if cfg.Session.ID == "" {
+		return nil, errors.New("live: session has no ID")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	broker := cfg.Broker
+	if broker == nil {
+		broker = mcptap.NewBroker()
+	}
+	sess := cfg.Session
+	sess.Version = mcptap.FormatVersion
+	if sess.Started.IsZero() {
+		sess.Started = time.Now()
+	}
+	sess.Settings = withSettings(sess.Settings, cfg.Proxy)
+
+	pcfg := cfg.Proxy
+	pcfg.Session = sess.ID
+	pcfg.Publish = broker.Publish
+	if pcfg.Log == nil {
+		pcfg.Log = log
+	}
+	p, err := proxy.Listen(pcfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Store.CreateSession(sess); err != nil {
+		_ = p.Shutdown(context.Background())
+		return nil, fmt.Errorf("live: %w", err)
+	}
+	n := cfg.RecorderBuffer
+	if n <= 0 {
+		n = DefaultRecorderBuffer
+	}
+	sub := broker.Subscribe("recorder", n)
+	c := &Capture{
+		store:   cfg.Store,
+		session: sess,
+		broker:  broker,
+		sub:     sub,
+		writer:  cfg.Store.Record(sub.C),
+		proxy:   p,
+		log:     log,
+	}
+	p.Serve()
+	log.Info("capture started", "session", sess.ID, "listen", strings.Join(p.Addrs(), ","))
+	return c, nil
+}
+
+// withSettings returns a copy of s with the proxy's settings added where the
+// caller did not set them.
+func withSettings(s map[string]string, pc proxy.Config) map[string]string {
+	out := make(map[string]string, len(s)+3)
+	for k, v := range s {
+		out[k] = v
+	}
+	var routes []string
+	for _, r := range pc.Routes {
+		up := ""
+		if r.Upstream != nil {
+			up = r.Upstream.String()
+		}
+		routes = append(routes, r.Listen+"="+up)
+	}
+	setDefault(out, "routes", strings.Join(routes, " "))
+	bc := pc.BodyCap
+	if bc == 0 {
+		bc = proxy.DefaultBodyCap
+	}
+	setDefault(out, "body_cap", strconv.Itoa(bc))
+	hh := pc.HostHeader
+	if hh == "" {
+		hh = "client"
+	}
+	setDefault(out, "host_header", hh)
+	return out
+}
+
+func setDefault(m map[string]string, k, v string) {
+	if _, ok := m[k]; !ok {
+		m[k] = v
+	}
+}
+
+// Addrs returns the proxy's listen addresses, in route order.
+func (c *Capture) Addrs() []string { return c.proxy.Addrs() }
+
+// Session returns the session as created (Ended and Dropped are set in the
+// store by Stop).
+func (c *Capture) Session() mcptap.Session { return c.session }
+
+// Broker returns the broker the proxy publishes to.
+func (c *Capture) Broker() *mcptap.Broker { return c.broker }
+
+// Dropped is how many publications the recorder has missed so far.
+func (c *Capture) Dropped() uint64 { return c.sub.Dropped() }
+
+// Stop shuts the proxy down (in-flight exchanges finish until ctx is done),
+// closes the broker so every consumer drains and stops, waits for the
+// recorder's last batch, and ends the session with the recorder's drop count.
+// The session is ended even when an earlier step failed. Stop is idempotent.
+func (c *Capture) Stop(ctx context.Context) error {
+	c.stopOnce.Do(func() {
+		perr := c.proxy.Shutdown(ctx)
+		c.broker.Close()
+		werr := c.writer.Wait()
+		dropped := c.sub.Dropped()
+		var eerr error
+		if err := c.store.EndSession(c.session.ID, time.Now(), dropped); err != nil {
+			eerr = fmt.Errorf("live: end session %s: %w", c.session.ID, err)
+		}
+		if dropped > 0 {
+			c.log.Warn("recorder fell behind", "session", c.session.ID, "dropped", dropped)
+		}
+		c.stopErr = errors.Join(perr, werr, eerr)
+	})
+	return c.stopErr
+}
