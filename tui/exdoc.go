@@ -1,0 +1,396 @@
+package tui
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
+)
+
+// param is one query or form parameter in its raw and decoded forms, in the
+// order it was sent.
+type param struct{ name, raw, value string }
+
+func parseParams(s string) []param {
+	var ps []param
+	for _, kv := range strings.Split(s, "&") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		dk, err := url.QueryUnescape(k)
+		if err != nil {
+			dk = k
+		}
+		dv, err := url.QueryUnescape(v)
+		if err != nil {
+			dv = v
+		}
+		ps = append(ps, param{dk, v, dv})
+	}
+	return ps
+}
+
+func (m *Model) buildExchangeDoc() {
+	d := &m.exDoc
+	keepCursor, keepOffset := d.cursor, d.offset
+	first := d.lines == nil
+	d.lines = d.lines[:0]
+	ex := m.full
+	if ex == nil {
+		head, ok := m.exchange(m.selEx)
+		if !ok {
+			d.lines = append(d.lines, docLine{text: " This exchange is gone."})
+			d.cursor = -1
+			return
+		}
+		ex = &head
+	}
+	w := m.width
+	add := func(l docLine) { d.lines = append(d.lines, l) }
+	text := func(s string) { add(docLine{text: s}) }
+	kv := func(indent, k, v string) {
+		m.wrapped(add, indent+m.st.key.Render(sanitize(k))+": "+sanitize(v), v, len(indent)+2)
+	}
+	section := func(s string) { text(""); text(" " + m.st.head.Render(s)) }
+
+	mode := "decoded"
+	if m.raw {
+		mode = "raw"
+	}
+	add(docLine{text: " " + m.st.bold.Render(ex.Method+" "+sanitize(ex.URL())), copy: ex.URL(), sel: true})
+	meta := fmt.Sprintf(" %s · %s · started %s", ex.Mode, ex.Proto, ex.Start.Local().Format("15:04:05.000"))
+	if !ex.ResponseAt.IsZero() {
+		meta += " · head after " + dur(ex.ResponseAt.Sub(ex.Start))
+	}
+	if !ex.End.IsZero() {
+		meta += " · ended after " + dur(ex.End.Sub(ex.Start))
+	}
+	if ex.Listener != "" {
+		meta += " · via " + ex.Listener
+	}
+	if ex.Upstream != "" {
+		meta += " → " + ex.Upstream
+	}
+	text(meta)
+	if f, h, ok := m.flowOf(ex.ID); ok {
+		text(fmt.Sprintf(" hop %s in flow %s (%s) · %s", m.st.bold.Render(string(h.Kind)), short(f.ID, 12), clientName(f.Client), mode+" view (d switches)"))
+	} else if k, ok := m.an.Hop(ex.ID); ok {
+		text(fmt.Sprintf(" hop %s · %s", m.st.bold.Render(string(k)), mode+" view (d switches)"))
+	} else {
+		text(" not part of an OAuth flow · " + mode + " view (d switches)")
+	}
+	if ex.Err != "" {
+		text(" " + m.st.bad.Render("transport error: "+sanitize(ex.Err)))
+	}
+	if m.loadErr != nil {
+		text(" " + m.st.bad.Render("could not load the bodies: "+m.loadErr.Error()))
+	} else if m.full == nil {
+		text(" " + m.st.dim.Render("loading bodies…"))
+	}
+	// findings that cite this exchange
+	for _, fd := range m.findings {
+		for _, id := range fd.Exchanges {
+			if id == ex.ID {
+				add(docLine{text: " " + m.sevGlyph(fd.Severity) + " " + m.st.bold.Render(fd.Rule) + " · fault: " + string(fd.Fault) + " · " + sanitize(fd.Title),
+					copy: fd.Rule, sel: true})
+				break
+			}
+		}
+	}
+
+	// Request.
+	section("Request")
+	if m.raw {
+		add(docLine{text: "   " + sanitize(ex.Method+" "+ex.Target+" "+ex.Proto), copy: ex.Target, sel: true})
+		add(docLine{text: "   " + m.st.key.Render("Host") + ": " + sanitize(ex.Host), copy: ex.Host, sel: true})
+	}
+	m.headerLines(ex.ReqHeader, kv)
+	_, rawQuery, hasQuery := strings.Cut(ex.Target, "?")
+	if hasQuery && !m.raw {
+		section("Query parameters")
+		m.paramLines(parseParams(rawQuery), ex, kv, add)
+	}
+	reqType := ex.ReqHeader.Get("Content-Type")
+	if !m.raw && isForm(reqType) && len(ex.ReqBody) > 0 {
+		section("Form parameters")
+		m.paramLines(parseParams(string(ex.ReqBody)), ex, kv, add)
+	}
+	if auth := ex.ReqHeader.Get("Authorization"); !m.raw && len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		m.jwtLines("Authorization bearer", strings.TrimSpace(auth[7:]), ex, add)
+	}
+	m.bodyLines("Request body", ex.ReqBody, ex.ReqSize, ex.ReqTruncated, reqType, true, w, add)
+
+	// Response.
+	if ex.Status != 0 {
+		section(fmt.Sprintf("Response %d %s", ex.Status, http.StatusText(ex.Status)))
+		m.headerLines(ex.RespHeader, kv)
+		if loc := ex.RespHeader.Get("Location"); loc != "" && !m.raw {
+			if _, q, ok := strings.Cut(loc, "?"); ok {
+				section("Location parameters")
+				m.paramLines(parseParams(q), ex, kv, add)
+			}
+		}
+		respType := ex.RespHeader.Get("Content-Type")
+		if !m.raw && isJSON(respType) && len(ex.RespBody) > 0 {
+			var body map[string]any
+			if json.Unmarshal(ex.RespBody, &body) == nil {
+				for _, k := range []string{"access_token", "id_token", "refresh_token"} {
+					if s, ok := body[k].(string); ok && strings.Count(s, ".") == 2 {
+						m.jwtLines(k, s, ex, add)
+					}
+				}
+			}
+		}
+		m.bodyLines("Response body", ex.RespBody, ex.RespSize, ex.RespTruncated, respType, ex.Complete, w, add)
+	} else if ex.Err == "" {
+		section("Response")
+		text("   " + m.st.wait.Render("waiting for the response head…"))
+	}
+
+	if first {
+		d.cursor = -1
+		for i, l := range d.lines {
+			if l.sel {
+				d.cursor = i
+				break
+			}
+		}
+		return
+	}
+	d.cursor, d.offset = keepCursor, keepOffset
+	if d.cursor >= len(d.lines) {
+		d.cursor = len(d.lines) - 1
+	}
+}
+
+// wrapped adds a long line as several: the first is selectable and copies
+// value, continuation lines are indented by cont cells.
+func (m *Model) wrapped(add func(docLine), line, value string, cont int) {
+	w := max(m.width-1, 20)
+	cont = min(max(cont, 2), w/2)
+	if ansi.StringWidth(line) <= w {
+		add(docLine{text: line, copy: value, sel: true})
+		return
+	}
+	add(docLine{text: ansi.Cut(line, 0, w), copy: value, sel: true})
+	rest := ansi.Cut(line, w, ansi.StringWidth(line))
+	pad := strings.Repeat(" ", cont)
+	for _, l := range strings.Split(ansi.Hardwrap(rest, w-cont, true), "\n") {
+		add(docLine{text: pad + l})
+	}
+}
+
+func isForm(ct string) bool {
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/x-www-form-urlencoded"
+}
+
+func isJSON(ct string) bool {
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+func (m *Model) headerLines(h http.Header, kv func(indent, k, v string)) {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range h[k] {
+			kv("   ", k, v)
+		}
+	}
+}
+
+// paramLines lists parameters decoded, and peels state (and any value the
+// decoder understands) layer by layer. PKCE values get their check.
+func (m *Model) paramLines(ps []param, ex *mcptap.Exchange, kv func(indent, k, v string), add func(docLine)) {
+	for _, p := range ps {
+		kv("   ", p.name, p.value)
+		if p.raw != p.value {
+			m.wrapped(add, "     "+m.st.dim.Render("raw: "+sanitize(p.raw)), p.raw, 7)
+		}
+		if p.name == "state" || p.name == "client_assertion" || strings.HasSuffix(p.name, "_token") {
+			m.layerLines(p.value, add)
+		}
+		if p.name == "code_verifier" {
+			m.pkceLines(p.value, ex, add)
+		}
+	}
+}
+
+func (m *Model) layerLines(v string, add func(docLine)) {
+	layers := m.decode(v)
+	shown := 0
+	for _, l := range layers {
+		if l.Kind == "raw" {
+			continue
+		}
+		note := ""
+		if l.Note != "" {
+			note = " (" + l.Note + ")"
+		}
+		path := ""
+		if l.Path != "" {
+			path = " " + l.Path
+		}
+		prefix := fmt.Sprintf("     %s↳ %s%s%s: ", strings.Repeat("  ", max(l.Depth-1, 0)), l.Kind, path, note)
+		val := l.Text
+		if l.JSON != nil {
+			if b, err := json.Marshal(l.JSON); err == nil {
+				val = string(b)
+			}
+		}
+		m.wrapped(add, m.st.dim.Render(prefix)+sanitize(val), val, len(prefix)-2)
+		shown++
+	}
+	if shown == 0 && v != "" {
+		add(docLine{text: "     " + m.st.dim.Render("↳ opaque: no encoding layer recognised")})
+	}
+}
+
+func compactJSON(s string) string {
+	var b bytes.Buffer
+	if json.Compact(&b, []byte(s)) == nil {
+		return b.String()
+	}
+	return s
+}
+
+// pkceLines checks a token request's code_verifier against the
+// code_challenge of the authorize in the same flow.
+func (m *Model) pkceLines(verifier string, ex *mcptap.Exchange, add func(docLine)) {
+	got := oauth.S256(verifier)
+	f, _, ok := m.flowOf(ex.ID)
+	challenge, method := "", ""
+	if ok {
+		for _, h := range f.Hops {
+			if h.Kind != mcptap.HopAuthorize {
+				continue
+			}
+			if az, found := m.exchange(h.Exchange); found {
+				_, q, _ := strings.Cut(az.Target, "?")
+				qq := oauth.ParseQuery(q)
+				challenge, method = qq.Get("code_challenge"), qq.Get("code_challenge_method")
+			}
+		}
+	}
+	add(docLine{text: "     PKCE: BASE64URL(SHA256(code_verifier)) = " + got, copy: got, sel: true})
+	switch {
+	case challenge == "":
+		add(docLine{text: "     " + m.st.dim.Render("no authorize with a code_challenge in this flow to compare with")})
+	case oauth.PKCEMatches(verifier, challenge, method):
+		add(docLine{text: "     " + m.st.ok.Render("✓ PKCE check passes: matches the authorize's code_challenge (method "+orPlain(method)+")")})
+	default:
+		add(docLine{text: "     " + m.st.bad.Render("✗ PKCE check fails: the authorize's code_challenge is "+challenge+" (method "+orPlain(method)+")")})
+	}
+}
+
+func orPlain(method string) string {
+	if method == "" {
+		return "absent = plain"
+	}
+	return method
+}
+
+// jwtLines shows a JWT's header and claims, and its expiry in words.
+func (m *Model) jwtLines(label, tok string, ex *mcptap.Exchange, add func(docLine)) {
+	t := oauth.DecodeJWT(tok)
+	if t.Kind == "opaque" {
+		return
+	}
+	add(docLine{})
+	add(docLine{text: " " + m.st.head.Render("JWT in "+label) + m.st.dim.Render("  ("+t.Kind+", decoded, signature not verified)")})
+	hdr, _ := json.Marshal(t.Header)
+	add(docLine{text: "   header: " + sanitize(string(hdr)), copy: string(hdr), sel: true})
+	if t.Claims != nil {
+		cl, _ := json.MarshalIndent(t.Claims, "   ", "  ")
+		for i, l := range strings.Split(string(cl), "\n") {
+			if i == 0 {
+				l = "claims: " + l
+			} else {
+				l = strings.TrimPrefix(l, "   ")
+			}
+			add(docLine{text: "   " + sanitize(l), copy: l, sel: true})
+		}
+	}
+	if t.Err != "" {
+		add(docLine{text: "   " + m.st.warn.Render(t.Err)})
+	}
+	if exp := t.Expiry(ex.Start); exp != "" {
+		style := m.st.ok
+		if strings.HasPrefix(exp, "expired") || strings.HasPrefix(exp, "no expiry") {
+			style = m.st.warn
+		}
+		s := "   at the time of the exchange: " + exp
+		if m.live {
+			s += "; now: " + t.Expiry(m.now)
+		}
+		add(docLine{text: style.Render(s)})
+	}
+}
+
+func pretty(b []byte) string {
+	var out bytes.Buffer
+	if json.Indent(&out, b, "", "  ") == nil {
+		return out.String()
+	}
+	return string(b)
+}
+
+// bodyLines shows a body: JSON pretty-printed (decoded view), text as text,
+// binary as a short hex dump; truncation and open streams are said.
+func (m *Model) bodyLines(title string, body []byte, size int64, truncated bool, ct string, complete bool, w int, add func(docLine)) {
+	if len(body) == 0 && size <= 0 && !truncated {
+		return
+	}
+	head := fmt.Sprintf("%s (%s", title, plural(int(max(size, int64(len(body)))), "byte"))
+	if ct != "" {
+		head += ", " + ct
+	}
+	head += ")"
+	add(docLine{})
+	add(docLine{text: " " + m.st.head.Render(head), copy: string(body), sel: len(body) > 0})
+	if truncated {
+		add(docLine{text: "   " + m.st.warn.Render(fmt.Sprintf("truncated: the first %d of %d bytes were recorded", len(body), size))})
+	}
+	if !complete {
+		add(docLine{text: "   " + m.st.wait.Render("stream still open: showing what has arrived so far")})
+	}
+	if len(body) == 0 {
+		if size > 0 {
+			add(docLine{text: "   " + m.st.dim.Render("(not recorded)")})
+		}
+		return
+	}
+	var text string
+	switch {
+	case !utf8.Valid(body):
+		n := min(len(body), 256)
+		text = fmt.Sprintf("binary; first %d bytes:\n% x", n, body[:n])
+	case !m.raw && (isJSON(ct) || json.Valid(body)) && !truncated:
+		text = pretty(body)
+	default:
+		text = string(body)
+	}
+	const maxLines = 2000 // a huge body must not stall the renderer
+	lines := wrapPlain(text, max(w-4, 20))
+	for i, l := range lines {
+		if i == maxLines {
+			add(docLine{text: "   " + m.st.dim.Render(fmt.Sprintf("… %d more lines (y on the title copies the whole body)", len(lines)-maxLines))})
+			break
+		}
+		add(docLine{text: "   " + l, copy: l, sel: true})
+	}
+}

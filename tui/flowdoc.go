@@ -1,0 +1,276 @@
+package tui
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/mcptap/mcptap"
+)
+
+// gapWarn is the pause between two hops that the timeline calls out.
+const gapWarn = 10 * time.Second
+
+func (m *Model) buildFlowDoc() {
+	d := &m.flowDoc
+	keepCursor, keepOffset := d.cursor, d.offset
+	first := d.lines == nil
+	d.lines = d.lines[:0]
+	i, ok := m.flowIdx[m.selFlow]
+	if !ok {
+		d.lines = append(d.lines, docLine{text: " This flow is not in the analysis any more."})
+		d.cursor = -1
+		return
+	}
+	f := m.flows[i]
+	w := m.width
+	add := func(l docLine) { d.lines = append(d.lines, l) }
+	text := func(s string) { add(docLine{text: s}) }
+
+	text(fmt.Sprintf(" %s %s · %s · %s · started %s · lasted %s", m.glyph(f), m.st.bold.Render("Flow "+f.ID),
+		clientName(f.Client), f.Status, f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f))))
+	if f.State != "" {
+		m.wrapped(add, " state    "+sanitize(f.State), f.State, 10)
+		if len(f.StateDecoded) > 0 {
+			b, _ := json.Marshal(f.StateDecoded)
+			m.wrapped(add, " decoded  "+sanitize(string(b)), string(b), 10)
+		}
+	} else {
+		text(" state    " + m.st.dim.Render("(none)"))
+	}
+	verdict := m.verdictWords(f)
+	if f.Verdict.Rule != "" && f.Verdict.Rule != "ok" {
+		verdict = m.st.bad.Render(f.Verdict.Rule) + fmt.Sprintf(" · %s · fault: %s (%s)", f.Verdict.Severity, f.Verdict.Fault, faultWords(f.Verdict.Fault))
+	}
+	text(" verdict  " + verdict)
+	text("")
+
+	// Hop timeline.
+	text(" " + m.st.head.Render("Hop timeline") + m.st.dim.Render("   Δ = time since the previous hop"))
+	vf, hasVerdict := m.verdictFinding(f)
+	broken := ""
+	if hasVerdict && f.Status == mcptap.FlowFailed {
+		cited := map[string]bool{}
+		for _, id := range vf.Exchanges {
+			cited[id] = true
+		}
+		for _, h := range f.Hops {
+			if cited[h.Exchange] {
+				broken = h.Exchange
+				break
+			}
+		}
+		// A rule about a hop that never came cites the last hop that did;
+		// the timeline then shows the missing hop itself.
+		if vf.Rule == "token.never-called" || vf.Rule == "mcp.bearer-never-sent" {
+			broken = ""
+		}
+	}
+	prev := f.Started
+	for _, h := range f.Hops {
+		gap := h.At.Sub(prev)
+		prev = h.At
+		ex, _ := m.exchange(h.Exchange)
+		mark := "  "
+		if h.Exchange == broken {
+			mark = m.st.bad.Render("✗ ")
+		}
+		target := ex.Method + " " + sanitize(ex.Host+pathOnly(ex.Target))
+		if h.Inner {
+			target = "(upstream IdP) " + target
+		}
+		room := w - 46
+		if h.Exchange == broken {
+			room -= 20
+		}
+		line := fmt.Sprintf(" %s%s %-27s %s %s", mark, m.gap(gap), string(h.Kind), m.status(h.Status, ex.Err), clip(target, max(room, 10)))
+		if h.Exchange == broken {
+			line += m.st.bad.Render("  ◀ chain broke here")
+		}
+		add(docLine{text: line, ex: h.Exchange, copy: ex.URL(), sel: true})
+	}
+	switch {
+	case hasVerdict && f.Status == mcptap.FlowFailed && broken == "":
+		gap := vf.At.Sub(prev)
+		missing := "(missing hop)"
+		switch vf.Rule {
+		case "token.never-called":
+			missing = "token   never called"
+		case "mcp.bearer-never-sent":
+			missing = "mcp     bearer never sent"
+		}
+		text(fmt.Sprintf(" %s%s %s", m.st.bad.Render("✗ "), m.gap(gap), m.st.bad.Render(fmt.Sprintf("%-34s waited %s", missing, dur(gap))+"  ◀ chain broke here")))
+	case f.Status == mcptap.FlowInProgress && !f.WaitingSince.IsZero():
+		waited := m.now.Sub(f.WaitingSince)
+		text(fmt.Sprintf(" %s%s %s", m.st.wait.Render("… "), m.gap(m.now.Sub(prev)),
+			m.st.wait.Render(fmt.Sprintf("%-34s %s / %s", "token   waiting for the token call", clock(waited), clock(m.opts.TokenTimeout)))))
+	}
+	text("")
+
+	// Findings, the verdict's first, then by severity.
+	var fds []mcptap.Finding
+	for _, id := range f.Findings {
+		if fd, ok := m.finding(id); ok {
+			fds = append(fds, fd)
+		}
+	}
+	sort.SliceStable(fds, func(a, b int) bool {
+		va, vb := fds[a].Rule == f.Verdict.Rule, fds[b].Rule == f.Verdict.Rule
+		if va != vb {
+			return va
+		}
+		return fds[a].Severity.Rank() > fds[b].Severity.Rank()
+	})
+	text(" " + m.st.head.Render(fmt.Sprintf("Findings (%d)", len(fds))))
+	if len(fds) == 0 {
+		text("   " + m.st.dim.Render("none"))
+	}
+	for _, fd := range fds {
+		m.findingLines(fd, w, add)
+	}
+	if first {
+		d.cursor = -1
+		for i, l := range d.lines {
+			if l.ex != "" {
+				d.cursor = i
+				break
+			}
+		}
+		if broken != "" {
+			for i, l := range d.lines {
+				if l.ex == broken {
+					d.cursor = i
+					break
+				}
+			}
+		}
+		return
+	}
+	d.cursor, d.offset = keepCursor, keepOffset
+	if d.cursor >= len(d.lines) {
+		d.cursor = len(d.lines) - 1
+	}
+}
+
+func (m *Model) gap(d time.Duration) string {
+	s := fmt.Sprintf("%9s", "+"+dur(d))
+	switch {
+	case d >= 60*time.Second:
+		return m.st.bad.Render(s)
+	case d >= gapWarn:
+		return m.st.warn.Render(s)
+	}
+	return m.st.dim.Render(s)
+}
+
+func (m *Model) status(code int, errText string) string {
+	switch {
+	case errText != "":
+		return m.st.bad.Render("ERR")
+	case code == 0:
+		return m.st.wait.Render("…  ")
+	case code >= 400:
+		return m.st.bad.Render(strconv.Itoa(code))
+	case code >= 300:
+		return m.st.warn.Render(strconv.Itoa(code))
+	}
+	return m.st.ok.Render(strconv.Itoa(code))
+}
+
+func (m *Model) sevGlyph(s mcptap.Severity) string {
+	switch s {
+	case mcptap.SevError:
+		return m.st.bad.Render("✗ error  ")
+	case mcptap.SevWarning:
+		return m.st.warn.Render("! warning")
+	}
+	return m.st.dim.Render("i info   ")
+}
+
+func (m *Model) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
+	ex := ""
+	if len(fd.Exchanges) > 0 {
+		ex = fd.Exchanges[0]
+	}
+	add(docLine{text: fmt.Sprintf("   %s %s  fault: %s (%s)", m.sevGlyph(fd.Severity), m.st.bold.Render(fd.Rule), fd.Fault, faultWords(fd.Fault)),
+		ex: ex, copy: fd.Rule + ": " + fd.Title, sel: true})
+	inner := max(w-8, 20)
+	if fd.Title != "" {
+		add(docLine{text: "     " + m.st.bold.Render(sanitize(fd.Title))})
+	}
+	for _, l := range wrapPlain(fd.Detail, inner) {
+		add(docLine{text: "     " + l})
+	}
+	for _, ev := range fd.Evidence {
+		m.evidenceLines(ev, w, add)
+	}
+	if fd.Fix != "" {
+		fix := wrapPlain("Fix: "+fd.Fix, inner)
+		for i, l := range fix {
+			if i == 0 {
+				add(docLine{text: "     " + m.st.ok.Render(l), copy: fd.Fix, sel: true})
+				continue
+			}
+			add(docLine{text: "     " + m.st.ok.Render(l)})
+		}
+	}
+	add(docLine{})
+}
+
+// evidenceLines shows one piece of evidence; two compared values go side by
+// side with the bytes that differ highlighted in both.
+func (m *Model) evidenceLines(ev mcptap.Evidence, w int, add func(docLine)) {
+	label := "evidence"
+	if ev.Field != "" {
+		label += " " + ev.Field
+	}
+	if ev.Exchange != "" {
+		label += m.st.dim.Render(" (exchange " + short(ev.Exchange, 12) + ")")
+	}
+	add(docLine{text: "     " + label, ex: ev.Exchange, copy: ev.Got, sel: ev.Exchange != "" || ev.Got != ""})
+	if ev.Want != "" || ev.Got != "" {
+		col := max((w-12)/2, 12)
+		want, got := sanitize(ev.Want), sanitize(ev.Got)
+		i, j, k := diffSpan(want, got)
+		l := m.highlight(want, i, j, "(absent)")
+		r := m.highlight(got, i, k, "(absent)")
+		ll := strings.Split(ansi.Hardwrap(l, col, true), "\n")
+		rl := strings.Split(ansi.Hardwrap(r, col, true), "\n")
+		add(docLine{text: "       " + m.st.dim.Render(fit("sent / expected", col)+" │ echoed / got")})
+		for n := 0; n < len(ll) || n < len(rl); n++ {
+			a, b := "", ""
+			if n < len(ll) {
+				a = ll[n]
+			}
+			if n < len(rl) {
+				b = rl[n]
+			}
+			add(docLine{text: "       " + fit(a, col) + " │ " + b})
+		}
+		if i == len(want) && i == len(got) && want != "" {
+			add(docLine{text: "       " + m.st.dim.Render("byte for byte identical")})
+		}
+	}
+	if ev.Note != "" {
+		for _, l := range wrapPlain(ev.Note, max(w-10, 20)) {
+			add(docLine{text: "       " + m.st.dim.Render(l)})
+		}
+	}
+}
+
+// highlight styles s[i:j] as the differing part; an empty s shows absent.
+func (m *Model) highlight(s string, i, j int, absent string) string {
+	if s == "" {
+		return m.st.hl.Render(absent)
+	}
+	if i >= j {
+		if i < len(s) || i == len(s) {
+			return s
+		}
+	}
+	return s[:i] + m.st.hl.Render(s[i:j]) + s[j:]
+}

@@ -1,0 +1,341 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/mcptap/mcptap"
+)
+
+func sized(m *Model, w, h int) *Model {
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	return m
+}
+
+func plain(m *Model) string { return ansi.Strip(m.Render()) }
+
+// Seed 000 live: while the code waits for its token call the flow shows a
+// running timer, and at the timeout it turns ✗ token.never-called by itself,
+// with no new traffic.
+func TestLiveTimerTurnsIntoTokenNeverCalled(t *testing.T) {
+	exs := fixtureExchanges()
+	m := sized(New(Options{Analysis: newFixedAnalysis(exs), Listen: []string{"127.0.0.1:8780"}, Upstream: []string{"http://localhost:3000"}}, true), termW, termH)
+	m.Update(ExchangesMsg(exs))
+	m.Update(tickMsg(t0.Add(120*time.Second + 12*time.Second)))
+	s := plain(m)
+	if !strings.Contains(s, "waiting for the token call 0:12 / 1:00") {
+		t.Fatalf("no running timer:\n%s", s)
+	}
+	if !strings.Contains(s, "listen 127.0.0.1:8780 → http://localhost:3000") || !strings.Contains(s, "live") {
+		t.Errorf("status line lacks listen/upstream/live:\n%s", s)
+	}
+	m.Update(tickMsg(t0.Add(120*time.Second + 30*time.Second)))
+	if s := plain(m); !strings.Contains(s, "0:30 / 1:00") {
+		t.Fatalf("timer does not run:\n%s", s)
+	}
+	_, cmd := m.Update(tickMsg(t0.Add(120*time.Second + 61*time.Second)))
+	if cmd == nil {
+		t.Error("a live tick must schedule the next tick")
+	}
+	s = plain(m)
+	if strings.Contains(s, "waiting for the token call") || !strings.Contains(s, "token.never-called · client") {
+		t.Fatalf("flow did not fail at the timeout:\n%s", s)
+	}
+}
+
+func TestFlowDetailShowsRunningTimerWhileWaiting(t *testing.T) {
+	exs := fixtureExchanges()
+	m := sized(New(Options{Analysis: newFixedAnalysis(exs)}, true), termW, termH)
+	m.Update(ExchangesMsg(exs))
+	m.follow = false
+	m.fl.cursor = 2
+	m.Update(press("enter"))
+	m.Update(tickMsg(t0.Add(120*time.Second + 45*time.Second)))
+	s := plain(m)
+	if !strings.Contains(s, "token   waiting for the token call") || !strings.Contains(s, "0:45 / 1:00") {
+		t.Fatalf("flow detail has no running timer:\n%s", s)
+	}
+	m.Update(tickMsg(t0.Add(120*time.Second + 60*time.Second)))
+	if s := plain(m); !strings.Contains(s, "◀ chain broke here") || !strings.Contains(s, "token.never-called") {
+		t.Fatalf("flow detail did not turn into the failure:\n%s", s)
+	}
+}
+
+// The pump batches: a burst becomes a few messages, every exchange arrives,
+// and the end of the subscription is announced.
+func TestPumpBatches(t *testing.T) {
+	c := make(chan mcptap.Exchange, 10000)
+	for i := range 5000 {
+		c <- mcptap.Exchange{ID: mcptap.NewID(t0.Add(time.Duration(i)))}
+	}
+	close(c)
+	var msgs []tea.Msg
+	pump(context.Background(), c, func(m tea.Msg) { msgs = append(msgs, m) }, 50*time.Millisecond)
+	n := 0
+	for _, m := range msgs[:len(msgs)-1] {
+		n += len(m.(ExchangesMsg))
+	}
+	if n != 5000 {
+		t.Fatalf("delivered %d of 5000", n)
+	}
+	if len(msgs) > 10 {
+		t.Errorf("%d messages for one burst: not batched", len(msgs))
+	}
+	if _, ok := msgs[len(msgs)-1].(closedMsg); !ok {
+		t.Errorf("last message %T, want closedMsg", msgs[len(msgs)-1])
+	}
+}
+
+func TestFilterTerms(t *testing.T) {
+	cases := []struct {
+		filter       string
+		flows, traff int
+	}{
+		{"", 4, 13},
+		{"client:chatgpt", 3, 4},
+		{"client:claude", 1, 7},
+		{"rule:never", 1, 1},
+		{"rule:state", 2, 2},
+		{"status:404", 1, 1},
+		{"status:failed", 3, 0},
+		{"path:/healthz", 0, 1},
+		{"path:/oauth/token", 1, 1},
+		{"text:callback", 2, 2}, // Claude's redirect_uri is …/auth_callback
+		{"nothing-matches-this", 0, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.filter, func(t *testing.T) {
+			m := fixtureReplay()
+			m.filter = c.filter
+			m.applyFilter()
+			if len(m.flowRows) != c.flows || len(m.trafRows) != c.traff {
+				t.Errorf("flows %d traffic %d, want %d %d", len(m.flowRows), len(m.trafRows), c.flows, c.traff)
+			}
+		})
+	}
+}
+
+func TestFilterTypedAndCleared(t *testing.T) {
+	m := sized(fixtureReplay(), termW, termH)
+	for _, k := range []string{"/", "c", "l", "a", "u", "d", "e", "enter"} {
+		m.Update(press(k))
+	}
+	if m.filter != "claude" || len(m.flowRows) != 1 {
+		t.Fatalf("filter %q rows %d", m.filter, len(m.flowRows))
+	}
+	m.Update(press("esc"))
+	if m.filter != "" || len(m.flowRows) != 4 {
+		t.Fatalf("esc did not clear the filter: %q rows %d", m.filter, len(m.flowRows))
+	}
+}
+
+func TestCopyUsesOSC52(t *testing.T) {
+	m := sized(fixtureReplay(), termW, termH)
+	m.Update(press("down"))
+	_, cmd := m.Update(press("y"))
+	if cmd == nil || m.copied != "8f14e45f-ceea-467f-a0e6-3b2c1d4e5f60" {
+		t.Fatalf("y copied %q (cmd %v)", m.copied, cmd != nil)
+	}
+	if !strings.Contains(plain(m), "copied 36 bytes") {
+		t.Errorf("no confirmation:\n%s", plain(m))
+	}
+	m.Update(press("2"))
+	m.Update(press("y"))
+	if m.copied != "https://mcp.example.com/mcp" {
+		t.Errorf("traffic y copied %q", m.copied)
+	}
+}
+
+func TestOrderFollowMouseAndResize(t *testing.T) {
+	m := sized(fixtureReplay(), termW, termH)
+	m.Update(press("o"))
+	if f, _ := m.selectedFlow(); f.ID != "flow-claude-1" {
+		t.Errorf("o must keep the selection, got %s", f.ID)
+	}
+	lines := strings.Split(plain(m), "\n")
+	if !strings.Contains(lines[2], "10:03:20") {
+		t.Errorf("newest first: first row is %q", lines[2])
+	}
+	m.Update(press("2"))
+	m.Update(press("g"))
+	m.Update(tea.MouseWheelMsg{Button: tea.MouseWheelUp})
+	if m.tl.cursor != 0 {
+		t.Errorf("wheel up: cursor %d", m.tl.cursor)
+	}
+	m.Update(tea.MouseWheelMsg{Button: tea.MouseWheelDown})
+	if m.tl.cursor != 3 {
+		t.Errorf("wheel down: cursor %d", m.tl.cursor)
+	}
+	m.Update(tea.WindowSizeMsg{Width: 80, Height: 12})
+	s := plain(m)
+	ls := strings.Split(s, "\n")
+	if len(ls) != 12 {
+		t.Fatalf("resize: %d lines", len(ls))
+	}
+	for _, l := range ls {
+		if ansi.StringWidth(l) != 80 {
+			t.Fatalf("resize: line of width %d: %q", ansi.StringWidth(l), l)
+		}
+	}
+}
+
+func TestFollowKeepsNewestSelected(t *testing.T) {
+	exs := fixtureExchanges()
+	m := sized(New(Options{Analysis: newFixedAnalysis(exs)}, true), termW, termH)
+	m.Update(press("2"))
+	m.Update(ExchangesMsg(exs[:5]))
+	if m.tl.cursor != 4 {
+		t.Fatalf("follow: cursor %d after 5", m.tl.cursor)
+	}
+	m.Update(ExchangesMsg(exs[5:]))
+	if m.tl.cursor != len(exs)-1 {
+		t.Fatalf("follow: cursor %d after %d", m.tl.cursor, len(exs))
+	}
+	m.Update(press("up"))
+	m.Update(ExchangesMsg([]mcptap.Exchange{mkex("e99", 300*time.Second, "GET", mcpHost, "/x", 200)}))
+	if m.tl.cursor != len(exs)-2 {
+		t.Fatalf("moving up must stop following: cursor %d", m.tl.cursor)
+	}
+}
+
+// An exchange published twice (head, then complete) is one row.
+func TestUpsertByID(t *testing.T) {
+	exs := fixtureExchanges()
+	m := New(Options{Analysis: newFixedAnalysis(exs)}, true)
+	head := exs[0]
+	head.Complete, head.End = false, time.Time{}
+	m.Update(ExchangesMsg{head})
+	m.Update(ExchangesMsg{exs[0]})
+	if len(m.exs) != 1 || !m.exs[0].Complete {
+		t.Fatalf("upsert: %d rows, complete %v", len(m.exs), m.exs[0].Complete)
+	}
+}
+
+func TestReportKey(t *testing.T) {
+	m := sized(fixtureReplay(), termW, termH)
+	dir := t.TempDir()
+	m.opts.ReportDir = dir
+	old := markdownReport
+	t.Cleanup(func() { markdownReport = old })
+	markdownReport = nil
+	if _, cmd := m.Update(press("r")); cmd != nil || !strings.Contains(m.msg, "mcptap report") {
+		t.Fatalf("without the report package: msg %q", m.msg)
+	}
+	markdownReport = func(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, _ time.Duration) error {
+		_, err := io.WriteString(w, "# report for "+sess.ID+"\n")
+		return err
+	}
+	_, cmd := m.Update(press("r"))
+	m.Update(cmd())
+	if !strings.HasPrefix(m.msg, "report written to "+dir) {
+		t.Fatalf("msg %q", m.msg)
+	}
+	path := strings.TrimPrefix(m.msg, "report written to ")
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 || filepath.Ext(path) != ".md" {
+		t.Fatalf("report file %s: %v %v", path, fi, err)
+	}
+}
+
+// Bodies are loaded when an exchange is opened, not kept for every row.
+func TestLazyBodies(t *testing.T) {
+	exs := fixtureExchanges()
+	byID := map[string]mcptap.Exchange{}
+	for _, e := range exs {
+		byID[e.ID] = e
+	}
+	loads := 0
+	m := sized(NewReplay(Options{Analysis: newFixedAnalysis(exs), Load: func(id string) (mcptap.Exchange, error) {
+		loads++
+		return byID[id], nil
+	}}, exs), termW, termH)
+	for _, e := range m.exs {
+		if e.Complete && (e.ReqBody != nil || e.RespBody != nil) {
+			t.Fatalf("%s keeps its bodies in the model", e.ID)
+		}
+	}
+	m.Update(press("2"))
+	m.Update(press("down"))
+	_, cmd := m.Update(press("enter"))
+	if !strings.Contains(plain(m), "loading bodies") {
+		t.Errorf("no loading note")
+	}
+	m.Update(cmd())
+	if loads != 1 || !strings.Contains(plain(m), `"authorization_servers"`) {
+		t.Fatalf("loads %d:\n%s", loads, plain(m))
+	}
+}
+
+func TestTruncatedBodySaysSo(t *testing.T) {
+	exs := fixtureExchanges()
+	exs[1].RespTruncated = true
+	exs[1].RespSize = 9000
+	m := sized(NewReplay(Options{Analysis: newFixedAnalysis(exs)}, exs), termW, termH)
+	m.Update(press("2"))
+	m.Update(press("down"))
+	m.Update(press("enter"))
+	if s := plain(m); !strings.Contains(s, "truncated: the first 94 of 9000 bytes were recorded") {
+		t.Fatalf("no truncation note:\n%s", s)
+	}
+}
+
+func TestHelpListsEveryKey(t *testing.T) {
+	m := sized(fixtureReplay(), termW, termH)
+	m.Update(press("?"))
+	s := plain(m)
+	for _, k := range []string{"/", "?", "q", "y", "r", "o", "f", "d", "enter", "esc", "tab"} {
+		if !strings.Contains(s, k) {
+			t.Errorf("help lacks %q", k)
+		}
+	}
+	m.Update(press("x"))
+	if m.help {
+		t.Error("any key closes help")
+	}
+}
+
+// Recorded bytes must not reach the terminal as control sequences.
+func TestControlBytesAreNeutralised(t *testing.T) {
+	exs := fixtureExchanges()
+	exs[11].Target = "/healthz?\x1b]52;c;ZXZpbA==\x07"
+	m := sized(NewReplay(Options{Analysis: newFixedAnalysis(exs)}, exs), termW, termH)
+	m.Update(press("2"))
+	if s := m.Render(); strings.Contains(s, "\x1b]52") || strings.Contains(s, "\x07") {
+		t.Fatal("a control sequence from the traffic reached the screen")
+	}
+}
+
+func TestRunLiveDrainsAndStops(t *testing.T) {
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("tui", 1024)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out bytes.Buffer
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- RunLive(ctx, LiveOptions{Options: Options{Analysis: newFixedAnalysis(nil)}, Sub: sub, Input: pr, Output: &syncBuf{b: &out}})
+	}()
+	for _, e := range fixtureExchanges() {
+		b.Publish(e)
+	}
+	b.Close()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("RunLive: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RunLive did not stop when its context ended")
+	}
+}

@@ -1,0 +1,133 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sort"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/mcptap/mcptap"
+)
+
+// batchEvery is how often live exchanges reach the model: one redraw per
+// batch, never one per exchange.
+const batchEvery = 75 * time.Millisecond
+
+// LiveOptions configure RunLive.
+type LiveOptions struct {
+	Options
+	Sub    *mcptap.Subscription // the TUI's own subscription to the capture's broker
+	Input  io.Reader            // default: the terminal
+	Output io.Writer            // default: the terminal
+}
+
+// RunLive shows a capture while it runs. It returns when the user quits or
+// ctx ends; the subscription is drained by its own goroutine, which batches
+// exchanges and hands them to the program every 75 ms. The subscription's
+// own drop counter is added to opts.Dropped.
+func RunLive(ctx context.Context, opts LiveOptions) error {
+	if opts.Sub == nil {
+		return errors.New("tui: RunLive needs a subscription")
+	}
+	sub := opts.Sub
+	outer := opts.Dropped
+	opts.Dropped = func() uint64 {
+		n := sub.Dropped()
+		if outer != nil {
+			n += outer()
+		}
+		return n
+	}
+	m := New(opts.Options, true)
+	p := tea.NewProgram(m, programOptions(ctx, opts.Input, opts.Output)...)
+	pctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pump(pctx, sub.C, p.Send, batchEvery)
+	}()
+	_, err := p.Run()
+	stop() // Send after Run is a no-op, so the pump cannot block here
+	<-done
+	return runErr(ctx, err)
+}
+
+// ReplayOptions configure RunReplay.
+type ReplayOptions struct {
+	Options
+	Exchanges []mcptap.Exchange
+	Input     io.Reader
+	Output    io.Writer
+}
+
+// RunReplay shows a recorded session; findings are recomputed from the
+// exchanges by a fresh Analysis, as if the traffic had just been seen.
+func RunReplay(ctx context.Context, opts ReplayOptions) error {
+	m := NewReplay(opts.Options, opts.Exchanges)
+	p := tea.NewProgram(m, programOptions(ctx, opts.Input, opts.Output)...)
+	_, err := p.Run()
+	return runErr(ctx, err)
+}
+
+// NewReplay returns a model over a finished recording: every exchange is
+// analysed and the time-based rules fire at the end, as after a capture.
+func NewReplay(opts Options, exs []mcptap.Exchange) *Model {
+	m := New(opts, false)
+	sorted := make([]mcptap.Exchange, len(exs))
+	copy(sorted, exs)
+	// a HAR file lists entries in its own order; the analysis and the
+	// traffic view want the order the requests were made in
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
+	m.Ingest(sorted)
+	m.Finish()
+	return m
+}
+
+func programOptions(ctx context.Context, in io.Reader, out io.Writer) []tea.ProgramOption {
+	po := []tea.ProgramOption{tea.WithContext(ctx)}
+	if in != nil {
+		po = append(po, tea.WithInput(in))
+	}
+	if out != nil {
+		po = append(po, tea.WithOutput(out))
+	}
+	return po
+}
+
+func runErr(ctx context.Context, err error) error {
+	if err == nil || (ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled)) {
+		return nil
+	}
+	return err
+}
+
+// pump drains c into batches and sends one ExchangesMsg per period, so a
+// burst of traffic costs one update and one redraw. When c closes it sends
+// what is left and a closedMsg.
+func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var batch []mcptap.Exchange
+	for {
+		select {
+		case ex, ok := <-c:
+			if !ok {
+				if len(batch) > 0 {
+					send(ExchangesMsg(batch))
+				}
+				send(closedMsg{})
+				return
+			}
+			batch = append(batch, ex)
+		case <-t.C:
+			if len(batch) > 0 {
+				send(ExchangesMsg(batch))
+				batch = nil
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
