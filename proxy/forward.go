@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elazarl/goproxy"
@@ -330,18 +331,19 @@ func localAddr(r *http.Request) string {
 	return ""
 }
 
-// goproxyLogger sends goproxy's printf lines to slog: its warnings (a TLS
-// handshake the browser aborted, usually because it does not trust the CA)
-// at Warn, the rest at Debug.
+// goproxyLogger sends goproxy's printf lines to slog. A client TLS handshake
+// that failed (a browser that does not trust mcptap's CA) is a warning worth
+// showing; goproxy's other warnings are mostly clients going away mid-copy
+// and go to Debug with everything else.
 type goproxyLogger struct{ log *slog.Logger }
 
 func (l goproxyLogger) Printf(format string, v ...any) {
 	msg := strings.TrimSpace(fmt.Sprintf(format, v...))
-	level := slog.LevelDebug
-	if strings.Contains(msg, "WARN:") {
-		level = slog.LevelWarn
+	if strings.Contains(msg, "WARN:") && strings.Contains(msg, "handshake") {
+		l.log.Warn("browser proxy: TLS handshake with the browser failed; does it trust mcptap's CA? (see `mcptap ca`, or use `mcptap browser`)", "detail", msg)
+		return
 	}
-	l.log.Log(context.Background(), level, "browser proxy: "+msg)
+	l.log.Debug("browser proxy: " + msg)
 }
 
 // certCache is goproxy's CertStorage: one leaf per host name, signed once.
@@ -386,16 +388,29 @@ func (c *certCache) Fetch(host string, gen func() (*tls.Certificate, error)) (*t
 
 // Forward is a running browser proxy.
 type Forward struct {
-	f     *forward
-	srv   *http.Server
-	ln    net.Listener
-	conns *connSet
-	done  chan struct{}
+	f       *forward
+	srv     *http.Server
+	ln      net.Listener
+	conns   *connSet
+	done    chan struct{} // closed when Serve's goroutine returns
+	serving atomic.Bool
 }
 
 // StartForward binds cfg.Listen (loopback only) and serves the browser proxy
-// in the background.
+// in the background. See ListenForward and Serve.
 func StartForward(cfg ForwardConfig) (*Forward, error) {
+	fw, err := ListenForward(cfg)
+	if err != nil {
+		return nil, err
+	}
+	fw.Serve()
+	return fw, nil
+}
+
+// ListenForward validates cfg and binds cfg.Listen without serving yet, so a
+// caller can fail early (port in use) before creating anything else. Only
+// loopback addresses are accepted: the browser proxy serves this machine only.
+func ListenForward(cfg ForwardConfig) (*Forward, error) {
 	f, err := newForward(cfg)
 	if err != nil {
 		return nil, err
@@ -420,11 +435,10 @@ func StartForward(cfg ForwardConfig) (*Forward, error) {
 		return nil, fmt.Errorf("browser proxy: listen %s: %w", addr, err)
 	}
 	errLog := slog.NewLogLogger(f.log.Handler(), slog.LevelDebug)
-	conns := &connSet{m: make(map[*trackedConn]struct{})}
-	fw := &Forward{
+	return &Forward{
 		f:     f,
 		ln:    ln,
-		conns: conns,
+		conns: &connSet{m: make(map[*trackedConn]struct{})},
 		done:  make(chan struct{}),
 		srv: &http.Server{
 			Handler:           f,
@@ -432,12 +446,16 @@ func StartForward(cfg ForwardConfig) (*Forward, error) {
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          errLog,
 		},
-	}
+	}, nil
+}
+
+// Serve starts serving in the background. Call it once.
+func (fw *Forward) Serve() {
+	fw.serving.Store(true)
 	go func() {
 		defer close(fw.done)
-		_ = fw.srv.Serve(&trackingListener{Listener: ln, set: conns})
+		_ = fw.srv.Serve(&trackingListener{Listener: fw.ln, set: fw.conns})
 	}()
-	return fw, nil
 }
 
 // Addr is the address the browser proxy listens on.
@@ -458,7 +476,10 @@ func (fw *Forward) Shutdown(ctx context.Context) error {
 	fw.f.stop()
 	_ = fw.srv.Close()
 	fw.conns.closeAll()
-	<-fw.done
+	_ = fw.ln.Close() // in case Serve was never called
+	if fw.serving.Load() {
+		<-fw.done
+	}
 	wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := fw.f.wait(wctx); err != nil {

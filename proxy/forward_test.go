@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -411,6 +412,19 @@ func TestStartForwardRefusesNonLoopbackListen(t *testing.T) {
 	}
 	if _, err := StartForward(ForwardConfig{Listen: "127.0.0.1:0"}); err == nil {
 		t.Error("StartForward without a CA succeeded")
+	}
+	// Bound but never served: Shutdown still returns and frees the port.
+	fw, err := ListenForward(ForwardConfig{Listen: "127.0.0.1:0", CA: ca})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown of an unserved proxy: %v", err)
+	}
+	if ln, err := net.Listen("tcp", fw.Addr()); err != nil {
+		t.Errorf("port still held after Shutdown: %v", err)
+	} else {
+		ln.Close()
 	}
 }
 
