@@ -1,0 +1,275 @@
+package oauth
+
+import (
+	"sort"
+	"time"
+
+	"github.com/mcptap/mcptap"
+)
+
+// Rule is one entry of the findings catalogue (spec/FINDINGS.md) with the
+// function that looks for it. Exactly one of the check functions is set (or
+// several, for rules that show both in a flow and at the session's end).
+type Rule struct {
+	ID       string
+	Severity mcptap.Severity
+	Fault    mcptap.Fault
+	Title    string
+	Fix      string
+
+	// Exchange looks at one exchange (discovery documents, MCP calls).
+	Exchange func(t *Tracker, x *exInfo) []hit
+	// Flow looks at one attempt as it stands.
+	Flow func(t *Tracker, f *flow) []hit
+	// Timed looks at an attempt waiting for something; final is true at Finish.
+	Timed func(t *Tracker, f *flow, final bool) []hit
+	// Session runs once at Finish over what no flow explains.
+	Session func(t *Tracker) []hit
+}
+
+// hit is one occurrence of a rule.
+type hit struct {
+	key       string // dedupe discriminator; default: anchor
+	anchor    string // the exchange where the problem shows (orders the verdict)
+	exchanges []string
+	title     string
+	detail    string
+	fix       string
+	fault     mcptap.Fault
+	evidence  []mcptap.Evidence
+	at        time.Time
+	// secondary marks an error the chain got past (e.g. an authorization
+	// server that accepted a request without PKCE): it becomes the verdict
+	// only when no other error is on the chain.
+	secondary bool
+}
+
+func (t *Tracker) evaluate(x *exInfo) []mcptap.Finding {
+	out := t.runExchange(x)
+	if x.flow != nil && x.kind != mcptap.HopMCP {
+		out = append(out, t.runFlow(x.flow)...)
+	}
+	return out
+}
+
+func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
+	if x.kind == "" {
+		return nil
+	}
+	var out []mcptap.Finding
+	for i := range Rules {
+		r := &Rules[i]
+		if r.Exchange == nil {
+			continue
+		}
+		for _, h := range r.Exchange(t, x) {
+			if h.anchor == "" {
+				h.anchor = x.id()
+			}
+			if f, ok := t.raise(r, h); ok {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+func (t *Tracker) runFlow(f *flow) []mcptap.Finding {
+	var out []mcptap.Finding
+	for i := range Rules {
+		r := &Rules[i]
+		if r.Flow == nil {
+			continue
+		}
+		for _, h := range r.Flow(t, f) {
+			if fd, ok := t.raise(r, h); ok {
+				out = append(out, fd)
+			}
+		}
+	}
+	return out
+}
+
+func (t *Tracker) timed(final bool) []mcptap.Finding {
+	if len(t.waitCode) == 0 && len(t.waitBearer) == 0 && !final {
+		return nil
+	}
+	set := map[*flow]bool{}
+	for f := range t.waitCode {
+		set[f] = true
+	}
+	for f := range t.waitBearer {
+		set[f] = true
+	}
+	fs := make([]*flow, 0, len(set))
+	for f := range set {
+		fs = append(fs, f)
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].n < fs[j].n })
+	var out []mcptap.Finding
+	for i := range Rules {
+		r := &Rules[i]
+		if r.Timed != nil {
+			for _, f := range fs {
+				for _, h := range r.Timed(t, f, final) {
+					if h.at.IsZero() {
+						h.at = t.now
+					}
+					if fd, ok := t.raise(r, h); ok {
+						out = append(out, fd)
+					}
+				}
+			}
+		}
+		if final && r.Session != nil {
+			for _, h := range r.Session(t) {
+				if fd, ok := t.raise(r, h); ok {
+					out = append(out, fd)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// raise records a hit as a Finding unless the same one exists already. IDs
+// are a hash of the rule and the hit's key, so they are stable across runs.
+func (t *Tracker) raise(r *Rule, h hit) (mcptap.Finding, bool) {
+	key := h.key
+	if key == "" {
+		key = h.anchor
+	}
+	id := "F" + shortHash(r.ID, key)[:10]
+	if _, ok := t.findings[id]; ok {
+		return mcptap.Finding{}, false
+	}
+	fd := &mcptap.Finding{
+		ID: id, Rule: r.ID, Severity: r.Severity, Fault: r.Fault,
+		Title: r.Title, Detail: h.detail, Fix: r.Fix,
+		Exchanges: h.exchanges, Evidence: h.evidence, At: h.at,
+	}
+	if h.title != "" {
+		fd.Title = h.title
+	}
+	if h.fix != "" {
+		fd.Fix = h.fix
+	}
+	if h.fault != "" {
+		fd.Fault = h.fault
+	}
+	if len(fd.Exchanges) == 0 && h.anchor != "" {
+		fd.Exchanges = []string{h.anchor}
+	}
+	if x := t.byID[h.anchor]; x != nil {
+		if fd.At.IsZero() {
+			fd.At = x.at()
+		}
+		if x.flow != nil {
+			fd.Flow = x.flow.id
+		}
+	}
+	t.findings[id] = fd
+	t.findingList = append(t.findingList, fd)
+	t.anchor[id] = h.anchor
+	if h.secondary {
+		t.secondary[id] = true
+	}
+	return *fd, true
+}
+
+// Findings returns every finding raised so far, in the order raised, with
+// Flow set to the flow its evidence belongs to now.
+func (t *Tracker) Findings() []mcptap.Finding {
+	out := make([]mcptap.Finding, 0, len(t.findingList))
+	for _, fd := range t.findingList {
+		c := *fd
+		if x := t.byID[t.anchor[fd.ID]]; x != nil && x.flow != nil {
+			c.Flow = x.flow.id
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// Flows returns every attempt with its hops in traffic order, its verdict (the
+// earliest error on the hop chain) and status.
+func (t *Tracker) Flows() []mcptap.Flow {
+	byFlow := map[string][]*mcptap.Finding{}
+	for _, fd := range t.findingList {
+		x := t.byID[t.anchor[fd.ID]]
+		if x != nil && x.flow != nil {
+			byFlow[x.flow.id] = append(byFlow[x.flow.id], fd)
+		}
+	}
+	out := make([]mcptap.Flow, 0, len(t.flows))
+	for _, f := range t.flows {
+		out = append(out, t.flowValue(f, byFlow[f.id]))
+	}
+	return out
+}
+
+func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
+	hops := append([]hop(nil), f.hops...)
+	sort.SliceStable(hops, func(i, j int) bool {
+		if hops[i].x.order != hops[j].x.order {
+			return hops[i].x.order < hops[j].x.order
+		}
+		return hops[i].kind != mcptap.HopRedirect && hops[j].kind == mcptap.HopRedirect
+	})
+	pos := map[string]int{}
+	v := mcptap.Flow{ID: f.id, State: f.state, Started: f.started, Updated: f.updated}
+	for i, h := range hops {
+		if _, ok := pos[h.x.id()]; !ok {
+			pos[h.x.id()] = i
+		}
+		v.Hops = append(v.Hops, mcptap.Hop{Kind: h.kind, Exchange: h.x.id(), Status: h.x.status(), At: h.x.at(), Inner: h.inner})
+	}
+	if f.state != "" {
+		v.StateDecoded = DecodeState(f.state)
+	}
+	v.Client = IdentifyClient(f.redirectURI, f.clientID, f.userAgents...)
+	fds = append([]*mcptap.Finding(nil), fds...)
+	sort.SliceStable(fds, func(i, j int) bool {
+		pi, pj := pos[t.anchor[fds[i].ID]], pos[t.anchor[fds[j].ID]]
+		if pi != pj {
+			return pi < pj
+		}
+		return t.ruleIdx[fds[i].Rule] < t.ruleIdx[fds[j].Rule]
+	})
+	v.Verdict = mcptap.Verdict{Rule: "ok", Severity: mcptap.SevInfo, Fault: mcptap.FaultNone}
+	var fallback *mcptap.Finding
+	for _, fd := range fds {
+		v.Findings = append(v.Findings, fd.ID)
+		if fd.Severity != mcptap.SevError {
+			continue
+		}
+		if t.secondary[fd.ID] {
+			if fallback == nil {
+				fallback = fd
+			}
+			continue
+		}
+		if v.Verdict.Rule == "ok" {
+			v.Verdict = mcptap.Verdict{Rule: fd.Rule, Severity: fd.Severity, Fault: fd.Fault}
+		}
+	}
+	if v.Verdict.Rule == "ok" && fallback != nil {
+		v.Verdict = mcptap.Verdict{Rule: fallback.Rule, Severity: fallback.Severity, Fault: fallback.Fault}
+	}
+	switch {
+	case v.Verdict.Rule != "ok":
+		v.Status = mcptap.FlowFailed
+	case f.tokenOK != nil:
+		v.Status = mcptap.FlowComplete
+	default:
+		v.Status = mcptap.FlowInProgress
+	}
+	if t.waitCode[f] {
+		if !f.codeAt.IsZero() {
+			v.WaitingSince = f.codeAt
+		} else {
+			v.WaitingSince = f.handoffAt
+		}
+	}
+	return v
+}

@@ -1,0 +1,156 @@
+package oauth
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcptap/mcptap"
+)
+
+// exInfo is one exchange as the analysis sees it: the latest published copy
+// plus what was parsed out of it once.
+type exInfo struct {
+	ex    mcptap.Exchange
+	order int
+
+	url  string // absolute URL as the client addressed it (X-Forwarded-* honoured)
+	base string // url without query
+	key  string // host[:port]+path, for matching endpoints named in metadata
+	q    Query
+	form Query
+
+	kind     mcptap.HopKind // primary classification; "" = unclassified
+	redirect bool           // a 3xx whose Location carries code or error: also a redirect hop
+	loc      string
+	locBase  string
+	locQ     Query
+
+	flow        *flow
+	inner       bool // the primary hop belongs to the inner (upstream IdP) leg
+	redirInner  bool // the redirect hop belongs to the inner leg
+	pending     bool
+	learned     bool
+	bearer      string
+	placed      bool
+	prm         *oauthex.ProtectedResourceMetadata
+	asm         *oauthex.AuthServerMeta
+	reg         *oauthex.ClientRegistrationResponse
+	tokenResp   map[string]any
+	tokenIsJSON bool
+}
+
+func (x *exInfo) id() string     { return x.ex.ID }
+func (x *exInfo) at() time.Time  { return x.ex.Start }
+func (x *exInfo) status() int    { return x.ex.Status }
+func (x *exInfo) method() string { return strings.ToUpper(x.ex.Method) }
+func (x *exInfo) reqH(k string) string {
+	return x.ex.ReqHeader.Get(k)
+}
+func (x *exInfo) respH(k string) string { return x.ex.RespHeader.Get(k) }
+
+// parse fills the request-side fields; it runs when an exchange is first seen.
+func (x *exInfo) parse() {
+	ex := &x.ex
+	x.url = clientURL(ex)
+	x.base, _ = splitURL(x.url)
+	_, rawQ := splitURL(x.url)
+	x.q = ParseQuery(rawQ)
+	x.key = endpointKey(x.base)
+	ct := strings.ToLower(ex.ReqHeader.Get("Content-Type"))
+	if len(ex.ReqBody) > 0 && (strings.Contains(ct, "x-www-form-urlencoded") ||
+		(ct == "" && bytes.Contains(ex.ReqBody, []byte("grant_type=")))) {
+		x.form = ParseQuery(strings.TrimSpace(string(ex.ReqBody)))
+	}
+	if a := ex.ReqHeader.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		x.bearer = strings.TrimSpace(a[7:])
+	}
+	x.parseResponse()
+}
+
+func (x *exInfo) parseResponse() {
+	x.loc = x.ex.RespHeader.Get("Location")
+	if x.loc != "" {
+		base, rawQ := splitURL(x.loc)
+		x.locBase = base
+		x.locQ = ParseQuery(rawQ)
+	}
+}
+
+// clientURL is the URL the client used: behind a tunnel the reverse proxy
+// sees http://127.0.0.1, but X-Forwarded-Proto/Host say what the client typed.
+func clientURL(ex *mcptap.Exchange) string {
+	u := ex.URL()
+	if len(ex.Target) > 0 && ex.Target[0] != '/' {
+		return u
+	}
+	scheme, host := ex.Scheme, ex.Host
+	if p := firstToken(ex.ReqHeader.Get("X-Forwarded-Proto")); p != "" {
+		scheme = p
+	}
+	if h := firstToken(ex.ReqHeader.Get("X-Forwarded-Host")); h != "" {
+		host = h
+	}
+	if scheme == "" {
+		scheme = "http"
+	}
+	return scheme + "://" + host + ex.Target
+}
+
+func firstToken(s string) string {
+	s, _, _ = strings.Cut(s, ",")
+	return strings.TrimSpace(s)
+}
+
+// endpointKey reduces a URL to host[:port]+path so that an endpoint named in
+// metadata (https://public/token) matches the request the proxy saw even when
+// the scheme was lost behind a tunnel.
+func endpointKey(u string) string {
+	base, _ := splitURL(u)
+	_, rest, ok := strings.Cut(base, "://")
+	if !ok {
+		return strings.ToLower(base)
+	}
+	hp, path, _ := strings.Cut(rest, "/")
+	hp = strings.ToLower(hp)
+	hp = strings.TrimSuffix(strings.TrimSuffix(hp, ":443"), ":80")
+	return hp + "/" + strings.TrimSuffix(path, "/")
+}
+
+func isJSONRPC(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[') && bytes.Contains(b, []byte(`"jsonrpc"`))
+}
+
+func isJSONBody(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && (b[0] == '{' || b[0] == '[') && json.Valid(b)
+}
+
+func jsonObject(b []byte) map[string]any {
+	v, ok := parseJSON(bytes.TrimSpace(b))
+	if !ok {
+		return nil
+	}
+	m, _ := v.(map[string]any)
+	return m
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// hasCodeOrError is true for an authorization response: code or error present.
+func hasCodeOrError(q Query) bool {
+	_, c := q.Lookup("code")
+	_, e := q.Lookup("error")
+	return c || e
+}
+
+func isRedirectStatus(s int) bool { return s >= 300 && s < 400 && s != 304 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -1,0 +1,773 @@
+package oauth
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcptap/mcptap"
+)
+
+// Options tune the analysis.
+type Options struct {
+	// TokenTimeout is how long after a code-bearing redirect the token request
+	// may take before token.never-called fires (and how long after a token
+	// response the first bearer may take). Zero means 60 s.
+	TokenTimeout time.Duration
+}
+
+// DefaultTokenTimeout is the TokenTimeout used when Options leave it zero.
+const DefaultTokenTimeout = 60 * time.Second
+
+const (
+	maxPending    = 512 // pre-authorize hops kept for the next flow
+	fuzzyWindow   = 64  // recent flows searched for an altered state
+	bigStateChars = 255
+)
+
+// Tracker rebuilds flows incrementally. Observe is called for every published
+// copy of every exchange, Tick when time passes without traffic, Finish when
+// the recording ends. Batch analysis is the same Tracker folded over stored
+// exchanges, so live and replayed sessions give the same findings.
+type Tracker struct {
+	opts Options
+	now  time.Time
+	done bool
+
+	byID  map[string]*exInfo
+	order int
+	flows []*flow
+
+	byState     map[string]*flow // decoded state (outer or inner leg)
+	byCode      map[string]*flow
+	byChallenge map[string]*flow
+	byRedirect  map[string]*flow // redirect_uri base -> latest flow using it
+	byLocation  map[string]*flow // outer authorize Location (inner authorize URL)
+	byAccess    map[string]*flow
+	byRefresh   map[string]*flow
+	bySID       map[string]*flow // oauth_s_… id inside a decoded state
+
+	redirectURIs map[string]bool // bases known as client callbacks
+	tokenEP      map[string]bool // endpointKey of token endpoints from AS metadata
+	regEP        map[string]bool
+	prms         []*exInfo            // discovery-resource exchanges in order
+	prmByHost    map[string][]*exInfo // by host[:port]
+	asms         []*exInfo
+	regs         map[string]*exInfo // client_id -> registration exchange
+	sawMCP       bool
+	sawToken     bool
+
+	pending []*exInfo
+
+	findings    map[string]*mcptap.Finding
+	findingList []*mcptap.Finding
+	anchor      map[string]string // finding ID -> anchor exchange
+	secondary   map[string]bool   // finding IDs the chain got past
+	ruleIdx     map[string]int
+
+	waitCode   map[*flow]bool
+	waitBearer map[*flow]bool
+}
+
+// NewTracker returns an empty Tracker.
+func NewTracker(opts Options) *Tracker {
+	if opts.TokenTimeout <= 0 {
+		opts.TokenTimeout = DefaultTokenTimeout
+	}
+	t := &Tracker{
+		opts:         opts,
+		byID:         map[string]*exInfo{},
+		byState:      map[string]*flow{},
+		byCode:       map[string]*flow{},
+		byChallenge:  map[string]*flow{},
+		byRedirect:   map[string]*flow{},
+		byLocation:   map[string]*flow{},
+		byAccess:     map[string]*flow{},
+		byRefresh:    map[string]*flow{},
+		bySID:        map[string]*flow{},
+		redirectURIs: map[string]bool{},
+		tokenEP:      map[string]bool{},
+		regEP:        map[string]bool{},
+		prmByHost:    map[string][]*exInfo{},
+		regs:         map[string]*exInfo{},
+		findings:     map[string]*mcptap.Finding{},
+		anchor:       map[string]string{},
+		secondary:    map[string]bool{},
+		ruleIdx:      map[string]int{},
+		waitCode:     map[*flow]bool{},
+		waitBearer:   map[*flow]bool{},
+	}
+	for i, r := range Rules {
+		t.ruleIdx[r.ID] = i
+	}
+	return t
+}
+
+// Analyze is the batch form: a Tracker folded over exs, then Finish.
+func Analyze(exs []mcptap.Exchange, opts Options) ([]mcptap.Flow, []mcptap.Finding) {
+	t := NewTracker(opts)
+	for i := range exs {
+		t.Observe(exs[i])
+	}
+	t.Finish()
+	return t.Flows(), t.Findings()
+}
+
+// flow is one authorization attempt being rebuilt.
+type flow struct {
+	id   string
+	n    int
+	hops []hop
+
+	authz       []*exInfo // outer authorize requests (reloads of the same attempt included)
+	a           *exInfo
+	aq          Query
+	state       string
+	stateRaw    string
+	hasState    bool
+	clientID    string
+	redirectURI string
+	challenge   string
+	method      string
+	resource    string
+	hasResource bool
+
+	inner *leg
+
+	redirects   []*exInfo // outer code- or error-bearing redirects
+	callbacks   []*exInfo
+	completions []*exInfo
+	tokens      []*exInfo
+	refreshes   []*exInfo
+	pre         []*exInfo // discovery, registration, unauthenticated MCP that led here
+	mcps        []*exInfo
+
+	code       string
+	codeAt     time.Time
+	codeEx     *exInfo
+	handoffAt  time.Time // authorize handed to an external provider
+	handoffEx  *exInfo
+	tokenOK    *exInfo
+	tokenOKAt  time.Time
+	access     string
+	bearerSeen bool
+	userAgents []string
+	started    time.Time
+	updated    time.Time
+}
+
+type leg struct {
+	state, stateRaw, redirectURI, location string
+	authorize                              *exInfo
+	callbacks                              []*exInfo
+}
+
+type hop struct {
+	x     *exInfo
+	kind  mcptap.HopKind
+	inner bool
+}
+
+func (f *flow) add(x *exInfo, kind mcptap.HopKind, inner bool) {
+	f.hops = append(f.hops, hop{x: x, kind: kind, inner: inner})
+	if f.started.IsZero() || x.at().Before(f.started) {
+		f.started = x.at()
+	}
+	if x.at().After(f.updated) {
+		f.updated = x.at()
+	}
+	if ua := x.reqH("User-Agent"); ua != "" && len(f.userAgents) < 8 {
+		f.userAgents = append(f.userAgents, ua)
+	}
+}
+
+func shortHash(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+func (t *Tracker) newFlow(x *exInfo) *flow {
+	f := &flow{id: "flow-" + shortHash(x.id()), n: len(t.flows)}
+	t.flows = append(t.flows, f)
+	return f
+}
+
+// Observe takes one published copy of an exchange (upsert by ID) and returns
+// the findings this call raised.
+func (t *Tracker) Observe(ex mcptap.Exchange) []mcptap.Finding {
+	x, seen := t.byID[ex.ID]
+	if !seen {
+		x = &exInfo{ex: ex, order: t.order}
+		t.order++
+		t.byID[ex.ID] = x
+		x.parse()
+	} else {
+		x.ex = ex
+		x.parseResponse()
+	}
+	var out []mcptap.Finding
+	for _, ts := range []time.Time{ex.Start, ex.ResponseAt, ex.End} {
+		if ts.After(t.now) {
+			t.now = ts
+		}
+	}
+	out = append(out, t.timed(false)...)
+	if !x.placed && (ex.Status != 0 || ex.Err != "" || ex.Complete) {
+		t.classify(x)
+		t.place(x)
+	}
+	t.learn(x)
+	out = append(out, t.evaluate(x)...)
+	return out
+}
+
+// Tick lets time pass without traffic: time-based rules fire once now is past
+// their deadline. now is the caller's clock (live) or the last exchange (replay).
+func (t *Tracker) Tick(now time.Time) []mcptap.Finding {
+	if now.After(t.now) {
+		t.now = now
+	}
+	return t.timed(false)
+}
+
+// Finish ends the recording: exchanges still open count as complete and every
+// time-based rule fires now.
+func (t *Tracker) Finish() []mcptap.Finding {
+	t.done = true
+	var out []mcptap.Finding
+	for _, id := range t.sortedIDs() {
+		x := t.byID[id]
+		if !x.placed {
+			t.classify(x)
+			t.place(x)
+		}
+		t.learn(x)
+	}
+	for _, f := range t.flows {
+		out = append(out, t.runFlow(f)...)
+	}
+	for _, id := range t.sortedIDs() {
+		out = append(out, t.runExchange(t.byID[id])...)
+	}
+	out = append(out, t.timed(true)...)
+	t.adoptLeftovers()
+	return out
+}
+
+// adoptLeftovers turns discovery, registration and unauthenticated MCP hops
+// that never led to an authorize into one flow per origin, when something is
+// wrong with them: that is where the client gave up, and it deserves a verdict.
+func (t *Tracker) adoptLeftovers() {
+	anchored := map[string]bool{}
+	for _, a := range t.anchor {
+		anchored[a] = true
+	}
+	groups := map[string][]*exInfo{}
+	var hosts []string
+	for _, p := range t.pending {
+		h := hostPortOf(p.url)
+		if _, ok := groups[h]; !ok {
+			hosts = append(hosts, h)
+		}
+		groups[h] = append(groups[h], p)
+	}
+	for _, h := range hosts {
+		g := groups[h]
+		bad := false
+		for _, p := range g {
+			bad = bad || anchored[p.id()]
+		}
+		if !bad {
+			continue
+		}
+		f := t.newFlow(g[0])
+		for _, p := range g {
+			p.pending, p.flow = false, f
+			f.add(p, p.kind, false)
+			f.pre = append(f.pre, p)
+		}
+	}
+	t.pending = nil
+}
+
+func (t *Tracker) sortedIDs() []string {
+	ids := make([]string, 0, len(t.byID))
+	for id := range t.byID {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return t.byID[ids[i]].order < t.byID[ids[j]].order })
+	return ids
+}
+
+// Hop is the classification of one exchange.
+func (t *Tracker) Hop(exchangeID string) (mcptap.HopKind, bool) {
+	x, ok := t.byID[exchangeID]
+	if !ok || x.kind == "" {
+		return "", false
+	}
+	return x.kind, true
+}
+
+// complete says whether x's body can be judged: the body ended, the exchange
+// came from a file, or the recording is over.
+func (t *Tracker) complete(x *exInfo) bool {
+	return x.ex.Complete || x.ex.Mode == mcptap.ModeHAR || x.ex.Err != "" || t.done
+}
+
+// classify decides what an exchange is by what it carries.
+func (t *Tracker) classify(x *exInfo) {
+	m := x.method()
+	p := strings.ToLower(pathOf(x.base))
+	gt, hasGT := x.form.Lookup("grant_type")
+	rt := x.q.Get("response_type")
+	if rt == "" && m == "POST" {
+		rt = x.form.Get("response_type")
+	}
+	switch {
+	case strings.HasSuffix(p, "/backend-api/aip/connectors/links/oauth/callback"),
+		strings.Contains(p, "/backend-api/aip/connectors/links/oauth/state/"):
+		x.kind = mcptap.HopCallbackCompletion
+	case m == "POST" && (hasGT || t.tokenEP[x.key]):
+		t.sawToken = true
+		if gt == "refresh_token" {
+			x.kind = mcptap.HopRefresh
+		} else {
+			x.kind = mcptap.HopToken
+		}
+	case strings.Contains(" "+rt+" ", " code "):
+		x.kind = mcptap.HopAuthorize
+	case strings.Contains(p, "/.well-known/oauth-protected-resource"):
+		x.kind = mcptap.HopDiscoveryResource
+	case strings.Contains(p, "/.well-known/oauth-authorization-server"), strings.Contains(p, "/.well-known/openid-configuration"):
+		x.kind = mcptap.HopDiscoveryAuth
+	case m == "POST" && !isJSONRPC(x.ex.ReqBody) && (t.regEP[x.key] || jsonHasKey(x.ex.ReqBody, "redirect_uris")):
+		x.kind = mcptap.HopRegister
+	case hasCodeOrError(x.q) && (t.redirectURIs[x.base] || clientFromRedirect(x.base) != ""):
+		x.kind = mcptap.HopCallback
+	case m == "POST" && isJSONRPC(x.ex.ReqBody):
+		t.sawMCP = true
+		if x.bearer == "" && x.status() == 401 {
+			x.kind = mcptap.HopMCPUnauthenticated
+		} else {
+			x.kind = mcptap.HopMCP
+		}
+	case x.status() == 401 && x.bearer == "" && strings.HasPrefix(strings.ToLower(x.respH("WWW-Authenticate")), "bearer"):
+		t.sawMCP = true
+		x.kind = mcptap.HopMCPUnauthenticated
+	}
+	x.redirect = isRedirectStatus(x.status()) && hasCodeOrError(x.locQ)
+	if x.kind == "" && x.redirect {
+		x.kind = mcptap.HopRedirect
+	}
+}
+
+func jsonHasKey(b []byte, key string) bool {
+	m := jsonObject(b)
+	_, ok := m[key]
+	return ok
+}
+
+// place puts a classified exchange into a flow (or parks it until the next
+// authorize of its origin).
+func (t *Tracker) place(x *exInfo) {
+	x.placed = true
+	switch x.kind {
+	case mcptap.HopAuthorize:
+		t.placeAuthorize(x)
+	case mcptap.HopCallback:
+		st, hasSt := x.q.Lookup("state")
+		raw, _ := x.q.Raw("state")
+		f, inner := t.findByState(st, raw, hasSt, x.q.Get("code"), x.base)
+		if f == nil {
+			f = t.newFlow(x)
+		}
+		x.flow, x.inner = f, inner
+		f.add(x, mcptap.HopCallback, inner)
+		if inner {
+			f.inner.callbacks = append(f.inner.callbacks, x)
+			f.handoffAt = time.Time{}
+			delete(t.waitCode, f)
+		} else {
+			f.callbacks = append(f.callbacks, x)
+			if c := x.q.Get("code"); c != "" {
+				t.byCode[c] = f
+			}
+		}
+	case mcptap.HopCallbackCompletion:
+		var f *flow
+		var inner bool
+		if full := str(jsonObject(x.ex.ReqBody), "full_redirect_url"); full != "" {
+			_, rq := splitURL(full)
+			q := ParseQuery(rq)
+			st, hasSt := q.Lookup("state")
+			raw, _ := q.Raw("state")
+			base, _ := splitURL(full)
+			f, inner = t.findByState(st, raw, hasSt, q.Get("code"), base)
+		} else if i := strings.Index(x.base, "/links/oauth/state/"); i >= 0 {
+			f = t.bySID[strings.Trim(x.base[i+len("/links/oauth/state/"):], "/")]
+		}
+		if f == nil {
+			f = t.newFlow(x)
+		}
+		_ = inner
+		x.flow = f
+		f.add(x, mcptap.HopCallbackCompletion, false)
+		f.completions = append(f.completions, x)
+	case mcptap.HopToken:
+		code := x.form.Get("code")
+		f := t.byCode[code]
+		if f == nil || code == "" {
+			if v := x.form.Get("code_verifier"); v != "" {
+				f = t.byChallenge[S256(v)]
+				if f == nil {
+					f = t.byChallenge[v]
+				}
+			}
+		}
+		if f == nil {
+			f = t.newFlow(x)
+		}
+		x.flow = f
+		f.add(x, mcptap.HopToken, false)
+		f.tokens = append(f.tokens, x)
+		if code != "" && code == f.code {
+			delete(t.waitCode, f)
+		}
+	case mcptap.HopRefresh:
+		f := t.byRefresh[x.form.Get("refresh_token")]
+		if f == nil {
+			f = t.newFlow(x)
+		}
+		x.flow = f
+		f.add(x, mcptap.HopRefresh, false)
+		f.refreshes = append(f.refreshes, x)
+	case mcptap.HopRegister, mcptap.HopDiscoveryResource, mcptap.HopDiscoveryAuth, mcptap.HopMCPUnauthenticated:
+		x.pending = true
+		t.pending = append(t.pending, x)
+		if len(t.pending) > maxPending {
+			t.pending[0].pending = false
+			t.pending = t.pending[1:]
+		}
+	case mcptap.HopMCP:
+		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" {
+			x.flow = f
+			f.add(x, mcptap.HopMCP, false)
+			f.mcps = append(f.mcps, x)
+			if !f.bearerSeen {
+				f.bearerSeen = true
+				delete(t.waitBearer, f)
+			}
+		}
+	}
+	if x.redirect {
+		t.placeRedirect(x)
+	}
+}
+
+func (t *Tracker) placeAuthorize(x *exInfo) {
+	q := x.q
+	if x.method() == "POST" && q.Get("response_type") == "" {
+		q = x.form
+	}
+	st, hasSt := q.Lookup("state")
+	var f *flow
+	// The request an outer authorize redirected to is the inner leg (an MCP
+	// server acting as OAuth proxy in front of an upstream IdP).
+	if g := t.byLocation[x.url]; g != nil {
+		f = g
+	} else if g := t.byState[st]; g != nil && hasSt && st != "" && g.inner != nil && g.inner.state == st {
+		f = g
+	}
+	if f != nil {
+		x.flow, x.inner = f, true
+		f.inner.authorize = x
+		f.add(x, mcptap.HopAuthorize, true)
+		if ru := q.Get("redirect_uri"); ru != "" {
+			b, _ := splitURL(ru)
+			t.redirectURIs[b] = true
+		}
+		return
+	}
+	if g := t.byState[st]; g != nil && hasSt && st != "" && g.state == st && g.a != nil {
+		f = g // the same attempt loaded again (login loop, reload)
+	} else {
+		f = t.newFlow(x)
+		f.a, f.aq = x, q
+		f.state, f.hasState = st, hasSt
+		f.stateRaw, _ = q.Raw("state")
+		f.clientID = q.Get("client_id")
+		f.redirectURI = q.Get("redirect_uri")
+		f.challenge = q.Get("code_challenge")
+		f.method = q.Get("code_challenge_method")
+		f.resource, f.hasResource = q.Lookup("resource")
+		if st != "" {
+			t.byState[st] = f
+			t.indexSID(f, st)
+		}
+		if f.challenge != "" {
+			t.byChallenge[f.challenge] = f
+		}
+		if f.redirectURI != "" {
+			b, _ := splitURL(f.redirectURI)
+			t.redirectURIs[b] = true
+			t.byRedirect[b] = f
+		}
+	}
+	x.flow = f
+	f.authz = append(f.authz, x)
+	f.add(x, mcptap.HopAuthorize, false)
+	t.attachPending(f, x)
+	// Handed to an upstream identity provider: remember the inner leg.
+	if isRedirectStatus(x.status()) && !x.redirect && x.loc != "" {
+		lq := x.locQ
+		if strings.Contains(" "+lq.Get("response_type")+" ", " code ") {
+			in := &leg{location: x.loc, redirectURI: lq.Get("redirect_uri")}
+			in.state = lq.Get("state")
+			in.stateRaw, _ = lq.Raw("state")
+			f.inner = in
+			t.byLocation[x.loc] = f
+			if in.state != "" && in.state != f.state {
+				t.byState[in.state] = f
+			}
+			if in.redirectURI != "" {
+				b, _ := splitURL(in.redirectURI)
+				t.redirectURIs[b] = true
+			}
+			f.handoffAt, f.handoffEx = x.at(), x
+			t.waitCode[f] = true
+		}
+	}
+}
+
+func (t *Tracker) indexSID(f *flow, st string) {
+	if strings.HasPrefix(st, prefixChatGPTState) {
+		t.bySID[st] = f
+		return
+	}
+	if m := DecodeState(st); m != nil {
+		for _, k := range []string{"s", "oauth_id"} {
+			if s, ok := m[k].(string); ok && strings.HasPrefix(s, prefixChatGPTState) {
+				t.bySID[s] = f
+			}
+		}
+	}
+}
+
+// findByState finds the flow a returning authorization response belongs to:
+// by state, then by code, then by a recognisable alteration of a recent
+// state, then by redirect_uri. inner says it matched the inner leg.
+func (t *Tracker) findByState(st, raw string, hasSt bool, code, base string) (*flow, bool) {
+	if st != "" {
+		if f := t.byState[st]; f != nil {
+			return f, f.inner != nil && f.inner.state == st && f.state != st
+		}
+	}
+	if code != "" {
+		if f := t.byCode[code]; f != nil {
+			return f, false
+		}
+	}
+	if raw != "" {
+		for i := len(t.flows) - 1; i >= 0 && i >= len(t.flows)-fuzzyWindow; i-- {
+			f := t.flows[i]
+			if f.stateRaw != "" && CompareState(f.stateRaw, raw) != AlterOther {
+				return f, false
+			}
+			if f.inner != nil && f.inner.stateRaw != "" && CompareState(f.inner.stateRaw, raw) != AlterOther {
+				return f, true
+			}
+		}
+	}
+	if f := t.byRedirect[base]; f != nil {
+		return f, f.isInnerReturn("", base)
+	}
+	for i := len(t.flows) - 1; i >= 0 && i >= len(t.flows)-fuzzyWindow; i-- {
+		f := t.flows[i]
+		if f.isInnerReturn("", base) {
+			return f, true
+		}
+	}
+	return nil, false
+}
+
+// isInnerReturn says whether an authorization response (its state and target)
+// belongs to the inner leg: it goes to the inner redirect_uri, which differs
+// from the client's, or carries the inner state, which differs from the
+// client's. A server that passes state and redirect_uri through unchanged
+// has no separate inner return: the provider answers the client directly.
+func (f *flow) isInnerReturn(st, base string) bool {
+	if f.inner == nil {
+		return false
+	}
+	if st != "" && st == f.inner.state && st != f.state {
+		return true
+	}
+	return sameBase(base, f.inner.redirectURI) && !sameBase(f.inner.redirectURI, f.redirectURI)
+}
+
+// placeRedirect adds the redirect hop of a 3xx that carries code or error.
+func (t *Tracker) placeRedirect(x *exInfo) {
+	st, hasSt := x.locQ.Lookup("state")
+	raw, _ := x.locQ.Raw("state")
+	f := x.flow
+	inner := false
+	if f != nil {
+		inner = f.isInnerReturn(st, x.locBase)
+	} else {
+		f, inner = t.findByState(st, raw, hasSt, "", x.locBase)
+		if f == nil {
+			f = t.newFlow(x)
+		}
+		x.flow = f
+	}
+	x.redirInner = inner
+	f.add(x, mcptap.HopRedirect, inner)
+	if inner {
+		return
+	}
+	f.redirects = append(f.redirects, x)
+	if c := x.locQ.Get("code"); c != "" {
+		t.byCode[c] = f
+		if f.code == "" {
+			f.code, f.codeAt, f.codeEx = c, x.at(), x
+			f.handoffAt = time.Time{}
+			t.waitCode[f] = true
+		}
+	}
+}
+
+func sameBase(a, b string) bool {
+	ab, _ := splitURL(a)
+	bb, _ := splitURL(b)
+	return ab != "" && ab == bb
+}
+
+// attachPending gives the new flow the discovery, registration and
+// unauthenticated MCP hops that led to it: those on the authorize's host, on
+// hosts whose metadata names it, and registrations of its client_id.
+func (t *Tracker) attachPending(f *flow, a *exInfo) {
+	if len(t.pending) == 0 {
+		return
+	}
+	hosts := map[string]bool{hostPortOf(a.url): true}
+	authBase, _ := splitURL(a.url)
+	akey := endpointKey(authBase)
+	issuers := map[string]bool{}
+	for _, p := range t.pending {
+		if p.asm != nil && endpointKey(p.asm.AuthorizationEndpoint) == akey {
+			hosts[hostPortOf(p.url)] = true
+			issuers[strings.TrimSuffix(p.asm.Issuer, "/")] = true
+		}
+	}
+	for _, p := range t.pending {
+		if p.prm == nil {
+			continue
+		}
+		for _, as := range p.prm.AuthorizationServers {
+			if issuers[strings.TrimSuffix(as, "/")] || hosts[hostPortOf(as)] {
+				hosts[hostPortOf(p.url)] = true
+			}
+		}
+	}
+	keep := t.pending[:0]
+	for _, p := range t.pending {
+		match := hosts[hostPortOf(p.url)]
+		if p.kind == mcptap.HopRegister && p.reg != nil && p.reg.ClientID != "" {
+			match = p.reg.ClientID == f.clientID
+		}
+		if match {
+			p.pending = false
+			p.flow = f
+			f.add(p, p.kind, false)
+			f.pre = append(f.pre, p)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	for i := len(keep); i < len(t.pending); i++ {
+		t.pending[i] = nil
+	}
+	t.pending = keep
+}
+
+// learn takes what an exchange teaches about endpoints, registrations and
+// tokens once its body is complete.
+func (t *Tracker) learn(x *exInfo) {
+	if x.learned || !t.complete(x) {
+		return
+	}
+	x.learned = true
+	ok := x.status() >= 200 && x.status() < 300
+	switch x.kind {
+	case mcptap.HopDiscoveryResource:
+		t.prmByHost[hostPortOf(x.url)] = append(t.prmByHost[hostPortOf(x.url)], x)
+		t.prms = append(t.prms, x)
+		if ok {
+			var m oauthex.ProtectedResourceMetadata
+			if json.Unmarshal(x.ex.RespBody, &m) == nil {
+				x.prm = &m
+			}
+		}
+	case mcptap.HopDiscoveryAuth:
+		t.asms = append(t.asms, x)
+		if ok {
+			var m oauthex.AuthServerMeta
+			if json.Unmarshal(x.ex.RespBody, &m) == nil {
+				x.asm = &m
+				if m.TokenEndpoint != "" {
+					t.tokenEP[endpointKey(m.TokenEndpoint)] = true
+				}
+				if m.RegistrationEndpoint != "" {
+					t.regEP[endpointKey(m.RegistrationEndpoint)] = true
+				}
+			}
+		}
+	case mcptap.HopRegister:
+		var req oauthex.ClientRegistrationMetadata
+		_ = json.Unmarshal(x.ex.ReqBody, &req)
+		for _, u := range req.RedirectURIs {
+			b, _ := splitURL(u)
+			t.redirectURIs[b] = true
+		}
+		if ok {
+			var r oauthex.ClientRegistrationResponse
+			if json.Unmarshal(x.ex.RespBody, &r) == nil && r.ClientID != "" {
+				if len(r.RedirectURIs) == 0 {
+					r.RedirectURIs = req.RedirectURIs
+				}
+				x.reg = &r
+				t.regs[r.ClientID] = x
+			}
+		}
+	case mcptap.HopToken, mcptap.HopRefresh:
+		x.tokenResp = jsonObject(x.ex.RespBody)
+		x.tokenIsJSON = x.tokenResp != nil
+		f := x.flow
+		if !ok || f == nil || x.tokenResp == nil {
+			return
+		}
+		at, rt := str(x.tokenResp, "access_token"), str(x.tokenResp, "refresh_token")
+		if at != "" {
+			t.byAccess[at] = f
+			f.access = at
+			if f.tokenOK == nil {
+				f.tokenOK, f.tokenOKAt = x, x.at()
+				if !f.bearerSeen {
+					t.waitBearer[f] = true
+				}
+			}
+		}
+		if rt != "" {
+			t.byRefresh[rt] = f
+		}
+	}
+}
