@@ -359,7 +359,7 @@ func (c *Client) Run(ctx context.Context) (*Result, error) {
 	res.Registered = true
 
 	// The browser part.
-	var authURL string
+	var authURL, second string
 	switch c.Profile {
 	case ProfileChatGPT:
 		u, err := c.browser.linkOAuth(ctx, c.CallbackBase())
@@ -368,15 +368,13 @@ func (c *Client) Run(ctx context.Context) (*Result, error) {
 		}
 		authURL = u
 		if c.Faults.StaleAttempt {
-			// The user clicks Connect again; the second popup is left at the consent page.
+			// The user clicks Connect again before finishing; the second
+			// popup is left at its consent page and the first is approved.
 			u2, err := c.browser.linkOAuth(ctx, c.CallbackBase())
 			if err != nil {
 				return stop("%v", err)
 			}
-			if _, err := c.browser.open(ctx, u2); err != nil {
-				return stop("%v", err)
-			}
-			c.logf("a second authorization was started and left at the consent page")
+			second = u2
 		}
 	default:
 		_, u, err := c.newAttempt()
@@ -389,14 +387,18 @@ func (c *Client) Run(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, err := c.browser.open(ctx, u2); err != nil {
-				return stop("%v", err)
-			}
+			second = u2
 		}
 	}
 	pg, err := c.browser.open(ctx, authURL)
 	if err != nil {
 		return stop("%v", err)
+	}
+	if second != "" {
+		if _, err := c.browser.open(ctx, second); err != nil {
+			return stop("%v", err)
+		}
+		c.logf("a second authorization was started and left at the consent page")
 	}
 	if pg.isConsent() {
 		if pg, err = c.browser.approve(ctx, pg); err != nil {
@@ -507,10 +509,15 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		return err
 	}
 	base := mcpU.Scheme + "://" + mcpU.Host
-	candidates := []string{base + "/.well-known/oauth-protected-resource" + mcpU.Path, base + "/.well-known/oauth-protected-resource"}
-	if prmURL != "" {
-		candidates = append([]string{prmURL}, candidates...)
+	pathSuffixed, root := base+"/.well-known/oauth-protected-resource"+mcpU.Path, base+"/.well-known/oauth-protected-resource"
+	candidates := []string{pathSuffixed, root}
+	if c.Profile == ProfileChatGPT {
+		// The order seed 000's scaffold log shows: path-inserted, path-appended, root.
+		candidates = []string{pathSuffixed, c.MCPURL() + "/.well-known/oauth-protected-resource", prmURL, root}
+	} else if prmURL != "" {
+		candidates = []string{prmURL, pathSuffixed, root}
 	}
+	candidates = dedupe(candidates)
 	var prm struct {
 		Resource             string   `json:"resource"`
 		AuthorizationServers []string `json:"authorization_servers"`
@@ -680,6 +687,16 @@ func (c *Client) resourceSent(prmResource string) string {
 	return prmResource
 }
 
+func dedupe(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if s != "" && !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 type bearerTransport struct {
 	base  http.RoundTripper
 	mu    sync.Mutex
@@ -700,6 +717,13 @@ func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 type uaTransport struct {
 	ua   string
 	base http.RoundTripper
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the base.
+func (u uaTransport) CloseIdleConnections() {
+	if c, ok := u.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
 }
 
 func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {

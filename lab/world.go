@@ -195,7 +195,20 @@ func (w *World) Run(ctx context.Context) (*Result, error) {
 	if w.idp != nil {
 		w.idp.RegisterStatic(proxyClientID, w.as.Issuer()+"/oauth/idp/callback")
 	}
+	defer w.closeIdle()
 	return w.client.Run(ctx)
+}
+
+// closeIdle drops the lab's idle client connections. A connection a client
+// dialled but never used is, on the server side, a new connection that
+// http.Server.Shutdown waits up to 5 s for; closing it lets mcptap's proxy
+// stop at once after a run.
+func (w *World) closeIdle() {
+	w.client.backend.CloseIdleConnections()
+	w.client.browser.hc.CloseIdleConnections()
+	if w.as.Client != nil {
+		w.as.Client.CloseIdleConnections()
+	}
 }
 
 // Close stops every listener of the world.
@@ -209,4 +222,14 @@ func (w *World) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// portFree reports whether addr can be bound right now.
+func portFree(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	_ = ln.Close()
+	return true
 }

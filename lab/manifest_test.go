@@ -1,0 +1,327 @@
+package lab
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mcptap "github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/proxy"
+)
+
+// recorded runs scenarios through the real reverse proxy and returns, per
+// scenario, the complete exchanges that arrived on its listeners.
+func recorded(t *testing.T, scs []Scenario) (*Plan, []*Result, map[string][]mcptap.Exchange) {
+	t.Helper()
+	plan, err := NewPlan(scs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(plan.Close)
+	var mu sync.Mutex
+	byID := map[string]mcptap.Exchange{}
+	var order []string
+	px, err := proxy.Start(proxy.Config{Routes: plan.Routes(), Session: "lab-test", Publish: func(ex mcptap.Exchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, seen := byID[ex.ID]; !seen {
+			order = append(order, ex.ID)
+		}
+		byID[ex.ID] = ex
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Bind(px.Addrs()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	results, err := plan.Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := px.Shutdown(sctx); err != nil {
+		mu.Lock()
+		for _, id := range order {
+			if ex := byID[id]; !ex.Complete {
+				t.Logf("open: %s %s %s %d", ex.Listener, ex.Method, ex.Target, ex.Status)
+			}
+		}
+		mu.Unlock()
+		t.Fatalf("proxy shutdown: %v", err)
+	}
+	out := map[string][]mcptap.Exchange{}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range plan.Worlds {
+		hosts := map[string]bool{}
+		for _, h := range w.PublicHosts() {
+			hosts[h] = true
+		}
+		for _, id := range order {
+			if ex := byID[id]; hosts[ex.Listener] {
+				out[w.Scenario.Name] = append(out[w.Scenario.Name], ex)
+			}
+		}
+	}
+	return plan, results, out
+}
+
+func path(ex mcptap.Exchange) string {
+	p, _, _ := strings.Cut(ex.Target, "?")
+	return p
+}
+
+func rawQuery(ex mcptap.Exchange) string {
+	_, q, _ := strings.Cut(ex.Target, "?")
+	return q
+}
+
+// rawParam returns the raw (still encoded) value of name in a raw query.
+func rawParam(q, name string) (string, bool) {
+	for _, kv := range strings.Split(q, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func find(exs []mcptap.Exchange, pred func(mcptap.Exchange) bool) []mcptap.Exchange {
+	var out []mcptap.Exchange
+	for _, ex := range exs {
+		if pred(ex) {
+			out = append(out, ex)
+		}
+	}
+	return out
+}
+
+func authorizes(exs []mcptap.Exchange) []mcptap.Exchange {
+	return find(exs, func(ex mcptap.Exchange) bool {
+		return ex.Method == http.MethodGet && path(ex) == authorizeEndpointPath && strings.Contains(rawQuery(ex), "code_challenge=")
+	})
+}
+
+// codeRedirects are responses whose Location carries a code to the client.
+func codeRedirects(exs []mcptap.Exchange) []mcptap.Exchange {
+	return find(exs, func(ex mcptap.Exchange) bool {
+		loc := ex.RespHeader.Get("Location")
+		return ex.Status/100 == 3 && strings.Contains(loc, "code=") && !strings.Contains(loc, "/oauth/idp/callback")
+	})
+}
+
+func tokenCalls(exs []mcptap.Exchange) []mcptap.Exchange {
+	return find(exs, func(ex mcptap.Exchange) bool {
+		return ex.Method == http.MethodPost && path(ex) == tokenEndpointPath && strings.Contains(string(ex.ReqBody), "grant_type=authorization_code") && !strings.Contains(string(ex.ReqBody), proxyClientID)
+	})
+}
+
+func locState(ex mcptap.Exchange) (string, bool) {
+	loc := ex.RespHeader.Get("Location")
+	_, q, _ := strings.Cut(loc, "?")
+	return rawParam(q, "state")
+}
+
+// TestFaultsManifestInTraffic proves, without the analysis, that each scenario
+// puts its fault on the wire as recorded by the real proxy.
+func TestFaultsManifestInTraffic(t *testing.T) {
+	plan, results, exs := recorded(t, Scenarios())
+	res := map[string]*Result{}
+	for i, w := range plan.Worlds {
+		res[w.Scenario.Name] = results[i]
+	}
+	firstAuthState := func(t *testing.T, name string) string {
+		a := authorizes(exs[name])
+		if len(a) == 0 {
+			t.Fatalf("%s: no authorize recorded", name)
+		}
+		s, _ := rawParam(rawQuery(a[0]), "state")
+		return s
+	}
+	redirectState := func(t *testing.T, name string) (string, bool) {
+		r := codeRedirects(exs[name])
+		if len(r) == 0 {
+			t.Fatalf("%s: no code-bearing redirect recorded", name)
+		}
+		return locState(r[0])
+	}
+	checks := map[string]func(t *testing.T, name string){
+		"state-dropped": func(t *testing.T, name string) {
+			if _, has := redirectState(t, name); has {
+				t.Error("redirect carries a state")
+			}
+		},
+		"state-plus-to-space": func(t *testing.T, name string) {
+			sent, got := firstAuthState(t, name), must(redirectState(t, name))
+			if !strings.Contains(sent, "%2B") || got != strings.ReplaceAll(sent, "%2B", "%20") {
+				t.Errorf("sent %s, echoed %s", sent, got)
+			}
+		},
+		"state-double-encoded": func(t *testing.T, name string) {
+			if got := must(redirectState(t, name)); !strings.Contains(got, "%253D") {
+				t.Errorf("echoed %s has no %%253D", got)
+			}
+		},
+		"state-padding-stripped": func(t *testing.T, name string) {
+			sent, got := firstAuthState(t, name), must(redirectState(t, name))
+			if !strings.HasSuffix(sent, "%3D") || got != strings.TrimSuffix(sent, "%3D") {
+				t.Errorf("sent %s, echoed %s", sent, got)
+			}
+		},
+		"state-truncated": func(t *testing.T, name string) {
+			sent, got := firstAuthState(t, name), must(redirectState(t, name))
+			if len(got) != truncatedStateLength || !strings.HasPrefix(sent, got) {
+				t.Errorf("sent %s, echoed %s", sent, got)
+			}
+		},
+		"token-never-called": func(t *testing.T, name string) {
+			if len(codeRedirects(exs[name])) == 0 || len(tokenCalls(exs[name])) != 0 {
+				t.Error("want a code-bearing redirect and no token call")
+			}
+			if len(find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/connector/oauth/") })) != 0 {
+				t.Error("the client's callback host was recorded in the server's view")
+			}
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/.well-known/oauth-protected-resource/mcp" && ex.Status == 404
+			})) == 0 {
+				t.Error("no path-suffixed PRM 404 (seed 000's scaffold log)")
+			}
+		},
+		"callback-state-not-found": func(t *testing.T, name string) {
+			cx := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == chatGPTCompletionPath })
+			if len(cx) != 1 || cx[0].Status != 404 || !strings.Contains(string(cx[0].RespBody), `"OAuth state not found"`) {
+				t.Errorf("completion exchanges %d, want one 404 OAuth state not found", len(cx))
+			}
+			if len(tokenCalls(exs[name])) != 0 {
+				t.Error("token was called")
+			}
+		},
+		"state-stale": func(t *testing.T, name string) {
+			a := authorizes(exs[name])
+			if len(a) != 2 {
+				t.Fatalf("%d authorizes, want 2", len(a))
+			}
+			first, _ := rawParam(rawQuery(a[0]), "state")
+			if got := must(redirectState(t, name)); got != first {
+				t.Errorf("redirect carries %s, want the first state %s", got, first)
+			}
+			if !res[name].Token {
+				t.Error("the first attempt did not complete")
+			}
+		},
+		"pkce-mismatch":         func(t *testing.T, name string) { tokenRefused(t, exs[name], "code_verifier") },
+		"redirect-uri-mismatch": func(t *testing.T, name string) { tokenRefused(t, exs[name], "redirect_uri") },
+		"resource-missing": func(t *testing.T, name string) {
+			if q := rawQuery(authorizes(exs[name])[0]); strings.Contains(q, "resource=") {
+				t.Errorf("authorize carries resource: %s", q)
+			}
+		},
+		"resource-mismatch": func(t *testing.T, name string) {
+			r, _ := rawParam(rawQuery(authorizes(exs[name])[0]), "resource")
+			if strings.HasSuffix(r, "%2Fmcp") {
+				t.Errorf("resource %s still names /mcp", r)
+			}
+		},
+		"prm-internal-origin": func(t *testing.T, name string) {
+			w := plan.Worlds[indexOf(plan, name)]
+			prm := find(exs[name], func(ex mcptap.Exchange) bool { return strings.HasPrefix(path(ex), "/.well-known/oauth-protected-resource") && ex.Status == 200 })
+			if len(prm) == 0 || !strings.Contains(string(prm[0].RespBody), w.Internal(ListenerMCP)+"/mcp") {
+				t.Error("PRM does not name the internal origin")
+			}
+		},
+		"issuer-trailing-slash": func(t *testing.T, name string) {
+			w := plan.Worlds[indexOf(plan, name)]
+			md := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/.well-known/oauth-authorization-server" })
+			if len(md) == 0 || !strings.Contains(string(md[0].RespBody), `"issuer":"`+w.Public(ListenerAS)+`/"`) {
+				t.Errorf("AS metadata issuer has no trailing slash")
+			}
+		},
+		"no-s256": func(t *testing.T, name string) {
+			md := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/.well-known/oauth-authorization-server" })
+			if len(md) == 0 || strings.Contains(string(md[0].RespBody), "code_challenge_methods_supported") {
+				t.Error("AS metadata advertises code_challenge_methods_supported")
+			}
+		},
+		"no-challenge": func(t *testing.T, name string) {
+			first := exs[name][0]
+			if first.Status != 401 || first.RespHeader.Get("WWW-Authenticate") != "" {
+				t.Errorf("first exchange %d with challenge %q", first.Status, first.RespHeader.Get("WWW-Authenticate"))
+			}
+		},
+		"bearer-rejected": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && ex.ReqHeader.Get("Authorization") != "" && ex.Status == 401
+			})) == 0 {
+				t.Error("no 401 to a request with a bearer")
+			}
+		},
+		"bearer-never-sent": func(t *testing.T, name string) {
+			if len(tokenCalls(exs[name])) == 0 || len(find(exs[name], func(ex mcptap.Exchange) bool { return ex.ReqHeader.Get("Authorization") != "" })) != 0 {
+				t.Error("want a token call and no request with a bearer")
+			}
+		},
+		"mcp-redirect": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
+				t.Error("no 308 on /mcp")
+			}
+		},
+	}
+	for _, w := range plan.Worlds {
+		name := w.Scenario.Name
+		t.Run(name, func(t *testing.T) {
+			if len(exs[name]) == 0 {
+				t.Fatal("nothing recorded")
+			}
+			for _, ex := range exs[name] {
+				if !ex.Complete {
+					t.Errorf("exchange %s %s not complete", ex.Method, ex.Target)
+				}
+			}
+			if w.Scenario.Expect.Healthy() {
+				if r := res[name]; r.Stopped != "" || r.CallText != "counted to 3" {
+					t.Errorf("healthy client: stopped=%q call=%q", r.Stopped, r.CallText)
+				}
+				if len(tokenCalls(exs[name])) != 1 {
+					t.Errorf("%d token calls recorded, want 1", len(tokenCalls(exs[name])))
+				}
+				return
+			}
+			chk, ok := checks[name]
+			if !ok {
+				t.Fatalf("no traffic check for scenario %s", name)
+			}
+			chk(t, name)
+			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" {
+				t.Errorf("client connected although the fault should stop it")
+			}
+		})
+	}
+}
+
+func tokenRefused(t *testing.T, exs []mcptap.Exchange, what string) {
+	t.Helper()
+	tc := tokenCalls(exs)
+	if len(tc) != 1 || tc[0].Status != 400 || !strings.Contains(string(tc[0].RespBody), "invalid_grant") || !strings.Contains(string(tc[0].RespBody), what) {
+		t.Errorf("want one token call refused with invalid_grant about %s", what)
+	}
+}
+
+func must(s string, _ bool) string { return s }
+
+func indexOf(p *Plan, name string) int {
+	for i, w := range p.Worlds {
+		if w.Scenario.Name == name {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,228 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+
+	mcptap "github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/proxy"
+)
+
+// Plan is a set of scenario worlds fronted by one mcptap proxy: each proxied
+// lab listener gets its own route, so every hop is recorded and attributable
+// to its scenario by the listener it arrived on.
+type Plan struct {
+	Worlds []*World
+	refs   []routeRef
+}
+
+type routeRef struct {
+	world    int
+	listener Listener
+}
+
+// NewPlan builds (and starts) one world per scenario.
+func NewPlan(scs []Scenario) (*Plan, error) {
+	p := &Plan{}
+	for _, sc := range scs {
+		w, err := NewWorld(sc)
+		if err != nil {
+			p.Close()
+			return nil, fmt.Errorf("scenario %s: %w", sc.Name, err)
+		}
+		p.Worlds = append(p.Worlds, w)
+		for _, l := range w.Listeners() {
+			if l.Proxied {
+				p.refs = append(p.refs, routeRef{world: len(p.Worlds) - 1, listener: l})
+			}
+		}
+	}
+	return p, nil
+}
+
+// Routes are the proxy routes, one per proxied lab listener. A route whose
+// preferred listen address is busy gets any free loopback port instead.
+func (p *Plan) Routes() []proxy.Route {
+	taken := map[string]bool{}
+	out := make([]proxy.Route, 0, len(p.refs))
+	for _, r := range p.refs {
+		listen := "127.0.0.1:0"
+		if r.listener.Listen != "" && !taken[r.listener.Listen] && portFree(r.listener.Listen) {
+			listen = r.listener.Listen
+			taken[listen] = true
+		}
+		out = append(out, proxy.Route{Listen: listen, Upstream: &url.URL{Scheme: "http", Host: r.listener.Addr}})
+	}
+	return out
+}
+
+// Bind tells each world the public origin of its proxied listeners: addrs are
+// the proxy's actual listen addresses, in the order of Routes.
+func (p *Plan) Bind(addrs []string) error {
+	if len(addrs) != len(p.refs) {
+		return fmt.Errorf("lab: %d proxy addresses for %d routes", len(addrs), len(p.refs))
+	}
+	for i, r := range p.refs {
+		p.Worlds[r.world].SetPublic(r.listener.Name, "http://"+addrs[i])
+	}
+	return nil
+}
+
+// Run runs the scenarios one after the other. each, when not nil, is called
+// before (res == nil) and after every scenario.
+func (p *Plan) Run(ctx context.Context, each func(w *World, res *Result, err error)) ([]*Result, error) {
+	var out []*Result
+	var errs []error
+	for _, w := range p.Worlds {
+		if each != nil {
+			each(w, nil, nil)
+		}
+		res, err := w.Run(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("scenario %s: %w", w.Scenario.Name, err))
+		}
+		if each != nil {
+			each(w, res, err)
+		}
+		out = append(out, res)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Close stops every world.
+func (p *Plan) Close() {
+	for _, w := range p.Worlds {
+		_ = w.Close()
+	}
+}
+
+// Outcome is a scenario's expected and produced verdict.
+type Outcome struct {
+	Scenario string         `json:"scenario"`
+	Expect   Expect         `json:"expect"`
+	Got      mcptap.Verdict `json:"got"`
+	Flow     string         `json:"flow,omitempty"`
+	Client   string         `json:"client,omitempty"`
+	Flows    int            `json:"flows"`
+	Pass     bool           `json:"pass"`
+	Why      string         `json:"why,omitempty"`
+}
+
+// Evaluate attributes flows and findings to scenarios by the listener their
+// exchanges arrived on, and compares each scenario's worst verdict with what
+// it expects. A healthy scenario also fails on any warning or error finding.
+func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []mcptap.Finding) []Outcome {
+	owner := map[string]int{} // host:port -> world index
+	for i, w := range p.Worlds {
+		for _, h := range w.PublicHosts() {
+			owner[h] = i
+		}
+	}
+	exWorld := map[string]int{}
+	for _, ex := range exs {
+		if i, ok := owner[ex.Listener]; ok {
+			exWorld[ex.ID] = i
+		} else if i, ok := owner[ex.Host]; ok {
+			exWorld[ex.ID] = i
+		}
+	}
+	worldOf := func(ids []string) (int, bool) {
+		votes := map[int]int{}
+		for _, id := range ids {
+			if i, ok := exWorld[id]; ok {
+				votes[i]++
+			}
+		}
+		best, n := -1, 0
+		for i, v := range votes {
+			if v > n || (v == n && i < best) {
+				best, n = i, v
+			}
+		}
+		return best, best >= 0
+	}
+	perWorld := make([][]mcptap.Flow, len(p.Worlds))
+	flowWorld := map[string]int{}
+	for _, f := range flows {
+		var ids []string
+		for _, h := range f.Hops {
+			ids = append(ids, h.Exchange)
+		}
+		if i, ok := worldOf(ids); ok {
+			perWorld[i] = append(perWorld[i], f)
+			flowWorld[f.ID] = i
+		}
+	}
+	badFindings := make([][]string, len(p.Worlds))
+	for _, fd := range findings {
+		if fd.Severity.Rank() < mcptap.SevWarning.Rank() {
+			continue
+		}
+		i, ok := flowWorld[fd.Flow]
+		if !ok {
+			i, ok = worldOf(fd.Exchanges)
+		}
+		if ok {
+			badFindings[i] = append(badFindings[i], fd.Rule+"/"+string(fd.Fault))
+		}
+	}
+	var out []Outcome
+	for i, w := range p.Worlds {
+		o := Outcome{Scenario: w.Scenario.Name, Expect: w.Scenario.Expect, Flows: len(perWorld[i])}
+		fs := perWorld[i]
+		sort.SliceStable(fs, func(a, b int) bool {
+			ra, rb := fs[a].Verdict.Severity.Rank(), fs[b].Verdict.Severity.Rank()
+			if fs[a].Verdict.Rule == "ok" {
+				ra = 0
+			}
+			if fs[b].Verdict.Rule == "ok" {
+				rb = 0
+			}
+			if ra != rb {
+				return ra > rb
+			}
+			return fs[a].Started.Before(fs[b].Started)
+		})
+		if len(fs) == 0 {
+			o.Got = mcptap.Verdict{Rule: "no-flow"}
+			o.Why = "the analysis built no flow from this scenario's exchanges"
+		} else {
+			o.Got, o.Flow, o.Client = fs[0].Verdict, fs[0].ID, fs[0].Client
+		}
+		e := w.Scenario.Expect
+		switch {
+		case len(fs) == 0:
+		case !contains(e.Rules, o.Got.Rule):
+			o.Why = fmt.Sprintf("verdict %s, want %s", o.Got.Rule, strings.Join(e.Rules, " or "))
+		case !containsFault(e.Faults, o.Got.Fault):
+			o.Why = fmt.Sprintf("fault %s, want %s", o.Got.Fault, joinFaults(e.Faults))
+		case e.Healthy() && len(badFindings[i]) > 0:
+			o.Why = "healthy scenario has findings: " + strings.Join(badFindings[i], ", ")
+		default:
+			o.Pass = true
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+func containsFault(list []mcptap.Fault, f mcptap.Fault) bool {
+	for _, x := range list {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+func joinFaults(list []mcptap.Fault) string {
+	s := make([]string, len(list))
+	for i, f := range list {
+		s[i] = string(f)
+	}
+	return strings.Join(s, " or ")
+}
