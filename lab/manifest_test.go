@@ -232,7 +232,9 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 		},
 		"prm-internal-origin": func(t *testing.T, name string) {
 			w := plan.Worlds[indexOf(plan, name)]
-			prm := find(exs[name], func(ex mcptap.Exchange) bool { return strings.HasPrefix(path(ex), "/.well-known/oauth-protected-resource") && ex.Status == 200 })
+			prm := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.HasPrefix(path(ex), "/.well-known/oauth-protected-resource") && ex.Status == 200
+			})
 			if len(prm) == 0 || !strings.Contains(string(prm[0].RespBody), w.Internal(ListenerMCP)+"/mcp") {
 				t.Error("PRM does not name the internal origin")
 			}
