@@ -34,6 +34,11 @@ type Config struct {
 	Log    *slog.Logger
 	// RecorderBuffer is the recorder subscription's buffer; 0 means DefaultRecorderBuffer.
 	RecorderBuffer int
+	// BrowserListen, when set, also starts the browser (forward/MITM) proxy
+	// on that loopback address, recording into the same session through the
+	// same Transport. BrowserCA (required then) signs its certificates.
+	BrowserListen string
+	BrowserCA     *proxy.CA
 }
 
 // Capture is a running capture session.
@@ -44,6 +49,7 @@ type Capture struct {
 	sub      *mcptap.Subscription
 	writer   *recorder.Writer
 	proxy    *proxy.Proxy
+	browser  *proxy.Forward // nil without BrowserListen
 	log      *slog.Logger
 	stopOnce sync.Once
 	stopErr  error
@@ -84,8 +90,20 @@ func Start(cfg Config) (*Capture, error) {
 	if err != nil {
 		return nil, err
 	}
+	var fw *proxy.Forward
+	if cfg.BrowserListen != "" {
+		fw, err = proxy.ListenForward(proxy.ForwardConfig{Listen: cfg.BrowserListen, CA: cfg.BrowserCA, Transport: p.Transport(), Log: pcfg.Log})
+		if err != nil {
+			_ = p.Shutdown(context.Background())
+			return nil, err
+		}
+		sess.Settings["browser_proxy"] = fw.Addr()
+	}
 	if err := cfg.Store.CreateSession(sess); err != nil {
 		_ = p.Shutdown(context.Background())
+		if fw != nil {
+			_ = fw.Shutdown(context.Background())
+		}
 		return nil, fmt.Errorf("live: %w", err)
 	}
 	n := cfg.RecorderBuffer
@@ -100,9 +118,13 @@ func Start(cfg Config) (*Capture, error) {
 		sub:     sub,
 		writer:  cfg.Store.Record(sub.C),
 		proxy:   p,
+		browser: fw,
 		log:     log,
 	}
 	p.Serve()
+	if fw != nil {
+		fw.Serve()
+	}
 	log.Info("capture started", "session", sess.ID, "listen", strings.Join(p.Addrs(), ","))
 	return c, nil
 }
@@ -145,6 +167,14 @@ func setDefault(m map[string]string, k, v string) {
 // Addrs returns the proxy's listen addresses, in route order.
 func (c *Capture) Addrs() []string { return c.proxy.Addrs() }
 
+// BrowserAddr is the browser proxy's listen address, "" when it is not running.
+func (c *Capture) BrowserAddr() string {
+	if c.browser == nil {
+		return ""
+	}
+	return c.browser.Addr()
+}
+
 // Session returns the session as created (Ended and Dropped are set in the
 // store by Stop).
 func (c *Capture) Session() mcptap.Session { return c.session }
@@ -161,7 +191,14 @@ func (c *Capture) Dropped() uint64 { return c.sub.Dropped() }
 // The session is ended even when an earlier step failed. Stop is idempotent.
 func (c *Capture) Stop(ctx context.Context) error {
 	c.stopOnce.Do(func() {
+		var berr error
+		var bwg sync.WaitGroup
+		if c.browser != nil {
+			bwg.Go(func() { berr = c.browser.Shutdown(ctx) })
+		}
 		perr := c.proxy.Shutdown(ctx)
+		bwg.Wait()
+		perr = errors.Join(perr, berr)
 		c.broker.Close()
 		werr := c.writer.Wait()
 		dropped := c.sub.Dropped()
