@@ -79,8 +79,8 @@ func jwt(claims string) string {
 	return enc([]byte(`{"alg":"RS256","typ":"JWT","kid":"k1"}`)) + "." + enc([]byte(claims)) + ".c2lnbmF0dXJl"
 }
 
-func authorizeTarget(state, redirect string) string {
-	return "/oauth/authorize?response_type=code&client_id=cl_123&redirect_uri=" + redirect +
+func authorizeTarget(client, state, redirect string) string {
+	return "/oauth/authorize?response_type=code&client_id=" + client + "&redirect_uri=" + redirect +
 		"&state=" + state + "&code_challenge=" + challenge + "&code_challenge_method=S256&resource=https%3A%2F%2Fmcp.example.com%2Fmcp"
 }
 
@@ -101,7 +101,7 @@ func fixtureExchanges() []mcptap.Exchange {
 			respBody(`{"issuer":"https://mcp.example.com","authorization_endpoint":"https://mcp.example.com/oauth/authorize","token_endpoint":"https://mcp.example.com/oauth/token","registration_endpoint":"https://mcp.example.com/oauth/register","code_challenge_methods_supported":["S256"]}`)),
 		mkex("e04", 300*time.Millisecond, "POST", mcpHost, "/oauth/register", 201, reqH("Content-Type", "application/json"), respH("Content-Type", "application/json"),
 			reqBody(`{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"client_name":"Claude"}`), respBody(`{"client_id":"cl_123"}`)),
-		mkex("e05", 2*time.Second, "GET", mcpHost, authorizeTarget("c1aude-st4te-0001", claudeCB), 302,
+		mkex("e05", 2*time.Second, "GET", mcpHost, authorizeTarget("cl_123", "c1aude-st4te-0001", claudeCB), 302,
 			respH("Location", "https://claude.ai/api/mcp/auth_callback?code=AC_good&state=c1aude-st4te-0001")),
 		mkex("e06", 3500*time.Millisecond, "POST", mcpHost, "/oauth/token", 200,
 			reqH("Content-Type", "application/x-www-form-urlencoded"), respH("Content-Type", "application/json"),
@@ -110,20 +110,24 @@ func fixtureExchanges() []mcptap.Exchange {
 		mkex("e07", 3700*time.Millisecond, "POST", mcpHost, "/mcp", 200, reqH("Authorization", "Bearer "+tok, "Content-Type", "application/json"),
 			respH("Content-Type", "application/json"), reqBody(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`), respBody(`{"jsonrpc":"2.0","id":2,"result":{"tools":[]}}`)),
 
+		// ChatGPT registers its redirect URI.
+		mkex("e09", 59*time.Second, "POST", mcpHost, "/oauth/register", 201, reqH("Content-Type", "application/json"), respH("Content-Type", "application/json"),
+			reqBody(`{"redirect_uris":["https://chatgpt.com/connector_platform_oauth_redirect"],"client_name":"ChatGPT"}`), respBody(`{"client_id":"cl_cgpt"}`)),
+
 		// Seed 001: the authorization server drops state on the way back.
-		mkex("e10", 60*time.Second, "GET", mcpHost, authorizeTarget("8f14e45f-ceea-467f-a0e6-3b2c1d4e5f60", cgptCB), 302,
+		mkex("e10", 60*time.Second, "GET", mcpHost, authorizeTarget("cl_cgpt", "8f14e45f-ceea-467f-a0e6-3b2c1d4e5f60", cgptCB), 302,
 			respH("Location", "https://chatgpt.com/connector_platform_oauth_redirect?code=AC_nostate")),
 
 		// Seed 000: code issued with state echoed; no token call ever comes.
-		mkex("e20", 120*time.Second, "GET", mcpHost, authorizeTarget(cgptState, cgptCB), 302,
+		mkex("e20", 120*time.Second, "GET", mcpHost, authorizeTarget("cl_cgpt", cgptState, cgptCB), 302,
 			respH("Location", "https://chatgpt.com/connector_platform_oauth_redirect?code=AC_lost&state="+cgptState)),
 
 		// ChatGPT's own callback answers 404 "OAuth state not found" (browser proxy).
-		mkex("e30", 200*time.Second, "GET", mcpHost, authorizeTarget(cgptState+"x", cgptCB), 302,
+		mkex("e30", 200*time.Second, "GET", mcpHost, authorizeTarget("cl_cgpt", cgptState+"x", cgptCB), 302,
 			respH("Location", "https://chatgpt.com/connector_platform_oauth_redirect?code=AC_cb&state="+cgptState+"x")),
 		mkex("e31", 201*time.Second, "POST", cgptHost, "/backend-api/aip/connectors/links/oauth/callback", 404,
 			reqH("Content-Type", "application/json"), respH("Content-Type", "application/json"),
-			reqBody(`{"code":"AC_cb","state":"`+cgptState+`x"}`), respBody(`{"detail":"OAuth state not found"}`)),
+			reqBody(`{"full_redirect_url":"https://chatgpt.com/connector_platform_oauth_redirect?code=AC_cb&state=`+cgptState+`x"}`), respBody(`{"detail":"OAuth state not found"}`)),
 
 		// Not OAuth: a health check and an SSE stream that is still open.
 		mkex("e40", 30*time.Second, "GET", mcpHost, "/healthz", 200, respBody("ok")),

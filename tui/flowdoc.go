@@ -52,31 +52,34 @@ func (m *Model) buildFlowDoc() {
 	// Hop timeline.
 	text(" " + m.st.head.Render("Hop timeline") + m.st.dim.Render("   Δ = time since the previous hop"))
 	vf, hasVerdict := m.verdictFinding(f)
-	broken := ""
+	broken, brokenAt := "", -1
 	if hasVerdict && f.Status == mcptap.FlowFailed {
 		cited := map[string]bool{}
 		for _, id := range vf.Exchanges {
 			cited[id] = true
 		}
-		for _, h := range f.Hops {
+		// the last cited hop is where it broke: earlier ones are context
+		// (the authorize whose state the redirect then dropped)
+		for i, h := range f.Hops {
 			if cited[h.Exchange] {
-				broken = h.Exchange
-				break
+				broken, brokenAt = h.Exchange, i
 			}
 		}
 		// A rule about a hop that never came cites the last hop that did;
 		// the timeline then shows the missing hop itself.
 		if vf.Rule == "token.never-called" || vf.Rule == "mcp.bearer-never-sent" {
-			broken = ""
+			broken, brokenAt = "", -1
 		}
 	}
+	m.hopLine = m.hopLine[:0]
 	prev := f.Started
-	for _, h := range f.Hops {
+	for i, h := range f.Hops {
 		gap := h.At.Sub(prev)
 		prev = h.At
 		ex, _ := m.exchange(h.Exchange)
+		isBroken := i == brokenAt
 		mark := "  "
-		if h.Exchange == broken {
+		if isBroken {
 			mark = m.st.bad.Render("✗ ")
 		}
 		target := ex.Method + " " + sanitize(ex.Host+pathOnly(ex.Target))
@@ -84,13 +87,14 @@ func (m *Model) buildFlowDoc() {
 			target = "(upstream IdP) " + target
 		}
 		room := w - 46
-		if h.Exchange == broken {
+		if isBroken {
 			room -= 20
 		}
 		line := fmt.Sprintf(" %s%s %-27s %s %s", mark, m.gap(gap), string(h.Kind), m.status(h.Status, ex.Err), clip(target, max(room, 10)))
-		if h.Exchange == broken {
+		if isBroken {
 			line += m.st.bad.Render("  ◀ chain broke here")
 		}
+		m.hopLine = append(m.hopLine, len(d.lines))
 		add(docLine{text: line, ex: h.Exchange, copy: ex.URL(), sel: true})
 	}
 	switch {
@@ -140,13 +144,8 @@ func (m *Model) buildFlowDoc() {
 				break
 			}
 		}
-		if broken != "" {
-			for i, l := range d.lines {
-				if l.ex == broken {
-					d.cursor = i
-					break
-				}
-			}
+		if brokenAt >= 0 {
+			d.cursor = m.hopLine[brokenAt]
 		}
 		return
 	}

@@ -115,6 +115,7 @@ type Model struct {
 
 	selFlow string
 	flowDoc doc
+	hopLine []int // line of each hop in flowDoc
 	selEx   string
 	full    *mcptap.Exchange // the opened exchange with bodies
 	loadErr error

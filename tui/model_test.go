@@ -99,7 +99,7 @@ func TestFilterTerms(t *testing.T) {
 		filter       string
 		flows, traff int
 	}{
-		{"", 4, 13},
+		{"", 4, 14},
 		{"client:chatgpt", 3, 4},
 		{"client:claude", 1, 7},
 		{"rule:never", 1, 1},
@@ -305,7 +305,7 @@ func TestHelpListsEveryKey(t *testing.T) {
 // Recorded bytes must not reach the terminal as control sequences.
 func TestControlBytesAreNeutralised(t *testing.T) {
 	exs := fixtureExchanges()
-	exs[11].Target = "/healthz?\x1b]52;c;ZXZpbA==\x07"
+	exs[12].Target = "/healthz?\x1b]52;c;ZXZpbA==\x07"
 	m := sized(NewReplay(Options{Analysis: newFixedAnalysis(exs)}, exs), termW, termH)
 	m.Update(press("2"))
 	if s := m.Render(); strings.Contains(s, "\x1b]52") || strings.Contains(s, "\x07") {

@@ -359,14 +359,4 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// TUI hook (for the TUI helper): set tuiAvailable to true and fill runTUI.
-// runTUI shows the live view over sub (the TUI's own subscription, made before
-// the capture started) and returns when the user quits or ctx ends; the caller
-// then stops the capture, which closes sub. It must run its own oauth.Tracker
-// with tokenTimeout. Until it exists, proxy always uses the line view.
-const tuiAvailable = false
-
-func runTUI(ctx context.Context, c *live.Capture, sub *mcptap.Subscription, tokenTimeout time.Duration) error {
-	_, _, _, _ = ctx, c, sub, tokenTimeout
-	return errors.New("the live view is not built yet; use --no-tui")
-}
+// The live view (tuiAvailable, runTUI) is in tui.go.

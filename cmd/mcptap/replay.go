@@ -1,18 +1,179 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/tui"
 )
 
-// TODO(owner of this command): replace this placeholder.
 func newReplayCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "replay",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("replay: not built yet")
+	var (
+		noTUI        bool
+		tokenTimeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "replay [SESSION|FILE.har]",
+		Short: "Open a recorded session or a HAR file in the viewer, findings recomputed",
+		Long: `replay opens a recorded session (default: the latest; a unique ID prefix is
+enough) or a HAR file in the viewer. Findings are recomputed with today's rules,
+as if the traffic had just been seen; time-based rules (token.never-called) fire
+at the end of the recording.
+
+Without a terminal (or with --no-tui) it prints the flows and findings as plain
+lines instead.`,
+		Example: `  mcptap replay                    # the latest session
+  mcptap replay 0187c0ff           # a session by ID prefix
+  mcptap replay chatgpt.har        # a HAR exported from the browser's DevTools
+  mcptap replay --no-tui | grep '^!'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			arg := ""
+			if len(args) == 1 {
+				arg = args[0]
+			}
+			return runReplay(cmd, arg, noTUI, tokenTimeout)
 		},
+	}
+	cmd.Flags().BoolVar(&noTUI, "no-tui", false, "print flows and findings as lines instead of opening the viewer")
+	cmd.Flags().DurationVar(&tokenTimeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token call may take before token.never-called")
+	return cmd
+}
+
+func runReplay(cmd *cobra.Command, arg string, noTUI bool, tokenTimeout time.Duration) error {
+	var (
+		sess mcptap.Session
+		exs  []mcptap.Exchange
+		load func(string) (mcptap.Exchange, error)
+	)
+	if isHARArg(arg) {
+		var err error
+		sess, exs, err = openHARForReplay(arg)
+		if err != nil {
+			return err
+		}
+	} else {
+		store, err := openStoreRead(cmd)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		if arg == "" {
+			sess, err = store.Latest()
+		} else {
+			sess, err = store.FindSession(arg)
+		}
+		if err != nil {
+			what := "the latest session"
+			if arg != "" {
+				what = "session " + arg
+			}
+			return usageErr(fmt.Errorf("%s in %s: %w (list them with `mcptap sessions`)", what, store.Path(), err))
+		}
+		if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+			exs = append(exs, ex)
+			return nil
+		}); err != nil {
+			return &exitError{code: 1, err: fmt.Errorf("read session %s: %w", sess.ID, err)}
+		}
+		id := sess.ID
+		load = func(exID string) (mcptap.Exchange, error) { return store.Exchange(id, exID) }
+	}
+
+	out := cmd.OutOrStdout()
+	if noTUI || !isTerminal(out) {
+		printReplay(out, sess, exs, tokenTimeout)
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	err := tui.RunReplay(ctx, tui.ReplayOptions{
+		Options: tui.Options{
+			Session:      sess,
+			Upstream:     upstreams(sess),
+			TokenTimeout: tokenTimeout,
+			Load:         load,
+		},
+		Exchanges: exs,
+	})
+	if err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("viewer: %w", err)}
+	}
+	return nil
+}
+
+// isHARArg says whether the argument names a file rather than a session:
+// a .har name, or anything with a path separator that exists.
+func isHARArg(arg string) bool {
+	if arg == "" {
+		return false
+	}
+	if strings.HasSuffix(strings.ToLower(arg), ".har") || strings.ContainsRune(arg, os.PathSeparator) {
+		return true
+	}
+	fi, err := os.Stat(arg)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func openHARForReplay(path string) (mcptap.Session, []mcptap.Exchange, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return mcptap.Session{}, nil, usageErr(fmt.Errorf("open %s: %w", path, err))
+	}
+	defer f.Close()
+	exs, err := recorder.ReadHAR(f)
+	if err != nil {
+		return mcptap.Session{}, nil, usageErr(fmt.Errorf("%s: %w", path, err))
+	}
+	sess := mcptap.Session{Source: mcptap.SourceImport, Name: path, Exchanges: len(exs)}
+	if len(exs) > 0 {
+		sess.Started = exs[0].Start
+	}
+	return sess, exs, nil
+}
+
+// printReplay is the plain view: one line per flow (with its hop chain and
+// verdict) and, in the format of the proxy's line view, one per finding.
+func printReplay(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, tokenTimeout time.Duration) {
+	flows, findings := oauth.Analyze(exs, oauth.Options{TokenTimeout: tokenTimeout})
+	name := sess.ID
+	if name == "" {
+		name = sess.Name
+	}
+	fmt.Fprintf(w, "session %s (%s): %d exchanges, %d flows, %d findings\n", name, sess.Source, len(exs), len(flows), len(findings))
+	for _, f := range flows {
+		glyph := "…"
+		switch f.Status {
+		case mcptap.FlowComplete:
+			glyph = "✓"
+		case mcptap.FlowFailed:
+			glyph = "✗"
+		}
+		hops := make([]string, 0, len(f.Hops))
+		for _, h := range f.Hops {
+			hops = append(hops, fmt.Sprintf("%s(%d)", h.Kind, h.Status))
+		}
+		state := f.State
+		if len(state) > 24 {
+			state = state[:24] + "…"
+		}
+		fmt.Fprintf(w, "%s flow %s client=%s state=%s verdict=%s fault=%s hops: %s\n",
+			glyph, f.ID, f.Client, state, f.Verdict.Rule, f.Verdict.Fault, strings.Join(hops, " → "))
+	}
+	for _, fd := range findings {
+		fmt.Fprintf(w, "! %s %s [%s] %s\n", fd.Severity, fd.Rule, fd.Fault, fd.Title)
+		if fd.Fix != "" {
+			fmt.Fprintf(w, "  fix: %s\n", fd.Fix)
+		}
 	}
 }

@@ -1,0 +1,47 @@
+package tui
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+)
+
+// With the real oauth.Tracker the fixtures get the seeds' verdicts, and the
+// screens name rule and fault side.
+func TestReplayWithTrackerNamesSeedVerdicts(t *testing.T) {
+	m := sized(NewReplay(Options{}, fixtureExchanges()), 160, 48)
+	s := plain(m)
+	for _, want := range []string{"ok: authorized", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("flows view lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+// Seed 000 live with the real Tracker: a running timer while the code waits,
+// then ✗ token.never-called at the timeout with no new traffic.
+func TestLiveTrackerTimeout(t *testing.T) {
+	var exs []mcptap.Exchange
+	for _, e := range fixtureExchanges() {
+		if e.ID == "e09" || e.ID == "e20" {
+			exs = append(exs, e)
+		}
+	}
+	m := sized(New(Options{}, true), termW, termH)
+	m.Update(ExchangesMsg(exs))
+	m.Update(tickMsg(t0.Add(120*time.Second + 12*time.Second)))
+	if s := plain(m); !strings.Contains(s, "waiting for the token call 0:12 / 1:00") || !strings.Contains(s, "…") {
+		t.Fatalf("no running timer:\n%s", s)
+	}
+	m.Update(tickMsg(t0.Add(120*time.Second + 61*time.Second)))
+	s := plain(m)
+	if !strings.Contains(s, "✗") || !strings.Contains(s, "token.never-called · client") {
+		t.Fatalf("no token.never-called at the timeout:\n%s", s)
+	}
+	m.Update(press("enter"))
+	if s := plain(m); !strings.Contains(s, "never called") || !strings.Contains(s, "◀ chain broke here") || !strings.Contains(s, "waited 1m0") {
+		t.Fatalf("timeline does not show the missing token call:\n%s", s)
+	}
+}
