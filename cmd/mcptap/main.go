@@ -67,6 +67,8 @@ which hop broke and whose side it is on.`,
 		newDecodeCmd(),
 		newReplayCmd(),
 		newDemoCmd(),
+		newCACmd(),
+		newBrowserCmd(),
 	)
 	return root
 }
