@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -50,4 +51,48 @@ func openStoreWith(cmd *cobra.Command, opts *recorder.Options) (*recorder.Store,
 		return nil, usageErr(err)
 	}
 	return s, nil
+}
+
+// pickSession resolves an optional SESSION argument (a unique ID prefix) or
+// the latest session, as exit-2 errors when it names nothing.
+func pickSession(store *recorder.Store, args []string) (mcptap.Session, error) {
+	var sess mcptap.Session
+	var err error
+	if len(args) > 0 {
+		sess, err = store.FindSession(args[0])
+	} else {
+		sess, err = store.Latest()
+	}
+	if err != nil {
+		return sess, usageErr(err)
+	}
+	return sess, nil
+}
+
+// maxArgs is cobra.MaximumNArgs with exit code 2.
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MaximumNArgs(n)(cmd, args); err != nil {
+			return usageErr(err)
+		}
+		return nil
+	}
+}
+
+// noArgs is cobra.NoArgs with exit code 2.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return usageErr(err)
+	}
+	return nil
+}
+
+// exactArgs is cobra.ExactArgs with exit code 2.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return usageErr(err)
+		}
+		return nil
+	}
 }

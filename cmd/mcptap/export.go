@@ -2,17 +2,102 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/recorder"
 )
 
-// TODO(owner of this command): replace this placeholder.
 func newExportCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "export",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("export: not built yet")
+	var harPath string
+	var noRedact bool
+	cmd := &cobra.Command{
+		Use:   "export [SESSION] --har FILE",
+		Short: "Write a session as a HAR 1.2 file",
+		Long: `Write a recorded session (default: the latest; any unique ID prefix works) as
+a HAR 1.2 file that browsers' HAR viewers, mitmproxy and mcptap itself read.
+
+Secrets (tokens, codes, verifiers, client secrets, cookies, Authorization) are
+replaced by keyed hashes that keep their length and character class, so the
+same value still matches across hops. --no-redact writes them as recorded.
+The file is created 0600; "--har -" writes to stdout.`,
+		Example: `  mcptap export --har last.har
+  mcptap export 187a3f --har flow.har --no-redact`,
+		Args: maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if harPath == "" {
+				return usageErr(errors.New("export: --har FILE is required"))
+			}
+			store, err := openStoreRead(cmd)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			sess, err := pickSession(store, args)
+			if err != nil {
+				return err
+			}
+			var exs []mcptap.Exchange
+			if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+				exs = append(exs, ex)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("read session %s: %w", sess.ID, err)
+			}
+			store.Close() // release the lock before the (possibly slow) write
+			var red *recorder.Redactor
+			if !noRedact {
+				red = recorder.NewRedactor(nil)
+			}
+			if harPath == "-" {
+				return recorder.WriteHAR(cmd.OutOrStdout(), sess, exs, red)
+			}
+			if err := writeFileAtomic(harPath, func(w io.Writer) error {
+				return recorder.WriteHAR(w, sess, exs, red)
+			}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d exchanges of session %s to %s\n", len(exs), sess.ID, harPath)
+			return nil
 		},
 	}
+	cmd.Flags().StringVar(&harPath, "har", "", "HAR file to write (\"-\" for stdout)")
+	cmd.Flags().BoolVar(&noRedact, "no-redact", false, "write secrets as recorded")
+	return cmd
+}
+
+// writeFileAtomic writes path through a temporary file in the same directory
+// that is created 0600 and renamed into place, so a failed export leaves no
+// half-written file and an existing file's wider mode is not inherited.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }

@@ -1,18 +1,123 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcptap/mcptap"
 )
 
-// TODO(owner of this command): replace this placeholder.
 func newSessionsCmd() *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	cmd := &cobra.Command{
 		Use:   "sessions",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("sessions: not built yet")
+		Short: "List recorded sessions",
+		Long: `List the sessions in the database, oldest first: ID, source (proxy, import,
+replay, demo), name (upstream URL or HAR path), start, end and the number of
+exchanges stored. A session without an end was not closed cleanly (the
+recording process crashed or was killed): it shows "crashed?".
+
+Any unique prefix of an ID names a session in report, replay and export.`,
+		Example: `  mcptap sessions
+  mcptap sessions --json | jq '.[-1].id'`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var list []mcptap.Session
+			store, err := openStoreRead(cmd)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				// No database yet is an empty list, not an error.
+			case err != nil:
+				return err
+			default:
+				list, err = store.Sessions()
+				store.Close()
+				if err != nil {
+					return usageErr(fmt.Errorf("read sessions from %s: %w", store.Path(), err))
+				}
+			}
+			if asJSON {
+				return writeSessionsJSON(cmd, list)
+			}
+			return writeSessionsTable(cmd, list)
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array instead of a table")
+	return cmd
+}
+
+// sessionState is "ended" for a closed session and "crashed?" for one
+// without an end: whoever lists sessions holds the database lock, so the
+// process that recorded it is gone.
+func sessionState(s mcptap.Session) string {
+	if s.Ended.IsZero() {
+		return "crashed?"
+	}
+	return "ended"
+}
+
+type sessionJSON struct {
+	ID        string            `json:"id"`
+	Source    mcptap.Source     `json:"source"`
+	Name      string            `json:"name,omitempty"`
+	Started   time.Time         `json:"started"`
+	Ended     *time.Time        `json:"ended,omitempty"`
+	State     string            `json:"state"`
+	Exchanges int               `json:"exchanges"`
+	Dropped   uint64            `json:"dropped"`
+	Settings  map[string]string `json:"settings,omitempty"`
+}
+
+func writeSessionsJSON(cmd *cobra.Command, list []mcptap.Session) error {
+	out := make([]sessionJSON, 0, len(list))
+	for _, s := range list {
+		j := sessionJSON{ID: s.ID, Source: s.Source, Name: s.Name, Started: s.Started, State: sessionState(s),
+			Exchanges: s.Exchanges, Dropped: s.Dropped, Settings: s.Settings}
+		if !s.Ended.IsZero() {
+			e := s.Ended
+			j.Ended = &e
+		}
+		out = append(out, j)
+	}
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func writeSessionsTable(cmd *cobra.Command, list []mcptap.Session) error {
+	w := cmd.OutOrStdout()
+	if len(list) == 0 {
+		path, _ := dbPath(cmd)
+		fmt.Fprintf(w, "no sessions in %s yet: record one with `mcptap proxy --upstream URL` or `mcptap import FILE.har`\n", path)
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSOURCE\tNAME\tSTARTED\tENDED\tEXCHANGES")
+	const layout = "2006-01-02 15:04:05"
+	for _, s := range list {
+		ended := sessionState(s)
+		if !s.Ended.IsZero() {
+			ended = s.Ended.Local().Format(layout)
+		}
+		n := strconv.Itoa(s.Exchanges)
+		if s.Dropped > 0 {
+			n += fmt.Sprintf(" (%d dropped)", s.Dropped)
+		}
+		name := s.Name
+		if len(name) > 48 {
+			name = "…" + name[len(name)-47:]
+		}
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Source, name, s.Started.Local().Format(layout), ended, n)
+	}
+	return tw.Flush()
 }

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// runCmd runs the command line in-process, as main does, and returns stdout,
+// stderr and the exit code.
+func runCmd(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errb bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errb)
+	root.SetArgs(args)
+	code := 0
+	if err := root.Execute(); err != nil {
+		code = 2
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		errb.WriteString(err.Error())
+	}
+	return out.String(), errb.String(), code
+}
+
+// tempHome points MCPTAP_HOME (and HOME) at a fresh directory so the default
+// database path is private to the test.
+func tempHome(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	home := filepath.Join(dir, "mcptap-home")
+	t.Setenv("MCPTAP_HOME", home)
+	t.Setenv("HOME", dir)
+	return home
+}
+
+func fixture(name string) string { return filepath.Join("..", "..", "recorder", "testdata", name) }
+
+func TestImportSessionsExport(t *testing.T) {
+	home := tempHome(t)
+
+	out, _, code := runCmd(t, "sessions")
+	if code != 0 || !strings.Contains(out, "no sessions") {
+		t.Fatalf("sessions on no database: %d %q", code, out)
+	}
+	out, _, code = runCmd(t, "sessions", "--json")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("sessions --json on no database: %d %q", code, out)
+	}
+
+	out, errs, code := runCmd(t, "import", fixture("chrome-sanitized.har"))
+	if code != 0 {
+		t.Fatalf("import chrome: %d %s", code, errs)
+	}
+	chromeID := strings.TrimSpace(out)
+	out, errs, code = runCmd(t, "import", fixture("firefox.har"))
+	if code != 0 {
+		t.Fatalf("import firefox: %d %s", code, errs)
+	}
+	firefoxID := strings.TrimSpace(out)
+	if chromeID == "" || firefoxID == "" || chromeID == firefoxID {
+		t.Fatalf("import IDs %q %q", chromeID, firefoxID)
+	}
+
+	db := filepath.Join(home, "mcptap.db")
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("default database: %v %v", fi.Mode(), err)
+	}
+	if fi, err := os.Stat(home); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("MCPTAP_HOME: %v %v", fi.Mode(), err)
+	}
+
+	out, _, code = runCmd(t, "sessions")
+	if code != 0 {
+		t.Fatalf("sessions: %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") {
+		t.Fatalf("table:\n%s", out)
+	}
+	for i, want := range []struct {
+		id string
+		n  string
+	}{{chromeID, "5"}, {firefoxID, "3"}} {
+		f := strings.Fields(lines[i+1])
+		if f[0] != want.id || f[1] != "import" || f[len(f)-1] != want.n {
+			t.Errorf("row %d: %q", i, lines[i+1])
+		}
+	}
+
+	out, _, code = runCmd(t, "sessions", "--json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 {
+		t.Fatalf("sessions --json: %v %q", err, out)
+	}
+	if len(list) != 2 || list[0]["id"] != chromeID || list[0]["source"] != "import" || list[0]["exchanges"] != float64(5) || list[0]["started"] == "" {
+		t.Errorf("sessions --json: %v", list)
+	}
+
+	// Default: the latest session, redacted.
+	dir := t.TempDir()
+	red := filepath.Join(dir, "latest.har")
+	if _, errs, code := runCmd(t, "export", "--har", red); code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	if fi, err := os.Stat(red); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("export file mode: %v %v", fi.Mode(), err)
+	}
+	exs := readHARFile(t, red)
+	if len(exs) != 3 {
+		t.Errorf("latest export has %d exchanges, want firefox's 3", len(exs))
+	}
+	b, _ := os.ReadFile(red)
+	if bytes.Contains(b, []byte("s3cr3t")) || !bytes.Contains(b, []byte("redacted")) {
+		t.Errorf("redacted export leaks the cookie")
+	}
+
+	// A named session, not redacted, over an existing file with a wider mode.
+	plain := filepath.Join(dir, "plain.har")
+	if err := os.WriteFile(plain, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := runCmd(t, "export", firefoxID[:len(firefoxID)-1], "--har", plain, "--no-redact"); code != 0 {
+		t.Fatalf("export --no-redact: %d %s", code, errs)
+	}
+	b, _ = os.ReadFile(plain)
+	if !bytes.Contains(b, []byte("s3cr3t")) {
+		t.Errorf("--no-redact export lost the cookie")
+	}
+	if fi, _ := os.Stat(plain); fi.Mode().Perm() != 0o600 {
+		t.Errorf("overwritten export mode %v, want 0600", fi.Mode().Perm())
+	}
+	if exs := readHARFile(t, plain); len(exs) != 3 || exs[0].ReqHeader.Get("Cookie") != "sid=s3cr3t" {
+		t.Errorf("plain export read back: %d", len(exs))
+	}
+
+	// Export of a chrome import, to stdout, reads back with the raw target.
+	out, _, code = runCmd(t, "export", chromeID, "--har", "-", "--no-redact")
+	if code != 0 {
+		t.Fatalf("export to stdout: %d", code)
+	}
+	back, err := recorder.ReadHAR(strings.NewReader(out))
+	if err != nil || len(back) != 5 || !strings.HasSuffix(back[0].Target, "&x=%zz") {
+		t.Errorf("stdout export: %v %d", err, len(back))
+	}
+}
+
+func readHARFile(t *testing.T, path string) []mcptap.Exchange {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	exs, err := recorder.ReadHAR(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return exs
+}
+
+func TestImportRefusesBadHAR(t *testing.T) {
+	tempHome(t)
+	db := filepath.Join(t.TempDir(), "x", "m.db")
+	bad := filepath.Join(t.TempDir(), "bad.har")
+	err := os.WriteFile(bad, []byte(`{"log":{"version":"1.2","entries":[
+ {"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/"},"response":{"status":200}},
+ {"startedDateTime":"2026-11-24T16:30:01Z","request":{"method":"GET"},"response":{"status":200}}]}}`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := runCmd(t, "--db", db, "import", bad)
+	if code != 2 || !strings.Contains(errs, "entry 1: request.url: missing") || !strings.Contains(errs, bad) {
+		t.Fatalf("bad HAR: code %d, %q", code, errs)
+	}
+	// Nothing half-imported: the database was not even created.
+	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("database touched by a failed import: %v", err)
+	}
+	_, errs, code = runCmd(t, "--db", db, "import", filepath.Join(t.TempDir(), "missing.har"))
+	if code != 2 || !strings.Contains(errs, "missing.har") {
+		t.Errorf("missing file: %d %q", code, errs)
+	}
+	if _, _, code := runCmd(t, "import"); code != 2 {
+		t.Errorf("import without a file: %d", code)
+	}
+}
+
+func TestExportErrors(t *testing.T) {
+	tempHome(t)
+	db := filepath.Join(t.TempDir(), "m.db")
+	out := filepath.Join(t.TempDir(), "o.har")
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"export", "--har", out}, "no database"},
+		{[]string{"export"}, "--har"},
+	} {
+		_, errs, code := runCmd(t, append([]string{"--db", db}, tc.args...)...)
+		if code != 2 || !strings.Contains(errs, tc.msg) {
+			t.Errorf("%v: %d %q", tc.args, code, errs)
+		}
+	}
+	if _, errs, code := runCmd(t, "--db", db, "import", fixture("mitmproxy.har")); code != 0 {
+		t.Fatal(errs)
+	}
+	_, errs, code := runCmd(t, "--db", db, "export", "ffff", "--har", out)
+	if code != 2 || !strings.Contains(errs, "not found") {
+		t.Errorf("unknown session: %d %q", code, errs)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("failed export left a file: %v", err)
+	}
+}
+
+func TestSessionsShowsCrashedAndDropped(t *testing.T) {
+	tempHome(t)
+	db := filepath.Join(t.TempDir(), "m.db")
+	s, err := recorder.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, sess := range []mcptap.Session{
+		{ID: mcptap.NewID(now), Source: mcptap.SourceProxy, Name: "http://localhost:3000", Started: now},
+		{ID: mcptap.NewID(now.Add(time.Second)), Source: mcptap.SourceProxy, Started: now},
+	} {
+		if err := s.CreateSession(sess); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, _ := s.Sessions()
+	if err := s.EndSession(list[1].ID, now.Add(time.Minute), 12); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	out, _, code := runCmd(t, "--db", db, "sessions")
+	if code != 0 || !strings.Contains(out, "crashed?") || !strings.Contains(out, "(12 dropped)") {
+		t.Errorf("sessions:\n%s", out)
+	}
+	out, _, _ = runCmd(t, "--db", db, "sessions", "--json")
+	var js []map[string]any
+	json.Unmarshal([]byte(out), &js)
+	if len(js) != 2 || js[0]["state"] != "crashed?" || js[0]["ended"] != nil || js[1]["dropped"] != float64(12) {
+		t.Errorf("json: %s", out)
+	}
+}
+
+func TestSessionsDatabaseInUse(t *testing.T) {
+	tempHome(t)
+	db := filepath.Join(t.TempDir(), "m.db")
+	s, err := recorder.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, args := range [][]string{{"sessions"}, {"import", fixture("firefox.har")}, {"export", "--har", filepath.Join(t.TempDir(), "x.har")}} {
+		start := time.Now()
+		_, errs, code := runCmd(t, append([]string{"--db", db}, args...)...)
+		if code != 2 || !strings.Contains(errs, db) || !strings.Contains(errs, "another mcptap") {
+			t.Errorf("%v while in use: %d %q", args, code, errs)
+		}
+		if took := time.Since(start); took > 1500*time.Millisecond {
+			t.Errorf("%v took %v", args, took)
+		}
+	}
+}
