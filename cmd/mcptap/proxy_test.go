@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// buildMcptap builds the real binary into a temp dir.
+func buildMcptap(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "mcptap")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proxyChild is a running `mcptap proxy --no-tui`.
+type proxyChild struct {
+	cmd    *exec.Cmd
+	addr   string
+	stdout *lockedBuffer
+	stderr *lockedBuffer
+	exited chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var listeningRE = regexp.MustCompile(`listening on http://(\S+) ->`)
+
+// startProxyChild runs the binary against upstream and waits for its listen address.
+func startProxyChild(t *testing.T, bin, db, upstream string, extra ...string) *proxyChild {
+	t.Helper()
+	args := append([]string{"proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", upstream}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
+	c := &proxyChild{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stdout = c.stdout
+	pr, pw := io.Pipe()
+	cmd.Stderr = io.MultiWriter(c.stderr, pw)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		c.err = cmd.Wait()
+		pw.Close()
+		close(c.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-c.exited:
+		default:
+			cmd.Process.Kill()
+			<-c.exited
+		}
+	})
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case c.addr = <-found:
+	case <-c.exited:
+		t.Fatalf("mcptap exited early: %v\n%s", c.err, c.stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatalf("mcptap did not report its address:\n%s", c.stderr.String())
+	}
+	return c
+}
+
+func (c *proxyChild) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-c.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("mcptap did not exit:\n%s", c.stderr.String())
+	}
+}
+
+func echoUpstream(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(700 * time.Millisecond)
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":1,"result":{"n":%q,"len":%d}}`, r.URL.Query().Get("n"), len(b))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// checkDB runs bbolt's consistency check on the file.
+func checkDB(t *testing.T, path string) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open %s after the run: %v", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var errs []error
+		for e := range tx.Check() {
+			errs = append(errs, e)
+		}
+		return errors.Join(errs...)
+	})
+	if err != nil {
+		t.Fatalf("tx.Check: %v", err)
+	}
+}
+
+// storedTargets returns the single session in db and its exchanges by target.
+func storedTargets(t *testing.T, path string) (mcptap.Session, map[string]mcptap.Exchange) {
+	t.Helper()
+	s, err := recorder.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sessions, err := s.Sessions()
+	if err != nil || len(sessions) != 1 {
+		t.Fatalf("sessions %v, %v; want exactly one", sessions, err)
+	}
+	got := map[string]mcptap.Exchange{}
+	if err := s.Exchanges(sessions[0].ID, func(ex mcptap.Exchange) error {
+		got[ex.Target] = ex
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return sessions[0], got
+}
+
+// load sends POSTs with unique targets from conc goroutines, each pausing
+// pace between requests, until stop is closed, and returns the targets whose
+// responses the client read completely, in the order they completed.
+func load(addr string, conc int, pace time.Duration, stop <-chan struct{}) func() []string {
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: conc}, Timeout: 5 * time.Second}
+	var mu sync.Mutex
+	var done []string
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(pace):
+				}
+				target := fmt.Sprintf("/mcp?n=%d", n.Add(1))
+				resp, err := client.Post("http://"+addr+target, "application/json", strings.NewReader(`{"method":"tools/call"}`))
+				if err != nil {
+					continue
+				}
+				body, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode == 200 && strings.HasSuffix(string(body), "}}") {
+					mu.Lock()
+					done = append(done, target)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	return func() []string {
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		return done
+	}
+}
+
+// TestProxyBinary runs the lifecycle tests against one build of the real binary.
+func TestProxyBinary(t *testing.T) {
+	bin := buildMcptap(t)
+	t.Run("crash", func(t *testing.T) { testProxyCrashKeepsAllButLastBatch(t, bin) })
+	t.Run("sigint", func(t *testing.T) { testProxySIGINTFlushesAndEnds(t, bin) })
+	t.Run("refusals", func(t *testing.T) { testProxyRefusals(t, bin) })
+}
+
+// testProxyCrashKeepsAllButLastBatch: a child mcptap recording under load is
+// killed with SIGKILL; the database opens, passes tx.Check, and holds every
+// exchange the client saw complete except at most the last batch (64).
+func testProxyCrashKeepsAllButLastBatch(t *testing.T, bin string) {
+	up := echoUpstream(t)
+	db := filepath.Join(t.TempDir(), "crash.db")
+	child := startProxyChild(t, bin, db, up.URL)
+
+	// About 250 requests/s: enough that the writer batches, paced so that
+	// what is lost is the batching window, not a backlog of a saturated machine.
+	stop := make(chan struct{})
+	finish := load(child.addr, 4, 16*time.Millisecond, stop)
+	time.Sleep(2 * time.Second)
+	if err := child.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	child.wait(t)
+	close(stop)
+	completed := finish()
+	if len(completed) < 150 {
+		t.Fatalf("only %d requests completed before the kill; the test needs load", len(completed))
+	}
+
+	checkDB(t, db)
+	sess, stored := storedTargets(t, db)
+	if !sess.Ended.IsZero() {
+		t.Errorf("a killed session has an end time %v", sess.Ended)
+	}
+	var missing []string
+	for i, target := range completed {
+		if _, ok := stored[target]; !ok {
+			missing = append(missing, target)
+			// Only the tail may be missing: a hole further back would mean a
+			// committed batch lost exchanges.
+			if i < len(completed)-2*64 {
+				t.Errorf("%s (completion %d of %d) is missing: not part of the last batch", target, i+1, len(completed))
+			}
+		}
+	}
+	t.Logf("client completed %d, database holds %d, missing %d", len(completed), len(stored), len(missing))
+	if len(missing) > 64 {
+		t.Errorf("%d completed exchanges missing after SIGKILL, want at most one batch (64): %v", len(missing), missing[:min(10, len(missing))])
+	}
+	if fi, err := os.Stat(db); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("database mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+// testProxySIGINTFlushesAndEnds: SIGINT lets an in-flight request finish,
+// stores every exchange complete, ends the session with no drops, prints one
+// line per exchange and a summary, and exits 0.
+func testProxySIGINTFlushesAndEnds(t *testing.T, bin string) {
+	up := echoUpstream(t)
+	db := filepath.Join(t.TempDir(), "clean.db")
+	child := startProxyChild(t, bin, db, up.URL)
+
+	stop := make(chan struct{})
+	finish := load(child.addr, 4, 0, stop)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	completed := finish()
+
+	slow := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + child.addr + "/slow?n=slow")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		slow <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the slow request is in flight
+	if err := child.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	child.wait(t)
+	if child.err != nil {
+		t.Fatalf("exit: %v\n%s", child.err, child.stderr.String())
+	}
+	if err := <-slow; err != nil {
+		t.Errorf("in-flight request during SIGINT: %v", err)
+	}
+	want := len(completed) + 1
+
+	checkDB(t, db)
+	sess, stored := storedTargets(t, db)
+	if sess.Ended.IsZero() || sess.Dropped != 0 || sess.Exchanges != want || len(stored) != want {
+		t.Errorf("session ended %v dropped %d exchanges %d (stored %d), want ended, 0, %d", sess.Ended, sess.Dropped, sess.Exchanges, len(stored), want)
+	}
+	for _, target := range append(completed, "/slow?n=slow") {
+		if ex, ok := stored[target]; !ok || !ex.Complete || ex.Status != 200 {
+			t.Errorf("%s: stored %v complete %v status %d", target, ok, ex.Complete, ex.Status)
+		}
+	}
+	lines := strings.Count(child.stdout.String(), "\n")
+	if lines != want || !strings.Contains(child.stdout.String(), " POST /mcp?n=") {
+		t.Errorf("stdout has %d lines, want one per exchange (%d):\n%.500s", lines, want, child.stdout.String())
+	}
+	summary := fmt.Sprintf("session %s: %d exchanges, 0 dropped", sess.ID, want)
+	if !strings.Contains(child.stderr.String(), summary) {
+		t.Errorf("stderr lacks %q:\n%s", summary, child.stderr.String())
+	}
+}
+
+// testProxyRefusals: usage errors exit 2 with a message saying what to do; a
+// database held by another mcptap is refused within about a second.
+func testProxyRefusals(t *testing.T, bin string) {
+	up := echoUpstream(t)
+	db := filepath.Join(t.TempDir(), "busy.db")
+	run := func(args ...string) (int, string, time.Duration) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
+		start := time.Now()
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out), time.Since(start)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"proxy", "--no-tui"}, "--upstream is required"},
+		{[]string{"proxy", "--no-tui", "--upstream", "localhost:3000"}, "not an http(s) URL"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--listen", "0.0.0.0:8780"}, "--allow-remote"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--route", "nonsense"}, "LISTEN=URL"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--body-cap", "lots"}, "--body-cap"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--host-header", "both"}, "client or upstream"},
+	} {
+		code, out, _ := run(tc.args...)
+		if code != 2 || !strings.Contains(out, tc.want) {
+			t.Errorf("%v: exit %d, output %q; want 2 and %q", tc.args, code, out, tc.want)
+		}
+	}
+
+	holder := startProxyChild(t, bin, db, up.URL)
+	code, out, took := run("proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", up.URL)
+	if code != 2 || !strings.Contains(out, db) || !strings.Contains(out, "in use") {
+		t.Errorf("second mcptap on a busy database: exit %d, %q", code, out)
+	}
+	if took > 3*time.Second {
+		t.Errorf("refusal took %v, want about a second", took)
+	}
+	holder.cmd.Process.Signal(syscall.SIGTERM)
+	holder.wait(t)
+	if holder.err != nil {
+		t.Errorf("SIGTERM exit: %v", holder.err)
+	}
+}
+
+// TestProxyHelpHasExample: --help shows a runnable example.
+func TestProxyHelpHasExample(t *testing.T) {
+	var out strings.Builder
+	root := newRootCmd()
+	root.SetOut(&out)
+	root.SetArgs([]string{"proxy", "--help"})
+	if err := root.ExecuteContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "mcptap proxy --upstream http://localhost:3000") {
+		t.Errorf("help has no example:\n%s", out.String())
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"65536", 65536, true}, {"1MiB", 1 << 20, true}, {"256KiB", 256 << 10, true}, {"64k", 64 << 10, true},
+		{"0", 0, true}, {"2M", 2 << 20, true}, {"-1", 0, false}, {"lots", 0, false}, {"2GiB", 0, false},
+	} {
+		got, err := parseSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v", tc.in, got, err)
+		}
+	}
+}
