@@ -1,0 +1,224 @@
+// Command proxybench measures what recording costs: it drives one loopback
+// upstream directly, through a bare httputil.ReverseProxy with a tuned
+// transport, and through mcptap's proxy recording every exchange into a real
+// bbolt file (package live), and prints throughput, p50/p99 latency and the
+// mcptap/bare ratios. Run on demand:
+//
+//	go run ./bench/proxybench -conns 32 -duration 5s -rounds 3
+//
+// Everything runs in this one process (load generator, proxies, upstream,
+// recorder), so the figures compare paths on the same machine, not absolute
+// capacity.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/live"
+	"github.com/mcptap/mcptap/proxy"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+type result struct {
+	name     string
+	requests int
+	errors   int
+	elapsed  time.Duration
+	p50, p99 time.Duration
+}
+
+func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+func main() {
+	conns := flag.Int("conns", 32, "concurrent client connections")
+	duration := flag.Duration("duration", 5*time.Second, "measured time per path per round")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured time before each measurement")
+	rounds := flag.Int("rounds", 3, "rounds (each runs direct, bare and mcptap; the median round is reported)")
+	reqSize := flag.Int("req", 200, "request body bytes (a JSON-RPC POST)")
+	respSize := flag.Int("resp", 1024, "response body bytes")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the mcptap runs to this file")
+	flag.Parse()
+
+	upURL := startUpstream(*respSize)
+	bareAddr := startBare(upURL)
+
+	dir, err := os.MkdirTemp("", "proxybench")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	dbPath := filepath.Join(dir, "bench.db")
+	store, err := recorder.Open(dbPath, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	capture, err := live.Start(live.Config{
+		Store:   store,
+		Session: mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceProxy, Name: upURL.String()},
+		Proxy:   proxy.Config{Routes: []proxy.Route{{Listen: "127.0.0.1:0", Upstream: upURL}}},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	mcptapAddr := capture.Addrs()[0]
+
+	fmt.Printf("proxybench: %d connections, %v per path per round, %d rounds, POST %d B -> %d B, GOMAXPROCS=%d, %s/%s\n",
+		*conns, *duration, *rounds, *reqSize, *respSize, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	body := strings.Repeat("x", *reqSize)
+	var prof *os.File
+	if *cpuprofile != "" {
+		prof, err = os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	all := map[string][]result{}
+	for r := range *rounds {
+		for _, p := range []struct{ name, addr string }{{"direct", upURL.Host}, {"bare", bareAddr}, {"mcptap", mcptapAddr}} {
+			drive(p.addr, *conns, *warmup, body)
+			if p.name == "mcptap" && prof != nil && r == 0 {
+				pprof.StartCPUProfile(prof)
+			}
+			res := drive(p.addr, *conns, *duration, body)
+			if p.name == "mcptap" && prof != nil && r == 0 {
+				pprof.StopCPUProfile()
+			}
+			res.name = p.name
+			all[p.name] = append(all[p.name], res)
+			fmt.Printf("  round %d %-7s %8.0f req/s  p50 %-9v p99 %-9v errors %d\n", r+1, p.name, res.rps(), res.p50, res.p99, res.errors)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := capture.Stop(ctx); err != nil {
+		log.Fatal(err)
+	}
+	sess, err := store.Session(capture.Session().ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fi, _ := os.Stat(dbPath)
+	store.Close()
+
+	med := map[string]result{}
+	for name, rs := range all {
+		slices.SortFunc(rs, func(a, b result) int { return int(a.rps() - b.rps()) })
+		med[name] = rs[len(rs)/2]
+	}
+	fmt.Println()
+	fmt.Printf("%-8s %10s %10s %10s\n", "path", "req/s", "p50", "p99")
+	for _, name := range []string{"direct", "bare", "mcptap"} {
+		r := med[name]
+		fmt.Printf("%-8s %10.0f %10v %10v\n", name, r.rps(), r.p50, r.p99)
+	}
+	b, m := med["bare"], med["mcptap"]
+	fmt.Printf("\nmcptap/bare: throughput %.2fx (target >= 0.85x), p50 %.2fx, p99 %.2fx (target <= 1.3x)\n",
+		m.rps()/b.rps(), float64(m.p50)/float64(b.p50), float64(m.p99)/float64(b.p99))
+	fmt.Printf("recorded: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
+}
+
+// startUpstream serves a fixed JSON response of n bytes to any request.
+func startUpstream(n int) *url.URL {
+	payload := []byte(`{"jsonrpc":"2.0","id":1,"result":{"pad":"` + strings.Repeat("y", max(0, n-43)) + `"}}`)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", fmt.Sprint(len(payload)))
+		w.Write(payload)
+	}))
+	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
+}
+
+// startBare serves a plain ReverseProxy with the same tuned upstream
+// transport mcptap uses, and nothing else: the baseline recording is measured against.
+func startBare(up *url.URL) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(up)
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: proxy.DefaultUpstreamTransport(0),
+	}
+	go http.Serve(ln, rp)
+	return ln.Addr().String()
+}
+
+// drive runs conns client goroutines, each on its own keep-alive connection,
+// for d and returns throughput and latency percentiles.
+func drive(addr string, conns int, d time.Duration, body string) result {
+	tr := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	target := "http://" + addr + "/mcp?bench=1"
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	lats := make([][]time.Duration, conns)
+	errs := make([]int, conns)
+	start := time.Now()
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := make([]time.Duration, 0, 1<<16)
+			for !stop.Load() {
+				t0 := time.Now()
+				resp, err := client.Post(target, "application/json", strings.NewReader(body))
+				if err != nil {
+					errs[i]++
+					continue
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil || resp.StatusCode != 200 {
+					errs[i]++
+					continue
+				}
+				l = append(l, time.Since(t0))
+			}
+			lats[i] = l
+		}()
+	}
+	time.Sleep(d)
+	stop.Store(true)
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	var nerr int
+	for i := range conns {
+		all = append(all, lats[i]...)
+		nerr += errs[i]
+	}
+	slices.Sort(all)
+	res := result{requests: len(all), errors: nerr, elapsed: elapsed}
+	if len(all) > 0 {
+		res.p50 = all[len(all)*50/100]
+		res.p99 = all[len(all)*99/100]
+	}
+	return res
+}
