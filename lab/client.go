@@ -188,19 +188,24 @@ func (c *Client) Handler() http.Handler {
 		}
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			status, detail := c.complete(r.Context(), r.URL.Query())
+			if status != http.StatusOK && c.Profile == ProfileClaude {
+				// Claude's callback sends the browser back to its UI with the error.
+				http.Redirect(w, r, "/settings/connectors?connect=failed", http.StatusFound)
+				return
+			}
+			// An IDE's loopback listener shows a page either way.
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			w.WriteHeader(status)
 			if status == http.StatusOK {
 				fmt.Fprint(w, "<!doctype html><p>Connected. You can close this window.</p>")
 				return
 			}
-			fmt.Fprintf(w, "<!doctype html><p>Authorization failed: %s</p>", template_escape(detail))
+			fmt.Fprintf(w, "<!doctype html><p>Authorization failed: %s</p>", htmlEscape(detail))
 		})
 	}
 	return mux
 }
 
-func template_escape(s string) string {
+func htmlEscape(s string) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
 	return r.Replace(s)
 }
@@ -249,7 +254,7 @@ func (c *Client) exchange(ctx context.Context, a *attempt, code string) (*tokenS
 		"redirect_uri": {a.RedirectURI}, "code_verifier": {a.Verifier},
 	}
 	if c.Faults.TokenRedirectURI {
-		f.Set("redirect_uri", c.CallbackBase()+"/connector_platform_oauth_redirect")
+		f.Set("redirect_uri", c.otherRedirectURI())
 	}
 	if c.Faults.WrongVerifier {
 		f.Set("code_verifier", randB64URL(32)) // the verifier of another attempt, say
@@ -258,6 +263,15 @@ func (c *Client) exchange(ctx context.Context, a *attempt, code string) (*tokenS
 		f.Set("resource", a.Resource)
 	}
 	return c.tokenRequest(ctx, reg.TokenEndpoint, f)
+}
+
+// otherRedirectURI is the redirect URI a drifting client sends at the token
+// endpoint: ChatGPT's legacy callback, or the IDE's port after a fallback.
+func (c *Client) otherRedirectURI() string {
+	if c.Profile == ProfileVSCode {
+		return "http://127.0.0.1:33419/"
+	}
+	return c.CallbackBase() + "/connector_platform_oauth_redirect"
 }
 
 func (c *Client) tokenRequest(ctx context.Context, endpoint string, f url.Values) (*tokenSet, error) {

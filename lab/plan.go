@@ -158,6 +158,7 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 		}
 	}
 	badFindings := make([][]string, len(p.Worlds))
+	warnings := make([][]mcptap.Finding, len(p.Worlds))
 	for _, fd := range findings {
 		if fd.Severity.Rank() < mcptap.SevWarning.Rank() {
 			continue
@@ -168,6 +169,9 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 		}
 		if ok {
 			badFindings[i] = append(badFindings[i], fd.Rule+"/"+string(fd.Fault))
+			if fd.Severity == mcptap.SevWarning {
+				warnings[i] = append(warnings[i], fd)
+			}
 		}
 	}
 	var out []Outcome
@@ -192,6 +196,16 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 			o.Why = "the analysis built no flow from this scenario's exchanges"
 		} else {
 			o.Got, o.Flow, o.Client = fs[0].Verdict, fs[0].ID, fs[0].Client
+			if o.Got.Rule == "ok" && len(warnings[i]) > 0 {
+				// A verdict names errors only; with none, the scenario's
+				// root cause is its earliest warning.
+				sort.SliceStable(warnings[i], func(a, b int) bool { return warnings[i][a].At.Before(warnings[i][b].At) })
+				wf := warnings[i][0]
+				o.Got = mcptap.Verdict{Rule: wf.Rule, Severity: wf.Severity, Fault: wf.Fault}
+				if wf.Flow != "" {
+					o.Flow = wf.Flow
+				}
+			}
 		}
 		e := w.Scenario.Expect
 		switch {
@@ -225,4 +239,9 @@ func joinFaults(list []mcptap.Fault) string {
 		s[i] = string(f)
 	}
 	return strings.Join(s, " or ")
+}
+
+// ProxyConfig is the proxy configuration for the plan's routes.
+func (p *Plan) ProxyConfig() proxy.Config {
+	return proxy.Config{Routes: p.Routes()}
 }

@@ -85,7 +85,7 @@ func (rs *ResourceServer) Mount(mux *http.ServeMux) {
 	})
 	protected := rs.requireBearer(rs.mcp)
 	mux.Handle("/mcp", protected)
-	mux.Handle("/mcp/", protected)
+	mux.Handle("/mcp/{$}", protected) // the redirect fault's target, nothing below it
 }
 
 type subjectKey struct{}

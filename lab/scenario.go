@@ -77,7 +77,7 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{StaleAttempt: true}, Expect: Expect{Rules: []string{"state.stale"}, Faults: []mcptap.Fault{mcptap.FaultClient, mcptap.FaultUser}}},
 		{Name: "pkce-mismatch", Title: "The token request carries a code_verifier that does not match the challenge", Profile: ProfileClaude, SeparateAS: true,
 			Client: ClientFaults{WrongVerifier: true}, Expect: Expect{Rules: []string{"token.pkce-mismatch"}, Faults: clientFault}},
-		{Name: "redirect-uri-mismatch", Title: "The token request carries another redirect_uri than the authorization request", Profile: ProfileChatGPT,
+		{Name: "redirect-uri-mismatch", Title: "The IDE's token request names another loopback port than its authorization request", Profile: ProfileVSCode, AutoApprove: true,
 			Client: ClientFaults{TokenRedirectURI: true}, Expect: Expect{Rules: []string{"token.redirect-uri-mismatch"}, Faults: clientFault}},
 		{Name: "resource-missing", Title: "The client sends no RFC 8707 resource parameter", Profile: ProfileClaude,
 			Client: ClientFaults{OmitResource: true}, Expect: Expect{Rules: []string{"authorize.resource-missing"}, Faults: clientFault}},

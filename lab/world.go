@@ -95,7 +95,9 @@ func NewWorld(sc Scenario) (*World, error) {
 	if w.idp != nil {
 		idpMux := http.NewServeMux()
 		w.idp.Mount(idpMux)
-		if err := w.serve(ListenerIdP, idpMux, true, ""); err != nil {
+		// The inner provider is someone else's service (Auth0, Entra…): a
+		// user fronts only their own server with mcptap, so it is not proxied.
+		if err := w.serve(ListenerIdP, idpMux, false, ""); err != nil {
 			w.Close()
 			return nil, err
 		}
