@@ -80,7 +80,7 @@ func (d *decoder) walk(v, path string, depth int) {
 	}
 	switch {
 	case strings.HasPrefix(v, prefixChatGPTState):
-		d.add(Layer{Depth: depth + 1, Path: path, Kind: "prefix", Text: prefixChatGPTState,
+		d.add(Layer{Depth: depth + 1, Path: path, Kind: "prefix", Text: v,
 			Note: "ChatGPT connector OAuth state id (oauth_s_ + hex)"})
 		return
 	case strings.HasPrefix(v, prefixPlatformRelay):
@@ -195,14 +195,30 @@ func decodeBase64(v string) (kind, text string, ok bool) {
 			b, err = e.enc.DecodeString(v)
 		}
 		if err == nil && readable(b) {
-			return e.kind, string(b), true
+			return base64Kind(v), string(b), true
 		}
 	}
 	return "", "", false
 }
 
-// readable is true for valid UTF-8 without control characters other than
-// whitespace: the decodings worth showing a person.
+// base64Kind names the encoding by what the value shows: URL-only or
+// standard-only characters, and padding. Values using neither alphabet's
+// special characters are valid in both; they are named by padding alone.
+func base64Kind(v string) string {
+	url, std, pad := strings.ContainsAny(v, "-_"), strings.ContainsAny(v, "+/"), strings.HasSuffix(v, "=")
+	switch {
+	case url && pad:
+		return "base64url-padded"
+	case url:
+		return "base64url"
+	case std && !pad:
+		return "base64-unpadded"
+	case std || pad:
+		return "base64"
+	}
+	return "base64url"
+}
+
 func readable(b []byte) bool {
 	if len(b) == 0 || !utf8.Valid(b) {
 		return false

@@ -1,18 +1,131 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/report"
 )
 
-// TODO(owner of this command): replace this placeholder.
 func newReportCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "report",
-		Short: "not built yet",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("report: not built yet")
+	var (
+		format, failOn string
+		noRedact       bool
+		timeout        time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "report [SESSION|FILE.har]",
+		Short: "Analyse a session or a HAR file and print the verdict of each OAuth flow",
+		Long: `Rebuild every OAuth authorization attempt of a recorded session (default: the
+latest) or of a HAR file, hop by hop, and print which hop broke and whose side
+it is on, with the evidence and the fix.
+
+Secrets (codes, tokens, verifiers, client secrets, cookies, Authorization) are
+replaced by keyed hashes unless --no-redact; equal values keep equal hashes
+within one report. Exit code 0 when no finding is at or above --fail-on, 1 when
+one is, 2 for bad usage or unreadable input.`,
+		Example: `  mcptap report                          # the latest session, as text
+  mcptap report 0188f1c2 --format markdown # paste into an issue
+  mcptap report ~/Downloads/chatgpt.com.har --format json --fail-on warning`,
+		Args: maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch format {
+			case "text", "markdown", "json":
+			default:
+				return usageErr(fmt.Errorf("--format %q: want text, markdown or json", format))
+			}
+			var threshold mcptap.Severity
+			switch failOn {
+			case "error":
+				threshold = mcptap.SevError
+			case "warning":
+				threshold = mcptap.SevWarning
+			case "never":
+			default:
+				return usageErr(fmt.Errorf("--fail-on %q: want error, warning or never", failOn))
+			}
+			if timeout < 0 {
+				return usageErr(fmt.Errorf("--token-timeout %s: must not be negative", timeout))
+			}
+			sess, exs, err := loadExchanges(cmd, args)
+			if err != nil {
+				return err
+			}
+			r := report.Build(sess, exs, report.Options{Redact: !noRedact, TokenTimeout: timeout})
+			if err := r.Write(cmd.OutOrStdout(), format); err != nil {
+				return fmt.Errorf("write report: %w", err)
+			}
+			if threshold != "" && r.Worst().Rank() >= threshold.Rank() {
+				n := 0
+				for _, f := range r.Findings {
+					if f.Severity.Rank() >= threshold.Rank() {
+						n++
+					}
+				}
+				return &exitError{code: 1, err: fmt.Errorf("%d finding(s) at or above %s", n, failOn)}
+			}
+			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&format, "format", "text", "output format: text, markdown or json")
+	f.StringVar(&failOn, "fail-on", "error", "exit 1 when a finding is at or above this severity: error, warning or never")
+	f.BoolVar(&noRedact, "no-redact", false, "show secrets (codes, tokens, verifiers) instead of keyed hashes")
+	f.DurationVar(&timeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token request may take")
+	return cmd
+}
+
+// loadExchanges reads a HAR file (an argument ending in .har, or an existing
+// file) or a stored session (an ID prefix; default the latest).
+func loadExchanges(cmd *cobra.Command, args []string) (mcptap.Session, []mcptap.Exchange, error) {
+	if len(args) == 1 && isHARPath(args[0]) {
+		path := args[0]
+		fh, err := os.Open(path)
+		if err != nil {
+			return mcptap.Session{}, nil, usageErr(err)
+		}
+		defer fh.Close()
+		exs, err := recorder.ReadHAR(fh)
+		if err != nil {
+			return mcptap.Session{}, nil, usageErr(fmt.Errorf("%s: %w", path, err))
+		}
+		sess := mcptap.Session{ID: filepath.Base(path), Source: mcptap.SourceImport, Name: path, Exchanges: len(exs)}
+		if len(exs) > 0 {
+			sess.Started = exs[0].Start
+		}
+		return sess, exs, nil
+	}
+	store, err := openStoreRead(cmd)
+	if err != nil {
+		return mcptap.Session{}, nil, err
+	}
+	defer store.Close()
+	sess, err := pickSession(store, args)
+	if err != nil {
+		return sess, nil, err
+	}
+	var exs []mcptap.Exchange
+	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+		exs = append(exs, ex)
+		return nil
+	}); err != nil {
+		return sess, nil, fmt.Errorf("read session %s from %s: %w", sess.ID, store.Path(), err)
+	}
+	return sess, exs, nil
+}
+
+func isHARPath(arg string) bool {
+	if strings.HasSuffix(strings.ToLower(arg), ".har") {
+		return true
+	}
+	st, err := os.Stat(arg)
+	return err == nil && st.Mode().IsRegular()
 }
