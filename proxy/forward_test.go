@@ -618,7 +618,7 @@ func TestChromiumThroughBrowserProxy(t *testing.T) {
 		if trustCA {
 			opts.SPKI = e.ca.SPKIHash()
 		}
-		args := append([]string{"--headless", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000", "--dump-dom"},
+		args := append([]string{"--headless", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom"},
 			BrowserArgs(opts)...)
 		args = append(args, up.URL+"/authorize?state=st-%C3%A9x")
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -211,3 +211,19 @@ func hasAnyPrefix(s string, prefixes ...string) bool {
 	}
 	return false
 }
+
+// browserProxyCA checks a --browser-proxy address (loopback only) and loads
+// the CA it will sign with; "" means no browser proxy and no CA.
+func browserProxyCA(listen string) (*proxy.CA, error) {
+	if listen == "" {
+		return nil, nil
+	}
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("--browser-proxy %q: want host:port, e.g. 127.0.0.1:8781", listen))
+	}
+	if host != "" && !proxy.IsLoopback(host) {
+		return nil, usageErr(fmt.Errorf("--browser-proxy %q: the browser proxy serves this machine only; use a loopback address such as 127.0.0.1:8781", listen))
+	}
+	return loadCA()
+}

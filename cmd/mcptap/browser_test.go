@@ -1,17 +1,20 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/proxy"
+	"github.com/mcptap/mcptap/recorder"
 )
 
 // execRoot runs the mcptap command line in-process and returns its output
@@ -98,33 +102,15 @@ func TestBrowserCommandErrors(t *testing.T) {
 	}
 }
 
-type exRecorder struct {
-	mu  sync.Mutex
-	all []mcptap.Exchange
-}
+var browserProxyRE = regexp.MustCompile(`browser proxy on http://(\S+?);`)
+var reverseRE = regexp.MustCompile(`listening on http://(\S+) ->`)
 
-func (r *exRecorder) publish(ex mcptap.Exchange) {
-	r.mu.Lock()
-	r.all = append(r.all, ex)
-	r.mu.Unlock()
-}
-
-func (r *exRecorder) find(pred func(mcptap.Exchange) bool) (mcptap.Exchange, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, ex := range r.all {
-		if ex.Complete && pred(ex) {
-			return ex, true
-		}
-	}
-	return mcptap.Exchange{}, false
-}
-
-// TestBrowserCommandDrivesChromium runs `mcptap browser` with the real
-// Chromium, made headless by a wrapper script (no display in CI), against a
-// running browser proxy, and checks that an OAuth-like redirect over HTTPS
-// was recorded through MITM and that the temporary profile is gone after.
-func TestBrowserCommandDrivesChromium(t *testing.T) {
+// TestProxyBrowserProxyEndToEnd runs the real binary twice, as a user would:
+// `mcptap proxy --browser-proxy` records, `mcptap browser` (the real Chromium,
+// made headless by a wrapper) goes through it, and after SIGINT the database
+// holds the browser's HTTPS exchanges (MITM, mode forward) and the tunnel's
+// (mode reverse) in one session.
+func TestProxyBrowserProxyEndToEnd(t *testing.T) {
 	real, err := proxy.FindBrowser()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -132,49 +118,178 @@ func TestBrowserCommandDrivesChromium(t *testing.T) {
 		}
 		t.Skipf("no Chromium: %v", err)
 	}
-	home := t.TempDir()
-	t.Setenv("MCPTAP_HOME", home)
-	ca, err := proxy.LoadOrCreateCA(home)
-	if err != nil {
-		t.Fatal(err)
+	tmp := t.TempDir()
+	bin := filepath.Join(tmp, "mcptap")
+	buildStart := time.Now()
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	t.Logf("go build took %v", time.Since(buildStart).Round(time.Millisecond))
+	home := filepath.Join(tmp, "home")
+	db := filepath.Join(tmp, "mcptap.db")
 
-	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	as := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/authorize":
-			http.Redirect(w, r, "/callback?code=xyz&state="+url.QueryEscape(r.URL.Query().Get("state")), http.StatusFound)
+			http.Redirect(w, r, "/callback?code=c-9&state="+url.QueryEscape(r.URL.Query().Get("state")), http.StatusFound)
 		case "/callback":
-			fmt.Fprint(w, "<p>done</p>")
+			fmt.Fprint(w, "<p>linked</p>")
 		default:
 			http.NotFound(w, r)
 		}
 	}))
-	defer up.Close()
-	roots := x509.NewCertPool()
-	roots.AddCert(up.Certificate())
-	base := proxy.DefaultUpstreamTransport(0)
-	base.TLSClientConfig = &tls.Config{RootCAs: roots}
-	rec := &exRecorder{}
-	fw, err := proxy.StartForward(proxy.ForwardConfig{
-		Listen: "127.0.0.1:0", CA: ca,
-		Transport: &proxy.Transport{Base: base, Publish: rec.publish, Session: "cli"},
+	defer as.Close()
+	mcp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "{}") }))
+	defer mcp.Close()
+	// The browser proxy verifies upstream certificates with the system's
+	// roots; SSL_CERT_FILE makes the test server's certificate one of them.
+	certFile := filepath.Join(tmp, "as.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: as.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "MCPTAP_HOME="+home, "SSL_CERT_FILE="+certFile)
+
+	p := exec.Command(bin, "proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", mcp.URL, "--browser-proxy", "127.0.0.1:0")
+	p.Env = env
+	var stdout lockedBuf
+	p.Stdout = &stdout
+	pr, pw := io.Pipe()
+	var stderr lockedBuf
+	p.Stderr = io.MultiWriter(&stderr, pw)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.Wait(); pw.Close() }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			p.Process.Kill()
+		}
+	}()
+	addrs := make(chan [2]string, 1)
+	go func() {
+		var rev, fwd string
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := reverseRE.FindStringSubmatch(sc.Text()); m != nil {
+				rev = m[1]
+			}
+			if m := browserProxyRE.FindStringSubmatch(sc.Text()); m != nil {
+				fwd = m[1]
+			}
+			if rev != "" && fwd != "" {
+				addrs <- [2]string{rev, fwd}
+				rev = ""
+			}
+		}
+	}()
+	var rev, fwd string
+	select {
+	case a := <-addrs:
+		rev, fwd = a[0], a[1]
+	case err := <-exited:
+		t.Fatalf("mcptap proxy exited: %v\n%s", err, stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("mcptap proxy did not report both addresses:\n%s", stderr.String())
+	}
+
+	resp, err := http.Post("http://"+rev+"/mcp", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	wrapper := filepath.Join(tmp, "headless-chromium")
+	argsFile := filepath.Join(tmp, "args")
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" > %q\nexec %q --headless --disable-gpu --disable-dev-shm-usage --dump-dom \"$@\"\n", argsFile, real)
+	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := exec.Command(bin, "browser", "--proxy", fwd, "--browser", wrapper, "--url", as.URL+"/authorize?state=e2e")
+	b.Env = env
+	bStart := time.Now()
+	if out, err := b.CombinedOutput(); err != nil {
+		t.Fatalf("mcptap browser: %v\n%s", err, out)
+	}
+
+	t.Logf("mcptap browser ran %v", time.Since(bStart).Round(time.Millisecond))
+	checkBrowserArgs(t, argsFile, home, fwd)
+	time.Sleep(200 * time.Millisecond)
+	stopStart := time.Now()
+	if err := p.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { t.Logf("mcptap proxy stopped in %v", time.Since(stopStart).Round(time.Millisecond)) }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("mcptap proxy exit: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("mcptap proxy did not stop:\n%s", stderr.String())
+	}
+
+	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sess, err := store.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.Settings["browser_proxy"] != fwd {
+		t.Errorf("session settings %v lack browser_proxy=%s", sess.Settings, fwd)
+	}
+	got := map[string]mcptap.Exchange{}
+	err = store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+		got[string(ex.Mode)+" "+ex.Method+" "+strings.SplitN(ex.Target, "?", 2)[0]] = ex
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fw.Shutdown(context.Background())
-
-	dir := t.TempDir()
-	argsFile := filepath.Join(dir, "args")
-	wrapper := filepath.Join(dir, "headless-chromium")
-	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" > %q\nexec %q --headless --disable-gpu --disable-dev-shm-usage --virtual-time-budget=5000 --dump-dom \"$@\"\n", argsFile, real)
-	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
+	auth, okA := got["forward GET /authorize"]
+	cb, okC := got["forward GET /callback"]
+	_, okR := got["reverse POST /mcp"]
+	if !okA || !okC || !okR {
+		keys := make([]string, 0, len(got))
+		for k := range got {
+			keys = append(keys, k)
+		}
+		t.Fatalf("stored %v; want forward /authorize, /callback and reverse /mcp\n%s", keys, stderr.String())
 	}
+	if auth.Status != 302 || auth.URL() != as.URL+"/authorize?state=e2e" || cb.Status != 200 || !strings.Contains(string(cb.RespBody), "linked") {
+		t.Errorf("authorize %d %s; callback %d %q", auth.Status, auth.URL(), cb.Status, cb.RespBody)
+	}
+}
 
-	_, errOut, code := execRoot(t, "browser", "--proxy", fw.Addr(), "--browser", wrapper, "--url", up.URL+"/authorize?state=s1")
-	if code != 0 {
-		t.Fatalf("mcptap browser: exit %d\n%s", code, errOut)
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// checkBrowserArgs checks what `mcptap browser` passed to the browser: the
+// proxy, the SPKI of the CA in home, a profile directory that is gone now.
+func checkBrowserArgs(t *testing.T, argsFile, home, proxyAddr string) {
+	t.Helper()
+	ca, err := proxy.LoadCA(home)
+	if err != nil {
+		t.Fatal(err)
 	}
 	raw, err := os.ReadFile(argsFile)
 	if err != nil {
@@ -189,25 +304,10 @@ func TestBrowserCommandDrivesChromium(t *testing.T) {
 	}
 	joined := strings.Join(args, " ")
 	if !strings.Contains(joined, "--ignore-certificate-errors-spki-list="+ca.SPKIHash()) ||
-		!strings.Contains(joined, "--proxy-server=http://"+fw.Addr()) || profile == "" {
+		!strings.Contains(joined, "--proxy-server=http://"+proxyAddr) || profile == "" {
 		t.Errorf("browser started with %q", args)
 	}
 	if _, err := os.Stat(profile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary profile %q still exists (%v)", profile, err)
-	}
-
-	deadline := time.Now().Add(5 * time.Second)
-	var auth, cb mcptap.Exchange
-	var okA, okC bool
-	for time.Now().Before(deadline) && !(okA && okC) {
-		auth, okA = rec.find(func(ex mcptap.Exchange) bool { return strings.HasPrefix(ex.Target, "/authorize") })
-		cb, okC = rec.find(func(ex mcptap.Exchange) bool { return strings.HasPrefix(ex.Target, "/callback") })
-		time.Sleep(20 * time.Millisecond)
-	}
-	if !okA || !okC {
-		t.Fatalf("not recorded through the proxy: authorize %v callback %v\n%s", okA, okC, errOut)
-	}
-	if auth.Status != 302 || auth.Scheme != "https" || auth.Mode != mcptap.ModeForward || cb.Status != 200 {
-		t.Errorf("authorize %d %s %s; callback %d", auth.Status, auth.Scheme, auth.Mode, cb.Status)
 	}
 }

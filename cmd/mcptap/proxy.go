@@ -35,6 +35,7 @@ type proxyFlags struct {
 	drain          time.Duration
 	noTUI          bool
 	allowRemote    bool
+	browserProxy   string
 }
 
 func newProxyCmd() *cobra.Command {
@@ -59,7 +60,10 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
   mcptap proxy --upstream http://localhost:3000 --route 127.0.0.1:8781=http://localhost:9000
 
   # a server that rejects a public Host header (DNS-rebinding protection)
-  mcptap proxy --upstream http://localhost:3000 --host-header upstream --no-tui`,
+  mcptap proxy --upstream http://localhost:3000 --host-header upstream --no-tui
+
+  # also record what a browser does (consent page, redirects): then run mcptap browser
+  mcptap proxy --upstream http://localhost:3000 --browser-proxy 127.0.0.1:8781`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runProxy(cmd, f)
@@ -75,6 +79,7 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
 	fl.DurationVar(&f.tokenTimeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token call may take before token.never-called")
 	fl.DurationVar(&f.drain, "drain", 5*time.Second, "on stop, how long in-flight exchanges may take to finish")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "print one line per exchange and finding instead of the live view")
+	fl.StringVar(&f.browserProxy, "browser-proxy", "", "also run the browser (forward/MITM) proxy on this loopback address, e.g. 127.0.0.1:8781, recorded into the same session (see mcptap browser)")
 	fl.BoolVar(&f.allowRemote, "allow-remote", false, "allow listen addresses that are not loopback (anyone who reaches them can use the proxy)")
 	return cmd
 }
@@ -90,6 +95,10 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	}
 	if f.hostHeader != "client" && f.hostHeader != "upstream" {
 		return usageErr(fmt.Errorf("--host-header %q: want client or upstream", f.hostHeader))
+	}
+	browserCA, err := browserProxyCA(f.browserProxy)
+	if err != nil {
+		return err
 	}
 	store, err := openStore(cmd)
 	if err != nil {
@@ -136,6 +145,8 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 			ResponseHeaderTimeout: f.respHdrTimeout,
 			AllowRemote:           f.allowRemote,
 		},
+		BrowserListen: f.browserProxy,
+		BrowserCA:     browserCA,
 	})
 	if err != nil {
 		return &exitError{code: 1, err: err}
@@ -144,6 +155,9 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	fmt.Fprintf(stderr, "mcptap: recording session %s into %s\n", sess.ID, store.Path())
 	for i, a := range addrs {
 		fmt.Fprintf(stderr, "mcptap: listening on http://%s -> %s\n", a, routes[i].Upstream)
+	}
+	if a := capture.BrowserAddr(); a != "" {
+		fmt.Fprintf(stderr, "mcptap: browser proxy on http://%s; start a browser through it with: mcptap browser --proxy %s\n", a, a)
 	}
 
 	var viewDone <-chan struct{}
