@@ -24,6 +24,18 @@
 // a newer format version than this build knows is refused with ErrNewerFormat
 // rather than misread.
 //
+// # HAR
+//
+// ReadHAR and WriteHAR use hand-rolled HAR 1.2 types. Import keeps each
+// request target and Location header byte for byte (no URL parsing or
+// re-encoding), turns base64 content back into bytes, and refuses a file it
+// cannot read completely with a *HARError; entry numbers in its messages are
+// zero-based indexes into log.entries. Export adds two things HAR 1.2 lacks:
+// an "_mcptap" member per entry (ID, mode, listener, raw target, true sizes,
+// truncation, timestamps) so that an export reads back into the same
+// exchanges, and postData.encoding "base64" for request bodies that are not
+// UTF-8. Other tools ignore both.
+//
 // # Caveats
 //
 // bbolt allows one read-write opener per file (an exclusive flock), and a

@@ -359,7 +359,7 @@ func TestSplitURL(t *testing.T) {
 }
 
 func FuzzReadHAR(f *testing.F) {
-	for _, name := range []string{"chrome-sanitized.har", "firefox.har", "mitmproxy.har"} {
+	for _, name := range []string{"chrome-sanitized.har", "firefox.har", "mitmproxy.har", "charles.har"} {
 		b, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)
@@ -403,4 +403,21 @@ func FuzzReadHAR(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Charles writes no pages, null for an empty redirectURL, and its own
+// _charlesStatus/_clientAddress members.
+func TestReadHARCharles(t *testing.T) {
+	exs := readFixture(t, "charles.har")
+	if len(exs) != 1 {
+		t.Fatalf("got %d exchanges", len(exs))
+	}
+	ex := exs[0]
+	if ex.Status != 400 || ex.Method != "POST" || !strings.Contains(string(ex.ReqBody), "code_verifier=dBjftJeZ4CVP") ||
+		!strings.Contains(string(ex.RespBody), "invalid_grant") || ex.RespHeader.Get("Location") != "" || ex.Err != "" {
+		t.Errorf("charles entry: %+v", ex)
+	}
+	if d := ex.End.Sub(ex.Start); d != 61*time.Millisecond {
+		t.Errorf("duration %v", d)
+	}
 }
