@@ -107,7 +107,7 @@ func (m *Model) buildFlowDoc() {
 		case "mcp.bearer-never-sent":
 			missing = "mcp     bearer never sent"
 		}
-		text(fmt.Sprintf(" %s%s %s", m.st.bad.Render("✗ "), m.gap(gap), m.st.bad.Render(fmt.Sprintf("%-34s waited %s", missing, dur(gap))+"  ◀ chain broke here")))
+		text(fmt.Sprintf(" %s%s %s", m.st.bad.Render("✗ "), m.gap(gap), m.st.bad.Render(fmt.Sprintf("%-34s none within the %s timeout", missing, dur(m.opts.TokenTimeout))+"  ◀ chain broke here")))
 	case f.Status == mcptap.FlowInProgress && !f.WaitingSince.IsZero():
 		waited := m.now.Sub(f.WaitingSince)
 		text(fmt.Sprintf(" %s%s %s", m.st.wait.Render("… "), m.gap(m.now.Sub(prev)),

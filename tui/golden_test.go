@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/charmbracelet/x/exp/teatest/v2"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
 )
 
 const termW, termH = 120, 40
@@ -41,7 +44,30 @@ func fixtureReplay() *Model {
 		Session:  mcptap.Session{ID: "0187c0ffee5e5510", Source: mcptap.SourceImport, Name: "seeds.har"},
 		Upstream: []string{"http://localhost:3000"},
 		Analysis: newFixedAnalysis(exs),
+		Decode:   fixedDecode,
 	}, exs)
+}
+
+// fixedDecode stands in for oauth.Decode in the goldens, so they test how
+// layers are shown, not what the decoder currently finds.
+func fixedDecode(v string) []oauth.Layer {
+	ls := []oauth.Layer{{Kind: "raw", Text: v}}
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return ls
+	}
+	var j map[string]any
+	if json.Unmarshal(b, &j) != nil {
+		return ls
+	}
+	ls = append(ls, oauth.Layer{Depth: 1, Kind: "base64url", Text: string(b)},
+		oauth.Layer{Depth: 2, Kind: "json", Text: string(b), JSON: j})
+	for _, k := range []string{"csrf", "s"} {
+		if sv, ok := j[k].(string); ok {
+			ls = append(ls, oauth.Layer{Depth: 3, Path: "." + k, Kind: "member", Text: sv})
+		}
+	}
+	return ls
 }
 
 // drive runs m in a real Bubble Tea program at a fixed size and colour
@@ -94,7 +120,7 @@ func TestGoldenFlowDetailStateNotEchoed(t *testing.T) {
 func TestGoldenFlowDetailTokenNeverCalled(t *testing.T) {
 	s := screen(drive(t, fixtureReplay(), "down", "down", "enter"))
 	golden.RequireEqual(t, s)
-	for _, want := range []string{"token.never-called", "fault: client", "+1m00s", "never called", "◀ chain broke here", "byte for byte identical"} {
+	for _, want := range []string{"token.never-called", "fault: client", "+1m00s", "never called", "none within the 1m00s timeout", "◀ chain broke here", "byte for byte identical"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("flow detail lacks %q", want)
 		}
@@ -125,7 +151,7 @@ func TestGoldenExchangeTokenRequest(t *testing.T) {
 func TestGoldenExchangeAuthorizeStateLayers(t *testing.T) {
 	s := screen(drive(t, fixtureReplay(), "down", "down", "enter", "enter", "pgdown"))
 	golden.RequireEqual(t, s)
-	for _, want := range []string{"↳ base64url", "↳ json", "prefix .s", "1919e8b5e43c89ff601", "Location parameters"} {
+	for _, want := range []string{"↳ base64url", "↳ json", "member .s", "1919e8b5e43c89ff601", "Location parameters"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("exchange detail lacks %q", want)
 		}

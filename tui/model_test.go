@@ -339,3 +339,8 @@ func TestRunLiveDrainsAndStops(t *testing.T) {
 		t.Fatal("RunLive did not stop when its context ended")
 	}
 }
+
+func (m *Model) selectedExchangeID() string {
+	ex, _ := m.selectedExchange()
+	return ex.ID
+}

@@ -41,7 +41,24 @@ func TestLiveTrackerTimeout(t *testing.T) {
 		t.Fatalf("no token.never-called at the timeout:\n%s", s)
 	}
 	m.Update(press("enter"))
-	if s := plain(m); !strings.Contains(s, "never called") || !strings.Contains(s, "◀ chain broke here") || !strings.Contains(s, "waited 1m0") {
+	if s := plain(m); !strings.Contains(s, "never called") || !strings.Contains(s, "◀ chain broke here") || !strings.Contains(s, "none within the 1m00s timeout") || !strings.Contains(s, "+1m01s") {
 		t.Fatalf("timeline does not show the missing token call:\n%s", s)
+	}
+}
+
+// The exchange detail peels the state with the real oauth.Decode.
+func TestExchangeDetailUsesOAuthDecode(t *testing.T) {
+	m := sized(NewReplay(Options{}, fixtureExchanges()), 160, 48)
+	m.Update(press("2"))
+	for i := 0; i < 20 && m.selectedExchangeID() != "e20"; i++ {
+		m.Update(press("down"))
+	}
+	m.Update(press("enter"))
+	m.Update(press("pgdown"))
+	s := plain(m)
+	for _, want := range []string{"↳ json", "csrf", "oauth_s_"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("state layers lack %q:\n%s", want, s)
+		}
 	}
 }

@@ -249,7 +249,11 @@ func (m *Model) flowDuration(f mcptap.Flow) time.Duration {
 	if f.Status == mcptap.FlowInProgress && m.live && !m.closed {
 		return m.now.Sub(f.Started)
 	}
-	return f.Updated.Sub(f.Started)
+	end := f.Updated
+	if fd, ok := m.verdictFinding(f); ok && fd.At.After(end) {
+		end = fd.At // a timeout rule fired after the last hop
+	}
+	return end.Sub(f.Started)
 }
 
 // verdictWords says in words where a flow stands.
