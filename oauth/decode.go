@@ -180,19 +180,11 @@ func decodeBase64(v string) (kind, text string, ok bool) {
 	if len(v) < 8 {
 		return "", "", false
 	}
-	encs := []struct {
-		kind string
-		enc  *base64.Encoding
-	}{
-		{"base64url", base64.RawURLEncoding},
-		{"base64url-padded", base64.URLEncoding},
-		{"base64-unpadded", base64.RawStdEncoding},
-		{"base64", base64.StdEncoding},
-	}
+	encs := []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.StdEncoding}
 	for _, e := range encs {
-		b, err := e.enc.Strict().DecodeString(v)
+		b, err := e.Strict().DecodeString(v)
 		if err != nil {
-			b, err = e.enc.DecodeString(v)
+			b, err = e.DecodeString(v)
 		}
 		if err == nil && readable(b) {
 			return base64Kind(v), string(b), true
@@ -213,10 +205,8 @@ func base64Kind(v string) string {
 		return "base64url"
 	case std && !pad:
 		return "base64-unpadded"
-	case std || pad:
-		return "base64"
 	}
-	return "base64url"
+	return "base64"
 }
 
 func readable(b []byte) bool {

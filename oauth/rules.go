@@ -798,22 +798,22 @@ func ruleStateNotEchoed(t *Tracker, f *flow) []hit {
 func ruleStateAltered(t *Tracker, f *flow) []hit {
 	var out []hit
 	if f.a != nil && f.stateRaw != "" {
-		prev, prevRaw := f.a, f.stateRaw
+		intactBefore := false // an earlier return hop carried the state unchanged
 		for _, r := range returns(f) {
 			if r.raw == "" {
 				continue
 			}
 			how := CompareState(f.stateRaw, r.raw)
 			if how == "" {
-				prev, prevRaw = r.x, r.raw
+				intactBefore = true
 				continue
 			}
 			fault := mcptap.FaultAuthServer
 			who := "The authorization server changed it before redirecting back"
-			if prev != f.a && CompareState(prevRaw, r.raw) != "" {
+			if intactBefore {
 				fault, who = mcptap.FaultClient, "It was intact in the redirect; the client changed it afterwards"
 			}
-			if r.field != "header.Location" && prev == f.a && len(f.redirects) == 0 {
+			if r.field != "header.Location" && !intactBefore && len(f.redirects) == 0 {
 				who = "The redirect was not captured; the callback already carries the altered value"
 			}
 			out = append(out, hit{anchor: r.x.id(), exchanges: ids(f.a, r.x), fault: fault,
