@@ -417,7 +417,10 @@ func (rd *harReader) jsonErr(entry int, field string, err error) error {
 		} else if f == "" {
 			f = field
 		}
-		msg := fmt.Sprintf("is %s, want %s", te.Value, te.Type)
+		msg := fmt.Sprintf("is %s, want %s", te.Value, jsonKind(te.Type))
+		if f == "" && entry >= 0 {
+			msg = fmt.Sprintf("is %s, want an object", te.Value)
+		}
 		if te.Offset > 0 && entry >= 0 {
 			// Inside Decode, offsets count from the start of the entry.
 			if start, ok := rd.entryStart(); ok {
@@ -429,6 +432,29 @@ func (rd *harReader) jsonErr(entry int, field string, err error) error {
 		return &HARError{Entry: entry, Field: field, Err: errors.New("the file ends early (truncated?)")}
 	}
 	return &HARError{Entry: entry, Field: field, Err: err}
+}
+
+// jsonKind names a Go type the way a HAR author thinks of it.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	if t == reflect.TypeFor[harNum]() {
+		return "a number"
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Float32, reflect.Float64, reflect.Int, reflect.Int64, reflect.Uint64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return t.String()
 }
 
 // syntaxPos locates a syntax error. encoding/json's Decoder reports offsets
@@ -839,6 +865,18 @@ func exchangeEntry(ex *mcptap.Exchange) *harEntry {
 		proto = "HTTP/1.1"
 	}
 	u := ex.URL()
+	if ex.Host == "" && strings.HasPrefix(ex.Target, "/") {
+		// An HTTP/1.0 request without Host: HAR needs an absolute URL. The
+		// listener stands in; "_mcptap" keeps the empty Host.
+		host := ex.Listener
+		if host == "" {
+			host = "unknown.invalid"
+		}
+		u = ex.Scheme + "://" + host + ex.Target
+		if ex.Scheme == "" {
+			u = "http" + u
+		}
+	}
 	e.Request = &harRequest{
 		Method: ex.Method, URL: &u, HTTPVersion: proto,
 		Headers: nvHeader(ex.ReqHeader), QueryString: queryPairs(ex.Target),

@@ -202,7 +202,9 @@ func sampleExchanges() []mcptap.Exchange {
 	d.RespBody = []byte("event: message\ndata: {\"jsonrpc\":\"2.0\"}\n\n")
 	d.RespSize = int64(len(d.RespBody))
 	d.ReqTruncated, d.ReqSize = true, 5000
-	return []mcptap.Exchange{a, b, c, d}
+	e := mk(4) // HTTP/1.0 without a Host header
+	e.Host, e.Proto = "", "HTTP/1.0"
+	return []mcptap.Exchange{a, b, c, d, e}
 }
 
 func TestHARRoundTrip(t *testing.T) {
@@ -293,15 +295,16 @@ func TestReadHARErrors(t *testing.T) {
 		{"truncated file", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"htt`), 1, "", "ends early"},
 		{"entry missing request", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","response":{"status":200}}`), 1, "request", "missing"},
 		{"entry missing url", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET"}}`), 1, "request.url", "missing"},
+		{"entry not an object", entry(`7`), 1, "", "is number, want an object"},
 		{"relative url", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"/x"}}`), 1, "request.url", "not an absolute URL"},
 		{"no host", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https:///x"}}`), 1, "request.url", "no host"},
 		{"missing method", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"url":"https://a.test/"}}`), 1, "request.method", "missing"},
 		{"missing startedDateTime", entry(`{"request":{"method":"GET","url":"https://a.test/"}}`), 1, "startedDateTime", "missing"},
 		{"bad startedDateTime", entry(`{"startedDateTime":"yesterday","request":{"method":"GET","url":"https://a.test/"}}`), 1, "startedDateTime", "not an RFC 3339 time"},
 		{"bad base64", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/"},"response":{"status":200,"content":{"size":3,"text":"!!!","encoding":"base64"}}}`), 1, "response.content.text", "bad base64"},
-		{"status wrong type", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/"},"response":{"status":"abc"}}`), 1, "response.status", "want float64"},
+		{"status wrong type", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/"},"response":{"status":"abc"}}`), 1, "response.status", "want a number"},
 		{"status fractional", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/"},"response":{"status":200.5}}`), 1, "response.status", "not an HTTP status"},
-		{"headers wrong type", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/","headers":{"a":"b"}}}`), 1, "request.headers", "want []recorder.harNV"},
+		{"headers wrong type", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/","headers":{"a":"b"}}}`), 1, "request.headers", "is object, want an array"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			exs, err := ReadHAR(strings.NewReader(tc.in))

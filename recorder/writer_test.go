@@ -1,8 +1,14 @@
 package recorder
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,4 +120,92 @@ func BenchmarkWriter(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "exchanges/s")
 	b.ReportMetric(float64(w.Batches()), "batches")
+}
+
+// TestWriterSurvivesSIGKILL kills a recording child process with SIGKILL:
+// the file must open, pass tx.Check, and hold at least every exchange the
+// writer had reported committed (a crash loses at most the open batch).
+func TestWriterSurvivesSIGKILL(t *testing.T) {
+	if path := os.Getenv("MCPTAP_TEST_CRASH_DB"); path != "" {
+		crashChild(path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "crash.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriterSurvivesSIGKILL$")
+	cmd.Env = append(os.Environ(), "MCPTAP_TEST_CRASH_DB="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	var committed uint64
+	deadline := time.Now().Add(20 * time.Second)
+	for committed < 3000 && sc.Scan() {
+		if n, err := strconv.ParseUint(strings.TrimPrefix(sc.Text(), "stored "), 10, 64); err == nil {
+			committed = n
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("child committed only %d in 20s", committed)
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil { // SIGKILL
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	checkDB(t, path)
+	s, err := Open(path, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("open after SIGKILL: %v", err)
+	}
+	defer s.Close()
+	sess, err := s.Session("crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(sess.Exchanges) < committed {
+		t.Errorf("after SIGKILL: %d exchanges stored, but %d were reported committed", sess.Exchanges, committed)
+	}
+	n := 0
+	if err := s.Exchanges("crash", func(ex mcptap.Exchange) error {
+		if !ex.Complete || len(ex.RespBody) == 0 {
+			return fmt.Errorf("exchange %s damaged: %+v", ex.ID, ex)
+		}
+		n++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != sess.Exchanges {
+		t.Errorf("walked %d exchanges, count says %d", n, sess.Exchanges)
+	}
+	t.Logf("committed before kill: %d; on disk after: %d", committed, n)
+}
+
+func crashChild(path string) {
+	s, err := Open(path, nil)
+	if err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	if err := s.CreateSession(mcptap.Session{ID: "crash", Source: mcptap.SourceProxy}); err != nil {
+		fmt.Println("ERR", err)
+		os.Exit(1)
+	}
+	c := make(chan mcptap.Exchange, 1024)
+	w := s.Record(c)
+	go func() {
+		for {
+			time.Sleep(5 * time.Millisecond)
+			fmt.Printf("stored %d\n", w.Stored())
+		}
+	}()
+	for i := 0; ; i++ {
+		ex := testExchange("crash", i, true)
+		ex.ID = fmt.Sprintf("%016x%06x", uint64(ex.Start.UnixNano()), i&0xffffff)
+		c <- ex
+	}
 }
