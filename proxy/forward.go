@@ -137,7 +137,7 @@ func newForward(cfg ForwardConfig) (*forward, error) {
 			Mode:       mcptap.ModeForward,
 			Scheme:     req.URL.Scheme,
 			Host:       req.Host,
-			Target:     req.RequestURI, // goproxy clears it later (RemoveProxyHeaders); keep the raw bytes now
+			Target:     originForm(req.RequestURI), // goproxy clears it later (RemoveProxyHeaders); keep the raw bytes now
 			Proto:      req.Proto,
 			RemoteAddr: req.RemoteAddr,
 			Upstream:   req.URL.Scheme + "://" + req.URL.Host,
@@ -162,7 +162,7 @@ func newForward(cfg ForwardConfig) (*forward, error) {
 		// (ndjson, a slow page) would be buffered to its end. Saying
 		// chunked makes goproxy flush every write. The MITM path streams
 		// on its own. The body is never swapped here: goproxy would reframe it.
-		if resp == nil || ctx.UserData != nil || ctx.Req == nil || ctx.Req.ProtoMajor != 1 {
+		if resp == nil || ctx.UserData != nil || ctx.Req == nil || ctx.Req.ProtoMajor != 1 || !ctx.Req.ProtoAtLeast(1, 1) {
 			return resp
 		}
 		if resp.ContentLength < 0 && bodyAllowed(ctx.Req.Method, resp.StatusCode) {
@@ -172,6 +172,30 @@ func newForward(cfg ForwardConfig) (*forward, error) {
 	})
 	f.gp = gp
 	return f, nil
+}
+
+// originForm turns an absolute-form request target ("http://host/p?q", what
+// a browser sends a proxy for plain HTTP) into its origin form ("/p?q"),
+// keeping the path and query bytes exactly. Scheme and host are recorded
+// separately, so every exchange reads the same whichever way it arrived
+// (plain proxy request, MITM tunnel, reverse proxy, HAR import).
+func originForm(target string) string {
+	if target == "" || target[0] == '/' || target == "*" {
+		return target
+	}
+	i := strings.Index(target, "://")
+	if i < 0 {
+		return target // authority-form or something odd: keep it as it came
+	}
+	rest := target[i+3:]
+	j := strings.IndexAny(rest, "/?")
+	if j < 0 {
+		return "/"
+	}
+	if rest[j] == '?' {
+		return "/" + rest[j:]
+	}
+	return rest[j:]
 }
 
 // bodyAllowed reports whether a response to method with status carries a body.

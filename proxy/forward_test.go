@@ -157,8 +157,9 @@ func TestForwardPlainHTTPRecorded(t *testing.T) {
 	}
 
 	ex := e.rec.waitFor(t, "POST /token", func(ex mcptap.Exchange) bool { return ex.Method == "POST" })
-	if ex.Mode != mcptap.ModeForward || ex.URL() != target || ex.Target != target || ex.Scheme != "http" {
-		t.Errorf("mode %q url %q target %q scheme %q; want forward, %q", ex.Mode, ex.URL(), ex.Target, ex.Scheme, target)
+	if ex.Mode != mcptap.ModeForward || ex.URL() != target || ex.Target != "/token?state=a%2Fb%3D&x" || ex.Scheme != "http" ||
+		ex.Host != strings.TrimPrefix(up.URL, "http://") || ex.Upstream != up.URL {
+		t.Errorf("mode %q url %q target %q scheme %q host %q upstream %q; want forward, %q in origin form", ex.Mode, ex.URL(), ex.Target, ex.Scheme, ex.Host, ex.Upstream, target)
 	}
 	if ex.Listener != e.fw.Addr() || ex.Session != "fwd-test" || !strings.HasPrefix(ex.RemoteAddr, "127.0.0.1:") {
 		t.Errorf("listener %q session %q remote %q", ex.Listener, ex.Session, ex.RemoteAddr)
@@ -681,5 +682,77 @@ func TestBrowserArgs(t *testing.T) {
 	}
 	if strings.Contains(joined, "--no-sandbox") || strings.Contains(joined, "--ignore-certificate-errors ") {
 		t.Errorf("unsafe flag without asking: %v", args)
+	}
+}
+
+func TestOriginForm(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"http://h:1/p?q=%2F&x", "/p?q=%2F&x"},
+		{"http://h", "/"},
+		{"http://h?x=1", "/?x=1"},
+		{"http://user@h/a//b", "/a//b"},
+		{"/already?x", "/already?x"},
+		{"*", "*"},
+		{"h:443", "h:443"},
+		{"", ""},
+	} {
+		if got := originForm(tc.in); got != tc.want {
+			t.Errorf("originForm(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// A WebSocket upgrade inside a MITM tunnel: the 101 body is the upgraded
+// connection, which the recorder must hand through untouched.
+func TestForwardWebSocketThroughMITM(t *testing.T) {
+	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "want upgrade", 400)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(brw, buf); err != nil {
+			return
+		}
+		conn.Write(bytes.ToUpper(buf))
+	}))
+	defer up.Close()
+	e := startFwd(t, tlsPool(up), nil)
+	host := strings.TrimPrefix(up.URL, "https://")
+
+	raw, err := net.Dial("tcp", e.fw.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(raw, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", host, host)
+	br := bufio.NewReader(raw)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	tc := tls.Client(raw, &tls.Config{RootCAs: e.ca.Pool(), ServerName: "127.0.0.1", NextProtos: []string{"http/1.1"}})
+	fmt.Fprintf(tc, "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", host)
+	tbr := bufio.NewReader(tc)
+	resp, err = http.ReadResponse(tbr, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	tc.Write([]byte("ping"))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(tbr, got); err != nil || string(got) != "PING" {
+		t.Fatalf("echo through the upgraded tunnel: %q %v", got, err)
+	}
+	ex := e.rec.waitFor(t, "upgrade", func(ex mcptap.Exchange) bool { return ex.Target == "/ws" })
+	if ex.Status != http.StatusSwitchingProtocols || ex.Scheme != "https" || ex.Err != "" {
+		t.Errorf("recorded %d %s err %q", ex.Status, ex.Scheme, ex.Err)
 	}
 }
