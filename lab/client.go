@@ -640,12 +640,15 @@ func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...a
 	bt.token = c.tok.AccessToken
 	c.mu.Unlock()
 	hc := &http.Client{Transport: bt, Timeout: 30 * time.Second}
-	var progMu sync.Mutex
+	// Progress notifications are handled on the SDK's own goroutines, possibly
+	// after CallTool returned: count them on a channel.
+	progress := make(chan struct{}, 64)
 	cl := mcp.NewClient(&mcp.Implementation{Name: string(c.Profile) + "-lab", Version: "1.0.0"}, &mcp.ClientOptions{
 		ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
-			progMu.Lock()
-			res.Progress++
-			progMu.Unlock()
+			select {
+			case progress <- struct{}{}:
+			default:
+			}
 		},
 	})
 	cs, err := cl.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: c.MCPURL(), HTTPClient: hc, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
@@ -661,7 +664,8 @@ func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...a
 	for _, t := range lt.Tools {
 		res.Tools = append(res.Tools, t.Name)
 	}
-	params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"to": 3}}
+	const steps = 3
+	params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"to": steps}}
 	params.SetProgressToken("lab-progress-1")
 	r, err := cs.CallTool(ctx, params)
 	if err != nil {
@@ -670,6 +674,16 @@ func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...a
 	for _, ct := range r.Content {
 		if tc, ok := ct.(*mcp.TextContent); ok {
 			res.CallText += tc.Text
+		}
+	}
+	deadline := time.After(2 * time.Second)
+wait:
+	for res.Progress < steps {
+		select {
+		case <-progress:
+			res.Progress++
+		case <-deadline:
+			break wait
 		}
 	}
 	c.logf("tools/call count answered %q with %d progress notifications", res.CallText, res.Progress)
