@@ -15,9 +15,11 @@ import (
 	"github.com/mcptap/mcptap/recorder"
 )
 
-// demoTokenTimeout is the short token timeout the demo and these tests use
-// for the time-based rules.
-const demoTokenTimeout = 2 * time.Second
+// demoTokenTimeout is the token timeout these tests give the time-based
+// rules. Finish fires them for a missing call whatever the timeout, so it only
+// needs to be long enough that a slow (race-instrumented, loaded) machine
+// never makes a late but present call look missing.
+const demoTokenTimeout = 10 * time.Second
 
 // capture runs the scenarios behind a real live capture (proxy, broker,
 // bbolt recorder) and returns the exchanges as stored.

@@ -57,7 +57,7 @@ verdict, 1 otherwise.`,
 	fl.BoolVar(&f.list, "list", false, "list the scenarios and exit")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "print the report instead of the live view")
 	fl.StringVar(&f.format, "format", "text", "report format with --no-tui: text, markdown or json")
-	fl.DurationVar(&f.tokenTimeout, "token-timeout", 2*time.Second, "how long a code may wait for its token call (short, for the demo)")
+	fl.DurationVar(&f.tokenTimeout, "token-timeout", 5*time.Second, "how long a code may wait for its token call before the live view flags it (short, for the demo)")
 	return cmd
 }
 
