@@ -54,7 +54,6 @@ type Proxy struct {
 	addrs     []string
 	inflight  sync.WaitGroup
 	serving   sync.WaitGroup
-	closeOnce sync.Once
 }
 
 // DefaultUpstreamTransport is the http.Transport mcptap uses toward upstreams:
@@ -274,8 +273,13 @@ func newRouteHandler(p *Proxy, up *url.URL, hostUpstream bool, errLog *log.Logge
 				}
 			}
 		},
-		Transport:     p.transport,
-		FlushInterval: -1,
+		Transport: p.transport,
+		// Zero, not -1: the route handler's flushWriter already flushes after
+		// every body write, and ReverseProxy itself flushes SSE and
+		// unknown-length bodies immediately. With -1 ReverseProxy would also
+		// start a timer goroutine per response and flush the head in a write
+		// of its own, which costs a tenth of the proxy's CPU for small JSON.
+		FlushInterval: 0,
 		BufferPool:    bufPool,
 		ErrorLog:      errLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -353,5 +357,39 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr["Date"] = nil
 	hdr["Content-Type"] = nil
 	info := InboundInfo(r, mcptap.ModeReverse, h.upstream)
-	h.rp.ServeHTTP(w, r.WithContext(WithClientInfo(r.Context(), info)))
+	fw := flushWriter{ResponseWriter: w}
+	if f, ok := w.(interface{ FlushError() error }); ok {
+		fw.flush = f.FlushError
+	}
+	h.rp.ServeHTTP(&fw, r.WithContext(WithClientInfo(r.Context(), info)))
 }
+
+// flushWriter passes every body write to the client at once, so no body,
+// whatever its framing or content type, is held back in the server's buffer.
+// The response head goes out with the first body bytes (or at the end, for a
+// response without a body) rather than in a write of its own.
+// http.ResponseController reaches the server's Hijack through Unwrap, so
+// upgrades still work.
+type flushWriter struct {
+	http.ResponseWriter
+	flush func() error
+}
+
+func (w *flushWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	if err == nil && w.flush != nil {
+		err = w.flush()
+	}
+	return n, err
+}
+
+// FlushError lets http.ResponseController flush through the wrapper.
+func (w *flushWriter) FlushError() error {
+	if w.flush == nil {
+		return http.ErrNotSupported
+	}
+	return w.flush()
+}
+
+// Unwrap gives http.ResponseController the server's own writer (Hijack for upgrades).
+func (w *flushWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

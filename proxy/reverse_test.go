@@ -545,3 +545,47 @@ func TestListenRefusesRemote(t *testing.T) {
 		t.Errorf("empty host bound %s, want loopback", p.Addrs()[0])
 	}
 }
+
+// TestFixedLengthBodyNotHeldBack: a body with a Content-Length that arrives in
+// parts reaches the client part by part (flushWriter), not when the server's
+// buffer fills or the response ends.
+func TestFixedLengthBodyNotHeldBack(t *testing.T) {
+	const part = "first part;"
+	var secondWritten time.Time
+	var mu sync.Mutex
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(2*len(part)))
+		w.WriteHeader(200)
+		io.WriteString(w, part)
+		w.(http.Flusher).Flush()
+		time.Sleep(400 * time.Millisecond)
+		mu.Lock()
+		secondWritten = time.Now()
+		mu.Unlock()
+		io.WriteString(w, part)
+	}))
+	p := startProxy(t, Config{Routes: []Route{{Upstream: up}}, Publish: newCollector().Publish})
+	resp, err := http.Get("http://" + p.Addrs()[0] + "/slow.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ContentLength != int64(2*len(part)) {
+		t.Fatalf("content length %d", resp.ContentLength)
+	}
+	buf := make([]byte, len(part))
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	firstArrived := time.Now()
+	rest, _ := io.ReadAll(resp.Body)
+	mu.Lock()
+	defer mu.Unlock()
+	if !firstArrived.Before(secondWritten) {
+		t.Errorf("first part arrived %v after the second was written: held back", firstArrived.Sub(secondWritten))
+	}
+	if string(buf)+string(rest) != part+part {
+		t.Errorf("body %q%q", buf, rest)
+	}
+}
