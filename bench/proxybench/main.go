@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mcptap/mcptap"
@@ -43,6 +44,25 @@ type result struct {
 	errors   int
 	elapsed  time.Duration
 	p50, p99 time.Duration
+	cpu      time.Duration // process CPU time (user+system) during the run
+}
+
+// cpuPerReq is the whole process's CPU time per request: load generator and
+// upstream cost the same on every path, so differences are the proxy's work.
+// It is steadier than throughput on a machine shared with other work.
+func (r result) cpuPerReq() time.Duration {
+	if r.requests == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.requests)
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
@@ -103,7 +123,8 @@ func main() {
 			}
 			res.name = p.name
 			all[p.name] = append(all[p.name], res)
-			fmt.Printf("  round %d %-7s %8.0f req/s  p50 %-9v p99 %-9v errors %d\n", r+1, p.name, res.rps(), res.p50, res.p99, res.errors)
+			fmt.Printf("  round %d %-7s %8.0f req/s  p50 %-9v p99 %-9v cpu/req %-8v errors %d\n",
+				r+1, p.name, res.rps(), res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.cpuPerReq().Round(time.Microsecond/10), res.errors)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -124,14 +145,14 @@ func main() {
 		med[name] = rs[len(rs)/2]
 	}
 	fmt.Println()
-	fmt.Printf("%-8s %10s %10s %10s\n", "path", "req/s", "p50", "p99")
+	fmt.Printf("median round:\n%-8s %10s %10s %10s %10s\n", "path", "req/s", "p50", "p99", "cpu/req")
 	for _, name := range []string{"direct", "bare", "mcptap"} {
 		r := med[name]
-		fmt.Printf("%-8s %10.0f %10v %10v\n", name, r.rps(), r.p50, r.p99)
+		fmt.Printf("%-8s %10.0f %10v %10v %10v\n", name, r.rps(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq().Round(time.Microsecond/10))
 	}
 	b, m := med["bare"], med["mcptap"]
-	fmt.Printf("\nmcptap/bare: throughput %.2fx (target >= 0.85x), p50 %.2fx, p99 %.2fx (target <= 1.3x)\n",
-		m.rps()/b.rps(), float64(m.p50)/float64(b.p50), float64(m.p99)/float64(b.p99))
+	fmt.Printf("\nmcptap/bare: throughput %.2fx (target >= 0.85x), p50 %.2fx, p99 %.2fx (target <= 1.3x), cpu/req %.2fx\n",
+		m.rps()/b.rps(), float64(m.p50)/float64(b.p50), float64(m.p99)/float64(b.p99), float64(m.cpuPerReq())/float64(b.cpuPerReq()))
 	fmt.Printf("recorded: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
 }
 
@@ -152,7 +173,8 @@ func startUpstream(n int) *url.URL {
 }
 
 // startBare serves a plain ReverseProxy with the same tuned upstream
-// transport mcptap uses, and nothing else: the baseline recording is measured against.
+// transport and copy-buffer pool mcptap uses, and nothing else: the baseline
+// that recording and transparency are measured against.
 func startBare(up *url.URL) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -163,11 +185,23 @@ func startBare(up *url.URL) string {
 			pr.SetURL(up)
 			pr.Out.Host = pr.In.Host
 		},
-		Transport: proxy.DefaultUpstreamTransport(0),
+		Transport:  proxy.DefaultUpstreamTransport(0),
+		BufferPool: &pool{},
 	}
 	go http.Serve(ln, rp)
 	return ln.Addr().String()
 }
+
+type pool struct{ p sync.Pool }
+
+func (b *pool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, 32<<10)
+}
+
+func (b *pool) Put(buf []byte) { b.p.Put(&buf) }
 
 // drive runs conns client goroutines, each on its own keep-alive connection,
 // for d and returns throughput and latency percentiles.
@@ -176,6 +210,7 @@ func drive(addr string, conns int, d time.Duration, body string) result {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
 	target := "http://" + addr + "/mcp?bench=1"
+	cpu0 := processCPU()
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	lats := make([][]time.Duration, conns)
@@ -215,7 +250,7 @@ func drive(addr string, conns int, d time.Duration, body string) result {
 		nerr += errs[i]
 	}
 	slices.Sort(all)
-	res := result{requests: len(all), errors: nerr, elapsed: elapsed}
+	res := result{requests: len(all), errors: nerr, elapsed: elapsed, cpu: processCPU() - cpu0}
 	if len(all) > 0 {
 		res.p50 = all[len(all)*50/100]
 		res.p99 = all[len(all)*99/100]
