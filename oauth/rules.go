@@ -945,12 +945,8 @@ func ruleCallbackStateNotFound(t *Tracker, f *flow) []hit {
 			continue
 		}
 		intact, checked := chainIntact(f)
-		attempts := 0
-		for _, g := range t.flows {
-			if g.a != nil && g.redirectURI == f.redirectURI {
-				attempts++
-			}
-		}
+		rb, _ := splitURL(f.redirectURI)
+		attempts := t.attempts[rb]
 		detail := fmt.Sprintf("%s %s answered %d %s. Checked: %s; authorize attempts to this callback in the session: %d.",
 			c.method(), c.base, c.status(), truncate(string(c.ex.RespBody), 80), strings.Join(checked, "; "), attempts)
 		h := hit{anchor: c.id(), exchanges: ids(f.a, c), detail: detail,

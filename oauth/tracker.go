@@ -59,6 +59,7 @@ type Tracker struct {
 	prmByHost    map[string][]*exInfo // by host[:port]
 	asms         []*exInfo
 	regs         map[string]*exInfo // client_id -> registration exchange
+	attempts     map[string]int     // redirect_uri base -> authorize attempts seen
 	sawMCP       bool
 	sawToken     bool
 
@@ -95,6 +96,7 @@ func NewTracker(opts Options) *Tracker {
 		regEP:        map[string]bool{},
 		prmByHost:    map[string][]*exInfo{},
 		regs:         map[string]*exInfo{},
+		attempts:     map[string]int{},
 		findings:     map[string]*mcptap.Finding{},
 		anchor:       map[string]string{},
 		secondary:    map[string]bool{},
@@ -520,6 +522,7 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 			b, _ := splitURL(f.redirectURI)
 			t.redirectURIs[b] = true
 			t.byRedirect[b] = f
+			t.attempts[b]++
 		}
 	}
 	x.flow = f

@@ -44,6 +44,7 @@ var Fixtures = []Fixture{
 	{Name: "healthy-claude", Scenario: Scenario{Client: "claude"}, Verdict: "ok", Fault: mcptap.FaultNone},
 	{Name: "healthy-vscode", Scenario: Scenario{Client: "vscode"}, Verdict: "ok", Fault: mcptap.FaultNone},
 	{Name: "healthy-mcp-remote", Scenario: Scenario{Client: "mcp-remote"}, Verdict: "ok", Fault: mcptap.FaultNone},
+	{Name: "healthy-refresh", About: "token refreshed after the first MCP calls; the new token is used", Scenario: Scenario{Client: "claude", Refresh: true}, Verdict: "ok", Fault: mcptap.FaultNone},
 	{Name: "healthy-chatgpt-browser", About: "ChatGPT seen from the browser: callback page and callback completion 200", Scenario: Scenario{Client: "chatgpt", Browser: true}, Verdict: "ok", Fault: mcptap.FaultNone},
 	{Name: "healthy-upstream-idp", About: "MCP server as OAuth proxy in front of an upstream IdP: one flow with an inner leg", Scenario: Scenario{Client: "claude", Upstream: "https://idp.example.org"}, Verdict: "ok", Fault: mcptap.FaultNone},
 

@@ -112,6 +112,7 @@ type Scenario struct {
 	Upstream     string // the server proxies to this upstream IdP origin (inner leg)
 	Passthrough  bool   // with Upstream: state and redirect_uri passed through unchanged
 	UpstreamLost bool   // with Upstream: nothing comes back from the provider
+	Refresh      bool   // after the MCP calls, refresh the token once
 	EndWait      time.Duration
 }
 
@@ -396,6 +397,13 @@ func (s Scenario) Build(b *Builder) {
 	m.JSON(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"example","version":"0.1.0"}}}`).RH("Mcp-Session-Id", "sess-"+hex.EncodeToString(hash(seed))[:8])
 	api(b.Do("POST", mcp, 200)).H("Authorization", "Bearer "+access).Body("application/json", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`).
 		JSON(`{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"search","inputSchema":{"type":"object"}}]}}`)
+	if s.Refresh {
+		access2 := JWT(fmt.Sprintf(`{"iss":"%s","sub":"user_42","aud":"%s","exp":%d,"client_id":"%s","n":2}`, o, mcp, T0.Add(2*time.Hour).Unix(), clientID))
+		api(b.Do("POST", tokURL, 200)).Form("grant_type=refresh_token", "refresh_token="+refresh, "client_id="+q(clientID)).
+			JSON(fmt.Sprintf(`{"access_token":"%s","token_type":"Bearer","expires_in":3600,"refresh_token":"%s2"}`, access2, refresh))
+		api(b.Do("POST", mcp, 200)).H("Authorization", "Bearer "+access2).Body("application/json", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"search"}}`).
+			JSON(`{"jsonrpc":"2.0","id":3,"result":{"content":[]}}`)
+	}
 }
 
 func firstNonEmpty(v ...string) string {
