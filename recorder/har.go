@@ -265,7 +265,13 @@ func ReadHAR(r io.Reader) ([]mcptap.Exchange, error) {
 			rd.seeker, rd.start = sk, pos
 		}
 	}
-	rd.dec = json.NewDecoder(bufio.NewReaderSize(r, 256<<10))
+	br := bufio.NewReaderSize(r, 256<<10)
+	if b, err := br.Peek(3); err == nil && string(b) == "\xef\xbb\xbf" {
+		// A UTF-8 byte order mark, as some Windows tools (Fiddler) write.
+		br.Discard(3)
+		rd.start += 3
+	}
+	rd.dec = json.NewDecoder(br)
 	exs, err := rd.read()
 	if err != nil {
 		return nil, err

@@ -339,6 +339,18 @@ func TestReadHARSyntaxErrorWithoutSeek(t *testing.T) {
 	}
 }
 
+func TestReadHARByteOrderMark(t *testing.T) {
+	in := "\xef\xbb\xbf{\"log\":{\"entries\":[\n{\"startedDateTime\":\"2026-11-24T16:30:00Z\",\"request\":{\"method\":\"GET\",\"url\":\"https://a.test/\"}}]}}"
+	if exs, err := ReadHAR(strings.NewReader(in)); err != nil || len(exs) != 1 {
+		t.Fatalf("HAR with a BOM: %v", err)
+	}
+	// Positions still count from the first character after the BOM.
+	_, err := ReadHAR(strings.NewReader("\xef\xbb\xbf{\"log\":{\"entries\":[\n{\"a\" 1}]}}"))
+	if err == nil || !strings.Contains(err.Error(), "line 2, column 6") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestReadHAREmptyEntries(t *testing.T) {
 	exs, err := ReadHAR(strings.NewReader(`{"log":{"version":"1.2","creator":{"name":"WebInspector","version":"537.36"},"pages":[],"entries":[]}}`))
 	if err != nil || len(exs) != 0 {
