@@ -96,3 +96,23 @@ func BenchmarkWriteHAR(b *testing.B) {
 }
 
 func mcptapSession() mcptap.Session { return mcptap.Session{ID: "bench", Source: mcptap.SourceProxy} }
+
+// BenchmarkImport stores a 10,000-entry Chrome-shaped HAR as one session in
+// one transaction (what `mcptap import` does after ReadHAR).
+func BenchmarkImport(b *testing.B) {
+	exs, err := ReadHAR(bytes.NewReader(chromeHAR(b, 10000)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		s, _ := openTest(b, nil)
+		b.StartTimer()
+		if err := s.Import(mcptap.Session{ID: fmt.Sprintf("s%d", i), Source: mcptap.SourceImport}, exs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "exchanges/s")
+}

@@ -124,8 +124,9 @@ func (w *Writer) commit(batch []mcptap.Exchange) error {
 		bw := batchWriter{tx: tx}
 		var skipped error
 		for i := range batch {
-			if batch[i].Session == "" {
-				skipped = errors.Join(skipped, fmt.Errorf("exchange %s has no session; not stored", batch[i].ID))
+			// One malformed exchange must not cost the rest of its batch.
+			if batch[i].Session == "" || batch[i].ID == "" {
+				skipped = errors.Join(skipped, fmt.Errorf("exchange %q of session %q lacks an ID or session; not stored", batch[i].ID, batch[i].Session))
 				continue
 			}
 			if err := bw.put(&batch[i]); err != nil {

@@ -83,12 +83,23 @@ func TestWriterCommitsPartialBatchAfterWait(t *testing.T) {
 
 func TestWriterReportsExchangeWithoutSession(t *testing.T) {
 	s, _ := openTest(t, nil)
-	c := make(chan mcptap.Exchange, 2)
+	if err := s.CreateSession(mcptap.Session{ID: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan mcptap.Exchange, 4)
 	w := s.Record(c)
 	c <- testExchange("", 1, true)
+	noID := testExchange("s", 2, true)
+	noID.ID = ""
+	c <- noID
+	c <- testExchange("s", 3, true)
 	close(c)
 	if err := w.Wait(); err == nil {
-		t.Fatal("an exchange without a session was silently dropped")
+		t.Fatal("malformed exchanges were silently dropped")
+	}
+	// The well-formed exchange of the same batch is stored all the same.
+	if got := collect(t, s, "s"); len(got) != 1 || got[0].Seq != 3 {
+		t.Errorf("stored %d exchanges, want the one good one", len(got))
 	}
 }
 
