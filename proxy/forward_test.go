@@ -622,7 +622,7 @@ func TestChromiumThroughBrowserProxy(t *testing.T) {
 		args := append([]string{"--headless", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom"},
 			BrowserArgs(opts)...)
 		args = append(args, up.URL+"/authorize?state=st-%C3%A9x")
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, bin, args...)
 		var stdout, stderr bytes.Buffer
