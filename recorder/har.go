@@ -311,6 +311,9 @@ func (rd *harReader) read() ([]mcptap.Exchange, error) {
 			return nil, err
 		}
 	}
+	if _, err := rd.dec.Token(); err != nil { // the closing '}': a cut file fails here
+		return nil, rd.jsonErr(-1, "", err)
+	}
 	if !sawLog {
 		return nil, &HARError{Entry: -1, Field: "log", Err: errMissing}
 	}

@@ -293,6 +293,7 @@ func TestReadHARErrors(t *testing.T) {
 		{"syntax error with line", "{\"log\":{\"entries\":[\n{\"startedDateTime\":\"2026-11-24T16:30:00Z\",\n\"request\": {\"method\" \"GET\"}}]}}", 0, "", "line 3, column 22"},
 		{"syntax error in a later entry", "{\"log\":{\"entries\":[\n{\"startedDateTime\":\"2026-11-24T16:30:00Z\",\"request\":{\"method\":\"GET\",\"url\":\"https://a.test/\"}},\n  {\"request\": tru}]}}", 1, "", "line 3, column 18"},
 		{"truncated file", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"htt`), 1, "", "ends early"},
+		{"cut after the log", `{"log":{"entries":[]}`, -1, "", "ends early"},
 		{"entry missing request", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","response":{"status":200}}`), 1, "request", "missing"},
 		{"entry missing url", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET"}}`), 1, "request.url", "missing"},
 		{"entry not an object", entry(`7`), 1, "", "is number, want an object"},
