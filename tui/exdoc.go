@@ -84,7 +84,7 @@ func (m *Model) buildExchangeDoc() {
 	text(meta)
 	if f, h, ok := m.flowOf(ex.ID); ok {
 		text(fmt.Sprintf(" hop %s in flow %s (%s) · %s", m.st.bold.Render(string(h.Kind)), short(f.ID, 12), clientName(f.Client), mode+" view (d switches)"))
-	} else if k, ok := m.an.Hop(ex.ID); ok {
+	} else if k, ok := m.hop(ex.ID); ok {
 		text(fmt.Sprintf(" hop %s · %s", m.st.bold.Render(string(k)), mode+" view (d switches)"))
 	} else {
 		text(" not part of an OAuth flow · " + mode + " view (d switches)")

@@ -154,7 +154,7 @@ func (m *Model) matchExchange(i int) bool {
 		case "text":
 			ok = has(ex.URL(), t.val) || has(ex.Method, t.val) || has(ex.Err, t.val) ||
 				has(strconv.Itoa(ex.Status), t.val)
-			if k, found := m.an.Hop(ex.ID); found {
+			if k, found := m.hop(ex.ID); found {
 				ok = ok || has(string(k), t.val)
 			}
 			for _, r := range m.exRules[ex.ID] {

@@ -1,8 +1,7 @@
 package tui
 
 import (
-	"sort"
-	"strings"
+		"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -70,6 +69,10 @@ type reportMsg struct {
 
 const tickEvery = 500 * time.Millisecond
 
+// staleEvery bounds how long MCP hops that did not trigger a refresh may be
+// missing from the flows' timelines.
+const staleEvery = 2 * time.Second
+
 type list struct{ cursor, offset int }
 
 // docLine is one line of a scrollable detail document.
@@ -90,7 +93,8 @@ type doc struct {
 // OAuth meaning comes from the Analysis.
 type Model struct {
 	opts   Options
-	an     Analysis
+	eng    *engine // nil while the pump goroutine owns the analysis
+	kinds  map[string]mcptap.HopKind
 	decode func(string) []oauth.Layer
 	st     styles
 	live   bool
@@ -104,6 +108,7 @@ type Model struct {
 	findIdx  map[string]int
 	errors   int
 	dropped  uint64
+
 
 	view     view
 	back     []view
@@ -143,7 +148,7 @@ func New(opts Options, live bool) *Model {
 	}
 	m := &Model{
 		opts:    opts,
-		an:      opts.Analysis,
+		kinds:   map[string]mcptap.HopKind{},
 		decode:  opts.Decode,
 		st:      newStyles(),
 		live:    live,
@@ -154,9 +159,11 @@ func New(opts Options, live bool) *Model {
 		width:   120,
 		height:  40,
 	}
-	if m.an == nil {
-		m.an = defaultAnalysis(opts.TokenTimeout)
+	an := opts.Analysis
+	if an == nil {
+		an = defaultAnalysis(opts.TokenTimeout)
 	}
+	m.eng = newEngine(an)
 	if m.decode == nil {
 		m.decode = defaultDecode
 	}
@@ -178,11 +185,21 @@ func tick() tea.Cmd {
 	return tea.Tick(tickEvery, func(t time.Time) tea.Msg { return tickMsg(t) })
 }
 
-// Ingest upserts exchanges, feeds them to the analysis and refreshes the
-// views once for the whole batch.
+// Ingest feeds exchanges to the model's own analysis and shows the result
+// (replays and tests; a live program analyses in its pump goroutine).
 func (m *Model) Ingest(batch []mcptap.Exchange) {
-	for _, ex := range batch {
-		m.an.Observe(ex)
+	m.apply(m.eng.ingest(batch))
+}
+
+// Finish tells the analysis the recording is over (replay).
+func (m *Model) Finish() {
+	m.apply(m.eng.finish())
+}
+
+// apply shows one snapshot of the analysis: upserts its exchanges and, when
+// they were re-read, replaces flows and findings.
+func (m *Model) apply(s snapshotMsg) {
+	for _, ex := range s.exs {
 		if m.opts.Load != nil && ex.Complete {
 			ex.ReqBody, ex.RespBody = nil, nil
 		}
@@ -203,10 +220,18 @@ func (m *Model) Ingest(batch []mcptap.Exchange) {
 			m.trafRows = append(m.trafRows, len(m.exs)-1)
 		}
 	}
-	m.refresh()
-	if m.selEx != "" && m.full != nil {
-		for _, ex := range batch {
-			if ex.ID == m.selEx && m.opts.Load == nil {
+	for id, k := range s.kinds {
+		m.kinds[id] = k
+	}
+	if s.read {
+		m.setAnalysis(s.flows, s.findings)
+	} else if m.follow {
+		m.tl.cursor = m.newestPos(len(m.trafRows))
+	}
+	m.clampLists()
+	if m.selEx != "" && m.full != nil && m.opts.Load == nil {
+		for _, ex := range s.exs {
+			if ex.ID == m.selEx {
 				e := ex
 				m.full = &e
 				m.buildExchangeDoc()
@@ -215,27 +240,14 @@ func (m *Model) Ingest(batch []mcptap.Exchange) {
 	}
 }
 
-// Finish tells the analysis the recording is over (replay).
-func (m *Model) Finish() {
-	m.an.Finish()
-	m.refresh()
-}
-
-// refresh re-reads flows and findings from the analysis.
-func (m *Model) refresh() {
-	flows := m.an.Flows()
-	sort.SliceStable(flows, func(i, j int) bool {
-		if !flows[i].Started.Equal(flows[j].Started) {
-			return flows[i].Started.Before(flows[j].Started)
-		}
-		return flows[i].ID < flows[j].ID
-	})
+// setAnalysis replaces flows (sorted by start) and findings.
+func (m *Model) setAnalysis(flows []mcptap.Flow, findings []mcptap.Finding) {
 	m.flows = flows
 	clear(m.flowIdx)
 	for i, f := range flows {
 		m.flowIdx[f.ID] = i
 	}
-	m.findings = m.an.Findings()
+	m.findings = findings
 	clear(m.findIdx)
 	m.errors = 0
 	for i, f := range m.findings {
@@ -243,6 +255,9 @@ func (m *Model) refresh() {
 		if f.Severity == mcptap.SevError {
 			m.errors++
 		}
+	}
+	if m.exFlowIdx != nil {
+		m.indexExchanges()
 	}
 	m.flowRows = m.flowRows[:0]
 	for i := range m.flows {
@@ -357,14 +372,21 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.rebuildDocs()
 	case ExchangesMsg:
 		m.Ingest(msg)
+	case snapshotMsg:
+		m.apply(msg)
 	case tickMsg:
 		m.now = time.Time(msg)
 		if m.opts.Dropped != nil {
 			m.dropped = m.opts.Dropped()
 		}
-		if len(m.an.Tick(m.now)) > 0 {
-			m.refresh()
-		} else if m.view == viewFlow {
+		news := false
+		if m.eng != nil {
+			var s snapshotMsg
+			if s, news = m.eng.tick(m.now); news {
+				m.apply(s)
+			}
+		}
+		if !news && m.view == viewFlow {
 			m.buildFlowDoc() // running timer
 		}
 		if m.live {
@@ -720,4 +742,10 @@ func (m *Model) filterKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// hop is the analysis' classification of an exchange, if any.
+func (m *Model) hop(id string) (mcptap.HopKind, bool) {
+	k, ok := m.kinds[id]
+	return k, ok
 }

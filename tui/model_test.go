@@ -78,10 +78,10 @@ func TestPumpBatches(t *testing.T) {
 	}
 	close(c)
 	var msgs []tea.Msg
-	pump(context.Background(), c, func(m tea.Msg) { msgs = append(msgs, m) }, 50*time.Millisecond)
+	pump(context.Background(), c, func(m tea.Msg) { msgs = append(msgs, m) }, 50*time.Millisecond, newEngine(newFixedAnalysis(nil)), time.Now)
 	n := 0
 	for _, m := range msgs[:len(msgs)-1] {
-		n += len(m.(ExchangesMsg))
+		n += len(m.(snapshotMsg).exs)
 	}
 	if n != 5000 {
 		t.Fatalf("delivered %d of 5000", n)

@@ -41,12 +41,14 @@ func RunLive(ctx context.Context, opts LiveOptions) error {
 		return n
 	}
 	m := New(opts.Options, true)
+	eng := m.eng
+	m.eng = nil // the pump goroutine owns the analysis from here on
 	p := tea.NewProgram(m, programOptions(ctx, opts.Input, opts.Output)...)
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pump(pctx, sub.C, p.Send, batchEvery)
+		pump(pctx, sub.C, p.Send, batchEvery, eng, time.Now)
 	}()
 	_, err := p.Run()
 	stop() // Send after Run is a no-op, so the pump cannot block here
@@ -103,19 +105,23 @@ func runErr(ctx context.Context, err error) error {
 	return err
 }
 
-// pump drains c into batches and sends one ExchangesMsg per period, so a
-// burst of traffic costs one update and one redraw. When c closes it sends
-// what is left and a closedMsg.
-func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), every time.Duration) {
+// pump drains c into batches, runs the analysis on each and sends one
+// snapshot per period, so a burst of traffic costs the UI one update and one
+// redraw, and the analysis never runs on the UI's goroutine. It also ticks
+// the analysis' clock (time-based rules fire with no new traffic). When c
+// closes it sends what is left and a closedMsg.
+func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), every time.Duration, eng *engine, now func() time.Time) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	clock := time.NewTicker(tickEvery)
+	defer clock.Stop()
 	var batch []mcptap.Exchange
 	for {
 		select {
 		case ex, ok := <-c:
 			if !ok {
 				if len(batch) > 0 {
-					send(ExchangesMsg(batch))
+					send(eng.ingest(batch))
 				}
 				send(closedMsg{})
 				return
@@ -123,8 +129,12 @@ func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), eve
 			batch = append(batch, ex)
 		case <-t.C:
 			if len(batch) > 0 {
-				send(ExchangesMsg(batch))
+				send(eng.ingest(batch))
 				batch = nil
+			}
+		case <-clock.C:
+			if s, ok := eng.tick(now()); ok {
+				send(s)
 			}
 		case <-ctx.Done():
 			return

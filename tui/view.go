@@ -360,7 +360,7 @@ func (m *Model) trafficRow(ex *mcptap.Exchange) string {
 		}
 	}
 	kind := ""
-	if k, ok := m.an.Hop(ex.ID); ok {
+	if k, ok := m.hop(ex.ID); ok {
 		kind = string(k)
 	}
 	url := sanitize(ex.Host + ex.Target)
