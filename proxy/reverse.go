@@ -126,6 +126,7 @@ func Listen(cfg Config) (*Proxy, error) {
 		p.listeners = append(p.listeners, ln)
 		p.addrs = append(p.addrs, ln.Addr().String())
 		h := newRouteHandler(p, rt.Upstream, cfg.HostHeader == "upstream", errLog)
+		h.listener = ln.Addr().String()
 		p.servers = append(p.servers, &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 30 * time.Second,
@@ -230,6 +231,7 @@ func (p *Proxy) closeListeners() {
 // and hands it to a ReverseProxy that rewrites only scheme and authority.
 type routeHandler struct {
 	p        *Proxy
+	listener string // this route's listen address, as recorded
 	rp       *httputil.ReverseProxy
 	upstream string // base URL as recorded
 	prefix   string // upstream path prefix without trailing slash, "" for none
@@ -356,12 +358,20 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr["Date"] = nil
 	hdr["Content-Type"] = nil
-	info := InboundInfo(r, mcptap.ModeReverse, h.upstream)
-	fw := flushWriter{ResponseWriter: w}
-	if f, ok := w.(interface{ FlushError() error }); ok {
-		fw.flush = f.FlushError
+	// One allocation for everything per request the handler adds.
+	in := &inbound{fw: flushWriter{ResponseWriter: w}}
+	fillInbound(&in.info, r, mcptap.ModeReverse, h.upstream)
+	in.info.Listener = h.listener
+	if f, ok := w.(errFlusher); ok {
+		in.fw.flusher = f
 	}
-	h.rp.ServeHTTP(&fw, r.WithContext(WithClientInfo(r.Context(), info)))
+	h.rp.ServeHTTP(&in.fw, r.WithContext(WithClientInfo(r.Context(), &in.info)))
+}
+
+// inbound is the per-request state of the route handler.
+type inbound struct {
+	info ClientInfo
+	fw   flushWriter
 }
 
 // flushWriter passes every body write to the client at once, so no body,
@@ -372,23 +382,27 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // upgrades still work.
 type flushWriter struct {
 	http.ResponseWriter
-	flush func() error
+	flusher errFlusher // nil if the server's writer cannot flush
 }
+
+// errFlusher is what net/http's server ResponseWriter implements (an
+// interface, not a method value, so keeping it allocates nothing).
+type errFlusher interface{ FlushError() error }
 
 func (w *flushWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
-	if err == nil && w.flush != nil {
-		err = w.flush()
+	if err == nil && w.flusher != nil {
+		err = w.flusher.FlushError()
 	}
 	return n, err
 }
 
 // FlushError lets http.ResponseController flush through the wrapper.
 func (w *flushWriter) FlushError() error {
-	if w.flush == nil {
+	if w.flusher == nil {
 		return http.ErrNotSupported
 	}
-	return w.flush()
+	return w.flusher.FlushError()
 }
 
 // Unwrap gives http.ResponseController the server's own writer (Hijack for upgrades).

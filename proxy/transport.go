@@ -51,7 +51,17 @@ func ClientInfoFrom(ctx context.Context) (*ClientInfo, bool) {
 // local address, and the scheme from the first X-Forwarded-Proto value (the
 // tunnel terminates TLS), else from r.TLS.
 func InboundInfo(r *http.Request, mode mcptap.Mode, upstream string) *ClientInfo {
-	info := &ClientInfo{
+	info := &ClientInfo{}
+	fillInbound(info, r, mode, upstream)
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		info.Listener = a.String()
+	}
+	return info
+}
+
+// fillInbound is InboundInfo without the listener, into caller-owned memory.
+func fillInbound(info *ClientInfo, r *http.Request, mode mcptap.Mode, upstream string) {
+	*info = ClientInfo{
 		Mode:       mode,
 		Upstream:   upstream,
 		Scheme:     "http",
@@ -66,10 +76,6 @@ func InboundInfo(r *http.Request, mode mcptap.Mode, upstream string) *ClientInfo
 	if v := r.Header["X-Forwarded-Proto"]; len(v) > 0 && v[0] != "" {
 		info.Scheme = firstToken(v[0])
 	}
-	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		info.Listener = a.String()
-	}
-	return info
 }
 
 // firstToken returns the first comma-separated element of v, trimmed.
@@ -158,7 +164,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	fillClient(ex, req)
 
 	if req.Body != nil && req.Body != http.NoBody {
-		rec.reqBody = &reqTee{rc: req.Body, cap: rec.cap, declared: req.ContentLength}
+		rec.tee = reqTee{rc: req.Body, cap: rec.cap, declared: req.ContentLength}
+		rec.reqBody = &rec.tee
 		out := *req // shallow copy: a RoundTripper must not modify the caller's request
 		out.Body = rec.reqBody
 		req = &out
@@ -260,7 +267,8 @@ type recording struct {
 	t       *Transport
 	cap     int
 	ex      mcptap.Exchange
-	reqBody *reqTee
+	reqBody *reqTee // nil without a request body, else &tee
+	tee     reqTee
 
 	mu   sync.Mutex
 	rc   io.ReadCloser
