@@ -13,9 +13,9 @@ import (
 // model only ever sees its snapshots.
 type engine struct {
 	an          Analysis
-	inProgress  int       // flows still in progress at the last read
-	stale       bool      // MCP hops arrived that the last read does not hold
-	lastRefresh time.Time // traffic or tick time of the last read
+	inProgress  int                       // flows still in progress at the last read
+	stale       bool                      // MCP hops arrived that the last read does not hold
+	lastRefresh time.Time                 // traffic or tick time of the last read
 	sent        map[string]mcptap.HopKind // kinds the model already has
 }
 

@@ -1,7 +1,7 @@
 package tui
 
 import (
-		"strings"
+	"strings"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -108,7 +108,6 @@ type Model struct {
 	findIdx  map[string]int
 	errors   int
 	dropped  uint64
-
 
 	view     view
 	back     []view
