@@ -407,7 +407,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err != nil {
 			m.msg = "report: " + msg.err.Error()
 		} else {
-			m.msg = "report written to " + msg.path
+			m.msg = "report written to " + msg.path + " (secrets redacted)"
 		}
 	case tea.MouseWheelMsg:
 		switch msg.Button {

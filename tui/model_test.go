@@ -238,7 +238,7 @@ func TestReportKey(t *testing.T) {
 	if !strings.HasPrefix(m.msg, "report written to "+dir) {
 		t.Fatalf("msg %q", m.msg)
 	}
-	path := strings.TrimPrefix(m.msg, "report written to ")
+	path := strings.TrimSuffix(strings.TrimPrefix(m.msg, "report written to "), " (secrets redacted)")
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 || filepath.Ext(path) != ".md" {
 		t.Fatalf("report file %s: %v %v", path, fi, err)
@@ -343,4 +343,24 @@ func TestRunLiveDrainsAndStops(t *testing.T) {
 func (m *Model) selectedExchangeID() string {
 	ex, _ := m.selectedExchange()
 	return ex.ID
+}
+
+// r with the real report package: a redacted markdown file naming the verdicts.
+func TestReportKeyWritesMarkdown(t *testing.T) {
+	m := sized(NewReplay(Options{Session: mcptap.Session{ID: "0187c0ffee5e5510", Source: mcptap.SourceImport}, ReportDir: t.TempDir()}, fixtureExchanges()), termW, termH)
+	_, cmd := m.Update(press("r"))
+	m.Update(cmd())
+	path := strings.TrimSuffix(strings.TrimPrefix(m.msg, "report written to "), " (secrets redacted)")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: %v", m.msg, err)
+	}
+	for _, want := range []string{"state.not-echoed", "token.never-called", "callback.state-not-found"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(string(b), "AC_lost") {
+		t.Error("the report shows an authorization code unredacted")
+	}
 }

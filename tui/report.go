@@ -10,17 +10,21 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/report"
 )
 
-// markdownReport writes the session's markdown report; nil until the report
-// package is wired in.
-var markdownReport func(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, timeout time.Duration) error
+// markdownReport writes the session's markdown report, redacted like
+// `mcptap report` so that it can be pasted into an issue. A variable so tests
+// can see the path without depending on the report's wording.
+var markdownReport = func(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, timeout time.Duration) error {
+	return report.Build(sess, exs, report.Options{Redact: true, TokenTimeout: timeout}).Write(w, "markdown")
+}
 
 // writeReport writes the markdown report of everything seen so far to a new
 // file (0600) and reports its path.
 func (m *Model) writeReport() tea.Cmd {
 	if markdownReport == nil {
-		m.msg = "report: the report package is not built into this binary; use `mcptap report --format markdown`"
+		m.msg = "report: not available in this build; use `mcptap report --format markdown`"
 		return nil
 	}
 	sess := m.opts.Session
