@@ -95,13 +95,13 @@ func pathOnly(target string) string {
 func (m *Model) statusLine() string {
 	var parts []string
 	if len(m.opts.Listen) > 0 {
-		s := "listen " + strings.Join(m.opts.Listen, ",")
+		s := "listen " + firstAndMore(m.opts.Listen)
 		if len(m.opts.Upstream) > 0 {
-			s += " → " + strings.Join(m.opts.Upstream, ",")
+			s += " → " + firstAndMore(m.opts.Upstream)
 		}
 		parts = append(parts, s)
 	} else if len(m.opts.Upstream) > 0 {
-		parts = append(parts, "upstream "+strings.Join(m.opts.Upstream, ","))
+		parts = append(parts, "upstream "+firstAndMore(m.opts.Upstream))
 	}
 	if m.opts.Session.ID != "" {
 		parts = append(parts, "session "+short(m.opts.Session.ID, 14))
@@ -390,4 +390,12 @@ func (m *Model) docLines(d *doc, w, h int) []string {
 		out = append(out, m.selectRow(d.lines[i].text, w, i == d.cursor && d.lines[i].sel))
 	}
 	return out
+}
+
+// firstAndMore keeps the status line short when a session has many routes.
+func firstAndMore(xs []string) string {
+	if len(xs) <= 1 {
+		return strings.Join(xs, "")
+	}
+	return fmt.Sprintf("%s (+%d more)", xs[0], len(xs)-1)
 }
