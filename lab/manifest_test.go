@@ -290,6 +290,9 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			if w.Scenario.Expect.Healthy() {
 				if r := res[name]; r.Stopped != "" || r.CallText != "counted to 3" {
 					t.Errorf("healthy client: stopped=%q call=%q", r.Stopped, r.CallText)
+					for _, ex := range exs[name] {
+						t.Logf("  %s %s -> %d err=%q size=%d complete=%v body=%.300q", ex.Method, ex.Target, ex.Status, ex.Err, ex.RespSize, ex.Complete, ex.RespBody)
+					}
 				}
 				if len(tokenCalls(exs[name])) != 1 {
 					t.Errorf("%d token calls recorded, want 1", len(tokenCalls(exs[name])))
