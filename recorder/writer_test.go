@@ -220,3 +220,49 @@ func crashChild(path string) {
 		c <- ex
 	}
 }
+
+// TestReadWhileRecording reads sessions and exchanges while the writer
+// commits, as an in-process TUI does: no deadlock, no race, counts only grow.
+func TestReadWhileRecording(t *testing.T) {
+	s, _ := openTest(t, &Options{BatchSize: 8, BatchWait: time.Millisecond})
+	if err := s.CreateSession(mcptap.Session{ID: "live"}); err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan mcptap.Exchange, 64)
+	w := s.Record(c)
+	done := make(chan error, 1)
+	go func() {
+		last := 0
+		for {
+			select {
+			case <-w.done:
+				done <- nil
+				return
+			default:
+			}
+			n := 0
+			if err := s.Exchanges("live", func(mcptap.Exchange) error { n++; return nil }); err != nil {
+				done <- err
+				return
+			}
+			if n < last {
+				done <- fmt.Errorf("exchange count went back from %d to %d", last, n)
+				return
+			}
+			last = n
+		}
+	}()
+	for i := range 2000 {
+		c <- testExchange("live", i, true)
+	}
+	close(c)
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if sess, _ := s.Session("live"); sess.Exchanges != 2000 {
+		t.Errorf("count %d", sess.Exchanges)
+	}
+}
