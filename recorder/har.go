@@ -691,7 +691,9 @@ func (m *harMcptap) apply(ex *mcptap.Exchange) error {
 	if m.Mode != "" {
 		ex.Mode = mcptap.Mode(m.Mode)
 	}
-	ex.Scheme, ex.Host, ex.Target = m.Scheme, m.Host, m.Target
+	if m.Target != "" { // an empty target is never recorded: keep the URL's
+		ex.Scheme, ex.Host, ex.Target = m.Scheme, m.Host, m.Target
+	}
 	ex.Proto, ex.RespProto = m.Proto, m.RespProto
 	ex.ReqSize, ex.ReqTruncated = m.ReqSize, m.ReqTruncated
 	ex.RespSize, ex.RespTruncated = m.RespSize, m.RespTruncated
@@ -893,6 +895,11 @@ func exchangeEntry(ex *mcptap.Exchange) *harEntry {
 		if ex.Scheme == "" {
 			u = "http" + u
 		}
+	}
+	if _, _, _, err := splitURL(u); err != nil {
+		// Not expressible as a URL (an empty target, say): keep the file
+		// readable; "_mcptap" carries what was recorded.
+		u = "http://unknown.invalid/"
 	}
 	e.Request = &harRequest{
 		Method: ex.Method, URL: &u, HTTPVersion: proto,

@@ -204,7 +204,11 @@ func sampleExchanges() []mcptap.Exchange {
 	d.ReqTruncated, d.ReqSize = true, 5000
 	e := mk(4) // HTTP/1.0 without a Host header
 	e.Host, e.Proto = "", "HTTP/1.0"
-	return []mcptap.Exchange{a, b, c, d, e}
+	f := mk(5) // CONNECT from the browser proxy: authority-form target
+	f.Method, f.Target, f.Host, f.Mode = "CONNECT", "idp.test:443", "idp.test:443", mcptap.ModeForward
+	g := mk(6) // OPTIONS *
+	g.Method, g.Target = "OPTIONS", "*"
+	return []mcptap.Exchange{a, b, c, d, e, f, g}
 }
 
 func TestHARRoundTrip(t *testing.T) {
