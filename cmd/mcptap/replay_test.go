@@ -165,7 +165,7 @@ func replayTUIInTmux(t *testing.T, bin string) {
 
 	// Exchange detail of the authorize hop: the state peeled layer by layer.
 	s.keys("Enter")
-	screen = s.waitFor("Query parameters", "↳ base64url")
+	screen = s.waitFor("Query parameters", "↳ json", "csrf")
 	saveScreen(t, "exchange-authorize", screen)
 
 	// ChatGPT's callback 404.
