@@ -14,9 +14,9 @@ import (
 	"github.com/mcptap/mcptap/recorder"
 )
 
-// runStoreCLI runs the command line in-process, as main does, and returns stdout,
-// stderr and the exit code.
-func runStoreCLI(t *testing.T, args ...string) (string, string, int) {
+// runCmd runs the command line in-process, as main does, and returns stdout,
+// stderr and the exit code. Other commands' tests use it too (report_test.go).
+func runCmd(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
 	root := newRootCmd()
 	var out, errb bytes.Buffer
@@ -35,9 +35,9 @@ func runStoreCLI(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
-// tempMcptapHome points MCPTAP_HOME (and HOME) at a fresh directory so the default
+// tempHome (used by other commands' tests as well) points MCPTAP_HOME (and HOME) at a fresh directory so the default
 // database path is private to the test.
-func tempMcptapHome(t *testing.T) string {
+func tempHome(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	home := filepath.Join(dir, "mcptap-home")
@@ -49,23 +49,23 @@ func tempMcptapHome(t *testing.T) string {
 func harFixture(name string) string { return filepath.Join("..", "..", "recorder", "testdata", name) }
 
 func TestImportSessionsExport(t *testing.T) {
-	home := tempMcptapHome(t)
+	home := tempHome(t)
 
-	out, _, code := runStoreCLI(t, "sessions")
+	out, _, code := runCmd(t, "sessions")
 	if code != 0 || !strings.Contains(out, "no sessions") {
 		t.Fatalf("sessions on no database: %d %q", code, out)
 	}
-	out, _, code = runStoreCLI(t, "sessions", "--json")
+	out, _, code = runCmd(t, "sessions", "--json")
 	if code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Fatalf("sessions --json on no database: %d %q", code, out)
 	}
 
-	out, errs, code := runStoreCLI(t, "import", harFixture("chrome-sanitized.har"))
+	out, errs, code := runCmd(t, "import", harFixture("chrome-sanitized.har"))
 	if code != 0 {
 		t.Fatalf("import chrome: %d %s", code, errs)
 	}
 	chromeID := strings.TrimSpace(out)
-	out, errs, code = runStoreCLI(t, "import", harFixture("firefox.har"))
+	out, errs, code = runCmd(t, "import", harFixture("firefox.har"))
 	if code != 0 {
 		t.Fatalf("import firefox: %d %s", code, errs)
 	}
@@ -82,7 +82,7 @@ func TestImportSessionsExport(t *testing.T) {
 		t.Errorf("MCPTAP_HOME: %v %v", fi.Mode(), err)
 	}
 
-	out, _, code = runStoreCLI(t, "sessions")
+	out, _, code = runCmd(t, "sessions")
 	if code != 0 {
 		t.Fatalf("sessions: %d", code)
 	}
@@ -100,7 +100,7 @@ func TestImportSessionsExport(t *testing.T) {
 		}
 	}
 
-	out, _, code = runStoreCLI(t, "sessions", "--json")
+	out, _, code = runCmd(t, "sessions", "--json")
 	var list []map[string]any
 	if err := json.Unmarshal([]byte(out), &list); err != nil || code != 0 {
 		t.Fatalf("sessions --json: %v %q", err, out)
@@ -112,7 +112,7 @@ func TestImportSessionsExport(t *testing.T) {
 	// Default: the latest session, redacted.
 	dir := t.TempDir()
 	red := filepath.Join(dir, "latest.har")
-	if _, errs, code := runStoreCLI(t, "export", "--har", red); code != 0 {
+	if _, errs, code := runCmd(t, "export", "--har", red); code != 0 {
 		t.Fatalf("export: %d %s", code, errs)
 	}
 	if fi, err := os.Stat(red); err != nil || fi.Mode().Perm() != 0o600 {
@@ -132,7 +132,7 @@ func TestImportSessionsExport(t *testing.T) {
 	if err := os.WriteFile(plain, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, errs, code := runStoreCLI(t, "export", firefoxID[:len(firefoxID)-1], "--har", plain, "--no-redact"); code != 0 {
+	if _, errs, code := runCmd(t, "export", firefoxID[:len(firefoxID)-1], "--har", plain, "--no-redact"); code != 0 {
 		t.Fatalf("export --no-redact: %d %s", code, errs)
 	}
 	b, _ = os.ReadFile(plain)
@@ -147,7 +147,7 @@ func TestImportSessionsExport(t *testing.T) {
 	}
 
 	// Export of a chrome import, to stdout, reads back with the raw target.
-	out, _, code = runStoreCLI(t, "export", chromeID, "--har", "-", "--no-redact")
+	out, _, code = runCmd(t, "export", chromeID, "--har", "-", "--no-redact")
 	if code != 0 {
 		t.Fatalf("export to stdout: %d", code)
 	}
@@ -172,7 +172,7 @@ func readExportedHAR(t *testing.T, path string) []mcptap.Exchange {
 }
 
 func TestImportRefusesBadHAR(t *testing.T) {
-	tempMcptapHome(t)
+	tempHome(t)
 	db := filepath.Join(t.TempDir(), "x", "m.db")
 	bad := filepath.Join(t.TempDir(), "bad.har")
 	err := os.WriteFile(bad, []byte(`{"log":{"version":"1.2","entries":[
@@ -181,7 +181,7 @@ func TestImportRefusesBadHAR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, errs, code := runStoreCLI(t, "--db", db, "import", bad)
+	_, errs, code := runCmd(t, "--db", db, "import", bad)
 	if code != 2 || !strings.Contains(errs, "entry 1: request.url: missing") || !strings.Contains(errs, bad) {
 		t.Fatalf("bad HAR: code %d, %q", code, errs)
 	}
@@ -189,17 +189,17 @@ func TestImportRefusesBadHAR(t *testing.T) {
 	if _, err := os.Stat(db); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("database touched by a failed import: %v", err)
 	}
-	_, errs, code = runStoreCLI(t, "--db", db, "import", filepath.Join(t.TempDir(), "missing.har"))
+	_, errs, code = runCmd(t, "--db", db, "import", filepath.Join(t.TempDir(), "missing.har"))
 	if code != 2 || !strings.Contains(errs, "missing.har") {
 		t.Errorf("missing file: %d %q", code, errs)
 	}
-	if _, _, code := runStoreCLI(t, "import"); code != 2 {
+	if _, _, code := runCmd(t, "import"); code != 2 {
 		t.Errorf("import without a file: %d", code)
 	}
 }
 
 func TestExportErrors(t *testing.T) {
-	tempMcptapHome(t)
+	tempHome(t)
 	db := filepath.Join(t.TempDir(), "m.db")
 	out := filepath.Join(t.TempDir(), "o.har")
 	for _, tc := range []struct {
@@ -209,15 +209,15 @@ func TestExportErrors(t *testing.T) {
 		{[]string{"export", "--har", out}, "no database"},
 		{[]string{"export"}, "--har"},
 	} {
-		_, errs, code := runStoreCLI(t, append([]string{"--db", db}, tc.args...)...)
+		_, errs, code := runCmd(t, append([]string{"--db", db}, tc.args...)...)
 		if code != 2 || !strings.Contains(errs, tc.msg) {
 			t.Errorf("%v: %d %q", tc.args, code, errs)
 		}
 	}
-	if _, errs, code := runStoreCLI(t, "--db", db, "import", harFixture("mitmproxy.har")); code != 0 {
+	if _, errs, code := runCmd(t, "--db", db, "import", harFixture("mitmproxy.har")); code != 0 {
 		t.Fatal(errs)
 	}
-	_, errs, code := runStoreCLI(t, "--db", db, "export", "ffff", "--har", out)
+	_, errs, code := runCmd(t, "--db", db, "export", "ffff", "--har", out)
 	if code != 2 || !strings.Contains(errs, "not found") {
 		t.Errorf("unknown session: %d %q", code, errs)
 	}
@@ -227,7 +227,7 @@ func TestExportErrors(t *testing.T) {
 }
 
 func TestSessionsShowsCrashedAndDropped(t *testing.T) {
-	tempMcptapHome(t)
+	tempHome(t)
 	db := filepath.Join(t.TempDir(), "m.db")
 	s, err := recorder.Open(db, nil)
 	if err != nil {
@@ -247,11 +247,11 @@ func TestSessionsShowsCrashedAndDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	out, _, code := runStoreCLI(t, "--db", db, "sessions")
+	out, _, code := runCmd(t, "--db", db, "sessions")
 	if code != 0 || !strings.Contains(out, "crashed?") || !strings.Contains(out, "(12 dropped)") {
 		t.Errorf("sessions:\n%s", out)
 	}
-	out, _, _ = runStoreCLI(t, "--db", db, "sessions", "--json")
+	out, _, _ = runCmd(t, "--db", db, "sessions", "--json")
 	var js []map[string]any
 	json.Unmarshal([]byte(out), &js)
 	if len(js) != 2 || js[0]["state"] != "crashed?" || js[0]["ended"] != nil || js[1]["dropped"] != float64(12) {
@@ -260,7 +260,7 @@ func TestSessionsShowsCrashedAndDropped(t *testing.T) {
 }
 
 func TestSessionsDatabaseInUse(t *testing.T) {
-	tempMcptapHome(t)
+	tempHome(t)
 	db := filepath.Join(t.TempDir(), "m.db")
 	s, err := recorder.Open(db, nil)
 	if err != nil {
@@ -269,7 +269,7 @@ func TestSessionsDatabaseInUse(t *testing.T) {
 	defer s.Close()
 	for _, args := range [][]string{{"sessions"}, {"import", harFixture("firefox.har")}, {"export", "--har", filepath.Join(t.TempDir(), "x.har")}} {
 		start := time.Now()
-		_, errs, code := runStoreCLI(t, append([]string{"--db", db}, args...)...)
+		_, errs, code := runCmd(t, append([]string{"--db", db}, args...)...)
 		if code != 2 || !strings.Contains(errs, db) || !strings.Contains(errs, "another mcptap") {
 			t.Errorf("%v while in use: %d %q", args, code, errs)
 		}
