@@ -278,3 +278,28 @@ func TestSessionsDatabaseInUse(t *testing.T) {
 		}
 	}
 }
+
+// TestRunExitCodes goes through run, as main does: a good import is 0, an
+// unreadable HAR and a missing --har are 2.
+func TestRunExitCodes(t *testing.T) {
+	tempHome(t)
+	db := filepath.Join(t.TempDir(), "m.db")
+	bad := filepath.Join(t.TempDir(), "bad.har")
+	if err := os.WriteFile(bad, []byte(`{"log":{"entries":[{"request":{}}]}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--db", db, "import", harFixture("mitmproxy.har")}, 0},
+		{[]string{"--db", db, "import", bad}, 2},
+		{[]string{"--db", db, "export"}, 2},
+		{[]string{"--db", db, "sessions", "extra"}, 2},
+		{[]string{"--db", db, "sessions", "--bogus"}, 2},
+	} {
+		if got := run(tc.args); got != tc.code {
+			t.Errorf("run(%q) = %d, want %d", tc.args, got, tc.code)
+		}
+	}
+}
