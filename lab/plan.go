@@ -216,12 +216,32 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 			o.Why = fmt.Sprintf("fault %s, want %s", o.Got.Fault, joinFaults(e.Faults))
 		case e.Healthy() && len(badFindings[i]) > 0:
 			o.Why = "healthy scenario has findings: " + strings.Join(badFindings[i], ", ")
+		case e.Transform != "" && !namesTransform(findings, o.Flow, o.Got.Rule, e.Transform):
+			o.Why = fmt.Sprintf("the %s finding does not name the %s transformation", o.Got.Rule, e.Transform)
 		default:
 			o.Pass = true
 		}
 		out = append(out, o)
 	}
 	return out
+}
+
+// namesTransform reports whether the flow's finding for rule says which
+// transformation damaged the state.
+func namesTransform(findings []mcptap.Finding, flow, rule, transform string) bool {
+	for _, fd := range findings {
+		if fd.Flow != flow || fd.Rule != rule {
+			continue
+		}
+		text := fd.Title + " " + fd.Detail
+		for _, ev := range fd.Evidence {
+			text += " " + ev.Note
+		}
+		if strings.Contains(text, transform) {
+			return true
+		}
+	}
+	return false
 }
 
 func containsFault(list []mcptap.Fault, f mcptap.Fault) bool {
