@@ -17,7 +17,11 @@ import (
 // to its scenario by the listener it arrived on.
 type Plan struct {
 	Worlds []*World
-	refs   []routeRef
+	// FixedPorts lets a route take its listener's preferred address (the VS
+	// Code callback's 127.0.0.1:33418) when it is free. Off by default, so
+	// that concurrent test processes never race for one port.
+	FixedPorts bool
+	refs       []routeRef
 }
 
 type routeRef struct {
@@ -51,7 +55,7 @@ func (p *Plan) Routes() []proxy.Route {
 	out := make([]proxy.Route, 0, len(p.refs))
 	for _, r := range p.refs {
 		listen := "127.0.0.1:0"
-		if r.listener.Listen != "" && !taken[r.listener.Listen] && portFree(r.listener.Listen) {
+		if p.FixedPorts && r.listener.Listen != "" && !taken[r.listener.Listen] && portFree(r.listener.Listen) {
 			listen = r.listener.Listen
 			taken[listen] = true
 		}

@@ -111,7 +111,14 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 		viewSub = broker.Subscribe("tui", 4096)
 	}
 	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: fmt.Sprintf("lab demo: %d scenario(s)", len(scs))}
+	// VS Code's fixed callback port when it is free, as VS Code itself
+	// prefers; if another process takes it meanwhile, any free port will do.
+	plan.FixedPorts = true
 	capture, err := live.Start(live.Config{Store: store, Session: sess, Proxy: plan.ProxyConfig(), Broker: broker})
+	if err != nil {
+		plan.FixedPorts = false
+		capture, err = live.Start(live.Config{Store: store, Session: sess, Proxy: plan.ProxyConfig(), Broker: broker})
+	}
 	if err != nil {
 		return fmt.Errorf("demo: start capture: %w", err)
 	}
