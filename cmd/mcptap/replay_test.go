@@ -110,9 +110,11 @@ func saveScreen(t *testing.T, name, screen string) {
 	}
 }
 
-// TestReplayCommand runs the real binary (built once: a build takes seconds).
-func TestReplayCommand(t *testing.T) {
+// TestTUICommands runs the real binary (built once: a build takes seconds):
+// replay in and out of a terminal, and proxy's live view.
+func TestTUICommands(t *testing.T) {
 	bin := buildForReplay(t)
+	t.Run("proxy-live", func(t *testing.T) { proxyLiveTUIInTmux(t, bin) })
 	t.Run("tmux", func(t *testing.T) { replayTUIInTmux(t, bin) })
 	t.Run("no-color", func(t *testing.T) { replayTUINoColor(t, bin) })
 	t.Run("no-tui", func(t *testing.T) { replayNoTUIPrintsLines(t, bin) })

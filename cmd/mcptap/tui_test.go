@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// The live view of `mcptap proxy` in a real terminal: an authorize whose code
+// is never redeemed shows a running timer, then turns into
+// token.never-called at the timeout with no further traffic.
+func proxyLiveTUIInTmux(t *testing.T, bin string) {
+	needTmux(t)
+	state := "live-state-0001"
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/oauth/register":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"client_id":"cl_live"}`)
+		case "/oauth/authorize":
+			http.Redirect(w, r, "https://chatgpt.com/connector_platform_oauth_redirect?code=AC_live&state="+r.URL.Query().Get("state"), http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer up.Close()
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	s := startTmux(t, []string{"MCPTAP_HOME=" + t.TempDir(), "TERM=xterm-256color"},
+		bin, "proxy", "--upstream", up.URL, "--listen", addr, "--token-timeout", "4s")
+	s.waitFor("Flows (0)", "listen "+addr, "live")
+
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	reg, err := client.Post("http://"+addr+"/oauth/register", "application/json",
+		strings.NewReader(`{"redirect_uris":["https://chatgpt.com/connector_platform_oauth_redirect"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Body.Close()
+	resp, err := client.Get("http://" + addr + "/oauth/authorize?response_type=code&client_id=cl_live&redirect_uri=https%3A%2F%2Fchatgpt.com%2Fconnector_platform_oauth_redirect&state=" +
+		state + "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("authorize through the proxy: %s", resp.Status)
+	}
+
+	screen := s.waitFor("Flows (1)", "waiting for the token call", "/ 0:04")
+	if !strings.Contains(screen, "…") {
+		t.Errorf("a waiting flow shows …:\n%s", screen)
+	}
+	screen = s.waitFor("token.never-called · client")
+	if !strings.Contains(screen, "✗") || strings.Contains(screen, "waiting for the token call") {
+		t.Errorf("the flow did not turn ✗ by itself:\n%s", screen)
+	}
+	s.keys("Enter")
+	s.waitFor("verdict  token.never-called", "◀ chain broke here")
+	s.keys("q")
+	screen = s.waitFor("mcptap-exit=0")
+	if !strings.Contains(screen, "mcptap: session ") {
+		t.Errorf("proxy did not end its session cleanly after the TUI quit:\n%s", screen)
+	}
+}
