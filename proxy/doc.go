@@ -14,6 +14,11 @@
 //     Upgrade except for upgrades, Proxy-*) are not forwarded, as HTTP requires.
 //   - Recording never delays traffic: bodies are teed as they stream, up to
 //     BodyCap bytes each, and exchanges are handed to a non-blocking Publish.
+//   - Every response body write is flushed to the client at once, whatever
+//     its framing; the response head travels with the first body bytes.
+//   - A request target whose path starts with "//" is forwarded through
+//     url.URL's Path/RawPath, which escapes characters outside RFC 3986
+//     ("{", "|", …); every other target is forwarded byte for byte.
 //   - 101 Switching Protocols (WebSocket) is recorded as one exchange with its
 //     handshake; the upgraded byte stream passes through unrecorded.
 //   - Listeners bind loopback unless Config.AllowRemote is set.
