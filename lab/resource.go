@@ -155,7 +155,7 @@ type textOut struct {
 func addTools(srv *mcp.Server) {
 	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "Echo the text back."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, textOut, error) {
-			return text(in.Text), textOut{Text: in.Text}, nil
+			return text(in.Text), textOut(in), nil
 		})
 	mcp.AddTool(srv, &mcp.Tool{Name: "add", Description: "Add two numbers."},
 		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, textOut, error) {
