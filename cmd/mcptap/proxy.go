@@ -137,7 +137,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		Store:   store,
 		Session: sess,
 		Broker:  broker,
-		Log:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log:     slog.New(slog.NewTextHandler(tuiSafe(stderr), &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Proxy: proxy.Config{
 			Routes:                routes,
 			BodyCap:               bodyCap,
