@@ -589,3 +589,37 @@ func TestFixedLengthBodyNotHeldBack(t *testing.T) {
 		t.Errorf("body %q%q", buf, rest)
 	}
 }
+
+// TestTrailersPassThrough: announced and unannounced trailers of a chunked
+// response reach the client (regression guard: copying the *http.Response in
+// RoundTrip lost trailers when none was announced).
+func TestTrailersPassThrough(t *testing.T) {
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/announced" {
+			w.Header().Set("Trailer", "X-Announced")
+		}
+		w.WriteHeader(200)
+		io.WriteString(w, "body")
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/announced" {
+			w.Header().Set("X-Announced", "a")
+		}
+		w.Header().Set(http.TrailerPrefix+"X-Unannounced", "u")
+	}))
+	col := newCollector()
+	p := startProxy(t, Config{Routes: []Route{{Upstream: up}}, Publish: col.Publish})
+	for i, path := range []string{"/announced", "/unannounced"} {
+		resp, err := http.Get("http://" + p.Addrs()[0] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "body" || resp.Trailer.Get("X-Unannounced") != "u" || (i == 0 && resp.Trailer.Get("X-Announced") != "a") {
+			t.Errorf("%s: body %q trailers %v", path, b, resp.Trailer)
+		}
+		if ex := col.waitComplete(t, i+1)[i]; string(ex.RespBody) != "body" {
+			t.Errorf("%s: recorded %q", path, ex.RespBody)
+		}
+	}
+}

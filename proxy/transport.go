@@ -209,10 +209,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		rec.resp = make([]byte, 0, initial)
 	}
+	// The response is ours to hand back (only the request is the caller's),
+	// so the body is swapped in place: a copy would miss the trailers the
+	// base transport stores into the original after the body ends.
 	rec.rc = resp.Body
-	out := *resp
-	out.Body = rec
-	return &out, nil
+	resp.Body = rec
+	return resp, nil
 }
 
 // fillClient copies the client's view of the request into ex, from the
