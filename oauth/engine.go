@@ -56,6 +56,7 @@ func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
 	if x.kind == "" {
 		return nil
 	}
+	x.judged = t.complete(x)
 	var out []mcptap.Finding
 	for i := range Rules {
 		r := &Rules[i]
@@ -75,6 +76,10 @@ func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
 }
 
 func (t *Tracker) runFlow(f *flow) []mcptap.Finding {
+	f.judged = true
+	for _, h := range f.hops {
+		f.judged = f.judged && t.complete(h.x)
+	}
 	var out []mcptap.Finding
 	for i := range Rules {
 		r := &Rules[i]
@@ -91,9 +96,10 @@ func (t *Tracker) runFlow(f *flow) []mcptap.Finding {
 }
 
 func (t *Tracker) timed(final bool) []mcptap.Finding {
-	if len(t.waitCode) == 0 && len(t.waitBearer) == 0 && !final {
+	if !final && (len(t.waitCode) == 0 && len(t.waitBearer) == 0 || t.now.Before(t.deadline)) {
 		return nil
 	}
+	defer t.resetDeadline()
 	set := map[*flow]bool{}
 	for f := range t.waitCode {
 		set[f] = true

@@ -41,6 +41,8 @@ type exInfo struct {
 	reg         *oauthex.ClientRegistrationResponse
 	tokenResp   map[string]any
 	tokenIsJSON bool
+	accessJWT   *Token // the access token of a token response, decoded once
+	judged      bool   // the exchange rules ran on its complete copy
 }
 
 func (x *exInfo) id() string     { return x.ex.ID }

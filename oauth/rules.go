@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -402,9 +403,11 @@ func ruleIssuerMismatch(t *Tracker, x *exInfo) []hit {
 	got := x.asm.Issuer
 	var want string
 	var from *exInfo
-	for i := len(t.prms) - 1; i >= 0; i-- {
+	// t.prms is in traffic order: start at the last one before x.
+	last := sort.Search(len(t.prms), func(i int) bool { return t.prms[i].order > x.order })
+	for i := last - 1; i >= 0 && i >= last-fuzzyWindow; i-- {
 		p := t.prms[i]
-		if p.prm == nil || p.order > x.order {
+		if p.prm == nil {
 			continue
 		}
 		for _, as := range p.prm.AuthorizationServers {
@@ -1263,7 +1266,11 @@ func ruleAudienceMismatch(t *Tracker, f *flow) []hit {
 	if tk == nil || tk.tokenResp == nil {
 		return nil
 	}
-	jt := DecodeJWT(str(tk.tokenResp, "access_token"))
+	if tk.accessJWT == nil {
+		d := DecodeJWT(str(tk.tokenResp, "access_token"))
+		tk.accessJWT = &d
+	}
+	jt := *tk.accessJWT
 	if jt.Kind != "jwt" {
 		return nil
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"sort"
 	"strings"
 	"time"
 
@@ -40,6 +39,7 @@ type Tracker struct {
 	done bool
 
 	byID  map[string]*exInfo
+	list  []*exInfo // in the order first seen
 	order int
 	flows []*flow
 
@@ -73,6 +73,36 @@ type Tracker struct {
 
 	waitCode   map[*flow]bool
 	waitBearer map[*flow]bool
+	// deadline is the earliest time a waiting flow's timer runs out (zero when
+	// nothing waits), so Observe and Tick skip the timed rules until then.
+	deadline time.Time
+}
+
+// wait puts f on a timer (code → token, or token → first bearer).
+func (t *Tracker) wait(set map[*flow]bool, f *flow, since time.Time) {
+	set[f] = true
+	if d := since.Add(t.opts.TokenTimeout); t.deadline.IsZero() || d.Before(t.deadline) {
+		t.deadline = d
+	}
+}
+
+// resetDeadline recomputes the earliest deadline after timers fired.
+func (t *Tracker) resetDeadline() {
+	t.deadline = time.Time{}
+	for f := range t.waitCode {
+		since := f.codeAt
+		if since.IsZero() {
+			since = f.handoffAt
+		}
+		if d := since.Add(t.opts.TokenTimeout); t.deadline.IsZero() || d.Before(t.deadline) {
+			t.deadline = d
+		}
+	}
+	for f := range t.waitBearer {
+		if d := f.tokenOKAt.Add(t.opts.TokenTimeout); t.deadline.IsZero() || d.Before(t.deadline) {
+			t.deadline = d
+		}
+	}
 }
 
 // NewTracker returns an empty Tracker.
@@ -159,6 +189,7 @@ type flow struct {
 	access     string
 	bearerSeen bool
 	userAgents []string
+	judged     bool // the rules last ran with every hop complete
 	started    time.Time
 	updated    time.Time
 }
@@ -177,6 +208,7 @@ type hop struct {
 
 func (f *flow) add(x *exInfo, kind mcptap.HopKind, inner bool) {
 	f.hops = append(f.hops, hop{x: x, kind: kind, inner: inner})
+	f.judged = false
 	if f.started.IsZero() || x.at().Before(f.started) {
 		f.started = x.at()
 	}
@@ -211,6 +243,7 @@ func (t *Tracker) Observe(ex mcptap.Exchange) []mcptap.Finding {
 		x = &exInfo{ex: ex, order: t.order}
 		t.order++
 		t.byID[ex.ID] = x
+		t.list = append(t.list, x)
 		x.parse()
 	} else {
 		x.ex = ex
@@ -246,19 +279,23 @@ func (t *Tracker) Tick(now time.Time) []mcptap.Finding {
 func (t *Tracker) Finish() []mcptap.Finding {
 	t.done = true
 	var out []mcptap.Finding
-	for _, id := range t.sortedIDs() {
-		x := t.byID[id]
+	for _, x := range t.list {
 		if !x.placed {
 			t.classify(x)
 			t.place(x)
 		}
 		t.learn(x)
 	}
+	// Rules already judged on complete data need not run again.
 	for _, f := range t.flows {
-		out = append(out, t.runFlow(f)...)
+		if !f.judged {
+			out = append(out, t.runFlow(f)...)
+		}
 	}
-	for _, id := range t.sortedIDs() {
-		out = append(out, t.runExchange(t.byID[id])...)
+	for _, x := range t.list {
+		if !x.judged {
+			out = append(out, t.runExchange(x)...)
+		}
 	}
 	out = append(out, t.timed(true)...)
 	t.adoptLeftovers()
@@ -299,15 +336,6 @@ func (t *Tracker) adoptLeftovers() {
 		}
 	}
 	t.pending = nil
-}
-
-func (t *Tracker) sortedIDs() []string {
-	ids := make([]string, 0, len(t.byID))
-	for id := range t.byID {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return t.byID[ids[i]].order < t.byID[ids[j]].order })
-	return ids
 }
 
 // Hop is the classification of one exchange.
@@ -546,7 +574,7 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 				t.redirectURIs[b] = true
 			}
 			f.handoffAt, f.handoffEx = x.at(), x
-			t.waitCode[f] = true
+			t.wait(t.waitCode, f, f.handoffAt)
 		}
 	}
 }
@@ -643,7 +671,7 @@ func (t *Tracker) placeRedirect(x *exInfo) {
 		if f.code == "" {
 			f.code, f.codeAt, f.codeEx = c, x.at(), x
 			f.handoffAt = time.Time{}
-			t.waitCode[f] = true
+			t.wait(t.waitCode, f, f.codeAt)
 		}
 	}
 }
@@ -765,7 +793,7 @@ func (t *Tracker) learn(x *exInfo) {
 			if f.tokenOK == nil {
 				f.tokenOK, f.tokenOKAt = x, x.at()
 				if !f.bearerSeen {
-					t.waitBearer[f] = true
+					t.wait(t.waitBearer, f, f.tokenOKAt)
 				}
 			}
 		}

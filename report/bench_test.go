@@ -38,7 +38,7 @@ var benchScenarios = []oauthtest.Scenario{
 func generate(n int) []mcptap.Exchange {
 	b := oauthtest.NewBuilder()
 	b.Step = 100 * time.Millisecond
-	for i := 0; len(b.Exchanges()) < n; i++ {
+	for i := 0; b.Len() < n; i++ {
 		s := benchScenarios[i%len(benchScenarios)]
 		s.Seed = fmt.Sprint(i)
 		s.Build(b)

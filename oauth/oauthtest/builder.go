@@ -49,6 +49,9 @@ func (b *Builder) Do(method, rawURL string, status int) Ex {
 // Wait moves the clock.
 func (b *Builder) Wait(d time.Duration) { b.Now = b.Now.Add(d) }
 
+// Len is how many exchanges were built so far.
+func (b *Builder) Len() int { return len(b.exs) }
+
 // Exchanges returns what was built (the builder keeps its copy).
 func (b *Builder) Exchanges() []mcptap.Exchange { return append([]mcptap.Exchange(nil), b.exs...) }
 
