@@ -111,8 +111,8 @@ func writeSessionsTable(cmd *cobra.Command, list []mcptap.Session) error {
 			n += fmt.Sprintf(" (%d dropped)", s.Dropped)
 		}
 		name := s.Name
-		if len(name) > 48 {
-			name = "…" + name[len(name)-47:]
+		if r := []rune(name); len(r) > 48 { // keep the end: a path's file name, a URL's port
+			name = "…" + string(r[len(r)-47:])
 		}
 		if name == "" {
 			name = "-"
