@@ -394,6 +394,10 @@ func TestDeadUpstream502(t *testing.T) {
 	if !strings.Contains(ex.Err, "connection refused") || ex.Status != 0 || ex.Target != "/token" {
 		t.Errorf("recorded err %q status %d target %q", ex.Err, ex.Status, ex.Target)
 	}
+	// The upstream never read the form, but a failed token call needs it recorded.
+	if string(ex.ReqBody) != "grant_type=authorization_code&code=abc" || ex.ReqSize != 38 || ex.ReqTruncated {
+		t.Errorf("recorded request body %q size %d truncated %v", ex.ReqBody, ex.ReqSize, ex.ReqTruncated)
+	}
 	if len(col.all()) != 1 {
 		t.Errorf("a failed exchange is published once, got %d publications", len(col.all()))
 	}

@@ -164,7 +164,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	fillClient(ex, req)
 
 	if req.Body != nil && req.Body != http.NoBody {
-		rec.tee = reqTee{rc: req.Body, cap: rec.cap, declared: req.ContentLength}
+		rec.tee = reqTee{rc: req.Body, cap: rec.cap, declared: req.ContentLength, hold: true}
 		rec.reqBody = &rec.tee
 		out := *req // shallow copy: a RoundTripper must not modify the caller's request
 		out.Body = rec.reqBody
@@ -176,12 +176,25 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.baseRT().RoundTrip(req)
 	now := time.Now()
 	if err != nil {
+		if rec.reqBody != nil && req.ContentLength > 0 && req.ContentLength <= int64(rec.cap) && req.Header.Get("Expect") == "" {
+			// The upstream never took the body (dial refused, say), but a
+			// failed token call is exactly what needs its form recorded. A
+			// client that sent a small Content-Length body without Expect has
+			// already sent it, so this read does not wait on the client.
+			rec.tee.drain()
+		}
+		if rec.reqBody != nil {
+			rec.tee.release()
+		}
 		rec.snapshotReq()
 		ex.End = now
 		ex.Err = err.Error()
 		ex.Complete = true
 		t.Publish(*ex)
 		return nil, err
+	}
+	if rec.reqBody != nil {
+		rec.tee.release()
 	}
 	ex.ResponseAt = now
 	ex.Status = resp.StatusCode
@@ -356,6 +369,10 @@ type reqTee struct {
 	n    int64
 	eof  bool
 	snap bool // buf has been handed out; copy before appending again
+	// While RoundTrip runs (hold), a Close from the base transport is only
+	// noted, so that after a failed round trip the rest of the body can
+	// still be read for the record; release then closes for real.
+	hold, closeReq, closed bool
 }
 
 func (b *reqTee) Read(p []byte) (int, error) {
@@ -378,7 +395,51 @@ func (b *reqTee) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *reqTee) Close() error { return b.rc.Close() }
+func (b *reqTee) Close() error {
+	b.mu.Lock()
+	if b.hold {
+		b.closeReq = true
+		b.mu.Unlock()
+		return nil
+	}
+	already := b.closed
+	b.closed = true
+	b.mu.Unlock()
+	if already {
+		return nil
+	}
+	return b.rc.Close()
+}
+
+// release ends the hold on Close, closing the body if a Close came meanwhile.
+func (b *reqTee) release() {
+	b.mu.Lock()
+	b.hold = false
+	closeNow := b.closeReq && !b.closed
+	if closeNow {
+		b.closed = true
+	}
+	b.mu.Unlock()
+	if closeNow {
+		_ = b.rc.Close()
+	}
+}
+
+// drain reads what is left of the body into the record, up to the cap.
+func (b *reqTee) drain() {
+	buf := make([]byte, 4096)
+	for {
+		b.mu.Lock()
+		done := b.eof || len(b.buf) >= b.cap
+		b.mu.Unlock()
+		if done {
+			return
+		}
+		if _, err := b.Read(buf); err != nil {
+			return
+		}
+	}
+}
 
 // snapshot returns the body recorded so far, its size (the true size once the
 // body was read to its end, else the declared Content-Length, else -1) and
