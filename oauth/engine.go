@@ -245,7 +245,6 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	v.Verdict = mcptap.Verdict{Rule: "ok", Severity: mcptap.SevInfo, Fault: mcptap.FaultNone}
 	var fallback *mcptap.Finding
 	for _, fd := range fds {
-		v.Findings = append(v.Findings, fd.ID)
 		if fd.Severity != mcptap.SevError {
 			continue
 		}
@@ -261,6 +260,18 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	}
 	if v.Verdict.Rule == "ok" && fallback != nil {
 		v.Verdict = mcptap.Verdict{Rule: fallback.Rule, Severity: fallback.Severity, Fault: fallback.Fault}
+	}
+	// The verdict's finding first, then the others in hop order.
+	for _, fd := range fds {
+		if fd.Rule == v.Verdict.Rule {
+			v.Findings = append(v.Findings, fd.ID)
+			break
+		}
+	}
+	for _, fd := range fds {
+		if len(v.Findings) == 0 || fd.ID != v.Findings[0] {
+			v.Findings = append(v.Findings, fd.ID)
+		}
 	}
 	switch {
 	case v.Verdict.Rule != "ok":

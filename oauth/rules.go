@@ -792,7 +792,7 @@ func ruleStateNotEchoed(t *Tracker, f *flow) []hit {
 		}
 		return []hit{{anchor: r.x.id(), exchanges: ids(f.a, r.x), fault: fault,
 			detail: fmt.Sprintf("The authorize request carried state=%s; the response that brought the code back has %s (%s). RFC 6749 §4.1.2 requires the exact state in the response. Clients refuse it (\"Missing state param in response from OAuth provider\", \"Invalid state\").",
-				f.stateRaw, showAbsent("", r.has)+" state", note),
+				f.stateRaw, map[bool]string{false: "no state", true: "an empty state"}[r.has], note),
 			evidence: []mcptap.Evidence{ev(f.a, "query.state", f.stateRaw, "", "sent"), ev(r.x, r.field+".state", f.stateRaw, showAbsent(r.raw, r.has), note)}}}
 	}
 	return nil
@@ -1007,7 +1007,7 @@ func ruleCallbackRejected(t *Tracker, f *flow) []hit {
 			continue
 		}
 		h := hit{anchor: c.id(), exchanges: ids(f.a, c),
-			detail:   fmt.Sprintf("The client's callback %s %s answered %d (%s) to a response carrying code and state.", c.method(), c.base, c.status(), truncate(string(c.ex.RespBody), 100)),
+			detail:   fmt.Sprintf("The client's callback %s %s answered %d (%s).", c.method(), c.base, c.status(), truncate(string(c.ex.RespBody), 100)),
 			evidence: []mcptap.Evidence{ev(c, "status", "2xx", fmt.Sprint(c.status()), truncate(string(c.ex.RespBody), 100))}}
 		if c.status() == 405 {
 			h.detail += " 405: the callback expects GET; check that the authorization server does not use response_mode=form_post."
@@ -1016,6 +1016,9 @@ func ruleCallbackRejected(t *Tracker, f *flow) []hit {
 			fault, cause := t.causeFault(f)
 			h.fault = fault
 			h.detail += " This is a consequence of an earlier hop: " + cause + "."
+			h.fix = "Fix the earlier hop first (see the flow's verdict)."
+		} else {
+			h.detail += " The code and state it received were intact."
 		}
 		return []hit{h}
 	}

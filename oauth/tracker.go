@@ -364,7 +364,8 @@ func (t *Tracker) classify(x *exInfo) {
 	}
 	switch {
 	case strings.HasSuffix(p, "/backend-api/aip/connectors/links/oauth/callback"),
-		strings.Contains(p, "/backend-api/aip/connectors/links/oauth/state/"):
+		strings.Contains(p, "/backend-api/aip/connectors/links/oauth/state/"),
+		strings.Contains(p, "/backend-api/aip/") && strings.HasSuffix(p, "/oauth/callback") && m == "POST":
 		x.kind = mcptap.HopCallbackCompletion
 	case m == "POST" && (hasGT || t.tokenEP[x.key]):
 		t.sawToken = true
@@ -444,6 +445,8 @@ func (t *Tracker) place(x *exInfo) {
 			f, inner = t.findByState(st, raw, hasSt, q.Get("code"), base)
 		} else if i := strings.Index(x.base, "/links/oauth/state/"); i >= 0 {
 			f = t.bySID[strings.Trim(x.base[i+len("/links/oauth/state/"):], "/")]
+		} else if c := str(jsonObject(x.ex.ReqBody), "code"); c != "" {
+			f = t.byCode[c] // older plugin callbacks post the code alone
 		}
 		if f == nil {
 			f = t.newFlow(x)
