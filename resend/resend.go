@@ -1,0 +1,478 @@
+package resend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/live"
+	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/proxy"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// Defaults for Options.
+const (
+	DefaultTimeout    = 30 * time.Second
+	DefaultStreamWait = time.Second
+	maxLearnBody      = 8 << 20
+)
+
+// Options configures one re-send.
+type Options struct {
+	// Store receives the new session. Required.
+	Store *recorder.Store
+	// Upstream is where the requests go (through a new capture). Required.
+	Upstream *url.URL
+	// Original is the recorded session (its ID and Name name the new one).
+	Original mcptap.Session
+	// From picks which recorded requests are re-sent: the upstream
+	// ("http://127.0.0.1:3000") of a proxy session's route, or an origin of a
+	// HAR file. Empty: see Select.
+	From string
+	// Timeout bounds each request; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// StreamWait is how long the response of a GET event stream (a stream the
+	// server keeps open) is read before it is closed; 0 means DefaultStreamWait.
+	StreamWait time.Duration
+	// TokenTimeout is the analysis' token timeout (0: the analysis' default).
+	TokenTimeout time.Duration
+	Log          *slog.Logger
+}
+
+// Result is what a re-send did and what it changed.
+type Result struct {
+	Session  mcptap.Session // the new session
+	From     string         // the recorded upstream or origin whose requests were re-sent
+	Sent     int
+	Skipped  []string // why a selected request was not sent
+	Failed   int      // requests that got no response
+	Pairs    []Pair   // recorded value → fresh value, in the order learned
+	Old, New []mcptap.Finding
+	Diff     Diff
+}
+
+// RuleChange is one rule in a Diff: how many findings it raised before and
+// after, and its worst severity and its fault.
+type RuleChange struct {
+	Rule     string          `json:"rule"`
+	Severity mcptap.Severity `json:"severity"`
+	Fault    mcptap.Fault    `json:"fault"`
+	Before   int             `json:"before"`
+	After    int             `json:"after"`
+}
+
+// Diff compares the rules of two analyses.
+type Diff struct {
+	Fixed  []RuleChange `json:"fixed"`  // raised before, not any more
+	New    []RuleChange `json:"new"`    // raised only now
+	Stayed []RuleChange `json:"stayed"` // raised in both
+}
+
+// Compare sorts the rules of the old and the new findings into fixed, new
+// and stayed, each ordered by severity (worst first), then rule.
+func Compare(old, fresh []mcptap.Finding) Diff {
+	type agg struct {
+		rc RuleChange
+	}
+	m := map[string]*agg{}
+	add := func(fs []mcptap.Finding, after bool) {
+		for _, f := range fs {
+			a := m[f.Rule]
+			if a == nil {
+				a = &agg{rc: RuleChange{Rule: f.Rule, Severity: f.Severity, Fault: f.Fault}}
+				m[f.Rule] = a
+			}
+			if f.Severity.Rank() > a.rc.Severity.Rank() {
+				a.rc.Severity, a.rc.Fault = f.Severity, f.Fault
+			}
+			if after {
+				a.rc.After++
+			} else {
+				a.rc.Before++
+			}
+		}
+	}
+	add(old, false)
+	add(fresh, true)
+	var d Diff
+	for _, a := range m {
+		switch {
+		case a.rc.After == 0:
+			d.Fixed = append(d.Fixed, a.rc)
+		case a.rc.Before == 0:
+			d.New = append(d.New, a.rc)
+		default:
+			d.Stayed = append(d.Stayed, a.rc)
+		}
+	}
+	for _, l := range [][]RuleChange{d.Fixed, d.New, d.Stayed} {
+		sort.Slice(l, func(i, j int) bool {
+			if ri, rj := l[i].Severity.Rank(), l[j].Severity.Rank(); ri != rj {
+				return ri > rj
+			}
+			return l[i].Rule < l[j].Rule
+		})
+	}
+	return d
+}
+
+// HasError reports whether any of the findings is an error.
+func HasError(fs []mcptap.Finding) bool {
+	for _, f := range fs {
+		if f.Severity == mcptap.SevError {
+			return true
+		}
+	}
+	return false
+}
+
+// keyOf is the upstream (proxy sessions) or origin (HAR, replays) an
+// exchange's request went to; "" for exchanges that cannot be re-sent
+// (forward-proxy traffic, whose target is the browser's).
+func keyOf(ex *mcptap.Exchange) string {
+	switch ex.Mode {
+	case mcptap.ModeReverse, mcptap.ModeReplay, "":
+		if ex.Upstream != "" {
+			return normOrigin(ex.Upstream)
+		}
+		return ""
+	case mcptap.ModeHAR:
+		u, err := url.Parse(ex.URL())
+		if err != nil || u.Host == "" {
+			return ""
+		}
+		return normOrigin(u.Scheme + "://" + u.Host)
+	}
+	return ""
+}
+
+func normOrigin(s string) string {
+	u, err := url.Parse(strings.TrimRight(s, "/"))
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(s, "/")
+	}
+	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+}
+
+// Select picks the recorded requests to re-send: those that went to from
+// (normalised to scheme://host). With from empty it is, in this order, the
+// recorded upstream equal to the new upstream; the upstream or origin that
+// served the MCP requests (as the analysis classifies them); the only one.
+func Select(exs []mcptap.Exchange, from, upstream string) ([]mcptap.Exchange, string, error) {
+	counts := map[string]int{}
+	for i := range exs {
+		if k := keyOf(&exs[i]); k != "" {
+			counts[k]++
+		}
+	}
+	if len(counts) == 0 {
+		return nil, "", errors.New("the recording has no request that went to an upstream (only reverse-proxy and HAR requests can be re-sent)")
+	}
+	key := ""
+	switch {
+	case from != "":
+		key = normOrigin(from)
+		if counts[key] == 0 {
+			return nil, "", fmt.Errorf("no recorded request went to %s (recorded: %s)", key, strings.Join(sortedKeys(counts), ", "))
+		}
+	case counts[normOrigin(upstream)] > 0:
+		key = normOrigin(upstream)
+	default:
+		key = mcpKey(exs)
+		if key == "" {
+			if len(counts) > 1 {
+				return nil, "", fmt.Errorf("the recording went to several upstreams and none served MCP requests; name one (recorded: %s)", strings.Join(sortedKeys(counts), ", "))
+			}
+			key = sortedKeys(counts)[0]
+		}
+	}
+	var out []mcptap.Exchange
+	for i := range exs {
+		if keyOf(&exs[i]) == key {
+			out = append(out, exs[i])
+		}
+	}
+	return out, key, nil
+}
+
+// mcpKey is the upstream that most of the MCP hops went to.
+func mcpKey(exs []mcptap.Exchange) string {
+	tr := oauth.NewTracker(oauth.Options{})
+	for _, ex := range exs {
+		tr.Observe(ex)
+	}
+	tr.Finish()
+	votes := map[string]int{}
+	for i := range exs {
+		kind, ok := tr.Hop(exs[i].ID)
+		if !ok || (kind != mcptap.HopMCP && kind != mcptap.HopMCPUnauthenticated && kind != mcptap.HopDiscoveryResource) {
+			continue
+		}
+		if k := keyOf(&exs[i]); k != "" {
+			votes[k]++
+		}
+	}
+	best, n := "", 0
+	for _, k := range sortedKeys(votes) {
+		if votes[k] > n {
+			best, n = k, votes[k]
+		}
+	}
+	return best
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// hopHeaders are not end to end (RFC 9110 §7.6.1) or are recomputed by the
+// sender from the body.
+var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authorization", "Proxy-Authenticate",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host", "Expect"}
+
+// outHeader is the header to send: the recorded one after substitution,
+// without hop-by-hop and length headers (nor HTTP/2 pseudo-headers a HAR may hold).
+func outHeader(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		out = http.Header{}
+	}
+	for _, c := range out.Values("Connection") {
+		for _, name := range strings.Split(c, ",") {
+			out.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, k := range hopHeaders {
+		out.Del(k)
+	}
+	for k := range out {
+		if strings.HasPrefix(k, ":") {
+			delete(out, k)
+		}
+	}
+	return out
+}
+
+// Run re-sends the selected requests of exs to opts.Upstream through a new
+// live capture, analyses the old and the new session and compares them. It
+// returns an error only when nothing could be re-sent (no selectable request,
+// the capture could not start); a request that fails is counted in Failed and
+// shows in the new session.
+func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, error) {
+	if opts.Store == nil || opts.Upstream == nil {
+		return nil, errors.New("resend: Store and Upstream are required")
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.StreamWait <= 0 {
+		opts.StreamWait = DefaultStreamWait
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	up := opts.Upstream.Scheme + "://" + opts.Upstream.Host
+	reqs, from, err := Select(exs, opts.From, up)
+	if err != nil {
+		return nil, fmt.Errorf("resend: %w", err)
+	}
+	origName := opts.Original.ID
+	if origName == "" {
+		origName = opts.Original.Name
+	}
+	sess := mcptap.Session{
+		ID:     mcptap.NewID(time.Now()),
+		Source: mcptap.SourceReplay,
+		Name:   fmt.Sprintf("re-send of %s (%s) to %s", origName, from, opts.Upstream),
+		Settings: map[string]string{
+			"resend_of":   origName,
+			"resend_from": from,
+		},
+	}
+	capture, err := live.Start(live.Config{
+		Store:   opts.Store,
+		Session: sess,
+		Proxy:   proxy.Config{Routes: []proxy.Route{{Listen: "127.0.0.1:0", Upstream: opts.Upstream}}},
+		Log:     log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resend: start capture: %w", err)
+	}
+	res := &Result{Session: capture.Session(), From: from}
+	base := "http://" + capture.Addrs()[0]
+
+	tr := &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 4}
+	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var sub Substitution
+	Seed(&sub, reqs)
+	for i := range reqs {
+		if ctx.Err() != nil {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%d requests not sent: %v", len(reqs)-i, ctx.Err()))
+			break
+		}
+		ex := &reqs[i]
+		if ex.ReqTruncated {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s %s: the recorded body was truncated", ex.Method, ex.Target))
+			continue
+		}
+		fresh, err := send(ctx, hc, base, ex, &sub, opts)
+		res.Sent++
+		if err != nil {
+			res.Failed++
+			log.Warn("re-send failed", "method", ex.Method, "target", ex.Target, "err", err)
+			continue
+		}
+		Learn(&sub, Response{Header: ex.RespHeader, Body: ex.RespBody}, fresh)
+	}
+	tr.CloseIdleConnections()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := capture.Stop(sctx); err != nil {
+		return res, fmt.Errorf("resend: stop capture: %w", err)
+	}
+	if stored, err := opts.Store.Session(sess.ID); err == nil {
+		res.Session = stored
+	}
+	var newExs []mcptap.Exchange
+	if err := opts.Store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { newExs = append(newExs, ex); return nil }); err != nil {
+		return res, fmt.Errorf("resend: read session %s: %w", sess.ID, err)
+	}
+	aopts := oauth.Options{TokenTimeout: opts.TokenTimeout}
+	_, res.Old = oauth.Analyze(exs, aopts)
+	_, res.New = oauth.Analyze(newExs, aopts)
+	res.Diff = Compare(res.Old, res.New)
+	res.Pairs = sub.Pairs()
+	return res, nil
+}
+
+// send re-sends one recorded request and reads its response.
+func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange, sub *Substitution, opts Options) (Response, error) {
+	target := ex.Target
+	if target == "" || target[0] != '/' {
+		// A HAR request: its URL's path and query.
+		u, err := url.Parse(ex.URL())
+		if err != nil {
+			return Response{}, fmt.Errorf("target %q: %w", ex.Target, err)
+		}
+		target = u.RequestURI()
+	}
+	target = sub.Target(target)
+	h := outHeader(sub.Header(ex.ReqHeader))
+	body := sub.Body(ex.ReqHeader.Get("Content-Type"), ex.ReqBody)
+
+	rctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var rb io.Reader
+	if len(body) > 0 {
+		rb = bytes.NewReader(body)
+	}
+	method := ex.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequestWithContext(rctx, method, base+"/", rb)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s %s: %w", method, target, err)
+	}
+	// The raw target goes out byte for byte: Opaque keeps Go from
+	// re-encoding the path and query.
+	req.URL.Opaque = target
+	req.URL.RawQuery = ""
+	req.Host = ex.Host
+	if req.Host == "" {
+		req.Host = req.URL.Host
+	}
+	for k, vs := range h {
+		req.Header[textproto.CanonicalMIMEHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if _, ok := req.Header["User-Agent"]; !ok {
+		req.Header["User-Agent"] = nil // no Go default where the client sent none
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return Response{}, fmt.Errorf("%s %s: %w", method, target, err)
+	}
+	defer resp.Body.Close()
+	var r io.Reader = io.LimitReader(resp.Body, maxLearnBody)
+	if method == http.MethodGet && strings.Contains(strings.ToLower(resp.Header.Get("Content-Type")), "event-stream") {
+		// A stream the server keeps open: take what comes in StreamWait.
+		timer := time.AfterFunc(opts.StreamWait, cancel)
+		defer timer.Stop()
+	}
+	// A body cut short (the stream closed, the server failed) still
+	// teaches what its head and its first bytes carry.
+	b, _ := io.ReadAll(r)
+	return Response{Header: resp.Header, Body: b}, nil
+}
+
+// Write prints the outcome: the new session, what was sent, and the rules
+// that were fixed, appeared and stayed.
+func (r *Result) Write(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "re-sent %d requests to %s (recorded against %s) as session %s\n", r.Sent, upstreamOf(r.Session), r.From, r.Session.ID)
+	if r.Failed > 0 {
+		fmt.Fprintf(&b, "  %d requests got no response\n", r.Failed)
+	}
+	for _, s := range r.Skipped {
+		fmt.Fprintf(&b, "  skipped: %s\n", s)
+	}
+	whats := map[string]int{}
+	var order []string
+	for _, p := range r.Pairs {
+		if whats[p.What] == 0 {
+			order = append(order, p.What)
+		}
+		whats[p.What]++
+	}
+	if len(order) > 0 {
+		parts := make([]string, len(order))
+		for i, w := range order {
+			parts[i] = w
+			if whats[w] > 1 {
+				parts[i] = fmt.Sprintf("%s×%d", w, whats[w])
+			}
+		}
+		fmt.Fprintf(&b, "  fresh values carried: %s\n", strings.Join(parts, ", "))
+	}
+	section := func(title, glyph string, l []RuleChange) {
+		fmt.Fprintf(&b, "%s (%d)\n", title, len(l))
+		for _, c := range l {
+			fmt.Fprintf(&b, "  %s %-8s %s [%s] before %d, after %d\n", glyph, c.Severity, c.Rule, c.Fault, c.Before, c.After)
+		}
+	}
+	section("fixed", "-", r.Diff.Fixed)
+	section("new", "+", r.Diff.New)
+	section("stayed", "=", r.Diff.Stayed)
+	if HasError(r.New) {
+		fmt.Fprintf(&b, "the new session still has errors: mcptap report %s\n", r.Session.ID)
+	} else {
+		fmt.Fprintf(&b, "the new session has no error finding\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func upstreamOf(s mcptap.Session) string {
+	r := s.Settings["routes"]
+	if i := strings.IndexByte(r, '='); i >= 0 {
+		return r[i+1:]
+	}
+	return r
+}

@@ -1,0 +1,246 @@
+package resend
+
+import (
+	"context"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/lab"
+	"github.com/mcptap/mcptap/live"
+	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// record runs one lab scenario behind a real live capture into store and
+// returns the session, its exchanges and the plan (still running).
+func record(t *testing.T, store *recorder.Store, sc lab.Scenario) (mcptap.Session, []mcptap.Exchange, *lab.Plan) {
+	t.Helper()
+	plan, err := lab.NewPlan([]lab.Scenario{sc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(plan.Close)
+	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: "resend test: " + sc.Name}
+	c, err := live.Start(live.Config{Store: store, Session: sess, Proxy: plan.ProxyConfig()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.Bind(c.Addrs()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := plan.Run(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := c.Stop(sctx); err != nil {
+		t.Fatalf("stop capture: %v", err)
+	}
+	return sess, readAll(t, store, sess.ID), plan
+}
+
+func readAll(t *testing.T, store *recorder.Store, id string) []mcptap.Exchange {
+	t.Helper()
+	var exs []mcptap.Exchange
+	if err := store.Exchanges(id, func(ex mcptap.Exchange) error { exs = append(exs, ex); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return exs
+}
+
+// fixedWorld starts the healthy lab server for a recorded faulty scenario:
+// the same topology and client, no server fault, answering under the public
+// origins the recording used (the Host and URLs the re-sent requests carry).
+func fixedWorld(t *testing.T, sc lab.Scenario, recorded *lab.World) *lab.World {
+	t.Helper()
+	sc.Server, sc.AS = lab.ResourceFaults{}, lab.ASFaults{}
+	w, err := lab.NewWorld(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	for _, l := range recorded.Listeners() {
+		w.SetPublic(l.Name, recorded.Public(l.Name))
+	}
+	return w
+}
+
+type hopEx struct {
+	kind mcptap.HopKind
+	ex   mcptap.Exchange
+}
+
+func hops(exs []mcptap.Exchange) []hopEx {
+	tr := oauth.NewTracker(oauth.Options{})
+	for _, ex := range exs {
+		tr.Observe(ex)
+	}
+	tr.Finish()
+	var out []hopEx
+	for _, ex := range exs {
+		if k, ok := tr.Hop(ex.ID); ok {
+			out = append(out, hopEx{k, ex})
+		}
+	}
+	return out
+}
+
+func first(hs []hopEx, kind mcptap.HopKind) (mcptap.Exchange, bool) {
+	for _, h := range hs {
+		if h.kind == kind {
+			return h.ex, true
+		}
+	}
+	return mcptap.Exchange{}, false
+}
+
+func formValue(ex mcptap.Exchange, k string) string {
+	f, _ := url.ParseQuery(string(ex.ReqBody))
+	return f.Get(k)
+}
+
+// codeIssued is the code of the first redirect carrying one.
+func codeIssued(t *testing.T, exs []mcptap.Exchange) string {
+	t.Helper()
+	for _, ex := range exs {
+		if loc := ex.RespHeader.Get("Location"); loc != "" {
+			if u, err := url.Parse(loc); err == nil && u.Query().Get("code") != "" {
+				return u.Query().Get("code")
+			}
+		}
+	}
+	t.Fatal("no redirect carries a code")
+	return ""
+}
+
+func hasRule(l []RuleChange, rule string) bool {
+	for _, c := range l {
+		if c.Rule == rule {
+			return true
+		}
+	}
+	return false
+}
+
+// A server-side fault recorded through the real proxy, then the recorded
+// client requests re-sent to the fixed server: the new flow must complete
+// with fresh values and the diff must report the rule as fixed.
+func TestResendToFixedServer(t *testing.T) {
+	for _, tc := range []struct{ scenario, rule string }{
+		{"no-s256", "discovery.no-pkce-s256"},
+		{"mcp-redirect", "mcp.redirect"},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			sc, ok := lab.Lookup(tc.scenario)
+			if !ok {
+				t.Fatalf("no lab scenario %s", tc.scenario)
+			}
+			store, err := recorder.Open(filepath.Join(t.TempDir(), "resend.db"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = store.Close() })
+			orig, oldExs, plan := record(t, store, sc)
+			_, oldFindings := oauth.Analyze(oldExs, oauth.Options{})
+			if !hasFinding(oldFindings, tc.rule) {
+				t.Fatalf("the recording of %s has no %s finding", tc.scenario, tc.rule)
+			}
+			fixed := fixedWorld(t, sc, plan.Worlds[0])
+			up, _ := url.Parse(fixed.Internal(lab.ListenerMCP))
+
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			res, err := Run(ctx, oldExs, Options{Store: store, Upstream: up, Original: orig})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			if err := res.Write(&out); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("\n%s", out.String())
+
+			if res.Session.Source != mcptap.SourceReplay || !strings.Contains(res.Session.Name, orig.ID) {
+				t.Errorf("new session %+v: want source replay and a name naming %s", res.Session, orig.ID)
+			}
+			if !hasRule(res.Diff.Fixed, tc.rule) {
+				t.Errorf("diff fixed = %+v, want %s", res.Diff.Fixed, tc.rule)
+			}
+			if HasError(res.New) {
+				t.Errorf("the new session has errors: %+v", res.New)
+			}
+			if !strings.Contains(out.String(), "fixed (") || !strings.Contains(out.String(), "- ") || !strings.Contains(out.String(), tc.rule) || !strings.Contains(out.String(), res.Session.ID) {
+				t.Errorf("printed diff does not show %s as fixed with the new session ID:\n%s", tc.rule, out.String())
+			}
+
+			newExs := readAll(t, store, res.Session.ID)
+			if len(newExs) != res.Sent {
+				t.Errorf("new session has %d exchanges, sent %d", len(newExs), res.Sent)
+			}
+			oh, nh := hops(oldExs), hops(newExs)
+			oldTok, ok1 := first(oh, mcptap.HopToken)
+			newTok, ok2 := first(nh, mcptap.HopToken)
+			if !ok1 || !ok2 {
+				t.Fatalf("token hop: recorded %v, re-sent %v", ok1, ok2)
+			}
+			if newTok.Status != 200 {
+				t.Errorf("re-sent token call: status %d, body %s", newTok.Status, newTok.RespBody)
+			}
+			newCode := codeIssued(t, newExs)
+			if got := formValue(newTok, "code"); got != newCode || got == formValue(oldTok, "code") {
+				t.Errorf("re-sent token code %q, want the new code %q (recorded %q)", got, newCode, formValue(oldTok, "code"))
+			}
+			if v := formValue(newTok, "code_verifier"); v == "" || v == formValue(oldTok, "code_verifier") {
+				t.Errorf("re-sent code_verifier %q is not fresh", v)
+			}
+			oldAuth, _ := first(oh, mcptap.HopAuthorize)
+			newAuth, ok := first(nh, mcptap.HopAuthorize)
+			if !ok {
+				t.Fatal("no authorize hop in the new session")
+			}
+			nq, oq := query(newAuth), query(oldAuth)
+			if nq.Get("state") == "" || nq.Get("state") == oq.Get("state") {
+				t.Errorf("state %q not fresh (recorded %q)", nq.Get("state"), oq.Get("state"))
+			}
+			if nq.Get("code_challenge") != S256(formValue(newTok, "code_verifier")) {
+				t.Errorf("challenge %q is not S256 of the new verifier", nq.Get("code_challenge"))
+			}
+			if nq.Get("client_id") == oq.Get("client_id") {
+				t.Errorf("client_id %q not the newly registered one", nq.Get("client_id"))
+			}
+			var mcpOK bool
+			for _, h := range nh {
+				if h.kind == mcptap.HopMCP && h.ex.Status == 200 && strings.HasPrefix(h.ex.ReqHeader.Get("Authorization"), "Bearer ") &&
+					strings.Contains(string(h.ex.RespBody), `"result"`) {
+					mcpOK = true
+				}
+			}
+			if !mcpOK {
+				t.Error("no authenticated MCP call answered 200 in the new session")
+			}
+		})
+	}
+}
+
+func query(ex mcptap.Exchange) url.Values {
+	if i := strings.IndexByte(ex.Target, '?'); i >= 0 {
+		q, _ := url.ParseQuery(ex.Target[i+1:])
+		return q
+	}
+	return url.Values{}
+}
+
+func hasFinding(fs []mcptap.Finding, rule string) bool {
+	for _, f := range fs {
+		if f.Rule == rule {
+			return true
+		}
+	}
+	return false
+}
