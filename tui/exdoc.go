@@ -260,14 +260,6 @@ func (m *Model) layerLines(v string, add func(docLine)) {
 	}
 }
 
-func compactJSON(s string) string {
-	var b bytes.Buffer
-	if json.Compact(&b, []byte(s)) == nil {
-		return b.String()
-	}
-	return s
-}
-
 // pkceLines checks a token request's code_verifier against the
 // code_challenge of the authorize in the same flow.
 func (m *Model) pkceLines(verifier string, ex *mcptap.Exchange, add func(docLine)) {

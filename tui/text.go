@@ -66,30 +66,6 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d", s/60, s%60)
 }
 
-// ago says how far t is from now in words ("in 59 minutes", "3 hours ago").
-func ago(t, now time.Time) string {
-	d := t.Sub(now)
-	past := d < 0
-	if past {
-		d = -d
-	}
-	var w string
-	switch {
-	case d < time.Minute:
-		w = plural(int(d.Seconds()), "second")
-	case d < time.Hour:
-		w = plural(int(d.Minutes()), "minute")
-	case d < 48*time.Hour:
-		w = plural(int(d.Hours()), "hour")
-	default:
-		w = plural(int(d.Hours()/24), "day")
-	}
-	if past {
-		return w + " ago"
-	}
-	return "in " + w
-}
-
 func plural(n int, unit string) string {
 	if n == 1 {
 		return "1 " + unit
