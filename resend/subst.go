@@ -88,7 +88,7 @@ func (s *Substitution) build() {
 		if po != p.Old && po != qo {
 			urlV = append(urlV, variant{po, pn})
 		}
-		urlV = append(urlV, variant{p.Old, queryMinimal(p.New)})
+		urlV = append(urlV, variant{p.Old, queryMinimal(p.Old, p.New)})
 		plainV = append(plainV, variant{p.Old, p.New})
 		jo, jn := jsonInner(p.Old), jsonInner(p.New)
 		if jo != p.Old {
@@ -128,13 +128,17 @@ func lowerHex(s string) string {
 	return string(b)
 }
 
-// queryMinimal escapes only what would change the meaning of a query or form
-// value, for an old value the client had written unescaped.
-func queryMinimal(v string) string {
-	if !strings.ContainsAny(v, "&=+#% ?") {
-		return v
+// queryMinimal is the fresh value for an old one the client wrote
+// unescaped into a query or form: unescaped too (a '+' stays a '+', as the
+// client sent it), unless it holds a delimiter the old value did not, which
+// would change the parameters' structure.
+func queryMinimal(old, fresh string) string {
+	for _, c := range "&=+#% ?" {
+		if strings.ContainsRune(fresh, c) && !strings.ContainsRune(old, c) {
+			return url.QueryEscape(fresh)
+		}
 	}
-	return url.QueryEscape(v)
+	return fresh
 }
 
 // jsonInner is v as it appears between the quotes of a JSON string.
