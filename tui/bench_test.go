@@ -176,3 +176,14 @@ func BenchmarkRenderFlows100k(b *testing.B) {
 		_ = m.View()
 	}
 }
+
+// Opening a recorded session of 100,000 exchanges (mcptap replay): analysis
+// of every exchange, Finish, and the first screen.
+func BenchmarkReplayOpen100k(b *testing.B) {
+	exs := benchExchanges(100_000)
+	for b.Loop() {
+		m := NewReplay(Options{}, exs)
+		m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+		_ = m.View()
+	}
+}

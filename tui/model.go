@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -198,6 +199,8 @@ func (m *Model) Finish() {
 // apply shows one snapshot of the analysis: upserts its exchanges and, when
 // they were re-read, replaces flows and findings.
 func (m *Model) apply(s snapshotMsg) {
+	m.exs = slices.Grow(m.exs, len(s.exs)) // one copy for a replay, not log2(n)
+	m.trafRows = slices.Grow(m.trafRows, len(s.exs))
 	for _, ex := range s.exs {
 		if m.opts.Load != nil && ex.Complete {
 			ex.ReqBody, ex.RespBody = nil, nil
