@@ -28,6 +28,10 @@ const (
 	maxLearnBody      = 8 << 20
 )
 
+// ErrSelect wraps the errors of choosing which recorded requests to re-send
+// (none went to an upstream, or the named one is not in the recording).
+var ErrSelect = errors.New("cannot choose the requests to re-send")
+
 // Options configures one re-send.
 type Options struct {
 	// Store receives the new session. Required.
@@ -291,7 +295,7 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 	up := opts.Upstream.Scheme + "://" + opts.Upstream.Host
 	reqs, from, err := Select(exs, opts.From, up)
 	if err != nil {
-		return nil, fmt.Errorf("resend: %w", err)
+		return nil, fmt.Errorf("resend: %w: %w", ErrSelect, err)
 	}
 	origName := opts.Original.ID
 	if origName == "" {

@@ -21,6 +21,7 @@ func newReplayCmd() *cobra.Command {
 	var (
 		noTUI        bool
 		tokenTimeout time.Duration
+		send         *sendFlags // --send, --upstream, --from (resend.go)
 	)
 	cmd := &cobra.Command{
 		Use:   "replay [SESSION|FILE.har]",
@@ -35,16 +36,21 @@ lines instead.`,
 		Example: `  mcptap replay                    # the latest session
   mcptap replay 0187c0ff           # a session by ID prefix
   mcptap replay chatgpt.har        # a HAR exported from the browser's DevTools
-  mcptap replay --no-tui | grep '^!'`,
+  mcptap replay --no-tui | grep '^!'
+  mcptap replay 0187c0ff --send --upstream http://localhost:3000   # check a server fix`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := ""
 			if len(args) == 1 {
 				arg = args[0]
 			}
+			if send.wanted() {
+				return runResend(cmd, arg, send, tokenTimeout)
+			}
 			return runReplay(cmd, arg, noTUI, tokenTimeout)
 		},
 	}
+	send = addSendFlags(cmd)
 	cmd.Flags().BoolVar(&noTUI, "no-tui", false, "print flows and findings as lines instead of opening the viewer")
 	cmd.Flags().DurationVar(&tokenTimeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token call may take before token.never-called")
 	return cmd
