@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +16,7 @@ import (
 	"time"
 
 	mcptap "github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/oauth"
-	"github.com/mcptap/mcptap/proxy"
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -78,27 +76,113 @@ type tsResult struct {
 	Error string   `json:"error"`
 }
 
-// runInterop puts the TypeScript SDK's server and client behind one live
-// capture (a route for the server's port, one for the client's loopback
-// callback) and returns what the client said and what was recorded.
+var mcptapBin struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// mcptapBinary builds the real mcptap command once per test run.
+func mcptapBinary(t *testing.T) string {
+	t.Helper()
+	mcptapBin.once.Do(func() {
+		dir, err := os.MkdirTemp("", "mcptap-interop-bin-")
+		if err != nil {
+			mcptapBin.err = err
+			return
+		}
+		mcptapBin.path = filepath.Join(dir, "mcptap")
+		out, err := exec.Command("go", "build", "-o", mcptapBin.path, "../cmd/mcptap").CombinedOutput()
+		if err != nil {
+			mcptapBin.err = fmt.Errorf("go build ./cmd/mcptap: %v\n%s", err, out)
+		}
+	})
+	if mcptapBin.err != nil {
+		t.Fatal(mcptapBin.err)
+	}
+	return mcptapBin.path
+}
+
+// startMcptapProxy runs `mcptap proxy --no-tui` with --upstream for the first
+// upstream and one --route per further one, on free loopback ports, and
+// returns the listen addresses it reports (in upstream order) and a stop
+// function that interrupts it and waits for its clean exit.
+func startMcptapProxy(t *testing.T, db string, upstreams ...string) ([]string, func()) {
+	t.Helper()
+	args := []string{"proxy", "--no-tui", "--db", db, "--token-timeout", demoTokenTimeout.String(),
+		"--upstream", upstreams[0], "--listen", "127.0.0.1:" + strconv.Itoa(freePort(t))}
+	for _, u := range upstreams[1:] {
+		// The CLI refuses the same listen address twice, so no ":0" here.
+		args = append(args, "--route", "127.0.0.1:"+strconv.Itoa(freePort(t))+"="+u)
+	}
+	cmd := exec.Command(mcptapBinary(t), args...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = &logWriter{t: t, prefix: "mcptap proxy: "}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addrs := make(chan []string, 1)
+	go func() {
+		var got []string
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			t.Log("mcptap proxy: " + line)
+			if rest, ok := strings.CutPrefix(line, "mcptap: listening on http://"); ok {
+				a, _, _ := strings.Cut(rest, " ")
+				got = append(got, a)
+				if len(got) == len(upstreams) {
+					addrs <- got
+				}
+			}
+		}
+		close(addrs)
+	}()
+	var got []string
+	select {
+	case got = <-addrs:
+	case <-time.After(30 * time.Second):
+	}
+	if len(got) != len(upstreams) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("mcptap proxy did not report %d listeners", len(upstreams))
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("mcptap proxy exit: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Error("mcptap proxy did not stop within 20s of SIGINT")
+		}
+	}
+	return got, stop
+}
+
+// runInterop puts the TypeScript SDK's server and client behind the real
+// `mcptap proxy` binary (--upstream for the server's port, one --route for
+// the client's loopback callback) and returns what the client said and what
+// mcptap recorded.
 func runInterop(t *testing.T, advertiseInternal bool) (tsResult, []mcptap.Exchange, []string) {
 	dir := interopDir(t)
 	serverPort, cbPort := freePort(t), freePort(t)
-	store, err := recorder.Open(filepath.Join(t.TempDir(), "interop.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceProxy, Name: "interop"}
-	routes := []proxy.Route{
-		{Listen: "127.0.0.1:0", Upstream: &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(serverPort)}},
-		{Listen: "127.0.0.1:0", Upstream: &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cbPort)}},
-	}
-	c, err := live.Start(live.Config{Store: store, Session: sess, Proxy: proxy.Config{Routes: routes}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	addrs := c.Addrs()
+	db := filepath.Join(t.TempDir(), "interop.db")
+	addrs, stopProxy := startMcptapProxy(t, db, "http://127.0.0.1:"+strconv.Itoa(serverPort), "http://127.0.0.1:"+strconv.Itoa(cbPort))
+	stopped := false
+	defer func() {
+		if !stopped {
+			stopProxy()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
@@ -148,10 +232,19 @@ func runInterop(t *testing.T, advertiseInternal bool) (tsResult, []mcptap.Exchan
 	if err := json.Unmarshal(data, &res); err != nil {
 		t.Fatalf("node client printed %q: %v", data, err)
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := c.Stop(sctx); err != nil {
-		t.Fatalf("stop capture: %v", err)
+	stopProxy()
+	stopped = true
+	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sess, err := store.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.Ended.IsZero() {
+		t.Errorf("session %s was not ended cleanly", sess.ID)
 	}
 	var exs []mcptap.Exchange
 	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { exs = append(exs, ex); return nil }); err != nil {
@@ -172,7 +265,8 @@ func (w *logWriter) Write(p []byte) (int, error) {
 
 // TestInteropTypeScriptSDK runs a peer this project did not write: the MCP
 // TypeScript SDK's server (Streamable HTTP transport, mcpAuthRouter with its
-// demo provider, requireBearerAuth) and its OAuth client, through mcptap.
+// demo provider, requireBearerAuth) and its OAuth client, through the real
+// `mcptap proxy` binary with one route per port.
 func TestInteropTypeScriptSDK(t *testing.T) {
 	t.Run("complete", func(t *testing.T) {
 		res, exs, _ := runInterop(t, false)
