@@ -1,0 +1,119 @@
+package main
+
+import (
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/lab"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// labServer starts a lab world for sc (its faults as given) answering under
+// the public MCP origin a recording used.
+func labServer(t *testing.T, sc lab.Scenario, mcpHost string) string {
+	t.Helper()
+	w, err := lab.NewWorld(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	w.SetPublic(lab.ListenerMCP, "http://"+mcpHost)
+	return w.Internal(lab.ListenerMCP)
+}
+
+// recordedMCPHost is the Host the recorded MCP requests of the only session in db carried.
+func recordedMCPHost(t *testing.T, db string) (string, string) {
+	t.Helper()
+	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sess, err := store.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := ""
+	_ = store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+		if host == "" && strings.HasPrefix(ex.Target, "/mcp") {
+			host = ex.Host
+		}
+		return nil
+	})
+	if host == "" {
+		t.Fatal("the recording has no /mcp request")
+	}
+	return sess.ID, host
+}
+
+// The command end to end: record the no-s256 fault with `mcptap demo`, then
+// re-send it to the fixed server (exit 0, the rule fixed), to a HAR export of
+// it (the same), and to the still-broken server (exit 1, the rule stayed).
+func TestReplaySend(t *testing.T) {
+	tempHome(t)
+	db := filepath.Join(t.TempDir(), "mcptap.db")
+	if out, errOut, code := runCmd(t, "demo", "--db", db, "--scenario", "no-s256", "--no-tui"); code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, out, errOut)
+	}
+	orig, host := recordedMCPHost(t, db)
+	broken, _ := lab.Lookup("no-s256")
+	healthy := broken
+	healthy.AS = lab.ASFaults{}
+	fixedURL := labServer(t, healthy, host)
+
+	out, errOut, code := runCmd(t, "replay", "--db", db, orig[:12], "--send", "--upstream", fixedURL)
+	if code != 0 {
+		t.Fatalf("replay --send to the fixed server: exit %d\n%s\n%s", code, out, errOut)
+	}
+	fixedLine := regexp.MustCompile(`(?m)^fixed \(1\)\n  - error +discovery\.no-pkce-s256 \[auth-server\] before \d+, after 0$`)
+	if !fixedLine.MatchString(out) || !strings.Contains(out, "the new session has no error finding") {
+		t.Errorf("output does not report discovery.no-pkce-s256 as fixed:\n%s", out)
+	}
+	m := regexp.MustCompile(`as session (\w+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("output names no new session:\n%s", out)
+	}
+	list, _, code := runCmd(t, "sessions", "--db", db, "--json")
+	if code != 0 || !strings.Contains(list, `"id": "`+m[1]+`"`) && !strings.Contains(list, `"id":"`+m[1]+`"`) || !strings.Contains(list, `"replay"`) {
+		t.Errorf("sessions does not list the new replay session %s:\n%s", m[1], list)
+	}
+
+	har := filepath.Join(t.TempDir(), "orig.har")
+	if _, errOut, code := runCmd(t, "export", "--db", db, orig, "--har", har, "--no-redact"); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
+	out, errOut, code = runCmd(t, "replay", "--db", db, har, "--send", "--upstream", fixedURL)
+	if code != 0 || !fixedLine.MatchString(out) {
+		t.Errorf("replay FILE.har --send: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	t.Logf("HAR:\n%s", out)
+	brokenURL := labServer(t, broken, host)
+	out, errOut, code = runCmd(t, "replay", "--db", db, orig, "--send", "--upstream", brokenURL)
+	t.Logf("broken:\n%s", out)
+	if code != 1 || !strings.Contains(out, "stayed (1)") || !strings.Contains(out, "= error    discovery.no-pkce-s256") {
+		t.Errorf("replay --send to the broken server: exit %d, want 1 with the rule stayed\n%s\n%s", code, out, errOut)
+	}
+}
+
+func TestReplaySendUsage(t *testing.T) {
+	tempHome(t)
+	db := filepath.Join(t.TempDir(), "mcptap.db")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"replay", "--db", db, "--send"}, "--send needs --upstream"},
+		{[]string{"replay", "--db", db, "--upstream", "http://127.0.0.1:1"}, "only apply with --send"},
+		{[]string{"replay", "--db", db, "--send", "--upstream", "ftp://x"}, "--upstream"},
+		{[]string{"replay", "--db", db, "--send", "--upstream", "http://127.0.0.1:1"}, "latest session"},
+	} {
+		_, errOut, code := runCmd(t, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}
