@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -76,38 +75,22 @@ type tsResult struct {
 	Error string   `json:"error"`
 }
 
-var mcptapBin struct {
-	once sync.Once
-	path string
-	err  error
-}
-
-// mcptapBinary builds the real mcptap command once per test run.
-func mcptapBinary(t *testing.T) string {
+// buildMcptap builds the real mcptap command into dir.
+func buildMcptap(t *testing.T, dir string) string {
 	t.Helper()
-	mcptapBin.once.Do(func() {
-		dir, err := os.MkdirTemp("", "mcptap-interop-bin-")
-		if err != nil {
-			mcptapBin.err = err
-			return
-		}
-		mcptapBin.path = filepath.Join(dir, "mcptap")
-		out, err := exec.Command("go", "build", "-o", mcptapBin.path, "../cmd/mcptap").CombinedOutput()
-		if err != nil {
-			mcptapBin.err = fmt.Errorf("go build ./cmd/mcptap: %v\n%s", err, out)
-		}
-	})
-	if mcptapBin.err != nil {
-		t.Fatal(mcptapBin.err)
+	bin := filepath.Join(dir, "mcptap")
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/mcptap").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./cmd/mcptap: %v\n%s", err, out)
 	}
-	return mcptapBin.path
+	return bin
 }
 
 // startMcptapProxy runs `mcptap proxy --no-tui` with --upstream for the first
 // upstream and one --route per further one, on free loopback ports, and
 // returns the listen addresses it reports (in upstream order) and a stop
 // function that interrupts it and waits for its clean exit.
-func startMcptapProxy(t *testing.T, db string, upstreams ...string) ([]string, func()) {
+func startMcptapProxy(t *testing.T, bin, db string, upstreams ...string) ([]string, func()) {
 	t.Helper()
 	args := []string{"proxy", "--no-tui", "--db", db, "--token-timeout", demoTokenTimeout.String(),
 		"--upstream", upstreams[0], "--listen", "127.0.0.1:" + strconv.Itoa(freePort(t))}
@@ -115,7 +98,7 @@ func startMcptapProxy(t *testing.T, db string, upstreams ...string) ([]string, f
 		// The CLI refuses the same listen address twice, so no ":0" here.
 		args = append(args, "--route", "127.0.0.1:"+strconv.Itoa(freePort(t))+"="+u)
 	}
-	cmd := exec.Command(mcptapBinary(t), args...)
+	cmd := exec.Command(bin, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -172,11 +155,11 @@ func startMcptapProxy(t *testing.T, db string, upstreams ...string) ([]string, f
 // `mcptap proxy` binary (--upstream for the server's port, one --route for
 // the client's loopback callback) and returns what the client said and what
 // mcptap recorded.
-func runInterop(t *testing.T, advertiseInternal bool) (tsResult, []mcptap.Exchange, []string) {
+func runInterop(t *testing.T, bin string, advertiseInternal bool) (tsResult, []mcptap.Exchange, []string) {
 	dir := interopDir(t)
 	serverPort, cbPort := freePort(t), freePort(t)
 	db := filepath.Join(t.TempDir(), "interop.db")
-	addrs, stopProxy := startMcptapProxy(t, db, "http://127.0.0.1:"+strconv.Itoa(serverPort), "http://127.0.0.1:"+strconv.Itoa(cbPort))
+	addrs, stopProxy := startMcptapProxy(t, bin, db, "http://127.0.0.1:"+strconv.Itoa(serverPort), "http://127.0.0.1:"+strconv.Itoa(cbPort))
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -268,8 +251,10 @@ func (w *logWriter) Write(p []byte) (int, error) {
 // demo provider, requireBearerAuth) and its OAuth client, through the real
 // `mcptap proxy` binary with one route per port.
 func TestInteropTypeScriptSDK(t *testing.T) {
+	interopDir(t) // node, npm and node_modules first: fail or skip before building
+	bin := buildMcptap(t, t.TempDir())
 	t.Run("complete", func(t *testing.T) {
-		res, exs, _ := runInterop(t, false)
+		res, exs, _ := runInterop(t, bin, false)
 		if !res.OK || res.Text != "hello through mcptap" {
 			t.Fatalf("TS client did not complete: %+v", res)
 		}
@@ -322,7 +307,7 @@ func TestInteropTypeScriptSDK(t *testing.T) {
 		}
 	})
 	t.Run("internal-origin", func(t *testing.T) {
-		res, exs, _ := runInterop(t, true)
+		res, exs, _ := runInterop(t, bin, true)
 		if res.OK {
 			t.Errorf("TS client connected although the metadata names another origin: %+v", res)
 		}
