@@ -240,3 +240,62 @@ func FuzzLearn(f *testing.F) {
 		_ = strings.ToLower(ct)
 	})
 }
+
+func TestSelect(t *testing.T) {
+	rev := func(id, up, target string) mcptap.Exchange {
+		return mcptap.Exchange{ID: id, Mode: mcptap.ModeReverse, Upstream: up, Method: "GET", Host: "tunnel.example", Target: target}
+	}
+	har := func(id, u string) mcptap.Exchange {
+		pu, _ := url.Parse(u)
+		return mcptap.Exchange{ID: id, Mode: mcptap.ModeHAR, Method: "GET", Scheme: pu.Scheme, Host: pu.Host, Target: pu.RequestURI()}
+	}
+	proxied := []mcptap.Exchange{
+		rev("01", "http://127.0.0.1:3000", "/.well-known/oauth-protected-resource"),
+		rev("02", "http://127.0.0.1:4000", "/callback?code=x"),
+		rev("03", "http://127.0.0.1:3000", "/token"),
+		{ID: "04", Mode: mcptap.ModeForward, Method: "GET", Target: "https://chatgpt.com/x"},
+	}
+	browser := []mcptap.Exchange{
+		har("11", "https://chatgpt.com/backend/x"),
+		har("12", "https://mcp.example/.well-known/oauth-protected-resource"),
+		har("13", "https://mcp.example/authorize?state=s"),
+		har("14", "https://chatgpt.com/backend/y"),
+		har("15", "https://chatgpt.com/backend/z"),
+	}
+	cases := []struct {
+		name           string
+		exs            []mcptap.Exchange
+		from, upstream string
+		want           string
+		ids            string
+		err            bool
+	}{
+		{"the new upstream was recorded", proxied, "", "http://127.0.0.1:4000/", "http://127.0.0.1:4000", "02", false},
+		{"else the upstream of the MCP hops", proxied, "", "http://127.0.0.1:9999", "http://127.0.0.1:3000", "01 03", false},
+		{"--from wins", proxied, "http://127.0.0.1:4000", "http://127.0.0.1:3000", "http://127.0.0.1:4000", "02", false},
+		{"--from not recorded", proxied, "http://127.0.0.1:5000", "", "", "", true},
+		{"HAR: the origin of the MCP server, not the busiest", browser, "", "http://127.0.0.1:9999", "https://mcp.example", "12 13", false},
+		{"nothing re-sendable", proxied[3:], "", "http://x", "", "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, key, err := Select(c.exs, c.from, c.upstream)
+			if c.err {
+				if err == nil {
+					t.Fatalf("want an error, got %s", key)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, ex := range got {
+				ids = append(ids, ex.ID)
+			}
+			if key != c.want || strings.Join(ids, " ") != c.ids {
+				t.Errorf("Select = %s [%s], want %s [%s]", key, strings.Join(ids, " "), c.want, c.ids)
+			}
+		})
+	}
+}
