@@ -2,6 +2,9 @@ package resend
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -243,4 +246,63 @@ func hasFinding(fs []mcptap.Finding, rule string) bool {
 		}
 	}
 	return false
+}
+
+// Re-sent requests go out byte for byte (raw target, recorded Host, end-to-end
+// headers) without hop-by-hop and length headers, and a GET event stream that
+// the server keeps open does not hold up the requests after it.
+func TestResendWireAndEndlessStream(t *testing.T) {
+	type seen struct {
+		uri, host, conn, foo, te string
+		length                   int64
+		body                     string
+	}
+	got := make(chan seen, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.RequestURI, r.Host, r.Header.Get("Connection"), r.Header.Get("X-Foo"), r.Header.Get("Te"), r.ContentLength, string(b)}
+		if r.Method == http.MethodGet {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(200)
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // never ends on its own
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	store, err := recorder.Open(filepath.Join(t.TempDir(), "wire.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const old = "http://127.0.0.1:1"
+	hdr := http.Header{"Connection": {"keep-alive, X-Foo"}, "X-Foo": {"1"}, "Content-Length": {"999"}, "Transfer-Encoding": {"chunked"},
+		"Te": {"trailers"}, ":authority": {"tunnel.example"}, "Content-Type": {"application/json"}}
+	exs := []mcptap.Exchange{
+		{ID: "01", Mode: mcptap.ModeReverse, Upstream: old, Method: "GET", Host: "tunnel.example", Target: "/mcp", ReqHeader: http.Header{"Accept": {"text/event-stream"}}},
+		{ID: "02", Mode: mcptap.ModeReverse, Upstream: old, Method: "POST", Host: "tunnel.example", Target: "/x?a=%7e&b=c+d&%zz", ReqHeader: hdr, ReqBody: []byte(`{"n":1}`)},
+	}
+	up, _ := url.Parse(srv.URL)
+	start := time.Now()
+	res, err := Run(context.Background(), exs, Options{Store: store, Upstream: up, StreamWait: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Run took %v with an endless stream", d)
+	}
+	if res.Sent != 2 || res.Failed != 0 {
+		t.Errorf("sent %d, failed %d; want 2, 0", res.Sent, res.Failed)
+	}
+	<-got // the stream
+	post := <-got
+	want := seen{uri: "/x?a=%7e&b=c+d&%zz", host: "tunnel.example", length: 7, body: `{"n":1}`}
+	if post != want {
+		t.Errorf("the upstream saw %+v\nwant %+v", post, want)
+	}
+	if n := len(readAll(t, store, res.Session.ID)); n != 2 {
+		t.Errorf("new session has %d exchanges, want 2", n)
+	}
 }
