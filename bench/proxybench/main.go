@@ -1,6 +1,7 @@
 // Command proxybench measures what recording costs: it drives one loopback
 // upstream directly, through a bare httputil.ReverseProxy with a tuned
-// transport, and through mcptap's proxy recording every exchange into a real
+// transport, through mcptap's proxy publishing to a broker nobody stores
+// ("norec"), and through mcptap's proxy recording every exchange into a real
 // bbolt file (package live), and prints throughput, p50/p99 latency and the
 // mcptap/bare ratios. Run on demand:
 //
@@ -100,6 +101,19 @@ func main() {
 	}
 	mcptapAddr := capture.Addrs()[0]
 
+	// The same proxy publishing to a broker whose only consumer discards:
+	// separates the proxy's own cost from the recorder's.
+	nbroker := mcptap.NewBroker()
+	nsub := nbroker.Subscribe("discard", live.DefaultRecorderBuffer)
+	go func() {
+		for range nsub.C {
+		}
+	}()
+	norec, err := proxy.Start(proxy.Config{Routes: []proxy.Route{{Listen: "127.0.0.1:0", Upstream: upURL}}, Publish: nbroker.Publish, Session: "norec"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
 	fmt.Printf("proxybench: %d connections, %v per path per round, %d rounds, POST %d B -> %d B, GOMAXPROCS=%d, %s/%s\n",
 		*conns, *duration, *rounds, *reqSize, *respSize, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
 	body := strings.Repeat("x", *reqSize)
@@ -112,7 +126,7 @@ func main() {
 	}
 	all := map[string][]result{}
 	for r := range *rounds {
-		for _, p := range []struct{ name, addr string }{{"direct", upURL.Host}, {"bare", bareAddr}, {"mcptap", mcptapAddr}} {
+		for _, p := range []struct{ name, addr string }{{"direct", upURL.Host}, {"bare", bareAddr}, {"norec", norec.Addrs()[0]}, {"mcptap", mcptapAddr}} {
 			drive(p.addr, *conns, *warmup, body)
 			if p.name == "mcptap" && prof != nil && r == 0 {
 				pprof.StartCPUProfile(prof)
@@ -146,13 +160,16 @@ func main() {
 	}
 	fmt.Println()
 	fmt.Printf("median round:\n%-8s %10s %10s %10s %10s\n", "path", "req/s", "p50", "p99", "cpu/req")
-	for _, name := range []string{"direct", "bare", "mcptap"} {
+	for _, name := range []string{"direct", "bare", "norec", "mcptap"} {
 		r := med[name]
 		fmt.Printf("%-8s %10.0f %10v %10v %10v\n", name, r.rps(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq().Round(time.Microsecond/10))
 	}
 	b, m := med["bare"], med["mcptap"]
 	fmt.Printf("\nmcptap/bare: throughput %.2fx (target >= 0.85x), p50 %.2fx, p99 %.2fx (target <= 1.3x), cpu/req %.2fx\n",
 		m.rps()/b.rps(), float64(m.p50)/float64(b.p50), float64(m.p99)/float64(b.p99), float64(m.cpuPerReq())/float64(b.cpuPerReq()))
+	n := med["norec"]
+	fmt.Printf("norec/bare (proxy without the recorder): throughput %.2fx, p99 %.2fx, cpu/req %.2fx\n",
+		n.rps()/b.rps(), float64(n.p99)/float64(b.p99), float64(n.cpuPerReq())/float64(b.cpuPerReq()))
 	fmt.Printf("recorded: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
 }
 
