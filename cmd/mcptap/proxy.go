@@ -304,7 +304,8 @@ func printLines(w io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duratio
 				if !ok {
 					printFindings(w, tr.Finish())
 					if n := sub.Dropped(); n > 0 {
-						fmt.Fprintf(w, "! warning view.dropped [none] the line view missed %d publications (the recording has them)\n", n)
+						// Not a finding: the recorder has its own subscription.
+						fmt.Fprintf(w, "mcptap: this line view skipped %d updates under load; the database has them (mcptap report)\n", n)
 					}
 					return
 				}
