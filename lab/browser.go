@@ -116,6 +116,22 @@ func (b *browser) postJSON(ctx context.Context, u string, v any) (int, string, e
 	return resp.StatusCode, string(data), nil
 }
 
+// get is an XHR GET (no redirects followed).
+func (b *browser) get(ctx context.Context, u string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("browser: GET %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(data), nil
+}
+
 // linkOAuth is the ChatGPT web app asking its backend to start a link.
 func (b *browser) linkOAuth(ctx context.Context, cbBase string) (string, error) {
 	st, body, err := b.postJSON(ctx, cbBase+"/backend-api/aip/connectors/links/oauth", map[string]string{})

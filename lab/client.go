@@ -164,6 +164,17 @@ func (c *Client) Handler() http.Handler {
 				`<body><p>Finishing the connection…</p><script>fetch(%q,{method:"POST",headers:{"content-type":"application/json"},`+
 				`body:JSON.stringify({full_redirect_url:location.href})})</script></body></html>`, chatGPTCompletionPath, chatGPTCompletionPath)
 		})
+		mux.HandleFunc("GET /backend-api/aip/connectors/links/oauth/state/{id}", func(w http.ResponseWriter, r *http.Request) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			for st := range c.attempts {
+				if stateRecordIDOf(st) == r.PathValue("id") {
+					writeJSON(w, http.StatusOK, map[string]string{"status": "pending"})
+					return
+				}
+			}
+			writeJSON(w, http.StatusNotFound, map[string]string{"detail": "OAuth state not found"})
+		})
 		mux.HandleFunc("POST "+chatGPTCompletionPath, func(w http.ResponseWriter, r *http.Request) {
 			var body struct {
 				FullRedirectURL string `json:"full_redirect_url"`
@@ -206,6 +217,30 @@ func (c *Client) Handler() http.Handler {
 		})
 	}
 	return mux
+}
+
+// stateRecordID is the "s" record id (oauth_s_…) inside the state of a
+// callback URL, "" when there is none.
+func stateRecordID(callbackURL string) string {
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		return ""
+	}
+	return stateRecordIDOf(u.Query().Get("state"))
+}
+
+func stateRecordIDOf(state string) string {
+	raw, err := base64.StdEncoding.DecodeString(state)
+	if err != nil {
+		return ""
+	}
+	var v struct {
+		S string `json:"s"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	return v.S
 }
 
 func htmlEscape(s string) string {
@@ -429,6 +464,16 @@ func (c *Client) Run(ctx context.Context) (*Result, error) {
 			return stop("%v", err)
 		}
 		c.logf("callback completion answered %d %s", st, strings.TrimSpace(body))
+		if st == http.StatusNotFound {
+			// As in seed 000: the web app then asks for the state record itself.
+			if id := stateRecordID(pg.url); id != "" {
+				st2, body2, err := c.browser.get(ctx, origin(pg.url)+"/backend-api/aip/connectors/links/oauth/state/"+id)
+				if err != nil {
+					return stop("%v", err)
+				}
+				c.logf("state lookup answered %d %s", st2, strings.TrimSpace(body2))
+			}
+		}
 	}
 	c.mu.Lock()
 	tok, tokErr := c.tok, c.tokErr

@@ -203,6 +203,12 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			if len(tokenCalls(exs[name])) != 0 {
 				t.Error("token was called")
 			}
+			lookup := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.HasPrefix(path(ex), "/backend-api/aip/connectors/links/oauth/state/oauth_s_")
+			})
+			if len(lookup) != 1 || lookup[0].Status != 404 {
+				t.Error("want one 404 state lookup as in seed 000")
+			}
 		},
 		"state-stale": func(t *testing.T, name string) {
 			a := authorizes(exs[name])
