@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/mcptap/mcptap"
@@ -85,22 +86,30 @@ type Finding struct {
 
 // Build analyses exs (one session, in recording order) and assembles the report.
 func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
+	// The redactor learns every exchange's secrets while the tracker folds
+	// over them: both only read exs, and a report of a long session takes
+	// about half as long on two cores.
+	var red *recorder.Redactor
+	var learned sync.WaitGroup
+	text := func(s string) string { return s }
+	if opts.Redact {
+		red = recorder.NewRedactor(opts.Key)
+		learned.Add(1)
+		go func() {
+			defer learned.Done()
+			for i := range exs {
+				red.Learn(exs[i])
+			}
+		}()
+		text = red.Text
+	}
 	t := oauth.NewTracker(oauth.Options{TokenTimeout: opts.TokenTimeout})
 	for i := range exs {
 		t.Observe(exs[i])
 	}
 	t.Finish()
 	flows, findings := t.Flows(), t.Findings()
-
-	var red *recorder.Redactor
-	text := func(s string) string { return s }
-	if opts.Redact {
-		red = recorder.NewRedactor(opts.Key)
-		for i := range exs {
-			red.Learn(exs[i])
-		}
-		text = red.Text
-	}
+	learned.Wait()
 	r := Report{
 		Session:  Session{ID: sess.ID, Source: string(sess.Source), Name: sess.Name, Exchanges: len(exs), Started: sess.Started},
 		Flows:    make([]Flow, 0, len(flows)),
