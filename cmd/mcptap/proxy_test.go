@@ -408,3 +408,39 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintLinesExchangesAndFindings: the line view prints one line per
+// complete exchange (not for head-only publications) and one "! severity
+// rule [fault] title" line per finding of its oauth.Tracker.
+func TestPrintLinesExchangesAndFindings(t *testing.T) {
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("lines", 64)
+	var out lockedBuffer
+	done := printLines(&out, sub, time.Minute)
+	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	authz := mcptap.Exchange{
+		ID: "a1", Session: "s", Seq: 1, Listener: "127.0.0.1:8780", Mode: mcptap.ModeReverse,
+		Start: t0, ResponseAt: t0.Add(5 * time.Millisecond), End: t0.Add(6 * time.Millisecond),
+		Method: "GET", Scheme: "https", Host: "mcp.example.com",
+		Target: "/authorize?response_type=code&client_id=c1&redirect_uri=https%3A%2F%2Fchatgpt.com%2Fconnector_platform_oauth_redirect&state=abc123&code_challenge=xyz&code_challenge_method=S256",
+		Status: 302, RespHeader: http.Header{"Location": {"https://chatgpt.com/connector_platform_oauth_redirect?code=c0de"}},
+	}
+	head := authz
+	head.End = time.Time{}
+	b.Publish(head) // head only: no line
+	authz.Complete = true
+	b.Publish(authz)
+	b.Close()
+	<-done
+	got := out.String()
+	t.Logf("\n%s", got)
+	if n := strings.Count(got, " GET /authorize?"); n != 1 {
+		t.Errorf("%d exchange lines for one exchange published twice", n)
+	}
+	if !strings.Contains(got, "127.0.0.1:8780 GET /authorize?response_type=code") || !strings.Contains(got, " 302 0B 6.0ms") {
+		t.Errorf("exchange line format:\n%s", got)
+	}
+	if !strings.Contains(got, "! error state.not-echoed [auth-server] ") {
+		t.Errorf("no state.not-echoed finding line:\n%s", got)
+	}
+}
