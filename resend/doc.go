@@ -15,13 +15,29 @@
 // exact-byte replacement of the old value (raw, percent-encoded or
 // JSON-escaped) in the target, the headers and the body.
 //
-// Caveats: only requests that reached the chosen upstream are re-sent (for a
-// proxy session, the reverse-mode exchanges of one route; for a HAR file, the
-// requests to one origin): the client's callback, its own backend and a
-// separate authorization server are not. A value is learned only when the old
-// and the new response carry it in the same place; a flow whose new responses
-// take another path than the recorded ones (an error where there was a
-// redirect) goes on with recorded values and its later requests fail, which the
-// new session's findings show. Requests whose recorded body was truncated are
-// skipped. A GET event stream is read for Options.StreamWait and then closed.
+// Which requests: for a proxy session, the reverse-mode exchanges of one
+// route (by the upstream they were forwarded to); for a HAR file, the requests
+// to one origin (scheme://host). Options.From names it; otherwise it is the
+// recorded upstream equal to the new one, else the one that served the MCP
+// requests and resource metadata (as the analysis classifies them), else the
+// only one. A HAR written by mcptap's own export keeps its routes.
+//
+// Caveats: only requests that reached the chosen upstream are re-sent: the
+// client's callback, its own backend, a separate authorization server and an
+// inner identity provider behind an OAuth proxy are not, so a flow that needs
+// a value only those hand out (the inner provider's code) cannot be carried
+// through. The comparison is between the recorded and the new analysis of the
+// re-sent requests only: rules that the rest of the recording raised are
+// listed apart as not re-checked.
+//
+// A value is learned only when the old and the new response carry it in the
+// same place; a flow whose new responses take another path than the recorded
+// ones (an error where there was a redirect) goes on with recorded values and
+// its later requests fail, which the new session's findings show. A redacted
+// recording (mcptap export's default) carries placeholders instead of secrets;
+// they go out as they are unless a fresh value replaces them, so re-send an
+// unredacted one. Requests whose recorded body was truncated are skipped. A
+// GET event stream is read for Options.StreamWait and then closed. The client
+// is not re-run: its requests are replayed as recorded, so a fix that needs
+// the client to behave differently (a client-side fault) cannot be checked.
 package resend

@@ -62,8 +62,15 @@ type Result struct {
 	Skipped  []string // why a selected request was not sent
 	Failed   int      // requests that got no response
 	Pairs    []Pair   // recorded value → fresh value, in the order learned
+	Recorded int      // exchanges in the recording
+	// Old are the findings of the recorded requests that were re-sent (and
+	// their responses), New those of the new session.
 	Old, New []mcptap.Finding
 	Diff     Diff
+	// NotChecked are rules the whole recording raised that its re-sent part
+	// does not: they come from traffic that was not re-sent (the client's
+	// callback, another route), so the re-send says nothing about them.
+	NotChecked []RuleChange
 }
 
 // RuleChange is one rule in a Diff: how many findings it raised before and
@@ -359,9 +366,12 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 		return res, fmt.Errorf("resend: read session %s: %w", sess.ID, err)
 	}
 	aopts := oauth.Options{TokenTimeout: opts.TokenTimeout}
-	_, res.Old = oauth.Analyze(exs, aopts)
+	_, all := oauth.Analyze(exs, aopts)
+	_, res.Old = oauth.Analyze(reqs, aopts)
 	_, res.New = oauth.Analyze(newExs, aopts)
 	res.Diff = Compare(res.Old, res.New)
+	res.NotChecked = Compare(all, res.Old).Fixed
+	res.Recorded = len(exs)
 	res.Pairs = sub.Pairs()
 	return res, nil
 }
@@ -430,7 +440,7 @@ func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange
 // that were fixed, appeared and stayed.
 func (r *Result) Write(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "re-sent %d requests to %s (recorded against %s) as session %s\n", r.Sent, upstreamOf(r.Session), r.From, r.Session.ID)
+	fmt.Fprintf(&b, "re-sent %d of %d recorded requests (those to %s) to %s as session %s\n", r.Sent, r.Recorded, r.From, upstreamOf(r.Session), r.Session.ID)
 	if r.Failed > 0 {
 		fmt.Fprintf(&b, "  %d requests got no response\n", r.Failed)
 	}
@@ -464,6 +474,12 @@ func (r *Result) Write(w io.Writer) error {
 	section("fixed", "-", r.Diff.Fixed)
 	section("new", "+", r.Diff.New)
 	section("stayed", "=", r.Diff.Stayed)
+	if len(r.NotChecked) > 0 {
+		fmt.Fprintf(&b, "not re-checked (%d): raised by recorded traffic that was not re-sent\n", len(r.NotChecked))
+		for _, c := range r.NotChecked {
+			fmt.Fprintf(&b, "  ? %-8s %s [%s]\n", c.Severity, c.Rule, c.Fault)
+		}
+	}
 	if HasError(r.New) {
 		fmt.Fprintf(&b, "the new session still has errors: mcptap report %s\n", r.Session.ID)
 	} else {

@@ -306,3 +306,32 @@ func TestResendWireAndEndlessStream(t *testing.T) {
 		t.Errorf("new session has %d exchanges, want 2", n)
 	}
 }
+
+// A rule raised by traffic that is not re-sent (here the client's own
+// callback completion, on another route) is neither fixed nor stayed: the
+// re-send says nothing about it, and the output says so.
+func TestResendDoesNotClaimUncheckedRules(t *testing.T) {
+	sc, _ := lab.Lookup("callback-state-not-found")
+	store, err := recorder.Open(filepath.Join(t.TempDir(), "resend.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	orig, oldExs, plan := record(t, store, sc)
+	fixed := fixedWorld(t, sc, plan.Worlds[0])
+	up, _ := url.Parse(fixed.Internal(lab.ListenerMCP))
+	res, err := Run(context.Background(), oldExs, Options{Store: store, Upstream: up, Original: orig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_ = res.Write(&out)
+	t.Logf("\n%s", out.String())
+	const rule = "callback.state-not-found"
+	if hasRule(res.Diff.Fixed, rule) || hasRule(res.Diff.Stayed, rule) || !hasRule(res.NotChecked, rule) {
+		t.Errorf("%s: fixed %+v, stayed %+v, not checked %+v; want it only among the not re-checked", rule, res.Diff.Fixed, res.Diff.Stayed, res.NotChecked)
+	}
+	if !strings.Contains(out.String(), "not re-checked") {
+		t.Errorf("output does not list the rules it did not re-check:\n%s", out.String())
+	}
+}
