@@ -60,7 +60,8 @@ type Result struct {
 	From     string         // the recorded upstream or origin whose requests were re-sent
 	Sent     int
 	Skipped  []string // why a selected request was not sent
-	Failed   int      // requests that got no response
+	Failed   int      // requests that got no response (from the proxy or, through it, from the upstream)
+	FirstErr string   // the first such failure
 	Pairs    []Pair   // recorded value → fresh value, in the order learned
 	Recorded int      // exchanges in the recording
 	// Old are the findings of the recorded requests that were re-sent (and
@@ -347,6 +348,9 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 		res.Sent++
 		if err != nil {
 			res.Failed++
+			if res.FirstErr == "" {
+				res.FirstErr = err.Error()
+			}
 			log.Warn("re-send failed", "method", ex.Method, "target", ex.Target, "err", err)
 			continue
 		}
@@ -365,6 +369,18 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 	if err := opts.Store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { newExs = append(newExs, ex); return nil }); err != nil {
 		return res, fmt.Errorf("resend: read session %s: %w", sess.ID, err)
 	}
+	// A request that failed between us and the proxy may or may not have
+	// been recorded: count the larger of the two failure counts.
+	unanswered := 0
+	for _, ex := range newExs {
+		if ex.Status == 0 {
+			unanswered++ // the proxy got no response from the upstream
+			if res.FirstErr == "" {
+				res.FirstErr = ex.Err
+			}
+		}
+	}
+	res.Failed = max(res.Failed, unanswered)
 	aopts := oauth.Options{TokenTimeout: opts.TokenTimeout}
 	_, all := oauth.Analyze(exs, aopts)
 	_, res.Old = oauth.Analyze(reqs, aopts)
@@ -442,7 +458,7 @@ func (r *Result) Write(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "re-sent %d of %d recorded requests (those to %s) to %s as session %s\n", r.Sent, r.Recorded, r.From, upstreamOf(r.Session), r.Session.ID)
 	if r.Failed > 0 {
-		fmt.Fprintf(&b, "  %d requests got no response\n", r.Failed)
+		fmt.Fprintf(&b, "  %d requests got no response from the upstream (first: %s)\n", r.Failed, r.FirstErr)
 	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "  skipped: %s\n", s)
@@ -481,6 +497,9 @@ func (r *Result) Write(w io.Writer) error {
 		}
 	}
 	if HasError(r.New) {
+		if len(r.Diff.Fixed) > 0 {
+			fmt.Fprintf(&b, "note: with errors in the new session, a rule can also be gone because the new flow broke before the hop that raised it\n")
+		}
 		fmt.Fprintf(&b, "the new session still has errors: mcptap report %s\n", r.Session.ID)
 	} else {
 		fmt.Fprintf(&b, "the new session has no error finding\n")
