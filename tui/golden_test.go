@@ -189,3 +189,30 @@ func TestGoldenFilterRule(t *testing.T) {
 		t.Errorf("filter rule:state shows the wrong flows:\n%s", s)
 	}
 }
+
+// The live flows view while seed 000's code waits for its token call: a
+// running timer instead of a verdict.
+func TestGoldenLiveWaiting(t *testing.T) {
+	exs := fixtureExchanges()
+	m := New(Options{
+		Session:  mcptap.Session{ID: "0187c0ffee5e5510", Source: mcptap.SourceProxy},
+		Listen:   []string{"127.0.0.1:8780"},
+		Upstream: []string{"http://localhost:3000"},
+		Analysis: newFixedAnalysis(exs),
+		Decode:   fixedDecode,
+		Dropped:  func() uint64 { return 3 },
+	}, true)
+	m.Ingest(exs)
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(termW, termH),
+		teatest.WithProgramOptions(tea.WithColorProfile(colorprofile.ANSI)))
+	tm.Send(tickMsg(t0.Add(120*time.Second + 42*time.Second)))
+	tm.Send(press("q"))
+	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
+	s := screen(tm.FinalModel(t).(*Model))
+	golden.RequireEqual(t, s)
+	for _, want := range []string{"… ChatGPT", "waiting for the token call 0:42 / 1:00", "listen 127.0.0.1:8780 → http://localhost:3000", "3 dropped", "live"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("live view lacks %q", want)
+		}
+	}
+}

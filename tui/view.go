@@ -94,6 +94,22 @@ func pathOnly(target string) string {
 
 func (m *Model) statusLine() string {
 	var parts []string
+	switch {
+	case m.live && !m.closed && m.follow:
+		parts = append(parts, "live · follow")
+	case m.live && !m.closed:
+		parts = append(parts, "live")
+	case m.live:
+		parts = append(parts, "stopped")
+	default:
+		parts = append(parts, "replay")
+	}
+	// counts first: on a narrow terminal the addresses are cut, not these
+	parts = append(parts,
+		plural(len(m.exs), "exchange"),
+		plural(len(m.flows), "flow"),
+		plural(m.errors, "error"),
+		fmt.Sprintf("%d dropped", m.dropped+m.opts.Session.Dropped))
 	if len(m.opts.Listen) > 0 {
 		s := "listen " + firstAndMore(m.opts.Listen)
 		if len(m.opts.Upstream) > 0 {
@@ -105,23 +121,6 @@ func (m *Model) statusLine() string {
 	}
 	if m.opts.Session.ID != "" {
 		parts = append(parts, "session "+short(m.opts.Session.ID, 14))
-	}
-	parts = append(parts,
-		plural(len(m.exs), "exchange"),
-		plural(len(m.flows), "flow"),
-		plural(m.errors, "error"),
-		fmt.Sprintf("%d dropped", m.dropped+m.opts.Session.Dropped))
-	switch {
-	case m.live && !m.closed:
-		mode := "live"
-		if m.follow {
-			mode += " · follow"
-		}
-		parts = append(parts, mode)
-	case m.live:
-		parts = append(parts, "stopped")
-	default:
-		parts = append(parts, "replay")
 	}
 	return " " + strings.Join(parts, " · ")
 }
