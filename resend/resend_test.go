@@ -335,3 +335,29 @@ func TestResendDoesNotClaimUncheckedRules(t *testing.T) {
 		t.Errorf("output does not list the rules it did not re-check:\n%s", out.String())
 	}
 }
+
+// An upstream that is not there: every request is sent, none answered, and
+// the output says so instead of reporting rules as fixed without comment.
+func TestResendUnreachableUpstream(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	up, _ := url.Parse(srv.URL)
+	srv.Close() // nothing listens there any more
+	store, err := recorder.Open(filepath.Join(t.TempDir(), "down.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	exs := []mcptap.Exchange{
+		{ID: "01", Mode: mcptap.ModeReverse, Upstream: "http://127.0.0.1:1", Method: "GET", Host: "x", Target: "/.well-known/oauth-protected-resource", Status: 200},
+		{ID: "02", Mode: mcptap.ModeReverse, Upstream: "http://127.0.0.1:1", Method: "POST", Host: "x", Target: "/mcp", Status: 401},
+	}
+	res, err := Run(context.Background(), exs, Options{Store: store, Upstream: up})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_ = res.Write(&out)
+	if res.Sent != 2 || res.Failed != 2 || !strings.Contains(out.String(), "2 requests got no response from the upstream") {
+		t.Errorf("sent %d, failed %d, output:\n%s", res.Sent, res.Failed, out.String())
+	}
+}
