@@ -58,10 +58,12 @@ func proxyLiveTUIInTmux(t *testing.T, bin string) {
 	}
 
 	screen := s.waitFor("Flows (1)", "waiting for the token call", "/ 0:04")
+	saveScreen(t, "live-waiting", screen)
 	if !strings.Contains(screen, "…") {
 		t.Errorf("a waiting flow shows …:\n%s", screen)
 	}
 	screen = s.waitFor("token.never-called · client")
+	saveScreen(t, "live-token-never-called", screen)
 	if !strings.Contains(screen, "✗") || strings.Contains(screen, "waiting for the token call") {
 		t.Errorf("the flow did not turn ✗ by itself:\n%s", screen)
 	}
