@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +73,20 @@ type harDoc struct {
 	} `json:"log"`
 }
 
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measure is peak plus the CPU time (user+system, all threads) fn took: on a
+// shared machine CPU time is steadier than wall time.
+func measure(fn func()) (wall, cpu time.Duration, heap uint64) {
+	c0 := cpuTime()
+	wall, heap = peak(fn)
+	return wall, cpuTime() - c0, heap
+}
+
 // peak samples the heap in use while fn runs.
 func peak(fn func()) (time.Duration, uint64) {
 	runtime.GC()
@@ -109,13 +126,25 @@ func peak(fn func()) (time.Duration, uint64) {
 
 // TestScale measures, for growing sessions, the time of merely parsing the
 // HAR JSON next to recorder.ReadHAR and report.Build (redacted, as the CLI
-// does, and not), with the peak heap above the baseline. Run it with
-// MCPTAP_SCALE=1 go test ./report -run TestScale -v.
+// does, and not), with wall and CPU time and the peak heap above the
+// baseline. Run it with MCPTAP_SCALE=1 (or a list of sizes, e.g.
+// MCPTAP_SCALE=100000) go test ./report -run TestScale -v -timeout 30m.
 func TestScale(t *testing.T) {
 	if os.Getenv("MCPTAP_SCALE") == "" {
 		t.Skip("set MCPTAP_SCALE=1 to measure (takes about a minute)")
 	}
-	for _, n := range []int{25000, 50000, 100000} {
+	sizes := []int{25000, 50000, 100000}
+	if v := os.Getenv("MCPTAP_SCALE"); v != "1" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatalf("MCPTAP_SCALE=%q: want 1 or a list of sizes", v)
+			}
+			sizes = append(sizes, n)
+		}
+	}
+	for _, n := range sizes {
 		exs := generate(n)
 		var har bytes.Buffer
 		if err := oauthtest.WriteHAR(&har, exs); err != nil {
@@ -124,24 +153,24 @@ func TestScale(t *testing.T) {
 		raw := har.Bytes()
 		exs = nil
 		var parsed harDoc
-		tParse, mParse := peak(func() {
+		tParse, cParse, mParse := measure(func() {
 			if err := json.Unmarshal(raw, &parsed); err != nil {
 				t.Fatal(err)
 			}
 		})
 		parsed = harDoc{}
 		var read []mcptap.Exchange
-		tRead, mRead := peak(func() {
+		tRead, cRead, mRead := measure(func() {
 			var err error
 			if read, err = recorder.ReadHAR(bytes.NewReader(raw)); err != nil {
 				t.Fatal(err)
 			}
 		})
 		var r report.Report
-		tBuild, mBuild := peak(func() {
+		tBuild, cBuild, mBuild := measure(func() {
 			r = report.Build(mcptap.Session{ID: "bench", Source: mcptap.SourceImport}, read, report.Options{})
 		})
-		tRed, mRed := peak(func() {
+		tRed, cRed, mRed := measure(func() {
 			r = report.Build(mcptap.Session{ID: "bench", Source: mcptap.SourceImport}, read, report.Options{Redact: true})
 		})
 		var out bytes.Buffer
@@ -152,11 +181,13 @@ func TestScale(t *testing.T) {
 				errs++
 			}
 		}
-		t.Logf("n=%d HAR %.1f MiB flows=%d (failed %d) findings=%d | json.Unmarshal %v (peak +%d MiB) | recorder.ReadHAR %v (+%d MiB) | report.Build %v (+%d MiB, %.2fx parse) | Build redacted %v (+%d MiB, %.2fx parse) | Write json %v",
-			n, float64(len(raw))/(1<<20), len(r.Flows), errs, len(r.Findings),
-			tParse.Round(time.Millisecond), mParse>>20, tRead.Round(time.Millisecond), mRead>>20,
-			tBuild.Round(time.Millisecond), mBuild>>20, float64(tBuild)/float64(tParse),
-			tRed.Round(time.Millisecond), mRed>>20, float64(tRed)/float64(tParse), tWrite.Round(time.Millisecond))
+		ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
+		t.Logf("n=%d HAR %.1f MiB, %d flows (%d failed), %d findings", n, float64(len(raw))/(1<<20), len(r.Flows), errs, len(r.Findings))
+		t.Logf("  json.Unmarshal    wall %8s cpu %8s peak heap +%4d MiB", ms(tParse), ms(cParse), mParse>>20)
+		t.Logf("  recorder.ReadHAR  wall %8s cpu %8s peak heap +%4d MiB", ms(tRead), ms(cRead), mRead>>20)
+		t.Logf("  report.Build      wall %8s cpu %8s peak heap +%4d MiB  (wall %.2fx, cpu %.2fx parse)", ms(tBuild), ms(cBuild), mBuild>>20, float64(tBuild)/float64(tParse), float64(cBuild)/float64(cParse))
+		t.Logf("  Build redacted    wall %8s cpu %8s peak heap +%4d MiB  (wall %.2fx, cpu %.2fx parse)", ms(tRed), ms(cRed), mRed>>20, float64(tRed)/float64(tParse), float64(cRed)/float64(cParse))
+		t.Logf("  Write json        wall %8s", ms(tWrite))
 		if mRed > 1<<30 || mBuild > 1<<30 {
 			t.Errorf("peak heap above 1 GiB")
 		}
