@@ -225,6 +225,9 @@ func (m *Model) apply(s snapshotMsg) {
 	for id, k := range s.kinds {
 		m.kinds[id] = k
 	}
+	if s.now.After(m.now) {
+		m.now = s.now // the traffic is newer than the last clock tick
+	}
 	if s.read {
 		m.setAnalysis(s.flows, s.findings)
 	} else if m.follow {
