@@ -5,7 +5,7 @@
 // bbolt file (package live), and prints throughput, p50/p99 latency and the
 // mcptap/bare ratios. Run on demand:
 //
-//	go run ./bench/proxybench -conns 32 -duration 5s -rounds 3
+//	go run ./bench/proxybench -conns 32 -duration 2s -rounds 8
 //
 // Everything runs in this one process (load generator, proxies, upstream,
 // recorder), so the figures compare paths on the same machine, not absolute
@@ -46,6 +46,28 @@ type result struct {
 	elapsed  time.Duration
 	p50, p99 time.Duration
 	cpu      time.Duration // process CPU time (user+system) during the run
+	lats     []time.Duration
+}
+
+// pool merges the rounds of one path: total requests over total time, and
+// percentiles over every latency of every round. On a machine shared with
+// other work this is steadier than any single round.
+func pool(rs []result) result {
+	var p result
+	for _, r := range rs {
+		p.name = r.name
+		p.requests += r.requests
+		p.errors += r.errors
+		p.elapsed += r.elapsed
+		p.cpu += r.cpu
+		p.lats = append(p.lats, r.lats...)
+	}
+	slices.Sort(p.lats)
+	if len(p.lats) > 0 {
+		p.p50 = p.lats[len(p.lats)*50/100]
+		p.p99 = p.lats[len(p.lats)*99/100]
+	}
+	return p
 }
 
 // cpuPerReq is the whole process's CPU time per request: load generator and
@@ -70,9 +92,9 @@ func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds()
 
 func main() {
 	conns := flag.Int("conns", 32, "concurrent client connections")
-	duration := flag.Duration("duration", 5*time.Second, "measured time per path per round")
-	warmup := flag.Duration("warmup", time.Second, "unmeasured time before each measurement")
-	rounds := flag.Int("rounds", 3, "rounds (each runs direct, bare and mcptap; the median round is reported)")
+	duration := flag.Duration("duration", 2*time.Second, "measured time per path per round")
+	warmup := flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each measurement")
+	rounds := flag.Int("rounds", 8, "rounds; each runs every path once, in a rotating order, and the summary pools all rounds")
 	reqSize := flag.Int("req", 200, "request body bytes (a JSON-RPC POST)")
 	respSize := flag.Int("resp", 1024, "response body bytes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the mcptap runs to this file")
@@ -124,9 +146,11 @@ func main() {
 			log.Fatal(err)
 		}
 	}
+	paths := []struct{ name, addr string }{{"direct", upURL.Host}, {"bare", bareAddr}, {"norec", norec.Addrs()[0]}, {"mcptap", mcptapAddr}}
 	all := map[string][]result{}
 	for r := range *rounds {
-		for _, p := range []struct{ name, addr string }{{"direct", upURL.Host}, {"bare", bareAddr}, {"norec", norec.Addrs()[0]}, {"mcptap", mcptapAddr}} {
+		for i := range paths {
+			p := paths[(i+r)%len(paths)] // rotate, so no path always runs first or last
 			drive(p.addr, *conns, *warmup, body)
 			if p.name == "mcptap" && prof != nil && r == 0 {
 				pprof.StartCPUProfile(prof)
@@ -155,14 +179,13 @@ func main() {
 
 	med := map[string]result{}
 	for name, rs := range all {
-		slices.SortFunc(rs, func(a, b result) int { return int(a.rps() - b.rps()) })
-		med[name] = rs[len(rs)/2]
+		med[name] = pool(rs)
 	}
 	fmt.Println()
-	fmt.Printf("median round:\n%-8s %10s %10s %10s %10s\n", "path", "req/s", "p50", "p99", "cpu/req")
-	for _, name := range []string{"direct", "bare", "norec", "mcptap"} {
-		r := med[name]
-		fmt.Printf("%-8s %10.0f %10v %10v %10v\n", name, r.rps(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq().Round(time.Microsecond/10))
+	fmt.Printf("all rounds pooled:\n%-8s %10s %10s %10s %10s %8s\n", "path", "req/s", "p50", "p99", "cpu/req", "errors")
+	for _, p := range paths {
+		r := med[p.name]
+		fmt.Printf("%-8s %10.0f %10v %10v %10v %8d\n", p.name, r.rps(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq().Round(time.Microsecond/10), r.errors)
 	}
 	b, m := med["bare"], med["mcptap"]
 	fmt.Printf("\nmcptap/bare: throughput %.2fx (target >= 0.85x), p50 %.2fx, p99 %.2fx (target <= 1.3x), cpu/req %.2fx\n",
@@ -203,22 +226,22 @@ func startBare(up *url.URL) string {
 			pr.Out.Host = pr.In.Host
 		},
 		Transport:  proxy.DefaultUpstreamTransport(0),
-		BufferPool: &pool{},
+		BufferPool: &bufferPool{},
 	}
 	go http.Serve(ln, rp)
 	return ln.Addr().String()
 }
 
-type pool struct{ p sync.Pool }
+type bufferPool struct{ p sync.Pool }
 
-func (b *pool) Get() []byte {
+func (b *bufferPool) Get() []byte {
 	if v, ok := b.p.Get().(*[]byte); ok {
 		return *v
 	}
 	return make([]byte, 32<<10)
 }
 
-func (b *pool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // drive runs conns client goroutines, each on its own keep-alive connection,
 // for d and returns throughput and latency percentiles.
@@ -267,7 +290,7 @@ func drive(addr string, conns int, d time.Duration, body string) result {
 		nerr += errs[i]
 	}
 	slices.Sort(all)
-	res := result{requests: len(all), errors: nerr, elapsed: elapsed, cpu: processCPU() - cpu0}
+	res := result{requests: len(all), errors: nerr, elapsed: elapsed, cpu: processCPU() - cpu0, lats: all}
 	if len(all) > 0 {
 		res.p50 = all[len(all)*50/100]
 		res.p99 = all[len(all)*99/100]
