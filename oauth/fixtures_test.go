@@ -86,3 +86,19 @@ func TestFixtureHARs(t *testing.T) {
 		t.Run(fx.Name, func(t *testing.T) { checkFixture(t, fx, exs) })
 	}
 }
+
+// Every Tier-1 rule has at least one HAR fixture whose analysis shows it.
+func TestEveryRuleHasAFixture(t *testing.T) {
+	covered := map[string]bool{}
+	for _, fx := range oauthtest.Fixtures {
+		covered[fx.Verdict] = true
+		for _, r := range fx.Has {
+			covered[r] = true
+		}
+	}
+	for _, r := range oauth.Rules {
+		if !covered[r.ID] {
+			t.Errorf("no fixture shows %s", r.ID)
+		}
+	}
+}
