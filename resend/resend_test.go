@@ -2,11 +2,14 @@ package resend
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -211,6 +214,9 @@ func TestResendToFixedServer(t *testing.T) {
 			if nq.Get("state") == "" || nq.Get("state") == oq.Get("state") {
 				t.Errorf("state %q not fresh (recorded %q)", nq.Get("state"), oq.Get("state"))
 			}
+			if ok, nk := jsonKeys(oq.Get("state")), jsonKeys(nq.Get("state")); ok != nk {
+				t.Errorf("recorded state decodes to members %q, the fresh one to %q", ok, nk)
+			}
 			if nq.Get("code_challenge") != S256(formValue(newTok, "code_verifier")) {
 				t.Errorf("challenge %q is not S256 of the new verifier", nq.Get("code_challenge"))
 			}
@@ -360,4 +366,22 @@ func TestResendUnreachableUpstream(t *testing.T) {
 	if res.Sent != 2 || res.Failed != 2 || !strings.Contains(out.String(), "2 requests got no response from the upstream") {
 		t.Errorf("sent %d, failed %d, output:\n%s", res.Sent, res.Failed, out.String())
 	}
+}
+
+// jsonKeys lists the members of a base64-encoded JSON state, "" for any other state.
+func jsonKeys(state string) string {
+	raw, err := base64.StdEncoding.DecodeString(state)
+	if err != nil {
+		return ""
+	}
+	var m map[string]any
+	if json.Unmarshal(raw, &m) != nil {
+		return ""
+	}
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ",")
 }

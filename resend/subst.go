@@ -218,6 +218,9 @@ const (
 )
 
 func freshLike(old string) string {
+	if v, ok := freshJSONState(old); ok {
+		return v
+	}
 	switch {
 	case old == "":
 		return randomB64URL(32)
@@ -237,6 +240,44 @@ func freshLike(old string) string {
 		return base64.RawStdEncoding.EncodeToString(randomBytes(len(raw)))
 	}
 	return randomB64URL(32)
+}
+
+var b64Encodings = []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawURLEncoding, base64.RawStdEncoding}
+
+// freshJSONState renews a state that is base64 of a JSON object (ChatGPT's
+// {"csrf":…,"s":"oauth_s_…"}): every string member gets a fresh value of its
+// own class, a prefix up to its last '_' kept, members and their order
+// unchanged, encoded in the same base64 variant, so the new state decodes
+// like the old one.
+func freshJSONState(old string) (string, bool) {
+	if len(old) < 8 {
+		return "", false
+	}
+	for _, enc := range b64Encodings {
+		raw, err := enc.DecodeString(old)
+		if err != nil || len(raw) == 0 || raw[0] != '{' {
+			continue
+		}
+		var obj map[string]any
+		if json.Unmarshal(raw, &obj) != nil {
+			return "", false
+		}
+		text := string(raw)
+		for _, v := range obj {
+			sv, ok := v.(string)
+			if !ok || sv == "" {
+				continue
+			}
+			nv := Fresh(sv)
+			if i := strings.LastIndexByte(sv, '_'); i > 0 && len(sv)-i > 8 {
+				nv = sv[:i+1] + Fresh(sv[i+1:])
+			}
+			q, nq := jsonInner(sv), jsonInner(nv)
+			text = strings.Replace(text, `"`+q+`"`, `"`+nq+`"`, 1)
+		}
+		return enc.EncodeToString([]byte(text)), true
+	}
+	return "", false
 }
 
 func only(s, alphabet string) bool {

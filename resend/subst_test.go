@@ -1,6 +1,7 @@
 package resend
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -142,12 +143,27 @@ func TestFresh(t *testing.T) {
 		{"YWJjZGVm+/8=", `^[A-Za-z0-9+/]{11}=$`},
 		{"eyJhIjoxfQ.eyJiIjoyfQ.c2ln", `^[A-Za-z0-9_-]{43}$`},
 		{"", `^[A-Za-z0-9_-]{43}$`},
+		// base64 of {"csrf":"9a7d9605","s":"oauth_s_94c7a31474b25c4a"}: stays a JSON state
+		{"eyJjc3JmIjoiOWE3ZDk2MDUiLCJzIjoib2F1dGhfc185NGM3YTMxNDc0YjI1YzRhIn0=", `^eyJjc3JmIjoi[A-Za-z0-9+/]+=*$`},
 	}
 	for _, c := range cases {
 		got := Fresh(c.old)
 		if got == c.old || !regexp.MustCompile(c.pattern).MatchString(got) {
 			t.Errorf("Fresh(%q) = %q, want %s and different", c.old, got, c.pattern)
 		}
+	}
+}
+
+func TestFreshJSONState(t *testing.T) {
+	old := base64.StdEncoding.EncodeToString([]byte(`{"csrf":"9a7d9605","s":"oauth_s_94c7a31474b25c4a","n":1}`))
+	got, err := base64.StdEncoding.DecodeString(Fresh(old))
+	if err != nil {
+		t.Fatalf("fresh JSON state is not padded base64: %v", err)
+	}
+	re := regexp.MustCompile(`^\{"csrf":"([0-9a-f]{8})","s":"oauth_s_([0-9a-f]{16})","n":1\}$`)
+	m := re.FindStringSubmatch(string(got))
+	if m == nil || m[1] == "9a7d9605" || m[2] == "94c7a31474b25c4a" {
+		t.Errorf("fresh state decodes to %s, want the same members with fresh hex values", got)
 	}
 }
 
