@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
@@ -320,17 +321,30 @@ func (m *Model) jwtLines(label, tok string, ex *mcptap.Exchange, add func(docLin
 	if t.Err != "" {
 		add(docLine{text: "   " + m.st.warn.Render(t.Err)})
 	}
-	if exp := t.Expiry(ex.Start); exp != "" {
-		style := m.st.ok
-		if strings.HasPrefix(exp, "expired") || strings.HasPrefix(exp, "no expiry") {
-			style = m.st.warn
-		}
-		s := "   at the time of the exchange: " + exp
+	exp, ok := t.Time("exp")
+	switch {
+	case !ok && t.Kind == "jwt":
+		add(docLine{text: "   " + m.st.warn.Render("no expiry: the token has no exp claim")})
+	case ok:
+		line := "   expires " + exp.UTC().Format("2006-01-02 15:04:05 UTC") + ": " + expiryWords(exp, ex.Start) + " the exchange"
 		if m.live {
-			s += "; now: " + t.Expiry(m.now)
+			line += ", " + expiryWords(exp, m.now) + " now"
 		}
-		add(docLine{text: style.Render(s)})
+		style := m.st.ok
+		if !exp.After(ex.Start) {
+			style = m.st.bad
+		}
+		add(docLine{text: style.Render(line)})
 	}
+}
+
+// expiryWords says how exp relates to at: "valid for 59m57s after" or
+// "expired 3m00s before".
+func expiryWords(exp, at time.Time) string {
+	if exp.After(at) {
+		return "valid for " + dur(exp.Sub(at)) + " after"
+	}
+	return "expired " + dur(at.Sub(exp)) + " before"
 }
 
 func pretty(b []byte) string {

@@ -141,7 +141,7 @@ func TestGoldenExchangeTokenRequest(t *testing.T) {
 	// Flow 1 (healthy) → hop 6 (token) → exchange detail.
 	s := screen(drive(t, fixtureReplay(), "enter", "down", "down", "down", "down", "down", "enter", "pgdown"))
 	golden.RequireEqual(t, s)
-	for _, want := range []string{"code_verifier", "✓ PKCE check passes", "JWT in access_token", "expires in 59m"} {
+	for _, want := range []string{"code_verifier", "✓ PKCE check passes", "JWT in access_token", "valid for 59m56s after the exchange"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("exchange detail lacks %q", want)
 		}
