@@ -316,6 +316,28 @@ func canonURL(u string) string {
 	return strings.ToLower(scheme) + "://" + hp + path
 }
 
+// schemeUnknown: a reverse-proxied request over plain http from a public
+// host without X-Forwarded-Proto. The tunnel in front may well have spoken
+// https with the client; mcptap cannot tell.
+func schemeUnknown(x *exInfo) bool {
+	return x.ex.Mode == mcptap.ModeReverse && strings.HasPrefix(x.url, "http://") &&
+		x.reqH("X-Forwarded-Proto") == "" && !internalHost(x.url)
+}
+
+// sameURL compares a URL derived from the request (want) with one a
+// document names (got), ignoring the scheme when the request's is unknown.
+func sameURL(x *exInfo, want, got string) bool {
+	if canonURL(want) == canonURL(got) {
+		return true
+	}
+	if !schemeUnknown(x) {
+		return false
+	}
+	_, w, _ := strings.Cut(canonURL(want), "://")
+	_, g, _ := strings.Cut(canonURL(got), "://")
+	return w == g && strings.HasPrefix(got, "https://")
+}
+
 func ruleResourceMismatch(t *Tracker, x *exInfo) []hit {
 	if x.kind != mcptap.HopDiscoveryResource || x.prm == nil || x.prm.Resource == "" {
 		return nil
@@ -329,12 +351,12 @@ func ruleResourceMismatch(t *Tracker, x *exInfo) []hit {
 	}
 	got := x.prm.Resource
 	if want != "" {
-		if canonURL(want) == canonURL(got) {
+		if sameURL(x, want, got) {
 			return nil
 		}
 	} else {
 		want = originOf(x.url)
-		if originOf(got) == want {
+		if sameURL(x, want, originOf(got)) {
 			return nil
 		}
 	}
@@ -426,7 +448,7 @@ func ruleIssuerMismatch(t *Tracker, x *exInfo) []hit {
 	if want == "" {
 		want = issuerFor(x.url)
 		note = "issuer implied by the metadata URL (RFC 8414 §3.3)"
-		if got == want {
+		if got == want || (schemeUnknown(x) && strings.TrimPrefix(got, "https://") == strings.TrimPrefix(want, "http://")) {
 			return nil
 		}
 	}

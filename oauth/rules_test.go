@@ -359,3 +359,34 @@ func TestRulesSilentOnHealthy(t *testing.T) {
 		}
 	}
 }
+
+// Behind a tunnel that does not say X-Forwarded-Proto, mcptap sees plain
+// http; an https resource or issuer for the same host and path is not a
+// mismatch then (regression: false discovery.resource-mismatch).
+func TestUnknownSchemeBehindTunnel(t *testing.T) {
+	exs := sc(S{Client: "claude"})()
+	for i := range exs {
+		exs[i].Mode = mcptap.ModeReverse
+		if exs[i].Host == "mcp.example.com" {
+			exs[i].Scheme = "http"
+		}
+	}
+	_, fds := oauth.Analyze(exs, oauth.Options{})
+	for _, fd := range fds {
+		t.Errorf("finding %s: %s", fd.Rule, fd.Detail)
+	}
+	// With X-Forwarded-Proto: http the scheme is known, and the mismatch real.
+	for i := range exs {
+		if exs[i].Host == "mcp.example.com" {
+			exs[i].ReqHeader.Set("X-Forwarded-Proto", "http")
+		}
+	}
+	_, fds = oauth.Analyze(exs, oauth.Options{})
+	found := false
+	for _, fd := range fds {
+		found = found || fd.Rule == "discovery.resource-mismatch"
+	}
+	if !found {
+		t.Error("known http scheme vs https resource: no discovery.resource-mismatch")
+	}
+}
