@@ -42,6 +42,9 @@ type hit struct {
 	// server that accepted a request without PKCE): it becomes the verdict
 	// only when no other error is on the chain.
 	secondary bool
+	// cause is the rule of an earlier finding on the same flow that explains
+	// this one; the verdict then names the cause.
+	cause string
 }
 
 func (t *Tracker) evaluate(x *exInfo) []mcptap.Finding {
@@ -180,6 +183,9 @@ func (t *Tracker) raise(r *Rule, h hit) (mcptap.Finding, bool) {
 	if h.secondary {
 		t.secondary[id] = true
 	}
+	if h.cause != "" {
+		t.causeOf[id] = h.cause
+	}
 	return *fd, true
 }
 
@@ -260,6 +266,18 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	}
 	if v.Verdict.Rule == "ok" && fallback != nil {
 		v.Verdict = mcptap.Verdict{Rule: fallback.Rule, Severity: fallback.Severity, Fault: fallback.Fault}
+	}
+	// A symptom explained by an earlier hop (a code never redeemed because
+	// the state was stale) yields the verdict to that cause, even a warning.
+	for _, fd := range fds {
+		if fd.Rule == v.Verdict.Rule && t.causeOf[fd.ID] != "" {
+			for _, c := range fds {
+				if c.Rule == t.causeOf[fd.ID] {
+					v.Verdict = mcptap.Verdict{Rule: c.Rule, Severity: c.Severity, Fault: c.Fault}
+				}
+			}
+			break
+		}
 	}
 	// The verdict's finding first, then the others in hop order.
 	for _, fd := range fds {

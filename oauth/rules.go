@@ -938,16 +938,24 @@ func isStateNotFound(x *exInfo) bool {
 	return x.status() == 404 || strings.Contains(strings.ToLower(string(x.ex.RespBody)), "state not found")
 }
 
+// causeFault finds the earlier hop that explains a failure further down the
+// chain: its fault side and title. The rule ID goes into hit.cause.
 func (t *Tracker) causeFault(f *flow) (mcptap.Fault, string) {
+	fault, title, _ := t.cause(f)
+	return fault, title
+}
+
+func (t *Tracker) cause(f *flow) (mcptap.Fault, string, string) {
 	causes := []struct {
+		rule  string
 		check func(*Tracker, *flow) []hit
 		fault mcptap.Fault
 		title string
 	}{
-		{ruleStateNotEchoed, mcptap.FaultAuthServer, "state not returned with the code"},
-		{ruleStateAltered, mcptap.FaultAuthServer, "state came back altered"},
-		{ruleStateStale, mcptap.FaultClient, "callback carries the state of a replaced attempt"},
-		{ruleWrongRedirectTarget, mcptap.FaultAuthServer, "code sent somewhere other than the requested redirect_uri"},
+		{"state.not-echoed", ruleStateNotEchoed, mcptap.FaultAuthServer, "state not returned with the code"},
+		{"state.altered", ruleStateAltered, mcptap.FaultAuthServer, "state came back altered"},
+		{"state.stale", ruleStateStale, mcptap.FaultClient, "callback carries the state of a replaced attempt"},
+		{"authorize.wrong-redirect-target", ruleWrongRedirectTarget, mcptap.FaultAuthServer, "code sent somewhere other than the requested redirect_uri"},
 	}
 	for _, c := range causes {
 		if hs := c.check(t, f); len(hs) > 0 {
@@ -958,10 +966,10 @@ func (t *Tracker) causeFault(f *flow) (mcptap.Fault, string) {
 			if hs[0].title != "" {
 				title = hs[0].title
 			}
-			return fault, title
+			return fault, title, c.rule
 		}
 	}
-	return "", ""
+	return "", "", ""
 }
 
 func ruleCallbackStateNotFound(t *Tracker, f *flow) []hit {
@@ -977,8 +985,8 @@ func ruleCallbackStateNotFound(t *Tracker, f *flow) []hit {
 		h := hit{anchor: c.id(), exchanges: ids(f.a, c), detail: detail,
 			evidence: []mcptap.Evidence{ev(c, "status", "200", fmt.Sprint(c.status()), truncate(string(c.ex.RespBody), 80))}}
 		if !intact {
-			fault, cause := t.causeFault(f)
-			h.fault = fault
+			fault, cause, rule := t.cause(f)
+			h.fault, h.cause = fault, rule
 			h.detail += " This is a consequence of an earlier hop: " + cause + "."
 			h.fix = "Fix the earlier hop first (see the flow's verdict)."
 		} else if acc := accountMismatch(f, c); acc != "" {
@@ -1035,8 +1043,8 @@ func ruleCallbackRejected(t *Tracker, f *flow) []hit {
 			h.detail += " 405: the callback expects GET; check that the authorization server does not use response_mode=form_post."
 		}
 		if ok, _ := chainIntact(f); !ok {
-			fault, cause := t.causeFault(f)
-			h.fault = fault
+			fault, cause, rule := t.cause(f)
+			h.fault, h.cause = fault, rule
 			h.detail += " This is a consequence of an earlier hop: " + cause + "."
 			h.fix = "Fix the earlier hop first (see the flow's verdict)."
 		} else {
@@ -1372,8 +1380,8 @@ func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
 	} else {
 		h.detail += fmt.Sprintf(" within %s.", words(t.opts.TokenTimeout))
 	}
-	if fault, cause := t.causeFault(f); fault != "" {
-		h.fault = fault
+	if fault, cause, rule := t.cause(f); fault != "" {
+		h.fault, h.cause = fault, rule
 		h.detail += " An earlier hop explains it: " + cause + "."
 		h.fix = "Fix the earlier hop first (see the flow's verdict)."
 	} else {

@@ -69,6 +69,7 @@ type Tracker struct {
 	findingList []*mcptap.Finding
 	anchor      map[string]string // finding ID -> anchor exchange
 	secondary   map[string]bool   // finding IDs the chain got past
+	causeOf     map[string]string // finding ID -> rule of the earlier finding that explains it
 	ruleIdx     map[string]int
 
 	waitCode   map[*flow]bool
@@ -130,6 +131,7 @@ func NewTracker(opts Options) *Tracker {
 		findings:     map[string]*mcptap.Finding{},
 		anchor:       map[string]string{},
 		secondary:    map[string]bool{},
+		causeOf:      map[string]string{},
 		ruleIdx:      map[string]int{},
 		waitCode:     map[*flow]bool{},
 		waitBearer:   map[*flow]bool{},

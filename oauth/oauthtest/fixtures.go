@@ -100,7 +100,7 @@ var Fixtures = []Fixture{
 	})}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-case-or-whitespace", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return strings.ToUpper(s) }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-other", Scenario: Scenario{Client: "claude", AlterState: func(string) string { return "f00dfeedf00dfeed" }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-stale", Scenario: Scenario{Client: "chatgpt", Stale: true}, Verdict: "token.never-called", Fault: mcptap.FaultClient, Has: []string{"state.stale"}},
+	{Name: "state-stale", Scenario: Scenario{Client: "chatgpt", Stale: true}, Verdict: "state.stale", Fault: mcptap.FaultClient, Has: []string{"token.never-called"}},
 	{Name: "state-too-long", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AuthorizeStatus: 400, AuthorizeBody: `{"statusCode":400,"code":"FST_ERR_VALIDATION","error":"Bad Request","message":"querystring/state Too big"}`}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []string{"state.too-long"}},
 	{Name: "state-too-long-truncated", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AlterState: func(s string) string { return s[:255] }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer, Has: []string{"state.too-long"}},
 
