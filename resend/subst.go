@@ -275,6 +275,9 @@ func freshJSONState(old string) (string, bool) {
 			q, nq := jsonInner(sv), jsonInner(nv)
 			text = strings.Replace(text, `"`+q+`"`, `"`+nq+`"`, 1)
 		}
+		if text == string(raw) {
+			return "", false // no string member to renew
+		}
 		return enc.EncodeToString([]byte(text)), true
 	}
 	return "", false

@@ -315,3 +315,20 @@ func TestSelect(t *testing.T) {
 		})
 	}
 }
+
+// Fresh renews states from any client: it must return, differ and keep the
+// length of a plain-alphabet value.
+func FuzzFresh(f *testing.F) {
+	for _, s := range []string{"", "a", "0", "ab+c/d==", "e30=", "eyJuIjoxfQ", "eyJzIjoicyJ9", "x.y.z", "%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, old string) {
+		got := Fresh(old)
+		if got == old {
+			t.Fatalf("Fresh(%q) returned it unchanged", old)
+		}
+		if old != "" && only(old, b64url) && len(got) != len(old) && !strings.HasPrefix(old, "eyJ") {
+			t.Fatalf("Fresh(%q) = %q: length changed", old, got)
+		}
+	})
+}
