@@ -627,3 +627,40 @@ func TestTrailersPassThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownCutsOpenStream: a stream still open when the drain deadline
+// passes is cut, and its exchange is published complete, with the error,
+// before Shutdown returns.
+func TestShutdownCutsOpenStream(t *testing.T) {
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		io.WriteString(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	col := newCollector()
+	p, err := Start(Config{Routes: []Route{{Listen: "127.0.0.1:0", Upstream: up}}, Publish: col.Publish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + p.Addrs()[0] + "/sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	line, _ := bufio.NewReader(resp.Body).ReadString('\n')
+	if line != "data: first\n" {
+		t.Fatalf("first line %q", line)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err = p.Shutdown(ctx)
+	if err == nil || !strings.Contains(err.Error(), "cut") {
+		t.Errorf("Shutdown with an open stream: %v, want a cut error", err)
+	}
+	done := col.complete()
+	if len(done) != 1 || done[0].Err == "" || !bytes.Contains(done[0].RespBody, []byte("data: first")) {
+		t.Fatalf("after Shutdown: %d complete exchanges %+v", len(done), done)
+	}
+}
