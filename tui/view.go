@@ -295,10 +295,7 @@ func (m *Model) flowsLines(w, h int) []string {
 	from, to := window(&m.fl, len(m.flowRows), h-1)
 	for pos := from; pos < to; pos++ {
 		f := m.flows[m.rowAt(m.flowRows, pos)]
-		state := f.State
-		if state == "" {
-			state = "(no state)"
-		}
+		state := shortState(f)
 		row := fmt.Sprintf(" %s %-10s %-14s %-9s %-9s ", m.glyph(f), short(clientName(f.Client), 10),
 			short(sanitize(state), 14), f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f)))
 		row += m.verdictWords(f)
@@ -397,4 +394,20 @@ func firstAndMore(xs []string) string {
 		return strings.Join(xs, "")
 	}
 	return fmt.Sprintf("%s (+%d more)", xs[0], len(xs)-1)
+}
+
+// shortState is a state short enough for a column and still telling flows
+// apart: ChatGPT's states are base64 JSON that all begin alike, so their
+// random "s" member is shown instead.
+func shortState(f mcptap.Flow) string {
+	if sv, ok := f.StateDecoded["s"].(string); ok && len(sv) > 4 {
+		if len(sv) > 13 {
+			sv = "…" + sv[len(sv)-12:]
+		}
+		return sv
+	}
+	if f.State == "" {
+		return "(no state)"
+	}
+	return f.State
 }
