@@ -89,7 +89,13 @@ func splitParams(v string) []param {
 }
 
 func writeLayers(w io.Writer, v string, now time.Time) {
-	for _, l := range oauth.Decode(v) {
+	layers := oauth.Decode(v)
+	defer func() {
+		if len(layers) == 1 {
+			fmt.Fprintln(w, "  (no encoding recognised: an opaque value)")
+		}
+	}()
+	for _, l := range layers {
 		indent := strings.Repeat("  ", l.Depth)
 		label := l.Kind
 		if l.Path != "" {
