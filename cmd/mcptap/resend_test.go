@@ -91,6 +91,9 @@ func TestReplaySend(t *testing.T) {
 	}
 
 	t.Logf("HAR:\n%s", out)
+	if _, errOut, code := runCmd(t, "replay", "--db", db, orig, "--send", "--upstream", fixedURL, "--from", "http://127.0.0.1:1"); code != 2 || !strings.Contains(errOut, "no recorded request went to http://127.0.0.1:1") {
+		t.Errorf("--from naming no recorded upstream: exit %d, %q; want 2 and a message naming it", code, errOut)
+	}
 	brokenURL := labServer(t, broken, host)
 	out, errOut, code = runCmd(t, "replay", "--db", db, orig, "--send", "--upstream", brokenURL)
 	t.Logf("broken:\n%s", out)
@@ -108,6 +111,7 @@ func TestReplaySendUsage(t *testing.T) {
 	}{
 		{[]string{"replay", "--db", db, "--send"}, "--send needs --upstream"},
 		{[]string{"replay", "--db", db, "--upstream", "http://127.0.0.1:1"}, "only apply with --send"},
+		{[]string{"replay", "--db", db, "--from", "http://127.0.0.1:1"}, "only apply with --send"},
 		{[]string{"replay", "--db", db, "--send", "--upstream", "ftp://x"}, "--upstream"},
 		{[]string{"replay", "--db", db, "--send", "--upstream", "http://127.0.0.1:1"}, "latest session"},
 	} {
