@@ -36,8 +36,8 @@
 // its later requests fail, which the new session's findings show. A redacted
 // recording (mcptap export's default) carries placeholders instead of secrets;
 // they go out as they are unless a fresh value replaces them, so re-send an
-// unredacted one. Requests whose recorded body was truncated are skipped. A
-// GET event stream is read for Options.StreamWait and then closed. The client
+// unredacted one. Requests whose recorded body was truncated, and targets
+// starting with "//", are skipped. A GET event stream is read for Options.StreamWait and then closed. The client
 // is not re-run: its requests are replayed as recorded, so a fix that needs
 // the client to behave differently (a client-side fault) cannot be checked.
 package resend

@@ -340,6 +340,11 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 			break
 		}
 		ex := &reqs[i]
+		if strings.HasPrefix(ex.Target, "//") {
+			// Go's client would write it as an absolute-form URL with another meaning.
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s %s: a target starting with // cannot be sent as recorded", ex.Method, ex.Target))
+			continue
+		}
 		if ex.ReqTruncated {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s %s: the recorded body was truncated", ex.Method, ex.Target))
 			continue

@@ -289,6 +289,8 @@ func TestResendWireAndEndlessStream(t *testing.T) {
 	exs := []mcptap.Exchange{
 		{ID: "01", Mode: mcptap.ModeReverse, Upstream: old, Method: "GET", Host: "tunnel.example", Target: "/mcp", ReqHeader: http.Header{"Accept": {"text/event-stream"}}},
 		{ID: "02", Mode: mcptap.ModeReverse, Upstream: old, Method: "POST", Host: "tunnel.example", Target: "/x?a=%7e&b=c+d&%zz", ReqHeader: hdr, ReqBody: []byte(`{"n":1}`)},
+		{ID: "03", Mode: mcptap.ModeReverse, Upstream: old, Method: "GET", Host: "tunnel.example", Target: "//evil.example/x"},
+		{ID: "04", Mode: mcptap.ModeReverse, Upstream: old, Method: "POST", Host: "tunnel.example", Target: "/big", ReqBody: []byte("cut"), ReqTruncated: true},
 	}
 	up, _ := url.Parse(srv.URL)
 	start := time.Now()
@@ -299,8 +301,8 @@ func TestResendWireAndEndlessStream(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Run took %v with an endless stream", d)
 	}
-	if res.Sent != 2 || res.Failed != 0 {
-		t.Errorf("sent %d, failed %d; want 2, 0", res.Sent, res.Failed)
+	if res.Sent != 2 || res.Failed != 0 || len(res.Skipped) != 2 {
+		t.Errorf("sent %d, failed %d, skipped %q; want 2, 0 and the // target and the truncated body", res.Sent, res.Failed, res.Skipped)
 	}
 	<-got // the stream
 	post := <-got
