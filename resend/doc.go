@@ -37,7 +37,8 @@
 // recording (mcptap export's default) carries placeholders instead of secrets;
 // they go out as they are unless a fresh value replaces them, so re-send an
 // unredacted one. Requests whose recorded body was truncated, and targets
-// starting with "//", are skipped. A GET event stream is read for Options.StreamWait and then closed. The client
-// is not re-run: its requests are replayed as recorded, so a fix that needs
-// the client to behave differently (a client-side fault) cannot be checked.
+// starting with "//", are skipped. A GET event stream is read for
+// Options.StreamWait and then closed. The client is not re-run: its requests
+// are replayed as recorded, so a fix that needs the client to behave
+// differently (a client-side fault) cannot be checked this way.
 package resend
