@@ -938,13 +938,8 @@ func isStateNotFound(x *exInfo) bool {
 	return x.status() == 404 || strings.Contains(strings.ToLower(string(x.ex.RespBody)), "state not found")
 }
 
-// causeFault finds the earlier hop that explains a failure further down the
-// chain: its fault side and title. The rule ID goes into hit.cause.
-func (t *Tracker) causeFault(f *flow) (mcptap.Fault, string) {
-	fault, title, _ := t.cause(f)
-	return fault, title
-}
-
+// cause finds the earlier hop that explains a failure further down the
+// chain: its fault side, title and rule (for hit.cause).
 func (t *Tracker) cause(f *flow) (mcptap.Fault, string, string) {
 	causes := []struct {
 		rule  string
