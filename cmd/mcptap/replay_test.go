@@ -75,7 +75,7 @@ func (s *tmuxSession) capture(escapes bool) string {
 // waitFor polls the pane until every want is on screen.
 func (s *tmuxSession) waitFor(wants ...string) string {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var screen string
 	for time.Now().Before(deadline) {
 		screen = s.capture(false)

@@ -37,7 +37,7 @@ func proxyLiveTUIInTmux(t *testing.T, bin string) {
 	l.Close()
 
 	s := startTmux(t, []string{"MCPTAP_HOME=" + t.TempDir(), "TERM=xterm-256color"},
-		bin, "proxy", "--upstream", up.URL, "--listen", addr, "--token-timeout", "4s")
+		bin, "proxy", "--upstream", up.URL, "--listen", addr, "--token-timeout", "8s")
 	s.waitFor("Flows (0)", "listen "+addr, "live")
 
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -57,7 +57,7 @@ func proxyLiveTUIInTmux(t *testing.T, bin string) {
 		t.Fatalf("authorize through the proxy: %s", resp.Status)
 	}
 
-	screen := s.waitFor("Flows (1)", "waiting for the token call", "/ 0:04")
+	screen := s.waitFor("Flows (1)", "waiting for the token call", "/ 0:08")
 	saveScreen(t, "live-waiting", screen)
 	if !strings.Contains(screen, "…") {
 		t.Errorf("a waiting flow shows …:\n%s", screen)
