@@ -51,6 +51,28 @@ func ordered(f Flow, all map[string][]Finding) []Finding {
 	return fs
 }
 
+// hopRun is a hop, or a run of identical authenticated MCP calls shown as one
+// line ("mcp ×120") so a long session's chain stays readable.
+type hopRun struct {
+	Hop
+	n    int
+	last time.Time
+}
+
+func collapse(hops []Hop) []hopRun {
+	var out []hopRun
+	for _, h := range hops {
+		if n := len(out); n > 0 && h.Kind == mcptap.HopMCP && out[n-1].Kind == mcptap.HopMCP &&
+			out[n-1].Status == h.Status && out[n-1].Method == h.Method && out[n-1].URL == h.URL && out[n-1].Inner == h.Inner {
+			out[n-1].n++
+			out[n-1].last = h.At
+			continue
+		}
+		out = append(out, hopRun{Hop: h, n: 1, last: h.At})
+	}
+	return out
+}
+
 func gap(prev, at time.Time) string {
 	if prev.IsZero() {
 		return ""
@@ -137,17 +159,21 @@ func (r Report) writeText(w io.Writer) error {
 		}
 		b.WriteString("  hops\n")
 		var prev time.Time
-		for _, h := range f.Hops {
-			leg := ""
+		for _, g := range collapse(f.Hops) {
+			h := g.Hop
+			kind := string(h.Kind)
 			if h.Inner {
-				leg = " (inner)"
+				kind += " (inner)"
+			}
+			if g.n > 1 {
+				kind += fmt.Sprintf(" ×%d", g.n)
 			}
 			status := fmt.Sprint(h.Status)
 			if h.Kind == mcptap.HopRedirect {
 				status = "   "
 			}
-			fmt.Fprintf(&b, "    %-12s %-9s %-26s %s %s %s\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), string(h.Kind)+leg, status, h.Method, shortURL(h.URL, 150))
-			prev = h.At
+			fmt.Fprintf(&b, "    %-12s %-9s %-26s %s %s %s\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), kind, status, h.Method, shortURL(h.URL, 150))
+			prev = g.last
 		}
 		fs := ordered(f, groups)
 		if len(fs) > 0 {
@@ -225,17 +251,21 @@ func (r Report) writeMarkdown(w io.Writer) error {
 		}
 		b.WriteString("| time | gap | hop | status | request |\n|---|---|---|---|---|\n")
 		var prev time.Time
-		for _, h := range f.Hops {
+		for _, g := range collapse(f.Hops) {
+			h := g.Hop
 			kind := string(h.Kind)
 			if h.Inner {
 				kind += " (inner)"
+			}
+			if g.n > 1 {
+				kind += fmt.Sprintf(" ×%d", g.n)
 			}
 			status := fmt.Sprint(h.Status)
 			if h.Kind == mcptap.HopRedirect {
 				status = ""
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s `%s` |\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), kind, status, h.Method, mdEscape(shortURL(h.URL, 200)))
-			prev = h.At
+			prev = g.last
 		}
 		for _, fd := range ordered(f, groups) {
 			writeFindingMarkdown(&b, fd)

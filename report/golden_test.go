@@ -176,3 +176,26 @@ func TestRedaction(t *testing.T) {
 		t.Error("unknown format accepted")
 	}
 }
+
+// Runs of identical MCP calls are one line in text and Markdown; JSON keeps
+// every hop.
+func TestCollapsedMCPRuns(t *testing.T) {
+	fx := fixture(t, "healthy-claude")
+	r := report.Build(session(fx.Name), fx.Exchanges(), report.Options{})
+	var mcp int
+	for _, h := range r.Flows[0].Hops {
+		if h.Kind == mcptap.HopMCP {
+			mcp++
+		}
+	}
+	if mcp != 2 {
+		t.Fatalf("%d mcp hops in JSON, want 2", mcp)
+	}
+	var buf bytes.Buffer
+	if err := r.Write(&buf, "text"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "mcp ×2") {
+		t.Errorf("text does not collapse the two MCP calls:\n%s", buf.String())
+	}
+}
