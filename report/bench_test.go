@@ -124,17 +124,19 @@ func peak(fn func()) (time.Duration, uint64) {
 	return d, p - base.HeapInuse
 }
 
-// TestScale measures, for growing sessions, the time of merely parsing the
-// HAR JSON next to recorder.ReadHAR and report.Build (redacted, as the CLI
-// does, and not), with wall and CPU time and the peak heap above the
-// baseline. Run it with MCPTAP_SCALE=1 (or a list of sizes, e.g.
-// MCPTAP_SCALE=100000) go test ./report -run TestScale -v -timeout 30m.
-func TestScale(t *testing.T) {
-	if os.Getenv("MCPTAP_SCALE") == "" {
-		t.Skip("set MCPTAP_SCALE=1 to measure (takes about a minute)")
-	}
+// BenchmarkScale measures, for growing sessions, the time of merely parsing
+// the HAR JSON next to recorder.ReadHAR and report.Build (redacted, as the
+// CLI does, and not), with wall and CPU time and the peak heap above the
+// baseline. It runs once whatever b.N is:
+//
+//	go test ./report -run '^$' -bench BenchmarkScale -benchtime 1x -v -timeout 30m
+//
+// MCPTAP_SCALE=100000 (a comma-separated list) picks other sizes.
+func BenchmarkScale(b *testing.B) {
+	t := b
+	b.StopTimer()
 	sizes := []int{25000, 50000, 100000}
-	if v := os.Getenv("MCPTAP_SCALE"); v != "1" {
+	if v := os.Getenv("MCPTAP_SCALE"); v != "" && v != "1" {
 		sizes = nil
 		for _, f := range strings.Split(v, ",") {
 			n, err := strconv.Atoi(f)
