@@ -268,15 +268,12 @@ func TestInteropTypeScriptSDK(t *testing.T) {
 		for _, ex := range exs {
 			k, ok := tr.Hop(ex.ID)
 			switch {
-			case ok:
-			case (ex.Method == "GET" || ex.Method == "DELETE") && path(ex) == "/mcp":
-				// The SDK client's optional standalone SSE stream (GET, which a
-				// stateless server refuses with 405) and session end (DELETE):
-				// the analysis classifies only POSTed JSON-RPC as mcp so far.
-				t.Logf("analysis gap: %s %s (%d) on the MCP endpoint is not classified as mcp", ex.Method, ex.Target, ex.Status)
-				k = "unclassified"
-			default:
+			case !ok:
 				t.Errorf("exchange %s %s (%d) is not classified", ex.Method, ex.Target, ex.Status)
+			case (ex.Method == "GET" || ex.Method == "DELETE") && path(ex) == "/mcp" && k != mcptap.HopMCP:
+				// The SDK client's optional standalone SSE stream (GET, which a
+				// stateless server refuses with 405) and session end (DELETE).
+				t.Errorf("%s %s (%d) on the MCP endpoint is classified %s, want mcp", ex.Method, ex.Target, ex.Status, k)
 			}
 			kinds = append(kinds, string(k))
 		}

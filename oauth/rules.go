@@ -1395,7 +1395,7 @@ func ruleMCPRedirect(t *Tracker, x *exInfo) []hit {
 		return nil
 	}
 	return []hit{{key: x.key + "|" + x.loc,
-		detail:   fmt.Sprintf("POST %s was answered %d to %s. Clients drop the Authorization header on a redirect (and may turn the POST into a GET).", x.base, x.status(), x.loc),
+		detail:   fmt.Sprintf("%s %s was answered %d to %s. Clients drop the Authorization header on a redirect (and may turn the POST into a GET).", x.method(), x.base, x.status(), x.loc),
 		evidence: []mcptap.Evidence{ev(x, "status", "200", fmt.Sprintf("%d → %s", x.status(), x.loc), "")}}}
 }
 

@@ -60,6 +60,7 @@ type Tracker struct {
 	asms         []*exInfo
 	regs         map[string]*exInfo // client_id -> registration exchange
 	attempts     map[string]int     // redirect_uri base -> authorize attempts seen
+	mcpEP        map[string]bool // endpointKey of URLs JSON-RPC was POSTed to (the MCP endpoints)
 	sawMCP       bool
 	sawToken     bool
 
@@ -125,6 +126,7 @@ func NewTracker(opts Options) *Tracker {
 		redirectURIs: map[string]bool{},
 		tokenEP:      map[string]bool{},
 		regEP:        map[string]bool{},
+		mcpEP:        map[string]bool{},
 		prmByHost:    map[string][]*exInfo{},
 		regs:         map[string]*exInfo{},
 		attempts:     map[string]int{},
@@ -179,6 +181,7 @@ type flow struct {
 	tokens      []*exInfo
 	refreshes   []*exInfo
 	pre         []*exInfo // discovery, registration, unauthenticated MCP that led here
+	links       []*exInfo // ChatGPT link initiations that returned this authorize URL (no hop kind)
 	mcps        []*exInfo
 
 	code       string
@@ -388,6 +391,15 @@ func (t *Tracker) classify(x *exInfo) {
 		x.kind = mcptap.HopCallback
 	case m == "POST" && isJSONRPC(x.ex.ReqBody):
 		t.sawMCP = true
+		t.mcpEP[x.key] = true
+		if x.bearer == "" && x.status() == 401 {
+			x.kind = mcptap.HopMCPUnauthenticated
+		} else {
+			x.kind = mcptap.HopMCP
+		}
+	case t.mcpEP[x.key] && isMCPStreamOrEnd(x):
+		// The standalone SSE GET (a stateless server answers 405) and the
+		// session DELETE on the endpoint JSON-RPC is POSTed to.
 		if x.bearer == "" && x.status() == 401 {
 			x.kind = mcptap.HopMCPUnauthenticated
 		} else {
@@ -401,6 +413,21 @@ func (t *Tracker) classify(x *exInfo) {
 	if x.kind == "" && x.redirect {
 		x.kind = mcptap.HopRedirect
 	}
+}
+
+// isMCPStreamOrEnd says whether a request to the MCP endpoint is one of the
+// transport's non-POST requests: DELETE (session end), or a GET that asks for
+// an event stream or carries the transport's headers. A plain GET of the same
+// URL (a browser opening it) stays unclassified.
+func isMCPStreamOrEnd(x *exInfo) bool {
+	switch x.method() {
+	case "DELETE":
+		return true
+	case "GET":
+		return strings.Contains(strings.ToLower(x.reqH("Accept")), "text/event-stream") ||
+			x.reqH("Mcp-Session-Id") != "" || x.reqH("Mcp-Protocol-Version") != "" || x.reqH("Last-Event-ID") != ""
+	}
+	return false
 }
 
 func jsonHasKey(b []byte, key string) bool {
