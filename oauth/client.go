@@ -48,6 +48,18 @@ func clientFromRedirect(u string) string {
 		return ClientVSCode
 	case strings.HasPrefix(l, "http://localhost:6274/oauth/callback"), strings.HasPrefix(l, "http://127.0.0.1:6274/oauth/callback"):
 		return ClientInspector
+	}
+	// Path shapes that name the platform on any host: a tunnel, a staging
+	// host or a local imitation of it keeps the platform's callback path.
+	switch p := pathOf(l); {
+	case strings.HasPrefix(p, "/connector/oauth/"), p == "/connector_platform_oauth_redirect",
+		strings.HasPrefix(p, "/backend-api/aip/connectors/links/oauth/callback"),
+		strings.HasPrefix(p, "/aip/") && strings.HasSuffix(p, "/oauth/callback"):
+		return ClientChatGPT
+	case p == "/api/mcp/auth_callback":
+		return ClientClaude
+	}
+	switch {
 	case isLoopbackURL(l) && strings.HasSuffix(pathOf(l), "/oauth/callback"):
 		return ClientMCPRemote
 	case isLoopbackURL(l) && strings.HasPrefix(pathOf(l), "/callback"):

@@ -220,6 +220,32 @@ func (t *Tracker) Flows() []mcptap.Flow {
 	return out
 }
 
+// identify names the flow's client. An attempt that only reached the
+// authorize carries the browser's user agent alone; the client's own requests
+// (its registration of the same client_id, the redirect URIs it registered)
+// and a ChatGPT link initiation still name it.
+func (t *Tracker) identify(f *flow) string {
+	if c := IdentifyClient(f.redirectURI, f.clientID, f.userAgents...); c != ClientUnknown {
+		return c
+	}
+	if len(f.links) > 0 {
+		return ClientChatGPT
+	}
+	if r := t.regs[f.clientID]; r != nil && f.clientID != "" {
+		if r.reg != nil {
+			for _, u := range r.reg.RedirectURIs {
+				if c := clientFromRedirect(u); c != "" {
+					return c
+				}
+			}
+		}
+		if c := clientFromUA(r.reqH("User-Agent")); c != "" {
+			return c
+		}
+	}
+	return ClientUnknown
+}
+
 func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	hops := append([]hop(nil), f.hops...)
 	sort.SliceStable(hops, func(i, j int) bool {
@@ -239,7 +265,7 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	if f.state != "" {
 		v.StateDecoded = DecodeState(f.state)
 	}
-	v.Client = IdentifyClient(f.redirectURI, f.clientID, f.userAgents...)
+	v.Client = t.identify(f)
 	fds = append([]*mcptap.Finding(nil), fds...)
 	sort.SliceStable(fds, func(i, j int) bool {
 		pi, pj := pos[t.anchor[fds[i].ID]], pos[t.anchor[fds[j].ID]]

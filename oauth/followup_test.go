@@ -2,6 +2,8 @@ package oauth_test
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/mcptap/mcptap"
@@ -74,5 +76,51 @@ func TestMCPEndpointGETAndDELETEAreMCPHops(t *testing.T) {
 		if fd.Severity == mcptap.SevError {
 			t.Errorf("finding %s: %s", fd.Rule, fd.Detail)
 		}
+	}
+}
+
+// withRedirect builds s with the client's callback replaced by cb (raw and
+// percent-encoded, in every URL, header and body).
+func withRedirect(s oauthtest.Scenario, cb string) []mcptap.Exchange {
+	old := oauthtest.Clients[s.Client].RedirectURI
+	r := strings.NewReplacer(old, cb, url.QueryEscape(old), url.QueryEscape(cb))
+	exs := build(s)
+	for i := range exs {
+		ex := &exs[i]
+		ex.Target = r.Replace(ex.Target)
+		ex.ReqBody = []byte(r.Replace(string(ex.ReqBody)))
+		ex.RespBody = []byte(r.Replace(string(ex.RespBody)))
+		if l := ex.RespHeader.Get("Location"); l != "" {
+			ex.RespHeader.Set("Location", r.Replace(l))
+		}
+	}
+	return exs
+}
+
+// Problem: a flow that only reached the authorize (the abandoned second
+// attempt of state-stale) was listed as client "unknown" although its
+// redirect_uri's path shape, or the client's registration of the same
+// client_id, names the client.
+func TestAuthorizeOnlyFlowNamesItsClient(t *testing.T) {
+	cases := []struct {
+		name, client, cb, want string
+	}{
+		{"ChatGPT callback path on a loopback host", "chatgpt", "http://127.0.0.1:41234/connector/oauth/cb_c142384e09c3", oauth.ClientChatGPT},
+		{"Claude callback path on a loopback host", "claude", "http://127.0.0.1:41235/api/mcp/auth_callback", oauth.ClientClaude},
+		{"shapeless callback, registration by openai-mcp", "chatgpt", "http://127.0.0.1:41236/cb", oauth.ClientChatGPT},
+		{"shapeless callback, registration by Claude-User", "claude", "https://example.net/cb", oauth.ClientClaude},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			flows, _ := oauth.Analyze(withRedirect(oauthtest.Scenario{Client: c.client, Stale: true}, c.cb), oauth.Options{})
+			if len(flows) != 2 {
+				t.Fatalf("%d flows, want 2: %v", len(flows), verdicts(flows))
+			}
+			for i, f := range flows {
+				if f.Client != c.want {
+					t.Errorf("flow %d (%d hops) client %q, want %q", i, len(f.Hops), f.Client, c.want)
+				}
+			}
+		})
 	}
 }

@@ -60,7 +60,7 @@ type Tracker struct {
 	asms         []*exInfo
 	regs         map[string]*exInfo // client_id -> registration exchange
 	attempts     map[string]int     // redirect_uri base -> authorize attempts seen
-	mcpEP        map[string]bool // endpointKey of URLs JSON-RPC was POSTed to (the MCP endpoints)
+	mcpEP        map[string]bool    // endpointKey of URLs JSON-RPC was POSTed to (the MCP endpoints)
 	sawMCP       bool
 	sawToken     bool
 
