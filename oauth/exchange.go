@@ -34,6 +34,7 @@ type exInfo struct {
 	redirInner  bool // the redirect hop belongs to the inner leg
 	pending     bool
 	learned     bool
+	link        bool // a ChatGPT link initiation (POST …/links/oauth[/reauth]): no hop kind, correlated by its redirect_url
 	bearer      string
 	placed      bool
 	prm         *oauthex.ProtectedResourceMetadata

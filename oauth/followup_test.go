@@ -82,9 +82,14 @@ func TestMCPEndpointGETAndDELETEAreMCPHops(t *testing.T) {
 // withRedirect builds s with the client's callback replaced by cb (raw and
 // percent-encoded, in every URL, header and body).
 func withRedirect(s oauthtest.Scenario, cb string) []mcptap.Exchange {
-	old := oauthtest.Clients[s.Client].RedirectURI
-	r := strings.NewReplacer(old, cb, url.QueryEscape(old), url.QueryEscape(cb))
 	exs := build(s)
+	rewriteRedirect(exs, s.Client, cb)
+	return exs
+}
+
+func rewriteRedirect(exs []mcptap.Exchange, client, cb string) {
+	old := oauthtest.Clients[client].RedirectURI
+	r := strings.NewReplacer(old, cb, url.QueryEscape(old), url.QueryEscape(cb))
 	for i := range exs {
 		ex := &exs[i]
 		ex.Target = r.Replace(ex.Target)
@@ -94,7 +99,6 @@ func withRedirect(s oauthtest.Scenario, cb string) []mcptap.Exchange {
 			ex.RespHeader.Set("Location", r.Replace(l))
 		}
 	}
-	return exs
 }
 
 // Problem: a flow that only reached the authorize (the abandoned second
@@ -122,5 +126,94 @@ func TestAuthorizeOnlyFlowNamesItsClient(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// linkInitiated builds s (a ChatGPT browser capture) preceded by the web
+// app's link initiation, whose answer is the authorize URL, sent under the
+// given ChatGPT account. It returns the exchanges and the initiation's ID.
+func linkInitiated(t *testing.T, s oauthtest.Scenario, cb, account string) ([]mcptap.Exchange, string) {
+	t.Helper()
+	b := oauthtest.NewBuilder()
+	link := b.Do("POST", "https://chatgpt.com/backend-api/aip/connectors/links/oauth", 200).
+		H("User-Agent", "Mozilla/5.0", "ChatGPT-Account-ID", account, "Authorization", "Bearer eyJhbGciOiJSUzI1NiJ9.chatgpt-session").
+		Body("application/json", `{"connector_id":"c_1"}`).ID
+	s.Build(b)
+	exs := b.Exchanges()
+	rewriteRedirect(exs, s.Client, cb)
+	for _, ex := range exs {
+		if strings.HasPrefix(ex.Target, "/authorize?") {
+			body, _ := json.Marshal(map[string]string{"redirect_url": ex.URL()})
+			exs[0].RespHeader.Set("Content-Type", "application/json")
+			exs[0].RespBody = body
+			return exs, link
+		}
+	}
+	t.Fatal("no authorize in the fixture")
+	return nil, ""
+}
+
+// Problem: ChatGPT's link initiation (POST …/backend-api/aip/connectors/
+// links/oauth, answering {"redirect_url": "<authorize URL>"}) was left
+// unclassified. No public hop kind fits it, so it is no hop; it is
+// correlated with the flow whose authorize URL it returned: FlowOf names that
+// flow, it names the client, and its ChatGPT-Account-ID is compared with the
+// callback completion's.
+func TestLinkInitiationJoinsItsFlow(t *testing.T) {
+	s := oauthtest.Scenario{Client: "chatgpt", Browser: true, CompletionStat: 404}
+	const cb = "http://127.0.0.1:41237/cb" // a callback that names no platform
+	exs, link := linkInitiated(t, s, cb, "acc-other-workspace")
+	tr := oauth.NewTracker(oauth.Options{})
+	live(tr, exs)
+	tr.Finish()
+	flows := tr.Flows()
+	if len(flows) != 1 {
+		t.Fatalf("%d flows, want 1: %v", len(flows), verdicts(flows))
+	}
+	f := flows[0]
+	if id, ok := tr.FlowOf(link); !ok || id != f.ID {
+		t.Errorf("FlowOf(link initiation) = %q %v, want %s", id, ok, f.ID)
+	}
+	if k, ok := tr.Hop(link); ok {
+		t.Errorf("link initiation has hop kind %s; no public kind fits it", k)
+	}
+	for _, h := range f.Hops {
+		if h.Exchange == link {
+			t.Errorf("link initiation listed as a hop (%s)", h.Kind)
+		}
+	}
+	if f.Client != oauth.ClientChatGPT {
+		t.Errorf("client %q, want chatgpt (named by the link initiation)", f.Client)
+	}
+	var nf *mcptap.Finding
+	fds := tr.Findings()
+	for i := range fds {
+		if fds[i].Rule == "callback.state-not-found" {
+			nf = &fds[i]
+		}
+	}
+	if nf == nil {
+		t.Fatalf("no callback.state-not-found: %v", rules(fds))
+	}
+	if nf.Fault != mcptap.FaultUser || !strings.Contains(nf.Detail, "acc-other-workspace") || len(nf.Exchanges) == 0 || nf.Exchanges[0] != link {
+		t.Errorf("account mismatch not shown: fault %s exchanges %v detail %s", nf.Fault, nf.Exchanges, nf.Detail)
+	}
+
+	// The same account on both: no mismatch, still correlated; and the
+	// initiation published after its authorize (a HAR in another order) joins too.
+	exs, link = linkInitiated(t, s, cb, "727a535d-e95d-4bb6-9f54-9961cca52582")
+	exs = append(exs[1:], exs[0])
+	tr = oauth.NewTracker(oauth.Options{})
+	for _, ex := range exs {
+		tr.Observe(ex)
+	}
+	tr.Finish()
+	if id, ok := tr.FlowOf(link); !ok || id != tr.Flows()[0].ID {
+		t.Errorf("late link initiation: FlowOf = %q %v", id, ok)
+	}
+	for _, fd := range tr.Findings() {
+		if fd.Rule == "callback.state-not-found" && fd.Fault == mcptap.FaultUser {
+			t.Errorf("same account blamed on the user: %s", fd.Detail)
+		}
 	}
 }

@@ -987,6 +987,7 @@ func ruleCallbackStateNotFound(t *Tracker, f *flow) []hit {
 		} else if acc := accountMismatch(f, c); acc != "" {
 			h.fault = mcptap.FaultUser
 			h.detail += " " + acc
+			h.exchanges = append(ids(f.links...), h.exchanges...)
 			h.fix = "Finish the connection in the same browser, account and workspace that started it."
 		} else if attempts > 1 {
 			h.detail += " Several attempts were started; only the newest one's state is kept by ChatGPT."
@@ -1005,6 +1006,12 @@ func accountMismatch(f *flow, c *exInfo) string {
 	got := c.reqH("ChatGPT-Account-ID")
 	if got == "" {
 		return ""
+	}
+	// The link initiation is where the attempt started; then the hops.
+	for _, l := range f.links {
+		if w := l.reqH("ChatGPT-Account-ID"); w != "" && w != got {
+			return fmt.Sprintf("The callback ran under ChatGPT account %s, the attempt started (link initiation %s) under %s.", got, l.id(), w)
+		}
 	}
 	for _, h := range f.hops {
 		if w := h.x.reqH("ChatGPT-Account-ID"); w != "" && w != got && h.x != c {

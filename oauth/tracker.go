@@ -60,6 +60,7 @@ type Tracker struct {
 	asms         []*exInfo
 	regs         map[string]*exInfo // client_id -> registration exchange
 	attempts     map[string]int     // redirect_uri base -> authorize attempts seen
+	links        map[string]*exInfo // link initiations waiting for their authorize, by linkKey
 	mcpEP        map[string]bool    // endpointKey of URLs JSON-RPC was POSTed to (the MCP endpoints)
 	sawMCP       bool
 	sawToken     bool
@@ -127,6 +128,7 @@ func NewTracker(opts Options) *Tracker {
 		tokenEP:      map[string]bool{},
 		regEP:        map[string]bool{},
 		mcpEP:        map[string]bool{},
+		links:        map[string]*exInfo{},
 		prmByHost:    map[string][]*exInfo{},
 		regs:         map[string]*exInfo{},
 		attempts:     map[string]int{},
@@ -343,6 +345,16 @@ func (t *Tracker) adoptLeftovers() {
 	t.pending = nil
 }
 
+// FlowOf names the flow an exchange belongs to: as one of its hops, or
+// correlated with it without a hop kind (a ChatGPT link initiation).
+func (t *Tracker) FlowOf(exchangeID string) (string, bool) {
+	x, ok := t.byID[exchangeID]
+	if !ok || x.flow == nil {
+		return "", false
+	}
+	return x.flow.id, true
+}
+
 // Hop is the classification of one exchange.
 func (t *Tracker) Hop(exchangeID string) (mcptap.HopKind, bool) {
 	x, ok := t.byID[exchangeID]
@@ -366,6 +378,10 @@ func (t *Tracker) classify(x *exInfo) {
 	rt := x.q.Get("response_type")
 	if rt == "" && m == "POST" {
 		rt = x.form.Get("response_type")
+	}
+	if m == "POST" && isLinkInitiation(p) {
+		x.link = true // no public hop kind fits: correlated with its flow, not a hop
+		return
 	}
 	switch {
 	case strings.HasSuffix(p, "/backend-api/aip/connectors/links/oauth/callback"),
@@ -413,6 +429,46 @@ func (t *Tracker) classify(x *exInfo) {
 	if x.kind == "" && x.redirect {
 		x.kind = mcptap.HopRedirect
 	}
+}
+
+// isLinkInitiation: ChatGPT's web app asks its backend to start (or redo) a
+// link; the answer is {"redirect_url": "<authorize URL incl. state>"}.
+func isLinkInitiation(lowerPath string) bool {
+	p := strings.TrimSuffix(lowerPath, "/")
+	return strings.Contains(p, "/backend-api/aip/") &&
+		(strings.HasSuffix(p, "/links/oauth") || strings.HasSuffix(p, "/links/oauth/reauth"))
+}
+
+// linkKey is what ties a link initiation to its authorize: the state of the
+// authorize URL, or the URL itself when it has none.
+func linkKey(authorizeURL string) string {
+	_, rq := splitURL(authorizeURL)
+	if st := ParseQuery(rq).Get("state"); st != "" {
+		return "state:" + st
+	}
+	return "url:" + authorizeURL
+}
+
+// learnLink correlates a complete link initiation with the attempt it
+// started, now or when that authorize arrives.
+func (t *Tracker) learnLink(x *exInfo) {
+	u := str(jsonObject(x.ex.RespBody), "redirect_url")
+	if u == "" || x.flow != nil {
+		return
+	}
+	k := linkKey(u)
+	for _, f := range t.flows {
+		if f.a != nil && (linkKey(f.a.url) == k || f.a.url == u) {
+			t.attachLink(f, x)
+			return
+		}
+	}
+	t.links[k] = x
+}
+
+func (t *Tracker) attachLink(f *flow, x *exInfo) {
+	x.flow = f
+	f.links = append(f.links, x)
 }
 
 // isMCPStreamOrEnd says whether a request to the MCP endpoint is one of the
@@ -588,6 +644,14 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 	x.flow = f
 	f.authz = append(f.authz, x)
 	f.add(x, mcptap.HopAuthorize, false)
+	if len(t.links) > 0 {
+		for _, k := range []string{linkKey(x.url), "url:" + x.url} {
+			if l := t.links[k]; l != nil {
+				delete(t.links, k)
+				t.attachLink(f, l)
+			}
+		}
+	}
 	t.attachPending(f, x)
 	// Handed to an upstream identity provider: remember the inner leg.
 	if isRedirectStatus(x.status()) && !x.redirect && x.loc != "" {
@@ -770,6 +834,10 @@ func (t *Tracker) learn(x *exInfo) {
 	}
 	x.learned = true
 	ok := x.status() >= 200 && x.status() < 300
+	if x.link && ok {
+		t.learnLink(x)
+		return
+	}
 	switch x.kind {
 	case mcptap.HopDiscoveryResource:
 		t.prmByHost[hostPortOf(x.url)] = append(t.prmByHost[hostPortOf(x.url)], x)

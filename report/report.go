@@ -25,7 +25,8 @@ type Report struct {
 	Session  Session   `json:"session"`
 	Flows    []Flow    `json:"flows"`
 	Findings []Finding `json:"findings"`
-	// Unclassified counts exchanges that are no OAuth or MCP hop.
+	// Unclassified counts exchanges that are no OAuth or MCP hop and are not
+	// correlated with a flow either.
 	Unclassified int  `json:"unclassified"`
 	Redacted     bool `json:"redacted"`
 }
@@ -131,7 +132,9 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 			need[exs[i].ID] = i
 		}
 		if _, ok := t.Hop(exs[i].ID); !ok {
-			r.Unclassified++
+			if _, in := t.FlowOf(exs[i].ID); !in { // a ChatGPT link initiation is no hop but part of its flow
+				r.Unclassified++
+			}
 		}
 	}
 	byID := make(map[string]*mcptap.Finding, len(findings))
