@@ -186,15 +186,26 @@ func (t *Tracker) raise(r *Rule, h hit) (mcptap.Finding, bool) {
 	if h.cause != "" {
 		t.causeOf[id] = h.cause
 	}
-	return *fd, true
+	return ownCopy(fd), true
+}
+
+// ownCopy is a copy of a finding the caller may own and change: its slices
+// are not shared with the tracker (the TUI reads findings on another
+// goroutine while the tracker goes on).
+func ownCopy(fd *mcptap.Finding) mcptap.Finding {
+	c := *fd
+	c.Exchanges = append([]string(nil), fd.Exchanges...)
+	c.Evidence = append([]mcptap.Evidence(nil), fd.Evidence...)
+	return c
 }
 
 // Findings returns every finding raised so far, in the order raised, with
-// Flow set to the flow its evidence belongs to now.
+// Flow set to the flow its evidence belongs to now. The values, their
+// Exchanges and Evidence included, are copies the caller owns.
 func (t *Tracker) Findings() []mcptap.Finding {
 	out := make([]mcptap.Finding, 0, len(t.findingList))
 	for _, fd := range t.findingList {
-		c := *fd
+		c := ownCopy(fd)
 		if x := t.byID[t.anchor[fd.ID]]; x != nil && x.flow != nil {
 			c.Flow = x.flow.id
 		}

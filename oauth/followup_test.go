@@ -217,3 +217,43 @@ func TestLinkInitiationJoinsItsFlow(t *testing.T) {
 		}
 	}
 }
+
+// Problem: Findings() (and the findings Observe returns) shared their
+// Evidence and Exchanges slices with the tracker, which the TUI reads on
+// another goroutine. The caller now owns what it gets: changing it leaves
+// the tracker's next answer unchanged.
+func TestFindingsAreCopiesTheCallerOwns(t *testing.T) {
+	exs := build(oauthtest.Scenario{Client: "claude", DropState: true})
+	tr := oauth.NewTracker(oauth.Options{})
+	var raised []mcptap.Finding
+	for _, ex := range exs {
+		raised = append(raised, tr.Observe(ex)...)
+	}
+	raised = append(raised, tr.Finish()...)
+	want := tr.Findings()
+	if len(want) == 0 || len(raised) == 0 {
+		t.Fatal("fixture raised no findings")
+	}
+	deep := func(fs []mcptap.Finding) string { b, _ := json.Marshal(fs); return string(b) }
+	before := deep(want)
+	scribble := func(fs []mcptap.Finding) {
+		for i := range fs {
+			for j := range fs[i].Exchanges {
+				fs[i].Exchanges[j] = "scribbled"
+			}
+			for j := range fs[i].Evidence {
+				fs[i].Evidence[j].Got = "scribbled"
+				fs[i].Evidence[j].Exchange = "scribbled"
+			}
+			fs[i].Exchanges = append(fs[i].Exchanges[:0], "x")
+		}
+	}
+	scribble(want)
+	scribble(raised)
+	if got := deep(tr.Findings()); got != before {
+		t.Errorf("the tracker's findings changed with the caller's copy:\nbefore %s\nafter  %s", before, got)
+	}
+	if strings.Contains(deep(tr.Findings()), "scribbled") {
+		t.Error("scribbled values leaked into the tracker")
+	}
+}
