@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"sync"
@@ -97,19 +98,23 @@ func main() {
 	rounds := flag.Int("rounds", 8, "rounds; each runs every path once, in a rotating order, and the summary pools all rounds")
 	reqSize := flag.Int("req", 200, "request body bytes (a JSON-RPC POST)")
 	respSize := flag.Int("resp", 1024, "response body bytes")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the mcptap runs to this file")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round of -profile-path to this file")
+	traceFile := flag.String("trace", "", "write an execution trace of the first round of -profile-path to this file")
+	dbDir := flag.String("dir", "", "directory for the bbolt file (default: the system temp dir; /dev/shm takes the disk out)")
+	batch := flag.Int("batch", 64, "recorder batch size (mcptap proxy uses the recorder's default, 64)")
+	profPath := flag.String("profile-path", "mcptap", "path profiled by -cpuprofile: direct, bare, norec or mcptap")
 	flag.Parse()
 
 	upURL := startUpstream(*respSize)
 	bareAddr := startBare(upURL)
 
-	dir, err := os.MkdirTemp("", "proxybench")
+	dir, err := os.MkdirTemp(*dbDir, "proxybench")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
 	dbPath := filepath.Join(dir, "bench.db")
-	store, err := recorder.Open(dbPath, nil)
+	store, err := recorder.Open(dbPath, &recorder.Options{BatchSize: *batch})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -136,8 +141,8 @@ func main() {
 		log.Fatal(err)
 	}
 
-	fmt.Printf("proxybench: %d connections, %v per path per round, %d rounds, POST %d B -> %d B, GOMAXPROCS=%d, %s/%s\n",
-		*conns, *duration, *rounds, *reqSize, *respSize, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("proxybench: %d connections, %v per path per round, %d rounds, POST %d B -> %d B, recorder batch %d, GOMAXPROCS=%d, %s/%s\n",
+		*conns, *duration, *rounds, *reqSize, *respSize, *batch, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
 	body := strings.Repeat("x", *reqSize)
 	var prof *os.File
 	if *cpuprofile != "" {
@@ -152,12 +157,23 @@ func main() {
 		for i := range paths {
 			p := paths[(i+r)%len(paths)] // rotate, so no path always runs first or last
 			drive(p.addr, *conns, *warmup, body)
-			if p.name == "mcptap" && prof != nil && r == 0 {
+			if p.name == *profPath && prof != nil && r == 0 {
 				pprof.StartCPUProfile(prof)
 			}
+			var tf *os.File
+			if p.name == *profPath && *traceFile != "" && r == 0 {
+				if tf, err = os.Create(*traceFile); err != nil {
+					log.Fatal(err)
+				}
+				trace.Start(tf)
+			}
 			res := drive(p.addr, *conns, *duration, body)
-			if p.name == "mcptap" && prof != nil && r == 0 {
+			if p.name == *profPath && prof != nil && r == 0 {
 				pprof.StopCPUProfile()
+			}
+			if tf != nil {
+				trace.Stop()
+				tf.Close()
 			}
 			res.name = p.name
 			all[p.name] = append(all[p.name], res)
