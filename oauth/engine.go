@@ -178,8 +178,13 @@ func (t *Tracker) raise(r *Rule, h hit) (mcptap.Finding, bool) {
 		}
 	}
 	t.findings[id] = fd
+	t.findingSeq[id] = len(t.findingList)
 	t.findingList = append(t.findingList, fd)
 	t.anchor[id] = h.anchor
+	t.byAnchor[h.anchor] = append(t.byAnchor[h.anchor], fd)
+	if x := t.byID[h.anchor]; x != nil && x.flow != nil {
+		x.flow.dirty = true
+	}
 	if h.secondary {
 		t.secondary[id] = true
 	}
@@ -215,8 +220,29 @@ func (t *Tracker) Findings() []mcptap.Finding {
 }
 
 // Flows returns every attempt with its hops in traffic order, its verdict (the
-// earliest error on the hop chain) and status.
+// earliest error on the hop chain) and status. Each flow's value is kept
+// between calls and rebuilt only when something it shows changed, so a live
+// view may call Flows after every batch. Findings and StateDecoded are the
+// caller's own copies; Hops is shared with the kept value and is never
+// written again by the tracker (a change builds a new slice), so it is safe
+// to read on another goroutine but must not be written in place (appending
+// is safe: its capacity is clipped). Copying it would cost ~14 ms a call at
+// 100,000 hops.
 func (t *Tracker) Flows() []mcptap.Flow {
+	out := make([]mcptap.Flow, 0, len(t.flows))
+	for _, f := range t.flows {
+		if f.dirty || f.built == nil {
+			v := t.flowValue(f, t.flowFindings(f))
+			f.built, f.dirty = &v, false
+		}
+		out = append(out, ownFlow(f.built))
+	}
+	return out
+}
+
+// flowsRebuilt builds every flow from scratch, the way Flows did before it
+// kept values: the reference the cache is tested against.
+func (t *Tracker) flowsRebuilt() []mcptap.Flow {
 	byFlow := map[string][]*mcptap.Finding{}
 	for _, fd := range t.findingList {
 		x := t.byID[t.anchor[fd.ID]]
@@ -229,6 +255,58 @@ func (t *Tracker) Flows() []mcptap.Flow {
 		out = append(out, t.flowValue(f, byFlow[f.id]))
 	}
 	return out
+}
+
+// flowFindings lists the findings anchored on f's exchanges, in the order
+// raised.
+func (t *Tracker) flowFindings(f *flow) []*mcptap.Finding {
+	var out []*mcptap.Finding
+	seen := make(map[*exInfo]bool, len(f.hops))
+	visit := func(x *exInfo) {
+		if seen[x] || x.flow != f {
+			return
+		}
+		seen[x] = true
+		out = append(out, t.byAnchor[x.id()]...)
+	}
+	for _, h := range f.hops {
+		visit(h.x)
+	}
+	for _, l := range f.links {
+		visit(l)
+	}
+	sort.Slice(out, func(i, j int) bool { return t.findingSeq[out[i].ID] < t.findingSeq[out[j].ID] })
+	return out
+}
+
+// ownFlow copies a built flow for the caller: everything but the elements
+// of Hops, which are shared read-only (see Flows).
+func ownFlow(b *mcptap.Flow) mcptap.Flow {
+	v := *b
+	v.Hops = b.Hops[:len(b.Hops):len(b.Hops)]
+	v.Findings = append([]string(nil), b.Findings...)
+	if b.StateDecoded != nil {
+		v.StateDecoded = copyAny(b.StateDecoded).(map[string]any)
+	}
+	return v
+}
+
+func copyAny(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = copyAny(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = copyAny(e)
+		}
+		return out
+	}
+	return v
 }
 
 // identify names the flow's client. An attempt that only reached the

@@ -3,8 +3,10 @@ package oauth_test
 import (
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/oauth"
@@ -255,5 +257,78 @@ func TestFindingsAreCopiesTheCallerOwns(t *testing.T) {
 	}
 	if strings.Contains(deep(tr.Findings()), "scribbled") {
 		t.Error("scribbled values leaked into the tracker")
+	}
+}
+
+// Problem: Flows() rebuilt every flow on every call (~150 ms at 100,000
+// exchanges), and the live view calls it after each batch. It now keeps
+// each flow's value and rebuilds the flows that changed. This checks that
+// the kept values always equal a rebuild from scratch: every fixture (and the
+// follow-up scenarios), fed live (heads, completes, Ticks), with Flows
+// called after every step or only every few steps, then Finish.
+func TestFlowsCacheEqualsRebuild(t *testing.T) {
+	type traffic struct {
+		name string
+		exs  []mcptap.Exchange
+	}
+	var all []traffic
+	for _, fx := range oauthtest.Fixtures {
+		all = append(all, traffic{fx.Name, fx.Exchanges()})
+	}
+	mixed, _ := benchTraffic(400, 22)
+	all = append(all, traffic{"mixed", mixed})
+	linked, _ := linkInitiated(t, oauthtest.Scenario{Client: "chatgpt", Browser: true, CompletionStat: 404}, "http://127.0.0.1:1/cb", "a")
+	all = append(all, traffic{"link", linked})
+	all = append(all, traffic{"stale", withRedirect(oauthtest.Scenario{Client: "chatgpt", Stale: true}, "http://127.0.0.1:2/cb")})
+	for _, tc := range all {
+		for _, every := range []int{1, 3} {
+			tr := oauth.NewTracker(oauth.Options{TokenTimeout: 5 * time.Second})
+			step := 0
+			check := func(what string) {
+				step++
+				if step%every != 0 {
+					return
+				}
+				got, want := tr.Flows(), tr.FlowsRebuilt()
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s (every %d), after %s: kept flows differ from a rebuild:\nkept    %+v\nrebuilt %+v", tc.name, every, what, got, want)
+				}
+			}
+			for _, ex := range tc.exs {
+				ex.Mode = mcptap.ModeReverse
+				head := ex
+				head.Complete, head.RespBody, head.End = false, nil, time.Time{}
+				tr.Tick(ex.Start)
+				check("Tick")
+				tr.Observe(head)
+				check("head of " + ex.ID)
+				tr.Observe(ex)
+				check(ex.ID)
+			}
+			tr.Finish()
+			step = every - 1
+			check("Finish")
+		}
+	}
+}
+
+// What Flows returns is the caller's, except the elements of Hops, which are
+// shared read-only: changing the rest, or appending to Hops, leaves the next
+// call's answer alone.
+func TestFlowsAreCopiesTheCallerOwns(t *testing.T) {
+	tr := oauth.NewTracker(oauth.Options{})
+	for _, ex := range build(oauthtest.Scenario{Client: "chatgpt", DropState: true}) {
+		tr.Observe(ex)
+	}
+	tr.Finish()
+	first := tr.Flows()
+	b, _ := json.Marshal(first)
+	for i := range first {
+		first[i].Hops = append(first[i].Hops, mcptap.Hop{Kind: "scribbled"})
+		first[i].Findings[0] = "scribbled"
+		first[i].StateDecoded["csrf"] = "scribbled"
+	}
+	if a, _ := json.Marshal(tr.Flows()); string(a) != string(b) {
+		t.Errorf("the kept flows changed with the caller's copy:\n%s\n%s", b, a)
 	}
 }

@@ -1334,19 +1334,19 @@ func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
 		at, x = f.handoffAt, f.handoffEx
 	}
 	if x == nil {
-		delete(t.waitCode, f)
+		t.unwait(t.waitCode, f)
 		return nil
 	}
 	for _, tk := range f.tokens {
 		if tk.form.Get("code") == f.code && f.code != "" {
-			delete(t.waitCode, f)
+			t.unwait(t.waitCode, f)
 			return nil
 		}
 	}
 	if !final && t.now.Sub(at) < t.opts.TokenTimeout {
 		return nil
 	}
-	delete(t.waitCode, f)
+	t.unwait(t.waitCode, f)
 	for _, h := range f.hops {
 		if (h.kind == mcptap.HopCallbackCompletion || h.kind == mcptap.HopCallback) && !h.inner && h.x.status() >= 400 {
 			return nil // the client's callback failed: that finding explains it
@@ -1426,13 +1426,13 @@ func ruleBearerNeverSent(t *Tracker, f *flow, final bool) []hit {
 		return nil
 	}
 	if f.bearerSeen || f.tokenOK == nil {
-		delete(t.waitBearer, f)
+		t.unwait(t.waitBearer, f)
 		return nil
 	}
 	if !final && t.now.Sub(f.tokenOKAt) < t.opts.TokenTimeout {
 		return nil
 	}
-	delete(t.waitBearer, f)
+	t.unwait(t.waitBearer, f)
 	if !t.sawMCP {
 		return nil // no MCP traffic captured at all: the MCP server is not behind this proxy
 	}

@@ -69,9 +69,11 @@ type Tracker struct {
 
 	findings    map[string]*mcptap.Finding
 	findingList []*mcptap.Finding
-	anchor      map[string]string // finding ID -> anchor exchange
-	secondary   map[string]bool   // finding IDs the chain got past
-	causeOf     map[string]string // finding ID -> rule of the earlier finding that explains it
+	byAnchor    map[string][]*mcptap.Finding // anchor exchange -> findings, in the order raised
+	findingSeq  map[string]int               // finding ID -> index in findingList
+	anchor      map[string]string            // finding ID -> anchor exchange
+	secondary   map[string]bool              // finding IDs the chain got past
+	causeOf     map[string]string            // finding ID -> rule of the earlier finding that explains it
 	ruleIdx     map[string]int
 
 	waitCode   map[*flow]bool
@@ -84,8 +86,17 @@ type Tracker struct {
 // wait puts f on a timer (code → token, or token → first bearer).
 func (t *Tracker) wait(set map[*flow]bool, f *flow, since time.Time) {
 	set[f] = true
+	f.dirty = true // WaitingSince
 	if d := since.Add(t.opts.TokenTimeout); t.deadline.IsZero() || d.Before(t.deadline) {
 		t.deadline = d
+	}
+}
+
+// unwait takes f off a timer.
+func (t *Tracker) unwait(set map[*flow]bool, f *flow) {
+	if set[f] {
+		delete(set, f)
+		f.dirty = true
 	}
 }
 
@@ -133,6 +144,8 @@ func NewTracker(opts Options) *Tracker {
 		regs:         map[string]*exInfo{},
 		attempts:     map[string]int{},
 		findings:     map[string]*mcptap.Finding{},
+		byAnchor:     map[string][]*mcptap.Finding{},
+		findingSeq:   map[string]int{},
 		anchor:       map[string]string{},
 		secondary:    map[string]bool{},
 		causeOf:      map[string]string{},
@@ -197,8 +210,12 @@ type flow struct {
 	bearerSeen bool
 	userAgents []string
 	judged     bool // the rules last ran with every hop complete
-	started    time.Time
-	updated    time.Time
+	// dirty says the built value (built) is out of date: a hop, a finding, a
+	// timer or what names the client changed since Flows last built it.
+	dirty   bool
+	built   *mcptap.Flow
+	started time.Time
+	updated time.Time
 }
 
 type leg struct {
@@ -216,6 +233,7 @@ type hop struct {
 func (f *flow) add(x *exInfo, kind mcptap.HopKind, inner bool) {
 	f.hops = append(f.hops, hop{x: x, kind: kind, inner: inner})
 	f.judged = false
+	f.dirty = true
 	if f.started.IsZero() || x.at().Before(f.started) {
 		f.started = x.at()
 	}
@@ -269,6 +287,9 @@ func (t *Tracker) Observe(ex mcptap.Exchange) []mcptap.Finding {
 	}
 	t.learn(x)
 	out = append(out, t.evaluate(x)...)
+	if x.flow != nil {
+		x.flow.dirty = true // a newer copy of one of its hops (status, body)
+	}
 	return out
 }
 
@@ -306,6 +327,9 @@ func (t *Tracker) Finish() []mcptap.Finding {
 	}
 	out = append(out, t.timed(true)...)
 	t.adoptLeftovers()
+	for _, f := range t.flows {
+		f.dirty = true // every exchange now counts as complete
+	}
 	return out
 }
 
@@ -469,6 +493,7 @@ func (t *Tracker) learnLink(x *exInfo) {
 func (t *Tracker) attachLink(f *flow, x *exInfo) {
 	x.flow = f
 	f.links = append(f.links, x)
+	f.dirty = true
 }
 
 // isMCPStreamOrEnd says whether a request to the MCP endpoint is one of the
@@ -511,7 +536,7 @@ func (t *Tracker) place(x *exInfo) {
 		if inner {
 			f.inner.callbacks = append(f.inner.callbacks, x)
 			f.handoffAt = time.Time{}
-			delete(t.waitCode, f)
+			t.unwait(t.waitCode, f)
 		} else {
 			f.callbacks = append(f.callbacks, x)
 			if c := x.q.Get("code"); c != "" {
@@ -558,7 +583,7 @@ func (t *Tracker) place(x *exInfo) {
 		f.add(x, mcptap.HopToken, false)
 		f.tokens = append(f.tokens, x)
 		if code != "" && code == f.code {
-			delete(t.waitCode, f)
+			t.unwait(t.waitCode, f)
 		}
 	case mcptap.HopRefresh:
 		f := t.byRefresh[x.form.Get("refresh_token")]
@@ -582,7 +607,7 @@ func (t *Tracker) place(x *exInfo) {
 			f.mcps = append(f.mcps, x)
 			if !f.bearerSeen {
 				f.bearerSeen = true
-				delete(t.waitBearer, f)
+				t.unwait(t.waitBearer, f)
 			}
 		}
 	}
@@ -877,6 +902,11 @@ func (t *Tracker) learn(x *exInfo) {
 				}
 				x.reg = &r
 				t.regs[r.ClientID] = x
+				for _, f := range t.flows {
+					if f.clientID == r.ClientID {
+						f.dirty = true // the registration may name its client
+					}
+				}
 			}
 		}
 	case mcptap.HopToken, mcptap.HopRefresh:

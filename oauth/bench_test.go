@@ -1,0 +1,107 @@
+package oauth_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
+)
+
+// benchScenarios mix healthy and broken flows of every client, so the flows
+// carry every hop kind and findings (as in report's scale benchmark).
+var benchScenarios = []oauthtest.Scenario{
+	{Client: "chatgpt"},
+	{Client: "claude", Refresh: true},
+	{Client: "vscode"},
+	{Client: "mcp-remote", Refresh: true},
+	{Client: "chatgpt", Browser: true},
+	{Client: "claude", Upstream: "https://idp.example.org"},
+	{Client: "chatgpt", Browser: true, CompletionStat: 404},
+	{Client: "vscode", AlterState: func(s string) string { return s + "%20" }},
+	{Client: "claude", MCPStatus: 401},
+	{Client: "claude", NoChallenge: true, TokenError: "invalid_grant"},
+	{Client: "chatgpt", NoToken: true},
+}
+
+// benchTraffic is n exchanges of about flows attempts: the scenarios first,
+// then authenticated MCP calls spread over the attempts that got a token (a
+// long live session), and a builder positioned after them for more.
+func benchTraffic(n, flows int) ([]mcptap.Exchange, *oauthtest.Builder) {
+	b := oauthtest.NewBuilder()
+	b.Step = 10 * time.Millisecond
+	for i := 0; i < flows && b.Len() < n; i++ {
+		s := benchScenarios[i%len(benchScenarios)]
+		s.Seed = fmt.Sprint(i)
+		s.Build(b)
+	}
+	var tokens []string
+	for _, ex := range b.Exchanges() {
+		if ex.Status == 200 && ex.Method == "POST" && strings.HasPrefix(string(ex.ReqBody), "grant_type=authorization_code") {
+			var r struct {
+				AccessToken string `json:"access_token"`
+			}
+			if json.Unmarshal(ex.RespBody, &r) == nil && r.AccessToken != "" {
+				tokens = append(tokens, r.AccessToken)
+			}
+		}
+	}
+	for i := 0; b.Len() < n; i++ {
+		b.Do("POST", "https://mcp.example.com/mcp", 200).H("Authorization", "Bearer "+tokens[i%len(tokens)]).
+			Body("application/json", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search"}}`).
+			JSON(`{"jsonrpc":"2.0","id":7,"result":{"content":[]}}`)
+	}
+	return b.Exchanges(), b
+}
+
+// BenchmarkFlowsAfterOneHop is the live view's cost per batch: at 100,000
+// exchanges (1,000 flows, most of the traffic authenticated MCP calls) one new OAuth hop arrives (a new attempt's
+// authorize), then Flows() is called. The Observe is included.
+//
+//	go test -run '^$' -bench FlowsAfterOneHop -benchtime 20x ./oauth
+func BenchmarkFlowsAfterOneHop(b *testing.B) {
+	exs, bld := benchTraffic(100_000, 1_000)
+	tr := oauth.NewTracker(oauth.Options{})
+	for _, ex := range exs {
+		tr.Observe(ex)
+	}
+	n0 := len(tr.Flows())
+	next := make([]mcptap.Exchange, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		u := fmt.Sprintf("https://mcp.example.com/authorize?response_type=code&client_id=bench&redirect_uri=https%%3A%%2F%%2Fclaude.ai%%2Fapi%%2Fmcp%%2Fauth_callback&state=bench%d&code_challenge=c%d&code_challenge_method=S256", i, i)
+		bld.Do("GET", u, 200).Resp("text/html", "<form>Allow?</form>")
+	}
+	all := bld.Exchanges()
+	next = append(next, all[len(all)-b.N:]...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	var flows []mcptap.Flow
+	for i := 0; i < b.N; i++ {
+		tr.Observe(next[i])
+		flows = tr.Flows()
+	}
+	b.StopTimer()
+	if len(flows) != n0+b.N {
+		b.Fatalf("%d flows, want %d", len(flows), n0+b.N)
+	}
+	b.ReportMetric(float64(n0), "flows")
+}
+
+// BenchmarkFlowsUnchanged is Flows() called again with nothing new.
+func BenchmarkFlowsUnchanged(b *testing.B) {
+	exs, _ := benchTraffic(100_000, 1_000)
+	tr := oauth.NewTracker(oauth.Options{})
+	for _, ex := range exs {
+		tr.Observe(ex)
+	}
+	tr.Flows()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		tr.Flows()
+	}
+}
