@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -330,5 +331,71 @@ func TestFlowsAreCopiesTheCallerOwns(t *testing.T) {
 	}
 	if a, _ := json.Marshal(tr.Flows()); string(a) != string(b) {
 		t.Errorf("the kept flows changed with the caller's copy:\n%s\n%s", b, a)
+	}
+}
+
+// Problem: when the inner identity provider behind an OAuth proxy is routed
+// through mcptap too, the server's token call to it became a second flow
+// that raised a false mcp.bearer-never-sent (that token is never meant for
+// the MCP server). It is now the inner leg's token hop. Both publication
+// orders: as stored (the callback started first) and live (the token call
+// ends before the callback's answer, so it is published first).
+func TestRoutedInnerIdPTokenIsInnerLeg(t *testing.T) {
+	for _, pkce := range []bool{true, false} {
+		exs := build(oauthtest.Scenario{Client: "claude", Upstream: "https://idp.example.org", UpstreamRouted: true})
+		var tok, cb int
+		for i, ex := range exs {
+			switch {
+			case ex.Host == "idp.example.org" && ex.Target == "/token":
+				tok = i
+			case strings.HasPrefix(ex.Target, "/oauth/callback?"):
+				cb = i
+			}
+		}
+		if tok == 0 || cb == 0 || cb > tok {
+			t.Fatalf("fixture: inner callback %d, upstream token %d", cb, tok)
+		}
+		if !pkce {
+			// A provider without PKCE: only the inner redirect_uri ties the call to the leg.
+			re := regexp.MustCompile(`&code_challenge=[^&]*&code_challenge_method=S256`)
+			for i := range exs {
+				if exs[i].Host == "idp.example.org" {
+					exs[i].Target = re.ReplaceAllString(exs[i].Target, "")
+				}
+				if l := exs[i].RespHeader.Get("Location"); strings.Contains(l, "client_id=mcp-proxy") {
+					exs[i].RespHeader.Set("Location", re.ReplaceAllString(l, ""))
+				}
+			}
+			exs[tok].ReqBody = regexp.MustCompile(`&code_verifier=[^&]*`).ReplaceAll(exs[tok].ReqBody, nil)
+		}
+		tokID := exs[tok].ID
+		liveOrder := append([]mcptap.Exchange(nil), exs...)
+		liveOrder[cb], liveOrder[tok] = liveOrder[tok], liveOrder[cb]
+		for name, order := range map[string][]mcptap.Exchange{"stored": exs, "live": liveOrder} {
+			tr := oauth.NewTracker(oauth.Options{})
+			live(tr, order)
+			tr.Finish()
+			flows, fds := tr.Flows(), tr.Findings()
+			if len(flows) != 1 || len(fds) != 0 {
+				t.Errorf("pkce=%v %s order: flows %v findings %v", pkce, name, verdicts(flows), rules(fds))
+				continue
+			}
+			f := flows[0]
+			var inner []string
+			for _, h := range f.Hops {
+				if h.Inner {
+					inner = append(inner, string(h.Kind))
+				}
+				if h.Exchange == tokID && (!h.Inner || h.Kind != mcptap.HopToken) {
+					t.Errorf("pkce=%v %s order: upstream token call is hop %s inner=%v", pkce, name, h.Kind, h.Inner)
+				}
+			}
+			if got := strings.Join(inner, " "); !strings.Contains(got, "token") || !strings.Contains(got, "callback") {
+				t.Errorf("pkce=%v %s order: inner hops %s", pkce, name, got)
+			}
+			if f.Verdict.Rule != "ok" || f.Status != mcptap.FlowComplete || f.Client != oauth.ClientClaude {
+				t.Errorf("pkce=%v %s order: %v %s %s", pkce, name, f.Verdict, f.Status, f.Client)
+			}
+		}
 	}
 }

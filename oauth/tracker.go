@@ -51,6 +51,11 @@ type Tracker struct {
 	byAccess    map[string]*flow
 	byRefresh   map[string]*flow
 	bySID       map[string]*flow // oauth_s_… id inside a decoded state
+	// The inner leg's keys: what the server's own token call to the upstream
+	// provider carries, when that provider is routed through mcptap too.
+	byInnerCode      map[string]*flow
+	byInnerChallenge map[string]*flow
+	byInnerRedirect  map[string]*flow // inner redirect_uri base -> latest flow
 
 	redirectURIs map[string]bool // bases known as client callbacks
 	tokenEP      map[string]bool // endpointKey of token endpoints from AS metadata
@@ -125,33 +130,36 @@ func NewTracker(opts Options) *Tracker {
 		opts.TokenTimeout = DefaultTokenTimeout
 	}
 	t := &Tracker{
-		opts:         opts,
-		byID:         map[string]*exInfo{},
-		byState:      map[string]*flow{},
-		byCode:       map[string]*flow{},
-		byChallenge:  map[string]*flow{},
-		byRedirect:   map[string]*flow{},
-		byLocation:   map[string]*flow{},
-		byAccess:     map[string]*flow{},
-		byRefresh:    map[string]*flow{},
-		bySID:        map[string]*flow{},
-		redirectURIs: map[string]bool{},
-		tokenEP:      map[string]bool{},
-		regEP:        map[string]bool{},
-		mcpEP:        map[string]bool{},
-		links:        map[string]*exInfo{},
-		prmByHost:    map[string][]*exInfo{},
-		regs:         map[string]*exInfo{},
-		attempts:     map[string]int{},
-		findings:     map[string]*mcptap.Finding{},
-		byAnchor:     map[string][]*mcptap.Finding{},
-		findingSeq:   map[string]int{},
-		anchor:       map[string]string{},
-		secondary:    map[string]bool{},
-		causeOf:      map[string]string{},
-		ruleIdx:      map[string]int{},
-		waitCode:     map[*flow]bool{},
-		waitBearer:   map[*flow]bool{},
+		opts:             opts,
+		byID:             map[string]*exInfo{},
+		byState:          map[string]*flow{},
+		byCode:           map[string]*flow{},
+		byChallenge:      map[string]*flow{},
+		byRedirect:       map[string]*flow{},
+		byLocation:       map[string]*flow{},
+		byAccess:         map[string]*flow{},
+		byRefresh:        map[string]*flow{},
+		bySID:            map[string]*flow{},
+		byInnerCode:      map[string]*flow{},
+		byInnerChallenge: map[string]*flow{},
+		byInnerRedirect:  map[string]*flow{},
+		redirectURIs:     map[string]bool{},
+		tokenEP:          map[string]bool{},
+		regEP:            map[string]bool{},
+		mcpEP:            map[string]bool{},
+		links:            map[string]*exInfo{},
+		prmByHost:        map[string][]*exInfo{},
+		regs:             map[string]*exInfo{},
+		attempts:         map[string]int{},
+		findings:         map[string]*mcptap.Finding{},
+		byAnchor:         map[string][]*mcptap.Finding{},
+		findingSeq:       map[string]int{},
+		anchor:           map[string]string{},
+		secondary:        map[string]bool{},
+		causeOf:          map[string]string{},
+		ruleIdx:          map[string]int{},
+		waitCode:         map[*flow]bool{},
+		waitBearer:       map[*flow]bool{},
 	}
 	for i, r := range Rules {
 		t.ruleIdx[r.ID] = i
@@ -220,8 +228,10 @@ type flow struct {
 
 type leg struct {
 	state, stateRaw, redirectURI, location string
+	challenge                              string
 	authorize                              *exInfo
 	callbacks                              []*exInfo
+	tokens                                 []*exInfo // the server's token calls to the provider (when routed through mcptap)
 }
 
 type hop struct {
@@ -535,6 +545,9 @@ func (t *Tracker) place(x *exInfo) {
 		f.add(x, mcptap.HopCallback, inner)
 		if inner {
 			f.inner.callbacks = append(f.inner.callbacks, x)
+			if c := x.q.Get("code"); c != "" {
+				t.byInnerCode[c] = f
+			}
 			f.handoffAt = time.Time{}
 			t.unwait(t.waitCode, f)
 		} else {
@@ -577,6 +590,12 @@ func (t *Tracker) place(x *exInfo) {
 			}
 		}
 		if f == nil {
+			if g := t.innerToken(x); g != nil {
+				x.flow, x.inner = g, true
+				g.add(x, mcptap.HopToken, true)
+				g.inner.tokens = append(g.inner.tokens, x)
+				return
+			}
 			f = t.newFlow(x)
 		}
 		x.flow = f
@@ -614,6 +633,32 @@ func (t *Tracker) place(x *exInfo) {
 	if x.redirect {
 		t.placeRedirect(x)
 	}
+}
+
+// innerToken finds the flow whose inner leg a token request belongs to: the
+// OAuth proxy redeeming the upstream provider's code (by that code, by its
+// PKCE verifier, or by the inner redirect_uri when the provider has no PKCE).
+func (t *Tracker) innerToken(x *exInfo) *flow {
+	if c := x.form.Get("code"); c != "" {
+		if f := t.byInnerCode[c]; f != nil {
+			return f
+		}
+	}
+	if v := x.form.Get("code_verifier"); v != "" {
+		if f := t.byInnerChallenge[S256(v)]; f != nil {
+			return f
+		}
+		if f := t.byInnerChallenge[v]; f != nil {
+			return f
+		}
+	}
+	if ru := x.form.Get("redirect_uri"); ru != "" {
+		b, _ := splitURL(ru)
+		if f := t.byInnerRedirect[b]; f != nil && f.inner != nil && !sameBase(f.inner.redirectURI, f.redirectURI) {
+			return f
+		}
+	}
+	return nil
 }
 
 func (t *Tracker) placeAuthorize(x *exInfo) {
@@ -682,7 +727,7 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 	if isRedirectStatus(x.status()) && !x.redirect && x.loc != "" {
 		lq := x.locQ
 		if strings.Contains(" "+lq.Get("response_type")+" ", " code ") {
-			in := &leg{location: x.loc, redirectURI: lq.Get("redirect_uri")}
+			in := &leg{location: x.loc, redirectURI: lq.Get("redirect_uri"), challenge: lq.Get("code_challenge")}
 			in.state = lq.Get("state")
 			in.stateRaw, _ = lq.Raw("state")
 			f.inner = in
@@ -690,9 +735,13 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 			if in.state != "" && in.state != f.state {
 				t.byState[in.state] = f
 			}
+			if in.challenge != "" && in.challenge != f.challenge {
+				t.byInnerChallenge[in.challenge] = f
+			}
 			if in.redirectURI != "" {
 				b, _ := splitURL(in.redirectURI)
 				t.redirectURIs[b] = true
+				t.byInnerRedirect[b] = f
 			}
 			f.handoffAt, f.handoffEx = x.at(), x
 			t.wait(t.waitCode, f, f.handoffAt)
@@ -913,8 +962,8 @@ func (t *Tracker) learn(x *exInfo) {
 		x.tokenResp = jsonObject(x.ex.RespBody)
 		x.tokenIsJSON = x.tokenResp != nil
 		f := x.flow
-		if !ok || f == nil || x.tokenResp == nil {
-			return
+		if !ok || f == nil || x.tokenResp == nil || x.inner {
+			return // the upstream provider's token is the server's, never the MCP client's bearer
 		}
 		at, rt := str(x.tokenResp, "access_token"), str(x.tokenResp, "refresh_token")
 		if at != "" {

@@ -47,6 +47,7 @@ var Fixtures = []Fixture{
 	{Name: "healthy-refresh", About: "token refreshed after the first MCP calls; the new token is used", Scenario: Scenario{Client: "claude", Refresh: true}, Verdict: "ok", Fault: mcptap.FaultNone},
 	{Name: "healthy-chatgpt-browser", About: "ChatGPT seen from the browser: callback page and callback completion 200", Scenario: Scenario{Client: "chatgpt", Browser: true}, Verdict: "ok", Fault: mcptap.FaultNone},
 	{Name: "healthy-upstream-idp", About: "MCP server as OAuth proxy in front of an upstream IdP: one flow with an inner leg", Scenario: Scenario{Client: "claude", Upstream: "https://idp.example.org"}, Verdict: "ok", Fault: mcptap.FaultNone},
+	{Name: "healthy-upstream-idp-routed", About: "OAuth proxy whose upstream IdP is routed through mcptap too: the server's token call to the IdP is an inner hop, not a second flow", Scenario: Scenario{Client: "claude", Upstream: "https://idp.example.org", UpstreamRouted: true}, Verdict: "ok", Fault: mcptap.FaultNone},
 
 	// Seeds.
 	{Name: "seed000-browser", About: "report 000 from the browser: ChatGPT callback completion 404 OAuth state not found", Scenario: Scenario{Client: "chatgpt", Origin: "https://mcp.auto.dev", Upstream: "https://id.org.ai", Passthrough: true, Browser: true, CompletionStat: 404},

@@ -112,6 +112,11 @@ type Scenario struct {
 	Upstream     string // the server proxies to this upstream IdP origin (inner leg)
 	Passthrough  bool   // with Upstream: state and redirect_uri passed through unchanged
 	UpstreamLost bool   // with Upstream: nothing comes back from the provider
+	// UpstreamRouted (with Upstream): the provider is routed through mcptap
+	// too, so the server's own PKCE on the inner authorize and its token call
+	// to the provider (made while the browser waits on the inner callback)
+	// are captured.
+	UpstreamRouted bool
 	Refresh      bool   // after the MCP calls, refresh the token once
 	EndWait      time.Duration
 }
@@ -283,6 +288,11 @@ func (s Scenario) Build(b *Builder) {
 			innerState, innerRedirect = state, authRedirect
 		}
 		upURL := fmt.Sprintf("%s/authorize?response_type=code&client_id=mcp-proxy&redirect_uri=%s&state=%s&scope=openid", up, q(innerRedirect), q(innerState))
+		innerVerifier := b64url(hash(seed + "inner-verifier"))
+		if s.UpstreamRouted {
+			ic := sha256.Sum256([]byte(innerVerifier))
+			upURL += "&code_challenge=" + base64.RawURLEncoding.EncodeToString(ic[:]) + "&code_challenge_method=S256"
+		}
 		browser(b.Do("GET", authURL, 302)).Loc(upURL)
 		if s.UpstreamLost {
 			b.Wait(s.EndWait)
@@ -296,9 +306,18 @@ func (s Scenario) Build(b *Builder) {
 			codeLoc = loc
 			break
 		}
-		innerLoc := innerRedirect + "?code=upc_" + b64url(hash(seed + "upcode"))[:16] + "&state=" + q(innerState)
+		innerCode := "upc_" + b64url(hash(seed + "upcode"))[:16]
+		innerLoc := innerRedirect + "?code=" + innerCode + "&state=" + q(innerState)
 		browser(b.Do("POST", up+"/login", 302)).Body("application/x-www-form-urlencoded", "username=ada&password=%E2%80%A2%E2%80%A2%E2%80%A2").Loc(innerLoc)
 		browser(b.Do("GET", innerLoc, 302)).Loc(loc)
+		if s.UpstreamRouted {
+			// The server redeems the provider's code while the browser waits
+			// on its callback (so the token call starts after the callback).
+			upAccess := JWT(fmt.Sprintf(`{"iss":"%s","sub":"ada","aud":"mcp-proxy","exp":%d}`, up, T0.Add(time.Hour).Unix()))
+			b.Do("POST", up+"/token", 200).H("User-Agent", "mcp-oauth-proxy/1.0", "Accept", "application/json").
+				Form("grant_type=authorization_code", "code="+innerCode, "client_id=mcp-proxy", "redirect_uri="+q(innerRedirect), "code_verifier="+innerVerifier).
+				JSON(fmt.Sprintf(`{"access_token":"%s","token_type":"Bearer","expires_in":3600,"id_token":"%s"}`, upAccess, upAccess))
+		}
 		codeLoc = loc
 	case s.Stale:
 		// First attempt: consent page; the user clicks Connect again.
