@@ -117,8 +117,8 @@ type Scenario struct {
 	// to the provider (made while the browser waits on the inner callback)
 	// are captured.
 	UpstreamRouted bool
-	Refresh      bool   // after the MCP calls, refresh the token once
-	EndWait      time.Duration
+	Refresh        bool // after the MCP calls, refresh the token once
+	EndWait        time.Duration
 }
 
 func (s Scenario) origin() string {
