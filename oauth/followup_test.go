@@ -399,3 +399,31 @@ func TestRoutedInnerIdPTokenIsInnerLeg(t *testing.T) {
 		}
 	}
 }
+
+// The protected resource names the MCP endpoint too: an event-stream GET
+// there is mcp before any JSON-RPC was POSTed to it (the older SSE
+// transport's GET /sse).
+func TestMCPEndpointFromProtectedResource(t *testing.T) {
+	b := oauthtest.NewBuilder()
+	oauthtest.Scenario{Client: "claude", MCPPath: "/sse"}.Build(b)
+	access := accessToken(t, b.Exchanges())
+	exs := b.Exchanges()
+	for i := range exs {
+		if exs[i].Method == "POST" && exs[i].Target == "/sse" {
+			exs[i].Target = "/messages?sessionId=s1" // JSON-RPC goes elsewhere
+		}
+	}
+	b2 := oauthtest.NewBuilder()
+	b2.Now = exs[len(exs)-1].Start.Add(time.Second)
+	sse := b2.Do("GET", "https://mcp.example.com/sse", 200).H("Authorization", "Bearer "+access, "Accept", "text/event-stream").
+		Resp("text/event-stream", "event: endpoint\ndata: /messages?sessionId=s1\n\n").ID
+	exs = append(exs, b2.Exchanges()...)
+	tr := oauth.NewTracker(oauth.Options{})
+	for _, ex := range exs {
+		tr.Observe(ex)
+	}
+	tr.Finish()
+	if k, ok := tr.Hop(sse); !ok || k != mcptap.HopMCP {
+		t.Errorf("GET /sse: Hop = %q %v, want mcp", k, ok)
+	}
+}

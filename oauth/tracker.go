@@ -66,7 +66,7 @@ type Tracker struct {
 	regs         map[string]*exInfo // client_id -> registration exchange
 	attempts     map[string]int     // redirect_uri base -> authorize attempts seen
 	links        map[string]*exInfo // link initiations waiting for their authorize, by linkKey
-	mcpEP        map[string]bool    // endpointKey of URLs JSON-RPC was POSTed to (the MCP endpoints)
+	mcpEP        map[string]bool    // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
 	sawMCP       bool
 	sawToken     bool
 
@@ -920,6 +920,11 @@ func (t *Tracker) learn(x *exInfo) {
 			var m oauthex.ProtectedResourceMetadata
 			if json.Unmarshal(x.ex.RespBody, &m) == nil {
 				x.prm = &m
+				if m.Resource != "" {
+					// The resource is the MCP endpoint too (an SSE GET may
+					// come before any POST there, as with the older SSE transport).
+					t.mcpEP[endpointKey(m.Resource)] = true
+				}
 			}
 		}
 	case mcptap.HopDiscoveryAuth:
