@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -379,7 +380,8 @@ func (s *Store) PutExchanges(session string, exs []mcptap.Exchange) error {
 }
 
 func putExchanges(tx *bolt.Tx, session string, exs []mcptap.Exchange) error {
-	w := batchWriter{tx: tx}
+	var w batchWriter
+	w.reset(tx)
 	for i := range exs {
 		ex := exs[i]
 		ex.Session = session
@@ -392,6 +394,8 @@ func putExchanges(tx *bolt.Tx, session string, exs []mcptap.Exchange) error {
 
 // batchWriter writes exchanges into one transaction, caching the buckets of
 // the sessions it touches and bumping each session's count once at the end.
+// The Writer keeps one across transactions so that its maps and its arena
+// are reused.
 type batchWriter struct {
 	tx    *bolt.Tx
 	cur   string
@@ -400,6 +404,21 @@ type batchWriter struct {
 	sb    *bolt.Bucket
 	added map[string]uint64
 	sbs   map[string]*bolt.Bucket
+	arena arena
+}
+
+// reset readies w for a new transaction. bbolt references keys and values
+// passed to Put until its transaction ends, so the arena is only recycled
+// here, after the previous transaction has committed or rolled back.
+func (w *batchWriter) reset(tx *bolt.Tx) {
+	w.tx, w.cur, w.meta, w.body, w.sb = tx, "", nil, nil, nil
+	if w.added == nil {
+		w.added = map[string]uint64{}
+		w.sbs = map[string]*bolt.Bucket{}
+	}
+	clear(w.added)
+	clear(w.sbs)
+	w.arena.reset()
 }
 
 func (w *batchWriter) put(ex *mcptap.Exchange) error {
@@ -416,22 +435,15 @@ func (w *batchWriter) put(ex *mcptap.Exchange) error {
 		// Appends with time-ordered keys: fuller pages, as etcd does. Not
 		// persisted by bbolt, so set on every transaction.
 		w.meta.FillPercent, w.body.FillPercent = 0.9, 0.9
-		if w.sbs == nil {
-			w.sbs = map[string]*bolt.Bucket{}
-			w.added = map[string]uint64{}
-		}
 		w.sbs[ex.Session] = sb
 	}
-	key := []byte(ex.ID)
+	key := append(w.arena.alloc(len(ex.ID)), ex.ID...)
 	if old := w.meta.Get(key); old == nil {
 		w.added[ex.Session]++
 	} else if !ex.Complete && len(old) > 1 && recordComplete(old) {
 		return nil // a late head copy must not undo the complete one
 	}
-	meta, err := encodeMeta(ex)
-	if err != nil {
-		return err
-	}
+	meta := appendMeta(w.arena.alloc(metaSize(ex)), ex)
 	if err := w.meta.Put(key, meta); err != nil {
 		return fmt.Errorf("store exchange %s: %w", ex.ID, err)
 	}
@@ -441,7 +453,8 @@ func (w *batchWriter) put(ex *mcptap.Exchange) error {
 		}
 		return nil
 	}
-	if err := w.body.Put(key, encodeBody(ex)); err != nil {
+	body := appendBody(w.arena.alloc(2*binary.MaxVarintLen64+len(ex.ReqBody)+len(ex.RespBody)), ex)
+	if err := w.body.Put(key, body); err != nil {
 		return fmt.Errorf("store body of %s: %w", ex.ID, err)
 	}
 	return nil
@@ -457,53 +470,77 @@ func (w *batchWriter) finish() error {
 		if v := sb.Get(keyCount); len(v) == 8 {
 			c = binary.BigEndian.Uint64(v)
 		}
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], c+n)
-		if err := sb.Put(keyCount, v[:]); err != nil {
+		v := binary.BigEndian.AppendUint64(w.arena.alloc(8), c+n)
+		if err := sb.Put(keyCount, v); err != nil {
 			return fmt.Errorf("session %s: count: %w", id, err)
 		}
 	}
 	return nil
 }
 
-// recordComplete reports the complete flag of a stored metadata record.
+// arena hands out byte slices for the keys and values of one transaction
+// from a few large chunks instead of two allocations per exchange. A slice
+// it returns has length 0 and exactly the capacity asked for, so appending
+// up to that capacity never moves it.
+type arena struct {
+	chunks [][]byte // retained chunks, each arenaChunk long
+	i      int      // chunk being filled
+	off    int      // offset in chunks[i]
+}
+
+const (
+	arenaChunk = 256 << 10
+	// arenaKeep bounds the chunks kept between transactions; a burst of
+	// large bodies gets chunks that the garbage collector takes back.
+	arenaKeep = 16
+)
+
+func (a *arena) alloc(n int) []byte {
+	if n > arenaChunk/4 {
+		return make([]byte, 0, n) // a large body: its own allocation
+	}
+	for {
+		if a.i < len(a.chunks) {
+			if c := a.chunks[a.i]; a.off+n <= len(c) {
+				b := c[a.off : a.off : a.off+n]
+				a.off += n
+				return b
+			}
+			a.i++
+			a.off = 0
+			continue
+		}
+		a.chunks = append(a.chunks, make([]byte, arenaChunk))
+	}
+}
+
+// reset makes every chunk available again. Only call it once nothing
+// handed out is referenced any more (the transaction has ended).
+func (a *arena) reset() {
+	if len(a.chunks) > arenaKeep {
+		clear(a.chunks[arenaKeep:])
+		a.chunks = a.chunks[:arenaKeep]
+	}
+	a.i, a.off = 0, 0
+}
+
+// recordComplete reports the complete flag of a stored metadata record (of
+// either format: both start with the version and the flags byte).
 func recordComplete(rec []byte) bool {
 	_, n := binary.Uvarint(rec)
 	return n > 0 && n < len(rec) && rec[n]&flagComplete != 0
 }
 
-// encodeMeta returns the metadata record of ex in a fresh slice: bbolt keeps
-// a reference to a value until the transaction commits, so values are never
-// reused within a batch.
-func encodeMeta(ex *mcptap.Exchange) ([]byte, error) {
-	m := *ex
-	m.Version = mcptap.FormatVersion
-	m.ReqBody, m.RespBody = nil, nil
-	j, err := json.Marshal(&m)
-	if err != nil {
-		return nil, fmt.Errorf("encode exchange %s: %w", ex.ID, err)
-	}
-	out := make([]byte, 0, binary.MaxVarintLen64+1+len(j))
-	out = binary.AppendUvarint(out, mcptap.FormatVersion)
-	var flags byte
-	if ex.Complete {
-		flags |= flagComplete
-	}
-	out = append(out, flags)
-	return append(out, j...), nil
-}
-
-func encodeBody(ex *mcptap.Exchange) []byte {
-	out := make([]byte, 0, 2*binary.MaxVarintLen64+len(ex.ReqBody)+len(ex.RespBody))
-	out = binary.AppendUvarint(out, mcptap.FormatVersion)
+func appendBody(out []byte, ex *mcptap.Exchange) []byte {
+	out = binary.AppendUvarint(out, bodyVersion)
 	out = binary.AppendUvarint(out, uint64(len(ex.ReqBody)))
 	out = append(out, ex.ReqBody...)
 	return append(out, ex.RespBody...)
 }
 
-func checkVersion(what string, v uint64) error {
-	if v > mcptap.FormatVersion {
-		return fmt.Errorf("%s: %w (format %d; this mcptap reads up to %d, upgrade it)", what, ErrNewerFormat, v, mcptap.FormatVersion)
+func checkVersion(what string, v, known uint64) error {
+	if v > known {
+		return fmt.Errorf("%s: %w (record format %d; this mcptap reads up to %d, upgrade it)", what, ErrNewerFormat, v, known)
 	}
 	return nil
 }
@@ -515,18 +552,27 @@ func decodeExchange(session string, id, meta, body []byte) (mcptap.Exchange, err
 	if n <= 0 || n >= len(meta) {
 		return ex, fmt.Errorf("%s: corrupt metadata record", what)
 	}
-	if err := checkVersion(what, v); err != nil {
-		return ex, err
-	}
-	if err := json.Unmarshal(meta[n+1:], &ex); err != nil {
-		return ex, fmt.Errorf("%s: decode: %w", what, err)
+	switch v {
+	case metaJSON:
+		if err := json.Unmarshal(meta[n+1:], &ex); err != nil {
+			return ex, fmt.Errorf("%s: decode: %w", what, err)
+		}
+	case metaBinary:
+		if err := decodeMetaBinary(meta[n:], &ex); err != nil {
+			return ex, fmt.Errorf("%s: decode: %w", what, err)
+		}
+	default:
+		if v > metaBinary {
+			return ex, fmt.Errorf("%s: %w (record format %d; this mcptap reads up to %d, upgrade it)", what, ErrNewerFormat, v, metaBinary)
+		}
+		return ex, fmt.Errorf("%s: unknown record format %d", what, v)
 	}
 	if body != nil {
 		v, n := binary.Uvarint(body)
 		if n <= 0 {
 			return ex, fmt.Errorf("%s: corrupt body record", what)
 		}
-		if err := checkVersion(what+" body", v); err != nil {
+		if err := checkVersion(what+" body", v, bodyVersion); err != nil {
 			return ex, err
 		}
 		rest := body[n:]
@@ -608,4 +654,226 @@ func (s *Store) Exchange(session, id string) (mcptap.Exchange, error) {
 		return err
 	})
 	return ex, err
+}
+
+// Record format versions: the uvarint that starts every exchange record.
+// Version 1 metadata is JSON; version 2 is the compact binary layout of
+// appendMeta. Both are read; only version 2 is written. A build that knows
+// only version 1 refuses a version 2 record with ErrNewerFormat.
+const (
+	metaJSON    = 1
+	metaBinary  = 2
+	bodyVersion = 1
+)
+
+const (
+	flagReqTruncated  = 1 << 1
+	flagRespTruncated = 1 << 2
+)
+
+// metaSize is an upper bound of the length of ex's metadata record.
+func metaSize(ex *mcptap.Exchange) int {
+	const v = binary.MaxVarintLen64
+	n := 2*v + 1 + // record version, flags, Exchange.Version
+		13*v + len(ex.ID) + len(ex.Session) + len(ex.Listener) + len(ex.Mode) + len(ex.Upstream) +
+		len(ex.Method) + len(ex.Scheme) + len(ex.Host) + len(ex.Target) + len(ex.Proto) +
+		len(ex.RemoteAddr) + len(ex.RespProto) + len(ex.Err) +
+		4*v + // Seq, ReqSize, RespSize, Status
+		3*(1+16) // times: length and time.AppendBinary (at most 16 bytes)
+	for _, h := range [2]http.Header{ex.ReqHeader, ex.RespHeader} {
+		n += v
+		for k, vs := range h {
+			n += 2*v + len(k)
+			for _, s := range vs {
+				n += v + len(s)
+			}
+		}
+	}
+	return n
+}
+
+// appendMeta appends the version 2 metadata record of ex: everything but the
+// bodies. Layout: uvarint 2; flags (complete, request truncated, response
+// truncated); uvarint Exchange.Version; the strings ID, Session, Listener,
+// Mode, Upstream, Method, Scheme, Host, Target, Proto, RemoteAddr, RespProto,
+// Err (each uvarint length and bytes); uvarint Seq; varints ReqSize,
+// RespSize, Status; the times Start, ResponseAt, End (each a length byte, 0
+// for the zero time, and time.Time's binary form, which keeps the zone
+// offset); the request and then response header (uvarint number of names,
+// 0 for none; per name the name, the uvarint number of values and the
+// values as strings).
+func appendMeta(out []byte, ex *mcptap.Exchange) []byte {
+	out = binary.AppendUvarint(out, metaBinary)
+	var flags byte
+	if ex.Complete {
+		flags |= flagComplete
+	}
+	if ex.ReqTruncated {
+		flags |= flagReqTruncated
+	}
+	if ex.RespTruncated {
+		flags |= flagRespTruncated
+	}
+	out = append(out, flags)
+	out = binary.AppendUvarint(out, mcptap.FormatVersion)
+	for _, s := range [...]string{ex.ID, ex.Session, ex.Listener, string(ex.Mode), ex.Upstream,
+		ex.Method, ex.Scheme, ex.Host, ex.Target, ex.Proto, ex.RemoteAddr, ex.RespProto, ex.Err} {
+		out = appendString(out, s)
+	}
+	out = binary.AppendUvarint(out, ex.Seq)
+	out = binary.AppendVarint(out, ex.ReqSize)
+	out = binary.AppendVarint(out, ex.RespSize)
+	out = binary.AppendVarint(out, int64(ex.Status))
+	for _, t := range [...]time.Time{ex.Start, ex.ResponseAt, ex.End} {
+		out = appendTime(out, t)
+	}
+	out = appendHeader(out, ex.ReqHeader)
+	return appendHeader(out, ex.RespHeader)
+}
+
+func appendString(out []byte, s string) []byte {
+	out = binary.AppendUvarint(out, uint64(len(s)))
+	return append(out, s...)
+}
+
+func appendTime(out []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(out, 0)
+	}
+	at := len(out)
+	b, err := t.AppendBinary(append(out, 0))
+	if err != nil { // a zone offset time cannot encode: keep the instant
+		b, _ = t.UTC().AppendBinary(append(out[:at], 0))
+	}
+	b[at] = byte(len(b) - at - 1)
+	return b
+}
+
+func appendHeader(out []byte, h http.Header) []byte {
+	out = binary.AppendUvarint(out, uint64(len(h)))
+	for k, vs := range h {
+		out = appendString(out, k)
+		out = binary.AppendUvarint(out, uint64(len(vs)))
+		for _, v := range vs {
+			out = appendString(out, v)
+		}
+	}
+	return out
+}
+
+var errCorrupt = errors.New("corrupt metadata record")
+
+// metaReader decodes a version 2 record. Strings are slices of one copy of
+// the record, so decoding costs one allocation for all of them.
+type metaReader struct {
+	s   string
+	err error
+}
+
+func (r *metaReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	var v uint64
+	for i := 0; i < len(r.s) && i < binary.MaxVarintLen64; i++ {
+		b := r.s[i]
+		if b < 0x80 {
+			if i == binary.MaxVarintLen64-1 && b > 1 {
+				break
+			}
+			r.s = r.s[i+1:]
+			return v | uint64(b)<<(7*i)
+		}
+		v |= uint64(b&0x7f) << (7 * i)
+	}
+	r.err = errCorrupt
+	return 0
+}
+
+func (r *metaReader) varint() int64 {
+	u := r.uvarint()
+	x := int64(u >> 1)
+	if u&1 != 0 {
+		x = ^x
+	}
+	return x
+}
+
+func (r *metaReader) str() string {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.s)) {
+		r.err = errCorrupt
+		return ""
+	}
+	s := r.s[:n]
+	r.s = r.s[n:]
+	return s
+}
+
+func (r *metaReader) time() time.Time {
+	raw := r.str()
+	var t time.Time
+	if r.err == nil && raw != "" {
+		if err := t.UnmarshalBinary([]byte(raw)); err != nil {
+			r.err = fmt.Errorf("%w: %v", errCorrupt, err)
+		}
+	}
+	return t
+}
+
+func (r *metaReader) header() http.Header {
+	n := r.uvarint()
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	if n > uint64(len(r.s)) { // each name takes at least one byte
+		r.err = errCorrupt
+		return nil
+	}
+	h := make(http.Header, n)
+	vals := make([]string, 0, n)
+	for range n {
+		k := r.str()
+		m := r.uvarint()
+		if r.err != nil || m > uint64(len(r.s)) {
+			r.err = errCorrupt
+			return nil
+		}
+		at := len(vals)
+		for range m {
+			vals = append(vals, r.str())
+		}
+		h[k] = vals[at:len(vals):len(vals)]
+	}
+	return h
+}
+
+// decodeMetaBinary decodes a version 2 record from its flags byte on.
+func decodeMetaBinary(rec []byte, ex *mcptap.Exchange) error {
+	if len(rec) == 0 {
+		return errCorrupt
+	}
+	flags := rec[0]
+	ex.Complete = flags&flagComplete != 0
+	ex.ReqTruncated = flags&flagReqTruncated != 0
+	ex.RespTruncated = flags&flagRespTruncated != 0
+	r := metaReader{s: string(rec[1:])}
+	ex.Version = int(r.uvarint())
+	for _, p := range [...]*string{&ex.ID, &ex.Session, &ex.Listener, (*string)(&ex.Mode), &ex.Upstream,
+		&ex.Method, &ex.Scheme, &ex.Host, &ex.Target, &ex.Proto, &ex.RemoteAddr, &ex.RespProto, &ex.Err} {
+		*p = r.str()
+	}
+	ex.Seq = r.uvarint()
+	ex.ReqSize = r.varint()
+	ex.RespSize = r.varint()
+	ex.Status = int(r.varint())
+	for _, p := range [...]*time.Time{&ex.Start, &ex.ResponseAt, &ex.End} {
+		*p = r.time()
+	}
+	ex.ReqHeader = r.header()
+	ex.RespHeader = r.header()
+	if r.err == nil && r.s != "" {
+		r.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.s))
+	}
+	return r.err
 }

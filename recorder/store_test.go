@@ -353,8 +353,7 @@ func TestNewerFormatRefused(t *testing.T) {
 	if err := s.PutExchanges(sid, []mcptap.Exchange{ex}); err != nil {
 		t.Fatal(err)
 	}
-	future := uint64(mcptap.FormatVersion + 1)
-	tamper := func(bucket []byte) {
+	tamper := func(bucket []byte, future uint64) {
 		t.Helper()
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketExchanges).Bucket([]byte(sid)).Bucket(bucket)
@@ -367,11 +366,11 @@ func TestNewerFormatRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tamper(bucketBody)
+	tamper(bucketBody, bodyVersion+1)
 	if _, err := s.Exchange(sid, ex.ID); !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "upgrade") {
 		t.Errorf("newer body record: %v", err)
 	}
-	tamper(bucketMeta)
+	tamper(bucketMeta, metaBinary+1)
 	err := s.Exchanges(sid, func(mcptap.Exchange) error { return nil })
 	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), ex.ID) {
 		t.Errorf("newer meta record: %v", err)

@@ -12,9 +12,14 @@ import (
 	"github.com/mcptap/mcptap"
 )
 
-// Writer is the one goroutine that stores what a channel delivers. It commits
-// in batches (Options.BatchSize exchanges or Options.BatchWait, whichever comes
-// first) with fsync on, so a crash loses at most the batch being collected.
+// Writer is the one goroutine that stores what a channel delivers. It
+// commits in groups with fsync on: a transaction starts once
+// Options.BatchSize distinct exchanges have arrived or Options.BatchWait has
+// passed since the first one, and then also takes everything already
+// waiting in the channel (what queued during the previous commit), up to
+// MaxGroup exchanges or MaxGroupBytes of bodies. Under light traffic that is
+// the plain batch; under load one fsync covers all that queued behind the
+// last one, so the writer's cost per exchange falls as the rate rises.
 type Writer struct {
 	s       *Store
 	c       <-chan mcptap.Exchange
@@ -24,6 +29,15 @@ type Writer struct {
 	stored  atomic.Uint64
 	batches atomic.Uint64
 }
+
+// MaxGroup bounds the distinct exchanges of one write transaction, and
+// MaxGroupBytes the body bytes it carries (checked after each exchange is
+// added): they bound the memory a transaction pins and what a crash during
+// it can lose.
+const (
+	MaxGroup      = 1024
+	MaxGroupBytes = 16 << 20
+)
 
 // Record starts a writer that drains c until it is closed. Each exchange is
 // upserted by ID into the session named by its Session field: the later copy
@@ -63,25 +77,30 @@ func (w *Writer) fail(err error) {
 func (w *Writer) run() {
 	defer close(w.done)
 	size, wait := w.s.opts.BatchSize, w.s.opts.BatchWait
-	batch := make([]mcptap.Exchange, 0, size)
-	index := make(map[string]int, size) // ID -> position in batch: coalesce head+complete
+	batch := make([]mcptap.Exchange, 0, MaxGroup)
+	index := make(map[string]int, MaxGroup) // ID -> position in batch: coalesce head+complete
+	var bodyBytes int
+	bw := batchWriter{}
 	timer := time.NewTimer(wait)
 	timer.Stop()
 	add := func(ex mcptap.Exchange) {
 		if i, ok := index[ex.ID]; ok {
 			if ex.Complete || !batch[i].Complete {
+				bodyBytes += len(ex.ReqBody) + len(ex.RespBody) - len(batch[i].ReqBody) - len(batch[i].RespBody)
 				batch[i] = ex
 			}
 			return
 		}
 		index[ex.ID] = len(batch)
 		batch = append(batch, ex)
+		bodyBytes += len(ex.ReqBody) + len(ex.RespBody)
 	}
+	full := func() bool { return len(batch) >= MaxGroup || bodyBytes >= MaxGroupBytes }
 	flush := func() {
 		if len(batch) == 0 {
 			return
 		}
-		if err := w.commit(batch); err != nil {
+		if err := w.commit(&bw, batch); err != nil {
 			w.fail(err)
 		} else {
 			w.stored.Add(uint64(len(batch)))
@@ -90,6 +109,7 @@ func (w *Writer) run() {
 		clear(batch) // drop body references before the next batch fills
 		batch = batch[:0]
 		clear(index)
+		bodyBytes = 0
 	}
 	for {
 		ex, ok := <-w.c
@@ -100,14 +120,14 @@ func (w *Writer) run() {
 		timer.Reset(wait)
 		// The batch counts distinct exchanges: the head and complete copies
 		// of one exchange usually coalesce into one write.
+		closed := false
 	collect:
-		for len(batch) < size {
+		for len(batch) < size && !full() {
 			select {
 			case ex, ok := <-w.c:
 				if !ok {
-					timer.Stop()
-					flush()
-					return
+					closed = true
+					break collect
 				}
 				add(ex)
 			case <-timer.C:
@@ -115,13 +135,31 @@ func (w *Writer) run() {
 			}
 		}
 		timer.Stop()
+		// Group commit: whatever queued while the previous transaction
+		// was syncing joins this one instead of waiting for its own fsync.
+	group:
+		for !closed && !full() {
+			select {
+			case ex, ok := <-w.c:
+				if !ok {
+					closed = true
+					break group
+				}
+				add(ex)
+			default:
+				break group
+			}
+		}
 		flush()
+		if closed {
+			return
+		}
 	}
 }
 
-func (w *Writer) commit(batch []mcptap.Exchange) error {
+func (w *Writer) commit(bw *batchWriter, batch []mcptap.Exchange) error {
 	err := w.s.db.Update(func(tx *bolt.Tx) error {
-		bw := batchWriter{tx: tx}
+		bw.reset(tx)
 		var skipped error
 		for i := range batch {
 			// One malformed exchange must not cost the rest of its batch.
