@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -120,14 +121,26 @@ func Open(path string, opts *Options) (*Store, error) {
 	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create the directory of %s: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	bo := &bolt.Options{
 		Timeout:  o.Timeout,
 		ReadOnly: o.ReadOnly,
 		// etcd's choice: the freelist is rebuilt by a scan at open instead of
 		// being written on every commit, which matters for many small batches.
 		NoFreelistSync: true,
 		FreelistType:   bolt.FreelistMapType,
-	})
+		// New files only (bbolt keeps a file's page size): four times
+		// fewer nodes to split, write and sync per exchange than 4 KiB
+		// pages, which measured a third less recorder CPU.
+		PageSize: 16 << 10,
+	}
+	if !o.ReadOnly && runtime.GOOS != "windows" && strconv.IntSize == 64 {
+		// Address space only (the file still grows as data arrives; on
+		// Windows it would not, hence the exception): without it bbolt
+		// remaps at every doubling of the file, copying every node the
+		// commit holds out of the old mapping and waiting for readers.
+		bo.InitialMmapSize = 1 << 30
+	}
+	db, err := bolt.Open(path, 0o600, bo)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: another mcptap is recording into or reading %s; stop it or pass --db to use another file", ErrInUse, path)
@@ -405,6 +418,8 @@ type batchWriter struct {
 	added map[string]uint64
 	sbs   map[string]*bolt.Bucket
 	arena arena
+	// scratch holds the metadata record being encoded.
+	scratch []byte
 }
 
 // reset readies w for a new transaction. bbolt references keys and values
@@ -443,7 +458,10 @@ func (w *batchWriter) put(ex *mcptap.Exchange) error {
 	} else if !ex.Complete && len(old) > 1 && recordComplete(old) {
 		return nil // a late head copy must not undo the complete one
 	}
-	meta := appendMeta(w.arena.alloc(metaSize(ex)), ex)
+	// Encoded once into scratch and copied: sizing the record exactly
+	// beforehand would walk the header maps twice.
+	w.scratch = appendMeta(w.scratch[:0], ex)
+	meta := append(w.arena.alloc(len(w.scratch)), w.scratch...)
 	if err := w.meta.Put(key, meta); err != nil {
 		return fmt.Errorf("store exchange %s: %w", ex.ID, err)
 	}
@@ -670,27 +688,6 @@ const (
 	flagReqTruncated  = 1 << 1
 	flagRespTruncated = 1 << 2
 )
-
-// metaSize is an upper bound of the length of ex's metadata record.
-func metaSize(ex *mcptap.Exchange) int {
-	const v = binary.MaxVarintLen64
-	n := 2*v + 1 + // record version, flags, Exchange.Version
-		13*v + len(ex.ID) + len(ex.Session) + len(ex.Listener) + len(ex.Mode) + len(ex.Upstream) +
-		len(ex.Method) + len(ex.Scheme) + len(ex.Host) + len(ex.Target) + len(ex.Proto) +
-		len(ex.RemoteAddr) + len(ex.RespProto) + len(ex.Err) +
-		4*v + // Seq, ReqSize, RespSize, Status
-		3*(1+16) // times: length and time.AppendBinary (at most 16 bytes)
-	for _, h := range [2]http.Header{ex.ReqHeader, ex.RespHeader} {
-		n += v
-		for k, vs := range h {
-			n += 2*v + len(k)
-			for _, s := range vs {
-				n += v + len(s)
-			}
-		}
-	}
-	return n
-}
 
 // appendMeta appends the version 2 metadata record of ex: everything but the
 // bodies. Layout: uvarint 2; flags (complete, request truncated, response

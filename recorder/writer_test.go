@@ -105,24 +105,31 @@ func TestWriterReportsExchangeWithoutSession(t *testing.T) {
 
 // BenchmarkWriter measures the recorder's sustained rate: each exchange is
 // published twice (head, then complete with 2 KiB request and response
-// bodies), as the proxy does. Reports exchanges/s.
-func BenchmarkWriter(b *testing.B) {
+// bodies), as the proxy does. Reports exchanges/s, write transactions and
+// the process's CPU time per exchange (producer included).
+func BenchmarkWriter(b *testing.B) { benchWriter(b, 2048, 2048) }
+
+// BenchmarkWriterProxybench uses the bodies of bench/proxybench (a 200-byte
+// JSON-RPC request, a 1 KiB response).
+func BenchmarkWriterProxybench(b *testing.B) { benchWriter(b, 200, 1024) }
+
+func benchWriter(b *testing.B, reqSize, respSize int) {
 	s, _ := openTest(b, nil)
 	if err := s.CreateSession(mcptap.Session{ID: "bench"}); err != nil {
 		b.Fatal(err)
 	}
-	body := bytes.Repeat([]byte("x"), 2048)
+	req, resp := bytes.Repeat([]byte("x"), reqSize), bytes.Repeat([]byte("y"), respSize)
 	c := make(chan mcptap.Exchange, 4096)
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), processCPU()
 	w := s.Record(c)
 	for i := 0; i < b.N; i++ {
 		ex := testExchange("bench", i, false)
 		ex.ID = fmt.Sprintf("%016x%06x", uint64(ex.Start.UnixNano()), i&0xffffff)
 		c <- ex
 		ex.Complete = true
-		ex.ReqBody, ex.RespBody = body, body
-		ex.ReqSize, ex.RespSize = 2048, 2048
+		ex.ReqBody, ex.RespBody = req, resp
+		ex.ReqSize, ex.RespSize = int64(reqSize), int64(respSize)
 		c <- ex
 	}
 	close(c)
@@ -131,6 +138,9 @@ func BenchmarkWriter(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "exchanges/s")
 	b.ReportMetric(float64(w.Batches()), "batches")
+	if cpu0 >= 0 {
+		b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/exchange")
+	}
 }
 
 // TestWriterSurvivesSIGKILL kills a recording child process with SIGKILL:
