@@ -3,6 +3,7 @@ package recorder
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -405,4 +406,165 @@ func TestDefaultHome(t *testing.T) {
 	if !strings.HasPrefix(h, "/x/u/") || !strings.HasSuffix(h, "mcptap") {
 		t.Errorf("HOME fallback: %s", h)
 	}
+}
+
+// sameExchange compares two exchanges field by field, times by instant and
+// zone offset (a decoded time has its own *time.Location).
+func sameExchange(t *testing.T, what string, got, want mcptap.Exchange) {
+	t.Helper()
+	gt := []*time.Time{&got.Start, &got.ResponseAt, &got.End}
+	for i, w := range []time.Time{want.Start, want.ResponseAt, want.End} {
+		_, wo := w.Zone()
+		_, go_ := gt[i].Zone()
+		if !gt[i].Equal(w) || gt[i].IsZero() != w.IsZero() || (!w.IsZero() && wo != go_) {
+			t.Errorf("%s: time %d = %v, want %v", what, i, *gt[i], w)
+		}
+		*gt[i] = w
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
+	}
+}
+
+func metaCases() []mcptap.Exchange {
+	full := testExchange("s", 7, true)
+	full.Version = mcptap.FormatVersion
+	full.Upstream = "http://127.0.0.1:9000"
+	full.RemoteAddr = "127.0.0.1:50123"
+	full.RespProto = "HTTP/1.1"
+	full.Err = "upstream: connection reset by peer"
+	full.ReqTruncated, full.RespTruncated = true, true
+	full.ReqSize, full.RespSize = -1, 1<<40
+	full.Seq = 1<<63 + 5
+	full.Status = 502
+	full.ReqHeader = http.Header{"Cookie": {"a=1", "b=2"}, "X-Empty": {""}, "x-lower": {"kept as sent"}, "Authorization": {"Bearer ünïcode\x00"}}
+	full.RespHeader = http.Header{"Location": {"https://a.test/cb?code=x%2By&state=%zz"}, "Set-Cookie": {"s=1", "t=2", "u=3"}}
+	full.Start = time.Date(2026, 11, 24, 16, 30, 0, 123456789, time.FixedZone("", 5*3600+30*60+17)) // offset with seconds
+	full.ResponseAt = time.Now()                                                                    // Local, monotonic reading
+	full.End = time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)                                             // not quite zero
+	full.ReqBody, full.RespBody = nil, nil
+
+	head := testExchange("s", 8, false)
+	head.Version = mcptap.FormatVersion
+	head.ReqBody = nil
+	head.ReqHeader, head.RespHeader = nil, nil
+	head.End = time.Time{}
+
+	bare := mcptap.Exchange{Version: mcptap.FormatVersion, ID: "x", Session: "s"}
+	return []mcptap.Exchange{full, head, bare}
+}
+
+func TestMetaRecordRoundTrip(t *testing.T) {
+	for i, want := range metaCases() {
+		rec := appendMeta(nil, &want)
+		got, err := decodeExchange("s", []byte(want.ID), rec, nil)
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		if recordComplete(rec) != want.Complete {
+			t.Errorf("case %d: recordComplete = %v", i, !want.Complete)
+		}
+		want.ResponseAt = want.ResponseAt.Round(0) // a stored time has no monotonic reading
+		sameExchange(t, fmt.Sprint("case ", i), got, want)
+		// Every cut of the record is refused, never misread or a panic.
+		for n := 1; n < len(rec); n++ {
+			if _, err := decodeExchange("s", []byte(want.ID), rec[:n], nil); err == nil {
+				t.Fatalf("case %d: record cut to %d of %d bytes decoded without error", i, n, len(rec))
+			}
+		}
+	}
+}
+
+// encodeMetaV1 is the metadata record of format 1 (before the binary
+// format), as earlier builds wrote it: uvarint 1, flags, JSON.
+func encodeMetaV1(t *testing.T, ex mcptap.Exchange) []byte {
+	t.Helper()
+	ex.Version = mcptap.FormatVersion
+	ex.ReqBody, ex.RespBody = nil, nil
+	j, err := json.Marshal(&ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := binary.AppendUvarint(nil, metaJSON)
+	var flags byte
+	if ex.Complete {
+		flags = flagComplete
+	}
+	return append(append(out, flags), j...)
+}
+
+// TestReadsFormat1Records checks that recordings made before the binary
+// metadata format still read, and that upserts treat their complete flag
+// as before.
+func TestReadsFormat1Records(t *testing.T) {
+	s, _ := openTest(t, nil)
+	const sid = "s"
+	if err := s.CreateSession(mcptap.Session{ID: sid}); err != nil {
+		t.Fatal(err)
+	}
+	old, head := testExchange(sid, 1, true), testExchange(sid, 2, false)
+	// Store both through the current code (bodies and count), then turn
+	// their metadata records into format 1.
+	if err := s.PutExchanges(sid, []mcptap.Exchange{old, head}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bucketExchanges).Bucket([]byte(sid)).Bucket(bucketMeta)
+		for _, ex := range []mcptap.Exchange{old, head} {
+			if err := m.Put([]byte(ex.ID), encodeMetaV1(t, ex)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(t, s, sid)
+	if len(got) != 2 {
+		t.Fatalf("read %d format 1 exchanges, want 2", len(got))
+	}
+	old.Version, head.Version = mcptap.FormatVersion, mcptap.FormatVersion
+	sameExchange(t, "format 1 complete", got[0], old)
+	sameExchange(t, "format 1 head", got[1], head)
+
+	// A late head copy must not replace a complete format 1 record; the
+	// complete copy of the head replaces its format 1 record; no recount.
+	lateHead, done := testExchange(sid, 1, false), testExchange(sid, 2, true)
+	if err := s.PutExchanges(sid, []mcptap.Exchange{lateHead, done}); err != nil {
+		t.Fatal(err)
+	}
+	got = collect(t, s, sid)
+	if len(got) != 2 || !got[0].Complete || !got[1].Complete || string(got[0].RespBody) != string(old.RespBody) {
+		t.Fatalf("after upserts over format 1 records: %+v", got)
+	}
+	if sess, _ := s.Session(sid); sess.Exchanges != 2 {
+		t.Errorf("count %d, want 2", sess.Exchanges)
+	}
+}
+
+// FuzzDecodeMeta feeds arbitrary metadata records (a database file may come
+// from anywhere) to the decoder: it must not panic, and what it accepts must
+// encode and decode to the same exchange.
+func FuzzDecodeMeta(f *testing.F) {
+	for _, ex := range metaCases() {
+		f.Add(appendMeta(nil, &ex))
+	}
+	f.Add([]byte{2, 0})
+	f.Add([]byte{2, 1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		ex, err := decodeExchange("s", []byte("id"), rec, nil)
+		if err != nil || len(rec) == 0 || rec[0] != metaBinary {
+			return
+		}
+		again, err := decodeExchange("s", []byte("id"), appendMeta(nil, &ex), nil)
+		if err != nil {
+			t.Fatalf("re-encoded record refused: %v", err)
+		}
+		if !reflect.DeepEqual(again.ReqHeader, ex.ReqHeader) || !reflect.DeepEqual(again.RespHeader, ex.RespHeader) ||
+			again.ID != ex.ID || again.Target != ex.Target || again.Status != ex.Status || !again.Start.Equal(ex.Start) ||
+			again.Complete != ex.Complete || again.RespSize != ex.RespSize {
+			t.Fatalf("round trip changed the exchange:\n%+v\n%+v", ex, again)
+		}
+	})
 }

@@ -103,6 +103,66 @@ func TestWriterReportsExchangeWithoutSession(t *testing.T) {
 	}
 }
 
+// TestWriterGroupsQueuedExchanges checks group commit: what queued while
+// the writer was busy goes into one transaction (up to MaxGroup exchanges or
+// MaxGroupBytes of bodies), not into one transaction per BatchSize.
+func TestWriterGroupsQueuedExchanges(t *testing.T) {
+	s, _ := openTest(t, &Options{BatchSize: 64, BatchWait: time.Hour})
+	if err := s.CreateSession(mcptap.Session{ID: "g"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	c := make(chan mcptap.Exchange, 2*n)
+	for i := range n {
+		c <- testExchange("g", i, false)
+		c <- testExchange("g", i, true)
+	}
+	close(c)
+	w := s.Record(c)
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// 3000 distinct exchanges in 6000 publications: 3 groups of at most
+	// 1024 (a group may close between the two copies of one exchange).
+	if b := w.Batches(); b < (n+MaxGroup-1)/MaxGroup || b > (n+MaxGroup-1)/MaxGroup+1 {
+		t.Errorf("%d transactions for %d queued exchanges, want %d or %d", b, n, (n+MaxGroup-1)/MaxGroup, (n+MaxGroup-1)/MaxGroup+1)
+	}
+	got := collect(t, s, "g")
+	if len(got) != n {
+		t.Fatalf("stored %d, want %d", len(got), n)
+	}
+	for _, ex := range got {
+		if !ex.Complete {
+			t.Fatalf("%s stored incomplete", ex.ID)
+		}
+	}
+
+	// Large bodies: the byte budget splits the group.
+	if err := s.CreateSession(mcptap.Session{ID: "big"}); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("b"), 1<<20)
+	const m = 40
+	c = make(chan mcptap.Exchange, m)
+	for i := range m {
+		ex := testExchange("big", i, true)
+		ex.RespBody = big
+		c <- ex
+	}
+	close(c)
+	w = s.Record(c)
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	per := uint64(MaxGroupBytes / (1 << 20))
+	if b := w.Batches(); b < (m+per-1)/per {
+		t.Errorf("%d transactions for %d MiB of bodies; the %d MiB budget wants at least %d", b, m, per, (m+per-1)/per)
+	}
+	if got := collect(t, s, "big"); len(got) != m || len(got[m-1].RespBody) != 1<<20 {
+		t.Errorf("stored %d large exchanges", len(got))
+	}
+}
+
 // BenchmarkWriter measures the recorder's sustained rate: each exchange is
 // published twice (head, then complete with 2 KiB request and response
 // bodies), as the proxy does. Reports exchanges/s, write transactions and
