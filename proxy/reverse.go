@@ -352,6 +352,16 @@ func shortReason(err error) string {
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.p.inflight.Add(1)
 	defer h.p.inflight.Done()
+	// Without full duplex, the HTTP/1 server discards and closes the unread rest of the request
+	// body when the response head is written. The outbound transport reads the
+	// inbound body until EOF even after the upstream has answered (it checks
+	// for bytes beyond Content-Length), so an upstream that answers before that
+	// last read, as an SSE tools/call does, had its stream cut about once in a
+	// hundred; and a client that streams its body while reading the response
+	// deadlocked. Full duplex passes both through as the upstream sees them.
+	if r.ProtoMajor == 1 {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
 	// The server adds Date and sniffs a Content-Type when the handler sets
 	// none; a nil entry suppresses both, and ReverseProxy's copy appends the
 	// upstream's own values to it, so the client sees only what the upstream sent.
