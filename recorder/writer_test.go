@@ -163,6 +163,71 @@ func TestWriterGroupsQueuedExchanges(t *testing.T) {
 	}
 }
 
+// TestWriterCommitsAtBatchSize checks light traffic: BatchSize exchanges
+// commit without waiting for BatchWait, again and again once the pacing gap
+// since the previous transaction has passed.
+func TestWriterCommitsAtBatchSize(t *testing.T) {
+	s, _ := openTest(t, &Options{BatchSize: 64, BatchWait: time.Hour})
+	if err := s.CreateSession(mcptap.Session{ID: "b"}); err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan mcptap.Exchange)
+	w := s.Record(c)
+	defer func() { close(c); w.Wait() }()
+	for round := 1; round <= 3; round++ {
+		for i := range 64 {
+			c <- testExchange("b", round*100+i, true)
+		}
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			if sess, _ := s.Session("b"); sess.Exchanges == 64*round {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: 64 exchanges not committed within 2s (BatchWait is an hour)", round)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// TestWriterPacesCommits checks that under sustained traffic transactions
+// start at most about once per minCommitGap rather than once per BatchSize.
+func TestWriterPacesCommits(t *testing.T) {
+	s, _ := openTest(t, &Options{BatchSize: 8, BatchWait: time.Hour})
+	if err := s.CreateSession(mcptap.Session{ID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	c := make(chan mcptap.Exchange, 1024)
+	w := s.Record(c)
+	start := time.Now()
+	n := 0
+	for time.Since(start) < 300*time.Millisecond {
+		for range 20 { // bursts: a loaded machine sleeps far longer than asked
+			c <- testExchange("p", n, true)
+			n++
+		}
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	batches := w.Batches()
+	close(c)
+	if err := w.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	limit := uint64(elapsed/minCommitGap) + 3
+	if uint64(n)/8 <= limit {
+		t.Fatalf("only %d exchanges in %v: too few to tell pacing from batching by 8", n, elapsed)
+	}
+	if batches > limit {
+		t.Errorf("%d transactions in %v for %d exchanges; pacing allows about %d", batches, elapsed, n, limit)
+	}
+	if got := collect(t, s, "p"); len(got) != n {
+		t.Errorf("stored %d, want %d", len(got), n)
+	}
+	t.Logf("%d exchanges in %v: %d transactions", n, elapsed, batches)
+}
+
 // BenchmarkWriter measures the recorder's sustained rate: each exchange is
 // published twice (head, then complete with 2 KiB request and response
 // bodies), as the proxy does. Reports exchanges/s, write transactions and
