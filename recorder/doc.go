@@ -63,7 +63,8 @@
 // MaxGroup (1024) exchanges or until MaxGroupBytes (16 MiB) of bodies. Under
 // heavy traffic a group that reaches BatchSize within 20ms of the previous
 // transaction's start keeps collecting until those 20ms have passed (never
-// past BatchWait), so the writer commits at most about 50 times a second
+// past BatchWait), sleeping meanwhile instead of being woken for every
+// publication, so the writer commits at most about 50 times a second
 // instead of once per 64 exchanges; below 64 exchanges per 20ms (3,200/s)
 // this never happens. So what
 // a crash (kill -9, power loss) can lose is every exchange whose last copy

@@ -19,7 +19,10 @@ import (
 // waiting in the channel (what queued during the previous commit), up to
 // MaxGroup exchanges or MaxGroupBytes of bodies. Under light traffic that is
 // the plain batch; under load one fsync covers all that queued behind the
-// last one, so the writer's cost per exchange falls as the rate rises.
+// last one, so the writer's cost per exchange falls as the rate rises. Under
+// sustained load the writer also sleeps until minCommitGap after the previous
+// transaction began, leaving publications in the channel: give it a buffer
+// that holds at least that long's traffic (live's default holds 8192).
 type Writer struct {
 	s       *Store
 	c       <-chan mcptap.Exchange
@@ -131,25 +134,9 @@ func (w *Writer) run() {
 		timer.Reset(wait)
 		// The batch counts distinct exchanges: the head and complete copies
 		// of one exchange usually coalesce into one write.
-		closed, paced := false, false
+		closed := false
 	collect:
-		for !full() {
-			if len(batch) >= size && !paced {
-				// BatchSize reached. Under heavy traffic it is reached
-				// again right after each commit; waiting out the gap
-				// lets one fsync cover more exchanges.
-				next := lastStart.Add(gap)
-				now := time.Now()
-				if !next.After(now) {
-					break collect
-				}
-				paced = true
-				timer.Stop()
-				if deadline.Before(next) {
-					next = deadline
-				}
-				timer.Reset(next.Sub(now))
-			}
+		for len(batch) < size && !full() {
 			select {
 			case ex, ok := <-w.c:
 				if !ok {
@@ -159,6 +146,21 @@ func (w *Writer) run() {
 				add(ex)
 			case <-timer.C:
 				break collect
+			}
+		}
+		timer.Stop()
+		if !closed && len(batch) >= size && !full() {
+			// BatchSize reached. Under heavy traffic it is reached again
+			// right after each commit; waiting out the gap lets one fsync
+			// cover more exchanges. The writer sleeps meanwhile rather than
+			// being woken for every publication; the channel holds them.
+			now := time.Now()
+			if next := lastStart.Add(gap); next.After(now) {
+				if deadline.Before(next) {
+					next = deadline
+				}
+				timer.Reset(next.Sub(now))
+				<-timer.C
 			}
 		}
 		timer.Stop()
