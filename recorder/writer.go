@@ -124,6 +124,7 @@ func (w *Writer) run() {
 	}
 	gap := min(minCommitGap, wait)
 	var lastStart time.Time // when the previous transaction began
+	prevFull := false       // whether it held MaxGroup exchanges or bytes
 	for {
 		ex, ok := <-w.c
 		if !ok {
@@ -149,11 +150,13 @@ func (w *Writer) run() {
 			}
 		}
 		timer.Stop()
-		if !closed && len(batch) >= size && !full() {
+		if !closed && len(batch) >= size && !full() && !prevFull {
 			// BatchSize reached. Under heavy traffic it is reached again
 			// right after each commit; waiting out the gap lets one fsync
 			// cover more exchanges. The writer sleeps meanwhile rather than
 			// being woken for every publication; the channel holds them.
+			// After a full group it does not: the traffic outruns
+			// MaxGroup per gap, and the channel must not fill.
 			now := time.Now()
 			if next := lastStart.Add(gap); next.After(now) {
 				if deadline.Before(next) {
@@ -179,7 +182,7 @@ func (w *Writer) run() {
 				break group
 			}
 		}
-		lastStart = time.Now()
+		lastStart, prevFull = time.Now(), full()
 		flush()
 		if closed {
 			return

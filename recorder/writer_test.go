@@ -23,7 +23,9 @@ func TestWriterUpsertsAndFlushes(t *testing.T) {
 	}
 	c := make(chan mcptap.Exchange, 1024)
 	w := s.Record(c)
-	const n = 500
+	// More than MaxGroup distinct exchanges: group commit may take all that
+	// queued into one transaction, so only that guarantees a split.
+	const n = MaxGroup + 476
 	for i := range n {
 		c <- testExchange(sid, i, false) // head
 	}
