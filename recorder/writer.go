@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -202,6 +203,12 @@ func (w *Writer) commit(bw *batchWriter, batch []mcptap.Exchange) error {
 			}
 			if err := bw.put(&batch[i]); err != nil {
 				return err
+			}
+			if i%32 == 31 {
+				// A group is a millisecond or more of CPU; without a yield the
+				// proxy goroutines queued on this P wait it out, which
+				// showed as a p99 1.3x bare's in proxybench (1.1x with it).
+				runtime.Gosched()
 			}
 		}
 		if err := bw.finish(); err != nil {
