@@ -73,6 +73,23 @@ func collapse(hops []Hop) []hopRun {
 	return out
 }
 
+// cells is the hop's kind column (marked inner, with the run's length) and
+// its status column (empty for a redirect, which is part of the authorize's
+// response rather than an exchange of its own).
+func (g hopRun) cells() (kind, status string) {
+	kind = string(g.Kind)
+	if g.Inner {
+		kind += " (inner)"
+	}
+	if g.n > 1 {
+		kind += fmt.Sprintf(" ×%d", g.n)
+	}
+	if g.Kind != mcptap.HopRedirect {
+		status = fmt.Sprint(g.Status)
+	}
+	return kind, status
+}
+
 func gap(prev, at time.Time) string {
 	if prev.IsZero() {
 		return ""
@@ -161,18 +178,8 @@ func (r Report) writeText(w io.Writer) error {
 		var prev time.Time
 		for _, g := range collapse(f.Hops) {
 			h := g.Hop
-			kind := string(h.Kind)
-			if h.Inner {
-				kind += " (inner)"
-			}
-			if g.n > 1 {
-				kind += fmt.Sprintf(" ×%d", g.n)
-			}
-			status := fmt.Sprint(h.Status)
-			if h.Kind == mcptap.HopRedirect {
-				status = "   "
-			}
-			fmt.Fprintf(&b, "    %-12s %-9s %-26s %s %s %s\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), kind, status, h.Method, shortURL(h.URL, 150))
+			kind, status := g.cells()
+			fmt.Fprintf(&b, "    %-12s %-9s %-26s %3s %s %s\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), kind, status, h.Method, shortURL(h.URL, 150))
 			prev = g.last
 		}
 		fs := ordered(f, groups)
@@ -253,17 +260,7 @@ func (r Report) writeMarkdown(w io.Writer) error {
 		var prev time.Time
 		for _, g := range collapse(f.Hops) {
 			h := g.Hop
-			kind := string(h.Kind)
-			if h.Inner {
-				kind += " (inner)"
-			}
-			if g.n > 1 {
-				kind += fmt.Sprintf(" ×%d", g.n)
-			}
-			status := fmt.Sprint(h.Status)
-			if h.Kind == mcptap.HopRedirect {
-				status = ""
-			}
+			kind, status := g.cells()
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s `%s` |\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), kind, status, h.Method, mdEscape(shortURL(h.URL, 200)))
 			prev = g.last
 		}

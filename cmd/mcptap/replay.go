@@ -74,23 +74,8 @@ func runReplay(cmd *cobra.Command, arg string, noTUI bool, tokenTimeout time.Dur
 			return err
 		}
 		defer store.Close()
-		if arg == "" {
-			sess, err = store.Latest()
-		} else {
-			sess, err = store.FindSession(arg)
-		}
-		if err != nil {
-			what := "the latest session"
-			if arg != "" {
-				what = "session " + arg
-			}
-			return usageErr(fmt.Errorf("%s in %s: %w (list them with `mcptap sessions`)", what, store.Path(), err))
-		}
-		if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
-			exs = append(exs, ex)
-			return nil
-		}); err != nil {
-			return &exitError{code: 1, err: fmt.Errorf("read session %s: %w", sess.ID, err)}
+		if sess, exs, err = loadStored(store, arg); err != nil {
+			return err
 		}
 		id := sess.ID
 		load = func(exID string) (mcptap.Exchange, error) { return store.Exchange(id, exID) }
