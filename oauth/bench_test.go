@@ -108,3 +108,42 @@ func BenchmarkFlowsUnchanged(b *testing.B) {
 		tr.Flows()
 	}
 }
+
+// BenchmarkAnalyzeManyWaitingAttempts guards against the timed rules'
+// quadratic sweep: every Observe past the earliest deadline used to walk and
+// sort every flow still waiting for its token call, so a HAR of 100,000
+// authorize redirects a millisecond apart, none redeemed, took a minute to
+// analyse. Here: 20,000 such redirects with a 5 s timeout, so about 5,000
+// flows wait at any time. Now each flow's timer is popped from a heap once.
+//
+//	go test -run '^$' -bench ManyWaitingAttempts -benchtime 3x ./oauth
+func BenchmarkAnalyzeManyWaitingAttempts(b *testing.B) {
+	const attempts = 20000
+	start := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+	exs := make([]mcptap.Exchange, attempts)
+	for i := range exs {
+		at := start.Add(time.Duration(i) * time.Millisecond)
+		state := fmt.Sprintf("st%08d", i)
+		exs[i] = mcptap.Exchange{
+			ID: fmt.Sprintf("%016x", i), Mode: mcptap.ModeReverse, Complete: true,
+			Start: at, ResponseAt: at, End: at, Method: "GET", Scheme: "https", Host: "auth.example.test",
+			Target: "/authorize?response_type=code&client_id=c1&redirect_uri=https%3A%2F%2Fchatgpt.com%2Fconnector_platform_oauth_redirect&state=" + state +
+				"&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGjSstw-cM&code_challenge_method=S256",
+			Status:     302,
+			RespHeader: map[string][]string{"Location": {"https://chatgpt.com/connector_platform_oauth_redirect?code=c" + state + "&state=" + state}},
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		_, findings := oauth.Analyze(exs, oauth.Options{TokenTimeout: 5 * time.Second})
+		n := 0
+		for _, f := range findings {
+			if f.Rule == "token.never-called" {
+				n++
+			}
+		}
+		if n != attempts {
+			b.Fatalf("%d token.never-called findings for %d unredeemed codes", n, attempts)
+		}
+	}
+}

@@ -99,20 +99,23 @@ func (t *Tracker) runFlow(f *flow) []mcptap.Finding {
 }
 
 func (t *Tracker) timed(final bool) []mcptap.Finding {
-	if !final && (len(t.waitCode) == 0 && len(t.waitBearer) == 0 || t.now.Before(t.deadline)) {
-		return nil
-	}
-	defer t.resetDeadline()
-	set := map[*flow]bool{}
-	for f := range t.waitCode {
-		set[f] = true
-	}
-	for f := range t.waitBearer {
-		set[f] = true
-	}
-	fs := make([]*flow, 0, len(set))
-	for f := range set {
-		fs = append(fs, f)
+	var fs []*flow
+	if final {
+		set := map[*flow]bool{}
+		for f := range t.waitCode {
+			set[f] = true
+		}
+		for f := range t.waitBearer {
+			set[f] = true
+		}
+		for f := range set {
+			fs = append(fs, f)
+		}
+	} else {
+		if d := t.deadline(); d.IsZero() || t.now.Before(d) {
+			return nil
+		}
+		fs = t.expired()
 	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].n < fs[j].n })
 	var out []mcptap.Finding
