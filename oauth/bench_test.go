@@ -13,22 +13,6 @@ import (
 	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
 
-// benchScenarios mix healthy and broken flows of every client, so the flows
-// carry every hop kind and findings (as in report's scale benchmark).
-var benchScenarios = []oauthtest.Scenario{
-	{Client: "chatgpt"},
-	{Client: "claude", Refresh: true},
-	{Client: "vscode"},
-	{Client: "mcp-remote", Refresh: true},
-	{Client: "chatgpt", Browser: true},
-	{Client: "claude", Upstream: "https://idp.example.org"},
-	{Client: "chatgpt", Browser: true, CompletionStat: 404},
-	{Client: "vscode", AlterState: func(s string) string { return s + "%20" }},
-	{Client: "claude", MCPStatus: 401},
-	{Client: "claude", NoChallenge: true, TokenError: "invalid_grant"},
-	{Client: "chatgpt", NoToken: true},
-}
-
 // benchTraffic is n exchanges of about flows attempts: the scenarios first,
 // then authenticated MCP calls spread over the attempts that got a token (a
 // long live session), and a builder positioned after them for more.
@@ -36,7 +20,7 @@ func benchTraffic(n, flows int) ([]mcptap.Exchange, *oauthtest.Builder) {
 	b := oauthtest.NewBuilder()
 	b.Step = 10 * time.Millisecond
 	for i := 0; i < flows && b.Len() < n; i++ {
-		s := benchScenarios[i%len(benchScenarios)]
+		s := oauthtest.Mix[i%len(oauthtest.Mix)]
 		s.Seed = fmt.Sprint(i)
 		s.Build(b)
 	}

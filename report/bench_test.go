@@ -19,30 +19,13 @@ import (
 	"github.com/mcptap/mcptap/report"
 )
 
-// benchScenarios cover every hop kind: discovery, registration, authorize,
-// redirect, browser callback and ChatGPT callback completion, inner legs,
-// token, refresh, MCP with and without bearer, and some broken flows.
-var benchScenarios = []oauthtest.Scenario{
-	{Client: "chatgpt"},
-	{Client: "claude", Refresh: true},
-	{Client: "vscode"},
-	{Client: "mcp-remote", Refresh: true},
-	{Client: "chatgpt", Browser: true},
-	{Client: "claude", Upstream: "https://idp.example.org"},
-	{Client: "chatgpt", Browser: true, CompletionStat: 404},
-	{Client: "vscode", AlterState: func(s string) string { return s + "%20" }},
-	{Client: "claude", MCPStatus: 401},
-	{Client: "claude", NoChallenge: true, TokenError: "invalid_grant"},
-	{Client: "chatgpt", NoToken: true},
-}
-
 // generate returns about n exchanges of many flows (each scenario with its
 // own seed, so states, codes and tokens are unique).
 func generate(n int) []mcptap.Exchange {
 	b := oauthtest.NewBuilder()
 	b.Step = 100 * time.Millisecond
 	for i := 0; b.Len() < n; i++ {
-		s := benchScenarios[i%len(benchScenarios)]
+		s := oauthtest.Mix[i%len(oauthtest.Mix)]
 		s.Seed = fmt.Sprint(i)
 		s.Build(b)
 	}

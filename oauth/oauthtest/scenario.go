@@ -442,3 +442,21 @@ func firstNonZero(v ...int) int {
 	}
 	return 0
 }
+
+// Mix is a set of scenarios that together cover every hop kind (discovery,
+// registration, authorize, redirect, browser callback and ChatGPT callback
+// completion, inner legs, token, refresh, MCP with and without a bearer) and
+// some broken flows. Benchmarks cycle through it, giving each copy its own Seed.
+var Mix = []Scenario{
+	{Client: "chatgpt"},
+	{Client: "claude", Refresh: true},
+	{Client: "vscode"},
+	{Client: "mcp-remote", Refresh: true},
+	{Client: "chatgpt", Browser: true},
+	{Client: "claude", Upstream: "https://idp.example.org"},
+	{Client: "chatgpt", Browser: true, CompletionStat: 404},
+	{Client: "vscode", AlterState: func(s string) string { return s + "%20" }},
+	{Client: "claude", MCPStatus: 401},
+	{Client: "claude", NoChallenge: true, TokenError: "invalid_grant"},
+	{Client: "chatgpt", NoToken: true},
+}
