@@ -61,20 +61,20 @@
 // them, and that transaction also takes every publication already waiting in
 // the channel (what queued during the previous commit's fsync), up to
 // MaxGroup (1024) exchanges or until MaxGroupBytes (16 MiB) of bodies. Under
-// heavy traffic a group that reaches BatchSize within 20ms of the previous
-// transaction's start keeps collecting until those 20ms have passed (never
+// heavy traffic a group that reaches BatchSize within 50ms of the previous
+// transaction's start keeps collecting until those 50ms have passed (never
 // past BatchWait), sleeping meanwhile instead of being woken for every
-// publication, so the writer commits at most about 50 times a second
-// instead of once per 64 exchanges; below 64 exchanges per 20ms (3,200/s)
+// publication, so the writer commits at most about 20 times a second
+// instead of once per 64 exchanges; below 64 exchanges per 50ms (1,280/s)
 // this never happens. So what
 // a crash (kill -9, power loss) can lose is every exchange whose last copy
 // was not yet committed: the group being collected or committed, and the
 // publications still queued in the channel behind it. While the writer keeps
-// up with the traffic, that is one group (BatchSize exchanges, or 20ms's
+// up with the traffic, that is one group (BatchSize exchanges, or 50ms's
 // worth of traffic when that is more, or BatchWait's worth when that is
 // less; plus what queued during the previous commit) and what arrives during
 // the commit in progress: at 250 requests/s and a commit of a few
-// milliseconds, about 15 exchanges; at 10,000/s about 250. When the traffic
+// milliseconds, about 15 exchanges; at 10,000/s about 550. When the traffic
 // outruns it, it is at most MaxGroup exchanges in the transaction plus the
 // channel's buffer (live.DefaultRecorderBuffer publications); beyond that,
 // the broker drops and counts. An exchange whose head copy was committed but

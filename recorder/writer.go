@@ -46,10 +46,15 @@ const (
 // minCommitGap paces transactions under heavy traffic: a group that reaches
 // Options.BatchSize waits until this long after the previous transaction
 // began (never past Options.BatchWait), taking in what arrives meanwhile.
-// Each commit costs two fdatasyncs and rewrites the partial last pages, which
-// at 64 exchanges a commit was most of the recorder's CPU. Traffic below
-// BatchSize per gap (3,200 exchanges/s at the defaults) never waits.
-const minCommitGap = 20 * time.Millisecond
+// Each commit costs two fdatasyncs and rewrites the partial last pages. An
+// fdatasync also keeps its scheduler P for its whole duration (sysmon, which
+// hands a P blocked in a syscall to other goroutines, backs off to 10ms
+// ticks when it has had nothing to do; golang/go#18236), so on a 2-core
+// machine every fsync takes half the proxy's CPU away until it returns. At
+// 20ms, proxybench's recording throughput was 0.77-0.84x the bare proxy's;
+// at 50ms (the default BatchWait) 0.84-0.88x. Traffic below BatchSize per
+// gap (1,280 exchanges/s at the defaults) never waits.
+const minCommitGap = 50 * time.Millisecond
 
 // Record starts a writer that drains c until it is closed. Each exchange is
 // upserted by ID into the session named by its Session field: the later copy
