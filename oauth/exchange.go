@@ -44,6 +44,7 @@ type exInfo struct {
 	tokenIsJSON bool
 	accessJWT   *Token // the access token of a token response, decoded once
 	judged      bool   // the exchange rules ran on its complete copy
+	forgotten   bool   // dropped under Options.Forget; still in Tracker.list until it is compacted
 }
 
 func (x *exInfo) id() string     { return x.ex.ID }

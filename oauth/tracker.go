@@ -1,10 +1,12 @@
 package oauth
 
 import (
+	"bytes"
 	"container/heap"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +21,20 @@ type Options struct {
 	// may take before token.never-called fires (and how long after a token
 	// response the first bearer may take). Zero means 60 s.
 	TokenTimeout time.Duration
+	// Forget lets a long-running live view keep its memory flat: once the
+	// complete copy of an exchange is judged, the tracker drops it if it
+	// can no longer matter (outside every flow, not parked for one, no
+	// finding on it, and unclassified or a successful MCP call), and a flow
+	// keeps only its first KeptMCPCalls successful MCP calls as hops. The
+	// findings and verdicts are the same; Hop and FlowOf no longer know a
+	// dropped exchange, and Flows lists fewer MCP hops. Off for reports,
+	// replays and the TUI, which show every exchange.
+	Forget bool
 }
+
+// KeptMCPCalls is how many successful MCP calls a flow keeps as hops under
+// Options.Forget.
+const KeptMCPCalls = 8
 
 // DefaultTokenTimeout is the TokenTimeout used when Options leave it zero.
 const DefaultTokenTimeout = 60 * time.Second
@@ -39,10 +54,11 @@ type Tracker struct {
 	now  time.Time
 	done bool
 
-	byID  map[string]*exInfo
-	list  []*exInfo // in the order first seen
-	order int
-	flows []*flow
+	byID       map[string]*exInfo
+	list       []*exInfo // in the order first seen
+	nForgotten int       // forgotten exchanges still in list (Options.Forget)
+	order      int
+	flows      []*flow
 
 	byState     map[string]*flow // decoded state (outer or inner leg)
 	byCode      map[string]*flow
@@ -331,7 +347,32 @@ func (t *Tracker) Observe(ex mcptap.Exchange) []mcptap.Finding {
 	if x.flow != nil {
 		x.flow.dirty = true // a newer copy of one of its hops (status, body)
 	}
+	if t.opts.Forget && ex.Complete && t.forgettable(x) {
+		t.forget(x)
+	}
 	return out
+}
+
+// forgettable says whether a complete, judged exchange can no longer change
+// any finding or verdict (see Options.Forget).
+func (t *Tracker) forgettable(x *exInfo) bool {
+	if x.flow != nil || x.pending || x.link || x.redirect || len(t.byAnchor[x.id()]) > 0 {
+		return false
+	}
+	return x.kind == "" || (x.kind == mcptap.HopMCP && successful(x))
+}
+
+func successful(x *exInfo) bool { return x.ex.Err == "" && x.status() >= 200 && x.status() < 300 }
+
+// forget drops x from the tracker's index and, in batches, from its list.
+func (t *Tracker) forget(x *exInfo) {
+	delete(t.byID, x.ex.ID)
+	x.forgotten = true
+	t.nForgotten++
+	if t.nForgotten >= 1024 && t.nForgotten*2 >= len(t.list) {
+		t.list = slices.DeleteFunc(t.list, func(x *exInfo) bool { return x.forgotten }) // zeroes the tail
+		t.nForgotten = 0
+	}
 }
 
 // Tick lets time pass without traffic: time-based rules fire once now is past
@@ -349,6 +390,9 @@ func (t *Tracker) Finish() []mcptap.Finding {
 	t.done = true
 	var out []mcptap.Finding
 	for _, x := range t.list {
+		if x.forgotten {
+			continue
+		}
 		if !x.placed {
 			t.classify(x)
 			t.place(x)
@@ -362,7 +406,7 @@ func (t *Tracker) Finish() []mcptap.Finding {
 		}
 	}
 	for _, x := range t.list {
-		if !x.judged {
+		if !x.judged && !x.forgotten {
 			out = append(out, t.runExchange(x)...)
 		}
 	}
@@ -553,6 +597,11 @@ func isMCPStreamOrEnd(x *exInfo) bool {
 }
 
 func jsonHasKey(b []byte, key string) bool {
+	// Most bodies cannot hold the key at all: no parse for them. (A key
+	// spelled with \u escapes is missed; no client writes one.)
+	if !bytes.Contains(b, []byte(`"`+key+`"`)) {
+		return false
+	}
 	m := jsonObject(b)
 	_, ok := m[key]
 	return ok
@@ -651,7 +700,7 @@ func (t *Tracker) place(x *exInfo) {
 			t.pending = t.pending[1:]
 		}
 	case mcptap.HopMCP:
-		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" {
+		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" && !(t.opts.Forget && len(f.mcps) >= KeptMCPCalls && successful(x)) {
 			x.flow = f
 			f.add(x, mcptap.HopMCP, false)
 			f.mcps = append(f.mcps, x)

@@ -282,3 +282,18 @@ func TestVerdictIsEarliestCause(t *testing.T) {
 		t.Error("the callback failure is not listed as a finding")
 	}
 }
+
+// Options.Forget changes no finding and no verdict on any fixture, in the
+// live form the line view feeds it.
+func TestForgetKeepsFindings(t *testing.T) {
+	for _, fx := range oauthtest.Fixtures {
+		exs := fx.Exchanges()
+		full := oauth.NewTracker(oauth.Options{})
+		want := append(live(full, exs), full.Finish()...)
+		lean := oauth.NewTracker(oauth.Options{Forget: true})
+		got := append(live(lean, exs), lean.Finish()...)
+		if !sameRules(want, got) || !sameVerdicts(full.Flows(), lean.Flows()) {
+			t.Errorf("%s: with Forget %v / %v, without %v / %v", fx.Name, verdicts(lean.Flows()), rules(got), verdicts(full.Flows()), rules(want))
+		}
+	}
+}
