@@ -29,9 +29,15 @@ func main() {
 }
 
 func run(args []string) int {
+	stop, err := startProfile()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mcptap:", err)
+		return 2
+	}
+	defer stop()
 	root := newRootCmd()
 	root.SetArgs(args)
-	err := root.Execute()
+	err = root.Execute()
 	if err == nil {
 		return 0
 	}

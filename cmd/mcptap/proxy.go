@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -290,12 +291,20 @@ func parseSize(s string) (int, error) {
 // printLines is the line-mode view: one line per finished exchange and one
 // per finding, with an oauth.Tracker fed every publication and ticked every
 // second. The returned channel closes after the subscription closes and
-// Finish's findings are printed.
-func printLines(w io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) <-chan struct{} {
+// Finish's findings are printed. Lines are buffered while more publications
+// wait in the subscription and written as soon as none does, so a quiet
+// proxy prints each line at once and a busy one makes a write per burst,
+// not per line.
+func printLines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) <-chan struct{} {
 	done := make(chan struct{})
-	tr := oauth.NewTracker(oauth.Options{TokenTimeout: tokenTimeout})
+	// Forget: the line view shows findings only, so the tracker need not
+	// keep the exchanges that cannot matter any more, and a proxy left
+	// running does not grow.
+	tr := oauth.NewTracker(oauth.Options{TokenTimeout: tokenTimeout, Forget: true})
+	w := bufio.NewWriterSize(out, 32<<10)
 	go func() {
 		defer close(done)
+		defer w.Flush()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		for {
@@ -311,11 +320,15 @@ func printLines(w io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duratio
 				}
 				fs := tr.Observe(ex)
 				if ex.Complete {
-					fmt.Fprintln(w, exchangeLine(&ex))
+					w.WriteString(exchangeLine(&ex))
+					w.WriteByte('\n')
 				}
 				printFindings(w, fs)
 			case now := <-tick.C:
 				printFindings(w, tr.Tick(now))
+			}
+			if len(sub.C) == 0 {
+				w.Flush()
 			}
 		}
 	}()

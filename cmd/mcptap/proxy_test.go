@@ -444,3 +444,39 @@ func TestPrintLinesExchangesAndFindings(t *testing.T) {
 		t.Errorf("no state.not-echoed finding line:\n%s", got)
 	}
 }
+
+// TestPrintLinesWritesEachLineWhenIdle: the line view buffers only while more
+// publications wait; one exchange on a quiet proxy is printed at once, while
+// the subscription is still open, and a burst is printed whole.
+func TestPrintLinesWritesEachLineWhenIdle(t *testing.T) {
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("lines", 4096)
+	var out lockedBuffer
+	done := printLines(&out, sub, time.Minute)
+	t0 := time.Now()
+	ex := func(i int) mcptap.Exchange {
+		return mcptap.Exchange{
+			ID: fmt.Sprintf("x%04d", i), Session: "s", Seq: uint64(i), Listener: "127.0.0.1:8780", Mode: mcptap.ModeReverse,
+			Start: t0, ResponseAt: t0, End: t0, Method: "POST", Scheme: "http", Host: "h",
+			Target: fmt.Sprintf("/mcp?n=%d", i), Status: 200, Complete: true,
+		}
+	}
+	waitFor := func(what string, ok func(string) bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !ok(out.String()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not printed within 5s while the view runs; got %q", what, out.String())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	b.Publish(ex(0))
+	waitFor("a lone exchange", func(s string) bool { return strings.Contains(s, "POST /mcp?n=0 200") })
+	for i := 1; i <= 2000; i++ {
+		b.Publish(ex(i))
+	}
+	waitFor("a burst of 2000", func(s string) bool { return strings.Count(s, "POST /mcp?n=") == 2001 })
+	b.Close()
+	<-done
+}
