@@ -1,15 +1,21 @@
 // Command proxybench measures what recording costs: it drives one loopback
 // upstream directly, through a bare httputil.ReverseProxy with a tuned
-// transport, through mcptap's proxy publishing to a broker nobody stores
-// ("norec"), and through mcptap's proxy recording every exchange into a real
-// bbolt file (package live), and prints throughput, p50/p99 latency and the
+// transport, and through mcptap recording every exchange into a real bbolt
+// file, and prints throughput, p50/p99 latency, CPU per request and the
 // mcptap/bare ratios. Run on demand:
 //
 //	go run ./bench/proxybench -conns 32 -duration 2s -rounds 8
 //
-// Everything runs in this one process (load generator, proxies, upstream,
-// recorder), so the figures compare paths on the same machine, not absolute
-// capacity.
+// Two pairs are compared. In processes of their own ("bare-p", "mcptap-p"):
+// the bare proxy (this program re-executed) against the real `mcptap proxy
+// --no-tui` binary, built from ./cmd/mcptap, with its line view, live
+// analysis and recorder; this is the headline figure. In this one process
+// ("bare", "norec", "mcptap"): the bare proxy, mcptap's proxy publishing to
+// a consumer that discards ("norec"), and mcptap's proxy recording through
+// package live (no line view, no analysis), which splits the cost between the
+// proxy and the recorder. The load generator and the upstream always run in
+// this process, so every figure compares paths on the same machine, not
+// absolute capacity.
 package main
 
 import (
@@ -46,7 +52,8 @@ type result struct {
 	errors   int
 	elapsed  time.Duration
 	p50, p99 time.Duration
-	cpu      time.Duration // process CPU time (user+system) during the run
+	cpu      time.Duration // CPU time (user+system) of this process, and of the proxy's if it has its own
+	pcpu     time.Duration // the proxy process's own CPU time, for a proxy in a process of its own
 	lats     []time.Duration
 }
 
@@ -61,6 +68,7 @@ func pool(rs []result) result {
 		p.errors += r.errors
 		p.elapsed += r.elapsed
 		p.cpu += r.cpu
+		p.pcpu += r.pcpu
 		p.lats = append(p.lats, r.lats...)
 	}
 	slices.Sort(p.lats)
@@ -92,6 +100,10 @@ func processCPU() time.Duration {
 func (r result) rps() float64 { return float64(r.requests) / r.elapsed.Seconds() }
 
 func main() {
+	if up := os.Getenv(bareChildEnv); up != "" {
+		serveBareChild(up)
+		return
+	}
 	conns := flag.Int("conns", 32, "concurrent client connections")
 	duration := flag.Duration("duration", 2*time.Second, "measured time per path per round")
 	warmup := flag.Duration("warmup", 500*time.Millisecond, "unmeasured time before each measurement")
@@ -100,9 +112,12 @@ func main() {
 	respSize := flag.Int("resp", 1024, "response body bytes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the first round of -profile-path to this file")
 	traceFile := flag.String("trace", "", "write an execution trace of the first round of -profile-path to this file")
-	dbDir := flag.String("dir", "", "directory for the bbolt file (default: the system temp dir; /dev/shm takes the disk out)")
-	batch := flag.Int("batch", 64, "recorder batch size (mcptap proxy uses the recorder's default, 64)")
-	profPath := flag.String("profile-path", "mcptap", "path profiled by -cpuprofile: direct, bare, norec or mcptap")
+	dbDir := flag.String("dir", "", "directory for the bbolt files (default: the system temp dir; /dev/shm takes the disk out)")
+	batch := flag.Int("batch", 64, "recorder batch size of the in-process path (mcptap proxy uses the recorder's default, 64)")
+	profPath := flag.String("profile-path", "mcptap", "in-process path profiled by -cpuprofile: direct, bare, norec or mcptap")
+	procs := flag.Bool("procs", true, "also measure the proxies in processes of their own: the bare proxy, and the real `mcptap proxy --no-tui` binary")
+	mcptapBin := flag.String("mcptap", "", "mcptap binary for the process path (default: build ./cmd/mcptap)")
+	only := flag.String("paths", "", "comma-separated paths to measure (default all): direct, bare, norec, mcptap, bare-p, mcptap-p")
 	flag.Parse()
 
 	upURL := startUpstream(*respSize)
@@ -141,9 +156,36 @@ func main() {
 		log.Fatal(err)
 	}
 
-	fmt.Printf("proxybench: %d connections, %v per path per round, %d rounds, POST %d B -> %d B, recorder batch %d, GOMAXPROCS=%d, %s/%s\n",
-		*conns, *duration, *rounds, *reqSize, *respSize, *batch, runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH)
-	body := strings.Repeat("x", *reqSize)
+	paths := []benchPath{{name: "direct", addr: upURL.Host}, {name: "bare", addr: bareAddr}, {name: "norec", addr: norec.Addrs()[0]}, {name: "mcptap", addr: mcptapAddr}}
+	var bareProc, mcptapProc *child
+	procDB := filepath.Join(dir, "proc.db")
+	if *procs {
+		bin := *mcptapBin
+		if bin == "" {
+			if bin, err = buildMcptap(dir); err != nil {
+				log.Fatal(err)
+			}
+		}
+		if bareProc, err = startBareChild(upURL); err != nil {
+			log.Fatal(err)
+		}
+		if mcptapProc, err = startMcptapChild(bin, upURL, procDB); err != nil {
+			bareProc.stop()
+			log.Fatal(err)
+		}
+		paths = append(paths, benchPath{name: "bare-p", addr: bareProc.addr, proc: bareProc}, benchPath{name: "mcptap-p", addr: mcptapProc.addr, proc: mcptapProc})
+	}
+
+	if *only != "" {
+		keep := strings.Split(*only, ",")
+		paths = slices.DeleteFunc(paths, func(p benchPath) bool { return !slices.Contains(keep, p.name) })
+		if len(paths) == 0 {
+			log.Fatalf("-paths %q names none of the paths", *only)
+		}
+	}
+	fmt.Printf("proxybench: %d connections, %v per path per round, %d rounds, POST %d B -> %d B, in-process recorder batch %d, GOMAXPROCS=%d, %d CPUs, %s/%s\n",
+		*conns, *duration, *rounds, *reqSize, *respSize, *batch, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	body := jsonRPCCall(*reqSize)
 	var prof *os.File
 	if *cpuprofile != "" {
 		prof, err = os.Create(*cpuprofile)
@@ -151,7 +193,6 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	paths := []struct{ name, addr string }{{"direct", upURL.Host}, {"bare", bareAddr}, {"norec", norec.Addrs()[0]}, {"mcptap", mcptapAddr}}
 	all := map[string][]result{}
 	for r := range *rounds {
 		for i := range paths {
@@ -167,7 +208,17 @@ func main() {
 				}
 				trace.Start(tf)
 			}
+			var pcpu0 time.Duration
+			if p.proc != nil {
+				pcpu0 = p.proc.cpu()
+			}
 			res := drive(p.addr, *conns, *duration, body)
+			if p.proc != nil {
+				if c := p.proc.cpu(); c >= 0 && pcpu0 >= 0 {
+					res.pcpu = c - pcpu0
+					res.cpu += res.pcpu
+				}
+			}
 			if p.name == *profPath && prof != nil && r == 0 {
 				pprof.StopCPUProfile()
 			}
@@ -177,7 +228,7 @@ func main() {
 			}
 			res.name = p.name
 			all[p.name] = append(all[p.name], res)
-			fmt.Printf("  round %d %-7s %8.0f req/s  p50 %-9v p99 %-9v cpu/req %-8v errors %d\n",
+			fmt.Printf("  round %d %-8s %8.0f req/s  p50 %-9v p99 %-9v cpu/req %-8v errors %d\n",
 				r+1, p.name, res.rps(), res.p50.Round(time.Microsecond), res.p99.Round(time.Microsecond), res.cpuPerReq().Round(time.Microsecond/10), res.errors)
 		}
 	}
@@ -192,24 +243,79 @@ func main() {
 	}
 	fi, _ := os.Stat(dbPath)
 	store.Close()
+	var procSess mcptap.Session
+	if *procs {
+		if err := mcptapProc.stop(); err != nil {
+			log.Printf("mcptap proxy: %v", err)
+		}
+		if err := bareProc.stop(); err != nil {
+			log.Printf("bare proxy: %v", err)
+		}
+		procSess = onlySession(procDB)
+	}
 
 	med := map[string]result{}
 	for name, rs := range all {
 		med[name] = pool(rs)
 	}
 	fmt.Println()
-	fmt.Printf("all rounds pooled:\n%-8s %10s %10s %10s %10s %8s\n", "path", "req/s", "p50", "p99", "cpu/req", "errors")
+	fmt.Printf("all rounds pooled (cpu/req: whole machine's share of this benchmark's processes; proxy cpu/req: the proxy process alone):\n%-9s %10s %10s %10s %10s %15s %8s\n", "path", "req/s", "p50", "p99", "cpu/req", "proxy cpu/req", "errors")
 	for _, p := range paths {
 		r := med[p.name]
-		fmt.Printf("%-8s %10.0f %10v %10v %10v %8d\n", p.name, r.rps(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq().Round(time.Microsecond/10), r.errors)
+		pc := "-"
+		if p.proc != nil {
+			pc = (r.pcpu / time.Duration(max(1, r.requests))).Round(time.Microsecond / 10).String()
+		}
+		fmt.Printf("%-9s %10.0f %10v %10v %10v %15s %8d\n", p.name, r.rps(), r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.cpuPerReq().Round(time.Microsecond/10), pc, r.errors)
 	}
-	b, m := med["bare"], med["mcptap"]
-	fmt.Printf("\nmcptap/bare: throughput %.2fx (target >= 0.85x), p50 %.2fx, p99 %.2fx (target <= 1.3x), cpu/req %.2fx\n",
-		m.rps()/b.rps(), float64(m.p50)/float64(b.p50), float64(m.p99)/float64(b.p99), float64(m.cpuPerReq())/float64(b.cpuPerReq()))
-	n := med["norec"]
-	fmt.Printf("norec/bare (proxy without the recorder): throughput %.2fx, p99 %.2fx, cpu/req %.2fx\n",
-		n.rps()/b.rps(), float64(n.p99)/float64(b.p99), float64(n.cpuPerReq())/float64(b.cpuPerReq()))
-	fmt.Printf("recorded: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
+	fmt.Println()
+	ratios := func(label string, m, b result, target bool) {
+		t1, t2 := "", ""
+		if target {
+			t1, t2 = " (target >= 0.85x)", " (target <= 1.3x)"
+		}
+		fmt.Printf("%s: throughput %.2fx%s, p50 %.2fx, p99 %.2fx%s, cpu/req %.2fx\n",
+			label, m.rps()/b.rps(), t1, float64(m.p50)/float64(b.p50), float64(m.p99)/float64(b.p99), t2, float64(m.cpuPerReq())/float64(b.cpuPerReq()))
+	}
+	if *procs {
+		bp, mp := med["bare-p"], med["mcptap-p"]
+		ratios("mcptap proxy binary / bare proxy process", mp, bp, true)
+		if bp.pcpu > 0 {
+			fmt.Printf("  proxy process CPU per request: mcptap %.2fx bare\n", (float64(mp.pcpu)/float64(mp.requests))/(float64(bp.pcpu)/float64(bp.requests)))
+		}
+	}
+	ratios("in-process mcptap (recorder only) / bare", med["mcptap"], med["bare"], !*procs)
+	ratios("in-process norec (proxy without the recorder) / bare", med["norec"], med["bare"], false)
+	fmt.Printf("recorded in-process: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
+	if *procs {
+		fmt.Printf("recorded by the mcptap binary: %d exchanges, %d dropped\n", procSess.Exchanges, procSess.Dropped)
+	}
+}
+
+type benchPath struct {
+	name, addr string
+	proc       *child // nil for a path served in this process
+}
+
+// onlySession reads the one session of the database at path.
+func onlySession(path string) mcptap.Session {
+	st, err := recorder.Open(path, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer st.Close()
+	ss, err := st.Sessions()
+	if err != nil || len(ss) != 1 {
+		log.Fatalf("%s: want one session, got %d (%v)", path, len(ss), err)
+	}
+	return ss[0]
+}
+
+// jsonRPCCall is an MCP tools/call request of about n bytes, what an MCP
+// client posts most.
+func jsonRPCCall(n int) string {
+	const head, tail = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search","arguments":{"q":"`, `"}}}`
+	return head + strings.Repeat("q", max(0, n-len(head)-len(tail))) + tail
 }
 
 // startUpstream serves a fixed JSON response of n bytes to any request.
@@ -228,15 +334,21 @@ func startUpstream(n int) *url.URL {
 	return &url.URL{Scheme: "http", Host: ln.Addr().String()}
 }
 
-// startBare serves a plain ReverseProxy with the same tuned upstream
-// transport and copy-buffer pool mcptap uses, and nothing else: the baseline
-// that recording and transparency are measured against.
+// startBare serves bareHandler in this process.
 func startBare(up *url.URL) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
 	}
-	rp := &httputil.ReverseProxy{
+	go http.Serve(ln, bareHandler(up))
+	return ln.Addr().String()
+}
+
+// bareHandler is a plain ReverseProxy with the same tuned upstream transport
+// and copy-buffer pool mcptap uses, and nothing else: the baseline that
+// recording and transparency are measured against.
+func bareHandler(up *url.URL) http.Handler {
+	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
 			pr.Out.Host = pr.In.Host
@@ -244,8 +356,6 @@ func startBare(up *url.URL) string {
 		Transport:  proxy.DefaultUpstreamTransport(0),
 		BufferPool: &bufferPool{},
 	}
-	go http.Serve(ln, rp)
-	return ln.Addr().String()
 }
 
 type bufferPool struct{ p sync.Pool }
