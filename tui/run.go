@@ -107,9 +107,12 @@ func runErr(ctx context.Context, err error) error {
 
 // pump drains c into batches, runs the analysis on each and sends one
 // snapshot per period, so a burst of traffic costs the UI one update and one
-// redraw, and the analysis never runs on the UI's goroutine. It also ticks
-// the analysis' clock (time-based rules fire with no new traffic). When c
-// closes it sends what is left and a closedMsg.
+// redraw, and the analysis never runs on the UI's goroutine. It takes what
+// queued in c once per period rather than waking for every publication (a
+// scheduler wakeup each, which under load cost more than the analysis), so
+// c must hold a period's traffic. It also ticks the analysis' clock
+// (time-based rules fire with no new traffic). When c closes it sends what
+// is left and a closedMsg.
 func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), every time.Duration, eng *engine, now func() time.Time) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -118,19 +121,28 @@ func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), eve
 	var batch []mcptap.Exchange
 	for {
 		select {
-		case ex, ok := <-c:
-			if !ok {
-				if len(batch) > 0 {
-					send(eng.ingest(batch))
-				}
-				send(closedMsg{})
-				return
-			}
-			batch = append(batch, ex)
 		case <-t.C:
+			closed := false
+		drain:
+			for {
+				select {
+				case ex, ok := <-c:
+					if !ok {
+						closed = true
+						break drain
+					}
+					batch = append(batch, ex)
+				default:
+					break drain
+				}
+			}
 			if len(batch) > 0 {
 				send(eng.ingest(batch))
 				batch = nil
+			}
+			if closed {
+				send(closedMsg{})
+				return
 			}
 		case <-clock.C:
 			if s, ok := eng.tick(now()); ok {

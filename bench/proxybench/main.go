@@ -270,6 +270,9 @@ func main() {
 	}
 	fmt.Println()
 	ratios := func(label string, m, b result, target bool) {
+		if m.requests == 0 || b.requests == 0 {
+			return // a path left out by -paths
+		}
 		t1, t2 := "", ""
 		if target {
 			t1, t2 = " (target >= 0.85x)", " (target <= 1.3x)"
@@ -280,7 +283,7 @@ func main() {
 	if *procs {
 		bp, mp := med["bare-p"], med["mcptap-p"]
 		ratios("mcptap proxy binary / bare proxy process", mp, bp, true)
-		if bp.pcpu > 0 {
+		if bp.pcpu > 0 && mp.requests > 0 {
 			fmt.Printf("  proxy process CPU per request: mcptap %.2fx bare\n", (float64(mp.pcpu)/float64(mp.requests))/(float64(bp.pcpu)/float64(bp.requests)))
 		}
 	}

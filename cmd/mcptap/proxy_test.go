@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -479,4 +480,22 @@ func TestPrintLinesWritesEachLineWhenIdle(t *testing.T) {
 	waitFor("a burst of 2000", func(s string) bool { return strings.Count(s, "POST /mcp?n=") == 2001 })
 	b.Close()
 	<-done
+}
+
+// TestReserveSyncP: the proxy runs with one P more than the default, for the
+// recorder's fsync, unless the user set GOMAXPROCS; restore undoes it.
+func TestReserveSyncP(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	restore := reserveSyncP("")
+	if got := runtime.GOMAXPROCS(0); got != before+1 {
+		t.Errorf("GOMAXPROCS %d while recording, want %d", got, before+1)
+	}
+	restore()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("GOMAXPROCS %d after restore, want %d", got, before)
+	}
+	reserveSyncP("4")()
+	if got := runtime.GOMAXPROCS(0); got != before {
+		t.Errorf("with GOMAXPROCS set by the user: %d, want %d untouched", got, before)
+	}
 }
