@@ -150,7 +150,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.baseRT().RoundTrip(req)
 	}
 	start := time.Now()
-	rec := &recording{t: t, cap: t.bodyCap()}
+	rec := &recording{t: t, cap: t.bodyCap(), ctx: req.Context()}
 	ex := &rec.ex
 	ex.Version = mcptap.FormatVersion
 	ex.ID = mcptap.NewID(start)
@@ -281,6 +281,7 @@ func fillClient(ex *mcptap.Exchange, req *http.Request) {
 type recording struct {
 	t       *Transport
 	cap     int
+	ctx     context.Context // the request's: once it is done, a clean end is not trusted
 	ex      mcptap.Exchange
 	reqBody *reqTee // nil without a request body, else &tee
 	tee     reqTee
@@ -321,7 +322,12 @@ func (r *recording) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		if err == io.EOF {
-			r.finishLocked(nil)
+			// A body can still end cleanly after its request was cancelled:
+			// cancelling closes a TLS connection with a close_notify alert
+			// first, and an upstream that takes that as the end of its
+			// request may finish the response before the socket closes.
+			// The stream was cut all the same, by the proxy or its client.
+			r.finishLocked(context.Cause(r.ctx))
 		} else {
 			r.finishLocked(err)
 		}

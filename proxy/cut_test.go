@@ -1,0 +1,90 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+)
+
+// endsAfterCancel is a response body that holds one event and then ends
+// cleanly, but only once its request was cancelled: what an upstream does
+// when it takes the close_notify of a cancelled TLS connection as the end of
+// the request and finishes the response before the socket closes.
+type endsAfterCancel struct {
+	ctx  context.Context
+	sent bool
+}
+
+func (b *endsAfterCancel) Read(p []byte) (int, error) {
+	if !b.sent {
+		b.sent = true
+		return copy(p, "data: hello\n\n"), nil
+	}
+	<-b.ctx.Done()
+	return 0, io.EOF
+}
+
+func (b *endsAfterCancel) Close() error { return nil }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A stream whose request was cancelled is recorded as cut, with the cause,
+// even when the body then reads as a clean end.
+func TestCancelledStreamRecordedAsCutDespiteCleanEnd(t *testing.T) {
+	var mu sync.Mutex
+	var got []mcptap.Exchange
+	tr := &Transport{
+		Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header:        http.Header{"Content-Type": {"text/event-stream"}},
+				Body:          &endsAfterCancel{ctx: r.Context()},
+				ContentLength: -1, Request: r}, nil
+		}),
+		Publish: func(ex mcptap.Exchange) {
+			mu.Lock()
+			got = append(got, ex)
+			mu.Unlock()
+		},
+		Session: "s",
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://mcp.example.com/stream", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(resp.Body)
+		done <- b
+	}()
+	time.Sleep(20 * time.Millisecond) // the reader is waiting for the next event
+	cancel()
+	select {
+	case b := <-done:
+		if string(b) != "data: hello\n\n" {
+			t.Fatalf("client read %q", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the body did not end after the cancel")
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	last := got[len(got)-1]
+	if !last.Complete || !strings.Contains(last.Err, context.Canceled.Error()) || string(last.RespBody) != "data: hello\n\n" {
+		t.Errorf("recorded complete=%v err=%q body=%q; want complete, cut by %v, with the event", last.Complete, last.Err, last.RespBody, context.Canceled)
+	}
+	if !errors.Is(context.Cause(ctx), context.Canceled) {
+		t.Fatal("test setup: the context is not cancelled")
+	}
+}
