@@ -27,9 +27,9 @@ const (
 // requests), and response headers such as Location are kept byte for byte, so
 // the analysis can compare raw bytes before decoded forms.
 //
-// An exchange is published more than once while it is alive: when the
-// response head arrives (Complete false) and when the body ends (Complete true).
-// Consumers upsert by ID.
+// An exchange can be published more than once while it is alive: when the
+// response head of a stream or a long body arrives (Complete false) and when
+// the body ends (Complete true). Consumers upsert by ID.
 type Exchange struct {
 	Version  int    `json:"v"`
 	ID       string `json:"id"`

@@ -16,8 +16,8 @@ import (
 )
 
 // DefaultRecorderBuffer is how many exchange publications the recorder's
-// subscription holds while a batch commits (each exchange is published at
-// its response head and again at its end).
+// subscription holds while a batch commits (a stream's exchange is published
+// at its response head and again at its end).
 const DefaultRecorderBuffer = 8192
 
 // Config describes one capture.

@@ -13,6 +13,12 @@ import (
 	"github.com/mcptap/mcptap"
 )
 
+// headlessBody is the largest body of known length whose exchange is not
+// published at its response head but only once, complete: such a body
+// follows its head at once, and a second publication would cost the
+// recorder and the live views as much again as the first.
+const headlessBody = 64 << 10
+
 // DefaultBodyCap is how many bytes of each body are recorded when no cap is set.
 const DefaultBodyCap = 1 << 20
 
@@ -100,8 +106,9 @@ func firstToken(v string) string {
 //
 //   - published once when the response head arrives (Complete false) and once
 //     more when the response body ends, fails or is closed (Complete true);
-//     a response without a body (HEAD, 204, 304) and a transport error are
-//     published once, complete;
+//     a response without a body (HEAD, 204, 304), one with a body of known
+//     length up to 64 KiB (it follows its head at once) and a transport
+//     error are published once, complete;
 //   - request and response bodies are teed while they stream, at most BodyCap
 //     bytes each, with their true sizes and Truncated flags; nothing is held back;
 //   - a 101 Switching Protocols response is returned untouched (its body is the
@@ -212,7 +219,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 
 	rec.snapshotReq()
-	t.Publish(*ex) // head: visible while a stream is still open
+	if resp.ContentLength < 0 || resp.ContentLength > headlessBody {
+		// A stream, or a body long enough to take a while: visible now,
+		// while it is still open. A short body of known length is
+		// published once, complete, a moment later.
+		t.Publish(*ex)
+	}
 	if rec.cap > 0 {
 		initial := rec.cap
 		if resp.ContentLength >= 0 && resp.ContentLength < int64(initial) {

@@ -289,8 +289,10 @@ func main() {
 	}
 	ratios("in-process mcptap (recorder only) / bare", med["mcptap"], med["bare"], !*procs)
 	ratios("in-process norec (proxy without the recorder) / bare", med["norec"], med["bare"], false)
-	fmt.Printf("recorded in-process: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
-	if *procs {
+	if len(all["mcptap"]) > 0 {
+		fmt.Printf("recorded in-process: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
+	}
+	if len(all["mcptap-p"]) > 0 {
 		fmt.Printf("recorded by the mcptap binary: %d exchanges, %d dropped\n", procSess.Exchanges, procSess.Dropped)
 	}
 }

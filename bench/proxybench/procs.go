@@ -11,8 +11,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +24,10 @@ import (
 // bareChildEnv makes this program serve the bare reverse proxy in a process
 // of its own (to the upstream the variable names) and print its address.
 const bareChildEnv = "PROXYBENCH_BARE_UPSTREAM"
+
+// bareProfileEnv names a file for a CPU profile of the bare proxy process
+// (MCPTAP_CPUPROFILE does the same for the mcptap binary).
+const bareProfileEnv = "PROXYBENCH_BARE_CPUPROFILE"
 
 // serveBareChild is the child side of the "bare-proc" path.
 func serveBareChild(upstream string) {
@@ -33,10 +39,23 @@ func serveBareChild(upstream string) {
 	if err != nil {
 		log.Fatal(err)
 	}
+	signal.Ignore(os.Interrupt) // the parent stops us by closing stdin, after profiles are written
+	stopProfile := func() {}
+	if path := os.Getenv(bareProfileEnv); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+	}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 	go func() {
 		// The parent closes our stdin when it is done with us.
 		_, _ = io.Copy(io.Discard, os.Stdin)
+		stopProfile()
 		os.Exit(0)
 	}()
 	log.Fatal(http.Serve(ln, bareHandler(up)))

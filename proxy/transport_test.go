@@ -5,6 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -86,5 +89,65 @@ func TestCancelledStreamRecordedAsCutDespiteCleanEnd(t *testing.T) {
 	}
 	if !errors.Is(context.Cause(ctx), context.Canceled) {
 		t.Fatal("test setup: the context is not cancelled")
+	}
+}
+
+// A short body of known length is published once, complete; a long one is
+// also published at its head, visible while it is still arriving.
+func TestHeadPublishedOnlyForStreamsAndLongBodies(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := 1 << 10
+		if r.URL.Path == "/long" {
+			n = headlessBody + 1
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		w.WriteHeader(200)
+		w.Write([]byte(strings.Repeat("x", n-1)))
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/long" {
+			<-release // the last byte comes later
+		}
+		w.Write([]byte("y"))
+	}))
+	defer up.Close()
+	defer close(release)
+	u, _ := url.Parse(up.URL)
+	col := newCollector()
+	p := startProxy(t, Config{Routes: []Route{{Upstream: u}}, Publish: col.Publish})
+
+	resp, err := http.Get("http://" + p.Addrs()[0] + "/short")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(col.all()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond) // a second copy would be out by now
+	if all := col.all(); len(all) != 1 || !all[0].Complete || len(all[0].RespBody) != 1<<10 {
+		t.Fatalf("short body: %d publications (want one, complete)", len(all))
+	}
+
+	go func() {
+		if resp, err := http.Get("http://" + p.Addrs()[0] + "/long"); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	for {
+		var head bool
+		for _, ex := range col.all() {
+			head = head || (ex.Target == "/long" && !ex.Complete && ex.Status == 200)
+		}
+		if head {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no head publication for a long body still arriving")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
