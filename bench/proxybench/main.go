@@ -5,15 +5,17 @@
 // mcptap/bare ratios. Run on demand:
 //
 //	go run ./bench/proxybench -conns 32 -duration 2s -rounds 8
+//	go run ./bench/proxybench -paths all   # with the in-process breakdown
 //
-// Two pairs are compared. In processes of their own ("bare-p", "mcptap-p"):
-// the bare proxy (this program re-executed) against the real `mcptap proxy
+// By default it compares, in processes of their own ("bare-p", "mcptap-p"),
+// the bare proxy (this program re-executed) with the real `mcptap proxy
 // --no-tui` binary, built from ./cmd/mcptap, with its line view, live
-// analysis and recorder; this is the headline figure. In this one process
-// ("bare", "norec", "mcptap"): the bare proxy, mcptap's proxy publishing to
-// a consumer that discards ("norec"), and mcptap's proxy recording through
-// package live (no line view, no analysis), which splits the cost between the
-// proxy and the recorder. The load generator and the upstream always run in
+// analysis and recorder: the headline figure. -paths all adds three paths
+// in this one process ("bare", "norec", "mcptap"): the bare proxy, mcptap's
+// proxy publishing to a consumer that discards ("norec"), and mcptap's proxy
+// recording through package live (no line view, no analysis), which splits
+// the cost between the proxy and the recorder. The in-process recorder then
+// writes to the same disk as the binary, which lowers the binary's figures. The load generator and the upstream always run in
 // this process, so every figure compares paths on the same machine, not
 // absolute capacity.
 package main
@@ -115,10 +117,11 @@ func main() {
 	dbDir := flag.String("dir", "", "directory for the bbolt files (default: the system temp dir; /dev/shm takes the disk out)")
 	batch := flag.Int("batch", 64, "recorder batch size of the in-process path (mcptap proxy uses the recorder's default, 64)")
 	profPath := flag.String("profile-path", "mcptap", "in-process path profiled by -cpuprofile: direct, bare, norec or mcptap")
-	procs := flag.Bool("procs", true, "also measure the proxies in processes of their own: the bare proxy, and the real `mcptap proxy --no-tui` binary")
 	mcptapBin := flag.String("mcptap", "", "mcptap binary for the process path (default: build ./cmd/mcptap)")
-	only := flag.String("paths", "", "comma-separated paths to measure (default all): direct, bare, norec, mcptap, bare-p, mcptap-p")
+	only := flag.String("paths", "direct,bare-p,mcptap-p", "comma-separated paths to measure, or all: direct, bare-p, mcptap-p (processes of their own), bare, norec, mcptap (in this process)")
 	flag.Parse()
+	want := func(name string) bool { return *only == "all" || slices.Contains(strings.Split(*only, ","), name) }
+	procs := want("bare-p") || want("mcptap-p")
 
 	upURL := startUpstream(*respSize)
 	bareAddr := startBare(upURL)
@@ -159,7 +162,7 @@ func main() {
 	paths := []benchPath{{name: "direct", addr: upURL.Host}, {name: "bare", addr: bareAddr}, {name: "norec", addr: norec.Addrs()[0]}, {name: "mcptap", addr: mcptapAddr}}
 	var bareProc, mcptapProc *child
 	procDB := filepath.Join(dir, "proc.db")
-	if *procs {
+	if procs {
 		bin := *mcptapBin
 		if bin == "" {
 			if bin, err = buildMcptap(dir); err != nil {
@@ -176,12 +179,9 @@ func main() {
 		paths = append(paths, benchPath{name: "bare-p", addr: bareProc.addr, proc: bareProc}, benchPath{name: "mcptap-p", addr: mcptapProc.addr, proc: mcptapProc})
 	}
 
-	if *only != "" {
-		keep := strings.Split(*only, ",")
-		paths = slices.DeleteFunc(paths, func(p benchPath) bool { return !slices.Contains(keep, p.name) })
-		if len(paths) == 0 {
-			log.Fatalf("-paths %q names none of the paths", *only)
-		}
+	paths = slices.DeleteFunc(paths, func(p benchPath) bool { return !want(p.name) })
+	if len(paths) == 0 {
+		log.Fatalf("-paths %q names none of the paths", *only)
 	}
 	fmt.Printf("proxybench: %d connections, %v per path per round, %d rounds, POST %d B -> %d B, in-process recorder batch %d, GOMAXPROCS=%d, %d CPUs, %s/%s\n",
 		*conns, *duration, *rounds, *reqSize, *respSize, *batch, runtime.GOMAXPROCS(0), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
@@ -244,7 +244,7 @@ func main() {
 	fi, _ := os.Stat(dbPath)
 	store.Close()
 	var procSess mcptap.Session
-	if *procs {
+	if procs {
 		if err := mcptapProc.stop(); err != nil {
 			log.Printf("mcptap proxy: %v", err)
 		}
@@ -280,14 +280,14 @@ func main() {
 		fmt.Printf("%s: throughput %.2fx%s, p50 %.2fx, p99 %.2fx%s, cpu/req %.2fx\n",
 			label, m.rps()/b.rps(), t1, float64(m.p50)/float64(b.p50), float64(m.p99)/float64(b.p99), t2, float64(m.cpuPerReq())/float64(b.cpuPerReq()))
 	}
-	if *procs {
+	if procs {
 		bp, mp := med["bare-p"], med["mcptap-p"]
 		ratios("mcptap proxy binary / bare proxy process", mp, bp, true)
 		if bp.pcpu > 0 && mp.requests > 0 {
 			fmt.Printf("  proxy process CPU per request: mcptap %.2fx bare\n", (float64(mp.pcpu)/float64(mp.requests))/(float64(bp.pcpu)/float64(bp.requests)))
 		}
 	}
-	ratios("in-process mcptap (recorder only) / bare", med["mcptap"], med["bare"], !*procs)
+	ratios("in-process mcptap (recorder only) / bare", med["mcptap"], med["bare"], !procs)
 	ratios("in-process norec (proxy without the recorder) / bare", med["norec"], med["bare"], false)
 	if len(all["mcptap"]) > 0 {
 		fmt.Printf("recorded in-process: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
