@@ -244,7 +244,9 @@ func main() {
 	fi, _ := os.Stat(dbPath)
 	store.Close()
 	var procSess mcptap.Session
+	var mcptapRSS, bareRSS string
 	if procs {
+		mcptapRSS, bareRSS = mcptapProc.memory(), bareProc.memory()
 		if err := mcptapProc.stop(); err != nil {
 			log.Printf("mcptap proxy: %v", err)
 		}
@@ -293,7 +295,7 @@ func main() {
 		fmt.Printf("recorded in-process: %d exchanges in %d KiB of bbolt, %d dropped\n", sess.Exchanges, fi.Size()>>10, sess.Dropped)
 	}
 	if len(all["mcptap-p"]) > 0 {
-		fmt.Printf("recorded by the mcptap binary: %d exchanges, %d dropped\n", procSess.Exchanges, procSess.Dropped)
+		fmt.Printf("recorded by the mcptap binary: %d exchanges, %d dropped\nmemory: mcptap %s; bare proxy %s\n", procSess.Exchanges, procSess.Dropped, mcptapRSS, bareRSS)
 	}
 }
 

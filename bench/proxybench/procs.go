@@ -155,6 +155,23 @@ func (c *child) cpu() time.Duration {
 	return time.Duration(ut+st) * time.Second / clkTck
 }
 
+// memory is the child's peak resident memory (VmHWM) and what is resident
+// now as its own (anonymous: heap, stacks) and as mapped files (bbolt's
+// mmap, which the kernel can reclaim), from /proc (Linux); "" elsewhere.
+func (c *child) memory() string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(c.cmd.Process.Pid), "status"))
+	if err != nil {
+		return ""
+	}
+	v := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, val, ok := strings.Cut(line, ":"); ok {
+			v[k] = strings.TrimSpace(val)
+		}
+	}
+	return fmt.Sprintf("peak %s, now %s anonymous + %s mapped files", v["VmHWM"], v["RssAnon"], v["RssFile"])
+}
+
 // buildMcptap builds ./cmd/mcptap into dir, so the benchmark runs the very
 // binary a user runs.
 func buildMcptap(dir string) (string, error) {
