@@ -14,8 +14,8 @@
 // in this one process ("bare", "norec", "mcptap"): the bare proxy, mcptap's
 // proxy publishing to a consumer that discards ("norec"), and mcptap's proxy
 // recording through package live (no line view, no analysis), which splits
-// the cost between the proxy and the recorder. The in-process recorder then
-// writes to the same disk as the binary, which lowers the binary's figures. The load generator and the upstream always run in
+// the cost between the proxy and the recorder (that recorder then writes to
+// the same disk as the binary's, during the whole run). The load generator and the upstream always run in
 // this process, so every figure compares paths on the same machine, not
 // absolute capacity.
 package main
