@@ -51,7 +51,7 @@ func serveBareChild(upstream string) {
 		}
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 	}
-	fmt.Printf("listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(os.Stderr, "listening on http://%s\n", ln.Addr())
 	go func() {
 		// The parent closes our stdin when it is done with us.
 		_, _ = io.Copy(io.Discard, os.Stdin)
@@ -72,10 +72,12 @@ type child struct {
 var listeningRE = regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+)`)
 
 // startChild starts cmd and waits until it prints "listening on http://ADDR"
-// on stdout or stderr; later output is discarded.
+// on stderr. Its stdout (mcptap's line view) goes to the null device, as
+// when a user redirects it to a file, so that reading it costs the
+// benchmark nothing; later stderr output is discarded.
 func startChild(cmd *exec.Cmd) (*child, error) {
 	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.Stdout, cmd.Stderr = nil, pw
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -86,19 +88,21 @@ func startChild(cmd *exec.Cmd) (*child, error) {
 	found := make(chan string, 1)
 	var head strings.Builder
 	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
+		br := bufio.NewReader(pr)
+		for {
+			line, err := br.ReadString('\n')
 			if head.Len() < 4096 {
-				head.WriteString(sc.Text() + "\n")
+				head.WriteString(line)
 			}
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				found <- m[1]
+				break
+			}
+			if err != nil {
+				return
 			}
 		}
-		_, _ = io.Copy(io.Discard, pr)
+		_, _ = io.Copy(io.Discard, br)
 	}()
 	select {
 	case addr := <-found:
