@@ -294,10 +294,12 @@ func parseSize(s string) (int, error) {
 // CPUs, unless the user set GOMAXPROCS (env). The recorder's fdatasync, a
 // millisecond or more, keeps its P for the whole call: sysmon, which hands
 // such a P to other goroutines, backs off to 10ms ticks when it has had
-// nothing to retake (golang/go#18236). On a 2-core machine each fsync so
-// halved the proxy's CPU; bench/proxybench measured the binary at 0.75-0.79x
-// the bare proxy's throughput with 2 Ps and 0.84-0.88x with 3. It returns
-// the function that restores the previous setting. (Setting GOMAXPROCS
+// nothing to retake (golang/go#18236), so on a 2-core machine each fsync
+// halves the CPU the proxy can use until it returns. bench/proxybench
+// measured the binary at 0.75-0.79x the bare proxy's throughput with 2 Ps
+// and 0.84-0.88x with 3; after a short body came to be published once, at
+// 0.78-0.79x and 0.77-0.85x, a smaller gain within that shared machine's
+// noise. It returns the function that restores the previous setting. (Setting GOMAXPROCS
 // stops the runtime from following later changes of a container's CPU
 // limit, which a recording session does not need.)
 func reserveSyncP(env string) (restore func()) {
@@ -355,8 +357,9 @@ func printLines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Durat
 				w.Flush()
 				// Nothing waits: rest before blocking again, so that under
 				// load the view wakes ~50 times a second and takes what
-				// queued meanwhile, rather than once per publication (a
-				// scheduler wakeup each, a tenth of the proxy's CPU).
+				// queued meanwhile, rather than once per publication: a
+				// scheduler wakeup each, which cost the proxy more CPU than
+				// the analysis and the lines themselves.
 				time.Sleep(lineViewRest)
 			}
 		}
