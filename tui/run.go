@@ -109,8 +109,8 @@ func runErr(ctx context.Context, err error) error {
 // snapshot per period, so a burst of traffic costs the UI one update and one
 // redraw, and the analysis never runs on the UI's goroutine. It takes what
 // queued in c once per period rather than waking for every publication (a
-// scheduler wakeup each, which under load cost more than the analysis), so
-// c must hold a period's traffic. It also ticks the analysis' clock
+// scheduler wakeup each; in the line view, which bench/proxybench measures,
+// that cost more than its analysis), so c must hold a period's traffic. It also ticks the analysis' clock
 // (time-based rules fire with no new traffic). When c closes it sends what
 // is left and a closedMsg.
 func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), every time.Duration, eng *engine, now func() time.Time) {
