@@ -227,6 +227,31 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("crash", func(t *testing.T) { testProxyCrashKeepsAllButLastBatch(t, bin) })
 	t.Run("sigint", func(t *testing.T) { testProxySIGINTFlushesAndEnds(t, bin) })
 	t.Run("refusals", func(t *testing.T) { testProxyRefusals(t, bin) })
+	t.Run("cpuprofile", func(t *testing.T) { testCPUProfileEnv(t, bin) })
+}
+
+// testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile
+// (gzip-compressed pprof, mode 0600); a path that cannot be created is a
+// usage error that names the variable.
+func testCPUProfileEnv(t *testing.T, bin string) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	cmd := exec.Command(bin, "sessions", "--db", filepath.Join(t.TempDir(), "none.db"))
+	cmd.Env = append(os.Environ(), profileEnv+"="+prof)
+	_ = cmd.Run() // the database does not exist; the profile is written all the same
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile %s: %d bytes, %v; want a gzip-compressed pprof profile", prof, len(b), err)
+	}
+	if fi, _ := os.Stat(prof); fi.Mode().Perm() != 0o600 {
+		t.Errorf("profile mode %v, want 0600", fi.Mode().Perm())
+	}
+	cmd = exec.Command(bin, "--help")
+	cmd.Env = append(os.Environ(), profileEnv+"="+filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof"))
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), profileEnv) {
+		t.Errorf("unwritable profile path: %v, %q; want exit 2 naming %s", err, out, profileEnv)
+	}
 }
 
 // testProxyCrashKeepsAllButLastBatch: a child mcptap recording under load is
