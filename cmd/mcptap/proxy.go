@@ -297,9 +297,11 @@ func parseSize(s string) (int, error) {
 // nothing to retake (golang/go#18236), so on a 2-core machine each fsync
 // halves the CPU the proxy can use until it returns. bench/proxybench
 // measured the binary at 0.75-0.79x the bare proxy's throughput with 2 Ps
-// and 0.84-0.88x with 3; after a short body came to be published once, at
-// 0.78-0.79x and 0.77-0.85x, a smaller gain within that shared machine's
-// noise. It returns the function that restores the previous setting. (Setting GOMAXPROCS
+// and 0.84-0.88x with 3; once a short body came to be published once and
+// commits fewer, the gain shrank: in four alternating runs, 0.81-0.86x
+// (mean 0.83) with 3 Ps against 0.79-0.86x (mean 0.815) with 2, for about
+// 5% more CPU per request (idle Ps spin). It returns the function that
+// restores the previous setting. (Setting GOMAXPROCS
 // stops the runtime from following later changes of a container's CPU
 // limit, which a recording session does not need.)
 func reserveSyncP(env string) (restore func()) {
