@@ -10,7 +10,6 @@ import (
 	"time"
 
 	mcptap "github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/recorder"
 )
@@ -21,42 +20,23 @@ import (
 // never makes a late but present call look missing.
 const demoTokenTimeout = 10 * time.Second
 
-// capture runs the scenarios behind a real live capture (proxy, broker,
-// bbolt recorder) and returns the exchanges as stored.
+// capture runs the scenarios behind a real live capture (Record) and
+// returns the exchanges as stored.
 func capture(t *testing.T, scs []Scenario) (*Plan, []mcptap.Exchange) {
 	t.Helper()
-	plan, err := NewPlan(scs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(plan.Close)
 	store, err := recorder.Open(filepath.Join(t.TempDir(), "lab.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
 	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: "lab e2e"}
-	c, err := live.Start(live.Config{Store: store, Session: sess, Proxy: plan.ProxyConfig(), Broker: mcptap.NewBroker()})
+	plan, exs, err := Record(ctx, store, sess, scs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := plan.Bind(c.Addrs()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	if _, err := plan.Run(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := c.Stop(sctx); err != nil {
-		t.Fatalf("stop capture: %v", err)
-	}
-	var exs []mcptap.Exchange
-	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { exs = append(exs, ex); return nil }); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(plan.Close)
 	return plan, exs
 }
 

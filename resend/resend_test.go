@@ -16,39 +16,24 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/lab"
-	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/recorder"
 )
 
-// record runs one lab scenario behind a real live capture into store and
-// returns the session, its exchanges and the plan (still running).
+// record runs one lab scenario behind a real live capture into store
+// (lab.Record) and returns the session, its exchanges and the plan (still
+// running).
 func record(t *testing.T, store *recorder.Store, sc lab.Scenario) (mcptap.Session, []mcptap.Exchange, *lab.Plan) {
 	t.Helper()
-	plan, err := lab.NewPlan([]lab.Scenario{sc})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: "resend test: " + sc.Name}
+	plan, exs, err := lab.Record(ctx, store, sess, []lab.Scenario{sc})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(plan.Close)
-	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: "resend test: " + sc.Name}
-	c, err := live.Start(live.Config{Store: store, Session: sess, Proxy: plan.ProxyConfig()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := plan.Bind(c.Addrs()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := plan.Run(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := c.Stop(sctx); err != nil {
-		t.Fatalf("stop capture: %v", err)
-	}
-	return sess, readAll(t, store, sess.ID), plan
+	return sess, exs, plan
 }
 
 func readAll(t *testing.T, store *recorder.Store, id string) []mcptap.Exchange {
