@@ -29,7 +29,7 @@ const bareChildEnv = "PROXYBENCH_BARE_UPSTREAM"
 // (MCPTAP_CPUPROFILE does the same for the mcptap binary).
 const bareProfileEnv = "PROXYBENCH_BARE_CPUPROFILE"
 
-// serveBareChild is the child side of the "bare-proc" path.
+// serveBareChild is the child side of the "bare-p" path.
 func serveBareChild(upstream string) {
 	up, err := url.Parse(upstream)
 	if err != nil {
@@ -64,9 +64,10 @@ func serveBareChild(upstream string) {
 // child is a proxy running in its own process: the bare proxy (this program
 // re-executed) or the real `mcptap proxy` binary.
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	addr  string
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *io.PipeWriter // closed once the child is gone, ending the reader
+	addr   string
 }
 
 var listeningRE = regexp.MustCompile(`listening on http://(127\.0\.0\.1:\d+)`)
@@ -106,7 +107,7 @@ func startChild(cmd *exec.Cmd) (*child, error) {
 	}()
 	select {
 	case addr := <-found:
-		return &child{cmd: cmd, stdin: stdin, addr: addr}, nil
+		return &child{cmd: cmd, stdin: stdin, stderr: pw, addr: addr}, nil
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("%s printed no listening address within 15s:\n%s", cmd.Path, head.String())
@@ -119,7 +120,11 @@ func (c *child) stop() error {
 	_ = c.cmd.Process.Signal(os.Interrupt)
 	_ = c.stdin.Close()
 	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
+	go func() {
+		err := c.cmd.Wait()
+		c.stderr.Close()
+		done <- err
+	}()
 	select {
 	case err := <-done:
 		var ee *exec.ExitError
