@@ -17,13 +17,11 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/proxy"
-	"github.com/mcptap/mcptap/recorder"
 )
 
 // execRoot runs the mcptap command line in-process and returns its output
@@ -155,10 +153,10 @@ func TestProxyBrowserProxyEndToEnd(t *testing.T) {
 
 	p := exec.Command(bin, "proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", mcp.URL, "--browser-proxy", "127.0.0.1:0")
 	p.Env = env
-	var stdout lockedBuf
+	var stdout lockedBuffer
 	p.Stdout = &stdout
 	pr, pw := io.Pipe()
-	var stderr lockedBuf
+	var stderr lockedBuffer
 	p.Stderr = io.MultiWriter(&stderr, pw)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
@@ -237,15 +235,8 @@ func TestProxyBrowserProxyEndToEnd(t *testing.T) {
 		t.Fatalf("mcptap proxy did not stop:\n%s", stderr.String())
 	}
 
-	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, sess := latestSession(t, db)
 	defer store.Close()
-	sess, err := store.Latest()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if sess.Settings["browser_proxy"] != fwd {
 		t.Errorf("session settings %v lack browser_proxy=%s", sess.Settings, fwd)
 	}
@@ -270,23 +261,6 @@ func TestProxyBrowserProxyEndToEnd(t *testing.T) {
 	if auth.Status != 302 || auth.URL() != as.URL+"/authorize?state=e2e" || cb.Status != 200 || !strings.Contains(string(cb.RespBody), "linked") {
 		t.Errorf("authorize %d %s; callback %d %q", auth.Status, auth.URL(), cb.Status, cb.RespBody)
 	}
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // checkBrowserArgs checks what `mcptap browser` passed to the browser: the

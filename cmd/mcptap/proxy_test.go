@@ -157,6 +157,22 @@ func checkDB(t *testing.T, path string) {
 	}
 }
 
+// latestSession opens db read-only and returns it, for the caller to close,
+// with its latest session.
+func latestSession(t *testing.T, db string) (*recorder.Store, mcptap.Session) {
+	t.Helper()
+	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := store.Latest()
+	if err != nil {
+		store.Close()
+		t.Fatal(err)
+	}
+	return store, sess
+}
+
 // storedTargets returns the single session in db and its exchanges by target.
 func storedTargets(t *testing.T, path string) (mcptap.Session, map[string]mcptap.Exchange) {
 	t.Helper()

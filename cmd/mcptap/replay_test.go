@@ -113,7 +113,7 @@ func saveScreen(t *testing.T, name, screen string) {
 // TestTUICommands runs the real binary (built once: a build takes seconds):
 // replay in and out of a terminal, and proxy's live view.
 func TestTUICommands(t *testing.T) {
-	bin := buildForReplay(t)
+	bin := buildMcptap(t)
 	t.Run("proxy-live", func(t *testing.T) { proxyLiveTUIInTmux(t, bin) })
 	t.Run("tmux", func(t *testing.T) { replayTUIInTmux(t, bin) })
 	t.Run("no-color", func(t *testing.T) { replayTUINoColor(t, bin) })
@@ -243,14 +243,4 @@ func replayErrors(t *testing.T, bin string) {
 			t.Errorf("%v: %v, want exit 2 naming %q:\n%s", c.args, err, c.want, out)
 		}
 	}
-}
-
-func buildForReplay(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mcptap")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }

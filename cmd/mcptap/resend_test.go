@@ -8,7 +8,6 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/lab"
-	"github.com/mcptap/mcptap/recorder"
 )
 
 // labServer starts a lab world for sc (its faults as given) answering under
@@ -27,15 +26,8 @@ func labServer(t *testing.T, sc lab.Scenario, mcpHost string) string {
 // recordedMCPHost is the Host the recorded MCP requests of the only session in db carried.
 func recordedMCPHost(t *testing.T, db string) (string, string) {
 	t.Helper()
-	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, sess := latestSession(t, db)
 	defer store.Close()
-	sess, err := store.Latest()
-	if err != nil {
-		t.Fatal(err)
-	}
 	host := ""
 	_ = store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
 		if host == "" && strings.HasPrefix(ex.Target, "/mcp") {
