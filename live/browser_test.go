@@ -5,22 +5,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/proxy"
-	"github.com/mcptap/mcptap/recorder"
 )
 
 // TestCaptureBrowserProxySameSession: with BrowserListen the forward proxy
 // records into the same session as the reverse proxy, with one sequence.
 func TestCaptureBrowserProxySameSession(t *testing.T) {
-	store, err := recorder.Open(filepath.Join(t.TempDir(), "mcptap.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, _ := openStore(t)
 	defer store.Close()
 	ca, err := proxy.LoadOrCreateCA(t.TempDir())
 	if err != nil {
@@ -84,10 +79,7 @@ func TestCaptureBrowserProxySameSession(t *testing.T) {
 // A browser proxy that cannot start (not loopback) fails Start before the
 // session is created.
 func TestCaptureBrowserProxyRefusedCreatesNothing(t *testing.T) {
-	store, err := recorder.Open(filepath.Join(t.TempDir(), "mcptap.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, _ := openStore(t)
 	defer store.Close()
 	ca, err := proxy.LoadOrCreateCA(t.TempDir())
 	if err != nil {
