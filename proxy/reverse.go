@@ -239,6 +239,11 @@ type routeHandler struct {
 
 var bufPool = &syncBufferPool{}
 
+// CopyBuffers is the pool of 32 KiB copy buffers mcptap's reverse proxy
+// uses, for a baseline proxy that should copy the same way
+// (bench/proxybench's bare proxy).
+func CopyBuffers() httputil.BufferPool { return bufPool }
+
 type syncBufferPool struct{ p sync.Pool }
 
 func (b *syncBufferPool) Get() []byte {

@@ -361,20 +361,9 @@ func bareHandler(up *url.URL) http.Handler {
 			pr.Out.Host = pr.In.Host
 		},
 		Transport:  proxy.DefaultUpstreamTransport(0),
-		BufferPool: &bufferPool{},
+		BufferPool: proxy.CopyBuffers(),
 	}
 }
-
-type bufferPool struct{ p sync.Pool }
-
-func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
-	}
-	return make([]byte, 32<<10)
-}
-
-func (b *bufferPool) Put(buf []byte) { b.p.Put(&buf) }
 
 // drive runs conns client goroutines, each on its own keep-alive connection,
 // for d and returns throughput and latency percentiles.
