@@ -14,6 +14,10 @@
 //     Upgrade except for upgrades, Proxy-*) are not forwarded, as HTTP requires.
 //   - Recording never delays traffic: bodies are teed as they stream, up to
 //     BodyCap bytes each, and exchanges are handed to a non-blocking Publish.
+//     One exception, for speed rather than recording: a request body of
+//     known length up to 64 KiB (without Expect: 100-continue) is read whole
+//     before the request is sent on, so that its head and body leave in one
+//     write; the upstream sees such a request once all of it has arrived.
 //   - Every response body write is flushed to the client at once, whatever
 //     its framing; the response head travels with the first body bytes.
 //   - A request target whose path starts with "//" is forwarded through

@@ -727,12 +727,7 @@ func TestForwardWebSocketThroughMITM(t *testing.T) {
 	e := startFwd(t, tlsPool(up), nil)
 	host := strings.TrimPrefix(up.URL, "https://")
 
-	raw, err := net.Dial("tcp", e.fw.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	raw.SetDeadline(time.Now().Add(5 * time.Second))
+	raw := dialRaw(t, e.fw.Addr())
 	fmt.Fprintf(raw, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n", host, host)
 	br := bufio.NewReader(raw)
 	resp, err := http.ReadResponse(br, nil)

@@ -193,16 +193,24 @@ func startProxy(t *testing.T, cfg Config) *Proxy {
 	return p
 }
 
-// rawExchange sends req (raw bytes) to addr on a fresh connection and reads
-// one response: its raw head (status line and header lines) and decoded body.
-func rawExchange(t *testing.T, addr, req, method string) (string, *http.Response, []byte) {
+// dialRaw opens a TCP connection to addr that closes when the test ends and
+// fails any read or write after 10s.
+func dialRaw(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// rawExchange sends req (raw bytes) to addr on a fresh connection and reads
+// one response: its raw head (status line and header lines) and decoded body.
+func rawExchange(t *testing.T, addr, req, method string) (string, *http.Response, []byte) {
+	t.Helper()
+	c := dialRaw(t, addr)
 	if _, err := io.WriteString(c, req); err != nil {
 		t.Fatal(err)
 	}

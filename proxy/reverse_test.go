@@ -456,12 +456,7 @@ func TestWebSocketUpgrade(t *testing.T) {
 	}
 	col := newCollector()
 	p := startProxy(t, Config{Routes: []Route{{Upstream: up.URL()}}, Publish: col.Publish})
-	c, err := net.Dial("tcp", p.Addrs()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialRaw(t, p.Addrs()[0])
 	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
