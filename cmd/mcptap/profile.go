@@ -3,30 +3,57 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 )
 
 // profileEnv names a file to write a CPU profile of the whole command to
 // (for `go tool pprof`); bench/proxybench sets it on the binary it measures.
-const profileEnv = "MCPTAP_CPUPROFILE"
+// memProfileEnv names a file for a heap profile written when the command
+// ends: its alloc_space and alloc_objects sample views show what the run
+// allocated, its inuse views what was still live at the end.
+const (
+	profileEnv    = "MCPTAP_CPUPROFILE"
+	memProfileEnv = "MCPTAP_MEMPROFILE"
+)
 
-// startProfile starts the CPU profile profileEnv asks for and returns the
-// function that ends it; without the variable it does nothing.
+// startProfile starts the profiles profileEnv and memProfileEnv ask for and
+// returns the function that ends them; without the variables it does nothing.
 func startProfile() (stop func(), err error) {
-	path := os.Getenv(profileEnv)
-	if path == "" {
-		return func() {}, nil
+	cpuPath, memPath := os.Getenv(profileEnv), os.Getenv(memProfileEnv)
+	stopCPU := func() {}
+	if cpuPath != "" {
+		f, err := os.OpenFile(cpuPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", profileEnv, err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", profileEnv, err)
+		}
+		stopCPU = func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if memPath == "" {
+		return stopCPU, nil
+	}
+	// Fail now, not after the run, if the file cannot be written.
+	f, err := os.OpenFile(memPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", profileEnv, err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("%s: %w", profileEnv, err)
+		stopCPU()
+		return nil, fmt.Errorf("%s: %w", memProfileEnv, err)
 	}
 	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
+		stopCPU()
+		runtime.GC() // the inuse views then show what the end of the run kept
+		err := pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mcptap: %s: %v\n", memProfileEnv, err)
+		}
 	}, nil
 }
