@@ -15,12 +15,16 @@
 // proxy publishing to a consumer that discards ("norec"), and mcptap's proxy
 // recording through package live (no line view, no analysis), which splits
 // the cost between the proxy and the recorder (that recorder then writes to
-// the same disk as the binary's, during the whole run). The load generator and the upstream always run in
+// the same disk as the binary's, during the whole run). "bare1w-p" (not in
+// the default set) is the bare proxy reading a short request body whole
+// before sending it, as mcptap does, so that head and body leave in one
+// write: it shows what recording costs apart from what that saves. The load generator and the upstream always run in
 // this process, so every figure compares paths on the same machine, not
 // absolute capacity.
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -118,7 +122,7 @@ func main() {
 	batch := flag.Int("batch", 64, "recorder batch size of the in-process path (mcptap proxy uses the recorder's default, 64)")
 	profPath := flag.String("profile-path", "mcptap", "in-process path profiled by -cpuprofile: direct, bare, norec or mcptap")
 	mcptapBin := flag.String("mcptap", "", "mcptap binary for the process path (default: build ./cmd/mcptap)")
-	only := flag.String("paths", "direct,bare-p,mcptap-p", "comma-separated paths to measure, or all: direct, bare-p, mcptap-p (processes of their own), bare, norec, mcptap (in this process)")
+	only := flag.String("paths", "direct,bare-p,mcptap-p", "comma-separated paths to measure, or all: direct, bare-p, bare1w-p, mcptap-p (processes of their own), bare, norec, mcptap (in this process)")
 	flag.Parse()
 	want := func(name string) bool { return *only == "all" || slices.Contains(strings.Split(*only, ","), name) }
 	procs := want("bare-p") || want("mcptap-p")
@@ -160,7 +164,7 @@ func main() {
 	}
 
 	paths := []benchPath{{name: "direct", addr: upURL.Host}, {name: "bare", addr: bareAddr}, {name: "norec", addr: norec.Addrs()[0]}, {name: "mcptap", addr: mcptapAddr}}
-	var bareProc, mcptapProc *child
+	var bareProc, mcptapProc, bare1wProc *child
 	procDB := filepath.Join(dir, "proc.db")
 	if procs {
 		bin := *mcptapBin
@@ -169,7 +173,7 @@ func main() {
 				log.Fatal(err)
 			}
 		}
-		if bareProc, err = startBareChild(upURL); err != nil {
+		if bareProc, err = startBareChild(upURL, false); err != nil {
 			log.Fatal(err)
 		}
 		if mcptapProc, err = startMcptapChild(bin, upURL, procDB); err != nil {
@@ -177,6 +181,12 @@ func main() {
 			log.Fatal(err)
 		}
 		paths = append(paths, benchPath{name: "bare-p", addr: bareProc.addr, proc: bareProc}, benchPath{name: "mcptap-p", addr: mcptapProc.addr, proc: mcptapProc})
+	}
+	if want("bare1w-p") {
+		if bare1wProc, err = startBareChild(upURL, true); err != nil {
+			log.Fatal(err)
+		}
+		paths = append(paths, benchPath{name: "bare1w-p", addr: bare1wProc.addr, proc: bare1wProc})
 	}
 
 	paths = slices.DeleteFunc(paths, func(p benchPath) bool { return !want(p.name) })
@@ -255,6 +265,11 @@ func main() {
 		}
 		procSess = onlySession(procDB)
 	}
+	if bare1wProc != nil {
+		if err := bare1wProc.stop(); err != nil {
+			log.Printf("bare proxy (one write): %v", err)
+		}
+	}
 
 	med := map[string]result{}
 	for name, rs := range all {
@@ -289,6 +304,7 @@ func main() {
 			fmt.Printf("  proxy process CPU per request: mcptap %.2fx bare\n", (float64(mp.pcpu)/float64(mp.requests))/(float64(bp.pcpu)/float64(bp.requests)))
 		}
 	}
+	ratios("mcptap proxy binary / bare proxy sending short bodies in one write, as mcptap does", med["mcptap-p"], med["bare1w-p"], false)
 	ratios("in-process mcptap (recorder only) / bare", med["mcptap"], med["bare"], !procs)
 	ratios("in-process norec (proxy without the recorder) / bare", med["norec"], med["bare"], false)
 	if len(all["mcptap"]) > 0 {
@@ -347,22 +363,47 @@ func startBare(up *url.URL) string {
 	if err != nil {
 		log.Fatal(err)
 	}
-	go http.Serve(ln, bareHandler(up))
+	go http.Serve(ln, bareHandler(up, false))
 	return ln.Addr().String()
 }
 
 // bareHandler is a plain ReverseProxy with the same tuned upstream transport
 // and copy-buffer pool mcptap uses, and nothing else: the baseline that
 // recording and transparency are measured against.
-func bareHandler(up *url.URL) http.Handler {
+// bareHandler is the bare reverse proxy. With oneWrite its transport reads a
+// short request body of known length whole first, as mcptap's does, so that
+// net/http sends it with the request head in one write: the "bare1w-p" path,
+// which separates what recording costs from what that saves.
+func bareHandler(up *url.URL, oneWrite bool) http.Handler {
+	var tr http.RoundTripper = proxy.DefaultUpstreamTransport(0)
+	if oneWrite {
+		tr = oneWriteTransport{tr}
+	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
 			pr.Out.Host = pr.In.Host
 		},
-		Transport:  proxy.DefaultUpstreamTransport(0),
+		Transport:  tr,
 		BufferPool: proxy.CopyBuffers(),
 	}
+}
+
+type oneWriteTransport struct{ base http.RoundTripper }
+
+func (o oneWriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if n := r.ContentLength; n > 0 && n <= 64<<10 && r.Body != nil && r.Body != http.NoBody && len(r.Header["Expect"]) == 0 {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r.Body, b)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		out := *r
+		out.Body = io.NopCloser(bytes.NewReader(b))
+		r = &out
+	}
+	return o.base.RoundTrip(r)
 }
 
 // drive runs conns client goroutines, each on its own keep-alive connection,

@@ -25,6 +25,9 @@ import (
 // of its own (to the upstream the variable names) and print its address.
 const bareChildEnv = "PROXYBENCH_BARE_UPSTREAM"
 
+// bareOneWriteEnv set to 1 makes that child the "bare1w-p" proxy.
+const bareOneWriteEnv = "PROXYBENCH_BARE_ONE_WRITE"
+
 // bareProfileEnv names a file for a CPU profile of the bare proxy process
 // (MCPTAP_CPUPROFILE does the same for the mcptap binary).
 const bareProfileEnv = "PROXYBENCH_BARE_CPUPROFILE"
@@ -58,7 +61,7 @@ func serveBareChild(upstream string) {
 		stopProfile()
 		os.Exit(0)
 	}()
-	log.Fatal(http.Serve(ln, bareHandler(up)))
+	log.Fatal(http.Serve(ln, bareHandler(up, os.Getenv(bareOneWriteEnv) == "1")))
 }
 
 // child is a proxy running in its own process: the bare proxy (this program
@@ -201,14 +204,18 @@ func startMcptapChild(bin string, up *url.URL, dbPath string) (*child, error) {
 	return startChild(cmd)
 }
 
-// startBareChild re-executes this program as the bare proxy.
-func startBareChild(up *url.URL) (*child, error) {
+// startBareChild re-executes this program as the bare proxy, sending short
+// bodies with their head if oneWrite.
+func startBareChild(up *url.URL, oneWrite bool) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), bareChildEnv+"="+up.String())
+	if oneWrite {
+		cmd.Env = append(cmd.Env, bareOneWriteEnv+"=1")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return startChild(cmd)
 }
