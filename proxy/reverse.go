@@ -106,7 +106,8 @@ func Listen(cfg Config) (*Proxy, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Proxy{cfg: cfg, base: DefaultUpstreamTransport(cfg.ResponseHeaderTimeout)}
-	p.transport = &Transport{Base: p.base, BodyCap: cfg.BodyCap, Publish: cfg.Publish, Session: cfg.Session}
+	// ReverseProxy gives each outgoing request a Header of its own.
+	p.transport = &Transport{Base: p.base, BodyCap: cfg.BodyCap, Publish: cfg.Publish, Session: cfg.Session, ShareRequestHeader: true}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	for i, rt := range cfg.Routes {
 		if rt.Upstream == nil || (rt.Upstream.Scheme != "http" && rt.Upstream.Scheme != "https") || rt.Upstream.Host == "" {
@@ -244,16 +245,25 @@ var bufPool = &syncBufferPool{}
 // (bench/proxybench's bare proxy).
 func CopyBuffers() httputil.BufferPool { return bufPool }
 
+// copyBufSize is the size of each copy buffer.
+const copyBufSize = 32 << 10
+
+// syncBufferPool pools the buffers as array pointers: converting a slice back
+// to one costs nothing, where pooling a *[]byte allocates on every Put.
 type syncBufferPool struct{ p sync.Pool }
 
 func (b *syncBufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, 32<<10)
+	return new([copyBufSize]byte)[:]
 }
 
-func (b *syncBufferPool) Put(buf []byte) { b.p.Put(&buf) }
+func (b *syncBufferPool) Put(buf []byte) {
+	if len(buf) == copyBufSize {
+		b.p.Put((*[copyBufSize]byte)(buf))
+	}
+}
 
 func newRouteHandler(p *Proxy, up *url.URL, hostUpstream bool, errLog *log.Logger) *routeHandler {
 	h := &routeHandler{p: p, upstream: up.Scheme + "://" + up.Host}

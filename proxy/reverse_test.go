@@ -659,3 +659,67 @@ func TestShutdownCutsOpenStream(t *testing.T) {
 		t.Fatalf("after Shutdown: %d complete exchanges %+v", len(done), done)
 	}
 }
+
+// TestRecordedRequestHeaderNotWrittenLater: the reverse proxy records each
+// outgoing request's Header map itself (Transport.ShareRequestHeader), so
+// nothing may write to it after the round trip. A consumer here reads every
+// recorded header map on a goroutine of its own while the proxy answers a
+// success, a 502 and a stream; under -race, any later write to one of them
+// (by ReverseProxy, an error handler or a response hook) fails the test.
+func TestRecordedRequestHeaderNotWrittenLater(t *testing.T) {
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/stream" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			time.Sleep(20 * time.Millisecond)
+		}
+		io.WriteString(w, "ok")
+	}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := &url.URL{Scheme: "http", Host: ln.Addr().String()}
+	ln.Close()
+	var readers sync.WaitGroup
+	var mu sync.Mutex
+	var keys int
+	publish := func(ex mcptap.Exchange) {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for range 50 {
+				for k, v := range ex.ReqHeader {
+					mu.Lock()
+					keys += len(k) + len(v)
+					mu.Unlock()
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	p := startProxy(t, Config{Routes: []Route{{Upstream: up}, {Upstream: dead}}, Publish: publish})
+	for _, target := range []string{"http://" + p.Addrs()[0] + "/mcp", "http://" + p.Addrs()[0] + "/stream", "http://" + p.Addrs()[1] + "/token"} {
+		resp, err := http.Post(target, "application/json", strings.NewReader(`{"jsonrpc":"2.0"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	readers.Wait()
+	if keys == 0 {
+		t.Fatal("the consumer saw no recorded request headers")
+	}
+}
+
+// The copy-buffer pool hands back what it was given, without allocating.
+func TestCopyBufferPoolReuses(t *testing.T) {
+	pool := CopyBuffers()
+	if allocs := testing.AllocsPerRun(100, func() { pool.Put(pool.Get()) }); allocs != 0 {
+		t.Errorf("%v allocations per Get/Put, want 0", allocs)
+	}
+	if got := len(pool.Get()); got != 32<<10 {
+		t.Errorf("buffer of %d bytes, want 32 KiB", got)
+	}
+}

@@ -130,6 +130,11 @@ type Transport struct {
 	BodyCap int                   // bytes recorded per body; 0 means DefaultBodyCap, negative records none
 	Publish func(mcptap.Exchange) // receives every recorded exchange; nil records nothing
 	Session string                // session ID written into each exchange
+	// ShareRequestHeader records each request's Header map itself instead of a
+	// copy. Set it only when nothing writes to that map once RoundTrip has
+	// it, as for the requests httputil.ReverseProxy builds (each has a
+	// Header of its own, left alone after the round trip).
+	ShareRequestHeader bool
 
 	seq      atomic.Uint64
 	baseOnce sync.Once
@@ -172,7 +177,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex.Seq = t.seq.Add(1)
 	ex.Start = start
 	ex.Method = req.Method
-	ex.ReqHeader = req.Header.Clone()
+	if t.ShareRequestHeader {
+		ex.ReqHeader = req.Header
+	} else {
+		ex.ReqHeader = req.Header.Clone()
+	}
 	ex.ReqSize = -1
 	ex.RespSize = 0
 	fillClient(ex, req)

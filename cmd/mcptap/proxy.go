@@ -330,6 +330,7 @@ func printLines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Durat
 	// running does not grow.
 	tr := oauth.NewTracker(oauth.Options{TokenTimeout: tokenTimeout, Forget: true})
 	w := bufio.NewWriterSize(out, 32<<10)
+	var line []byte
 	go func() {
 		defer close(done)
 		defer w.Flush()
@@ -348,8 +349,8 @@ func printLines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Durat
 				}
 				fs := tr.Observe(ex)
 				if ex.Complete {
-					w.WriteString(exchangeLine(&ex))
-					w.WriteByte('\n')
+					line = append(appendExchangeLine(line[:0], &ex), '\n')
+					w.Write(line)
 				}
 				printFindings(w, fs)
 			case now := <-tick.C:
@@ -375,40 +376,49 @@ func printFindings(w io.Writer, fs []mcptap.Finding) {
 	}
 }
 
-// exchangeLine is "time listener method target status size duration".
-func exchangeLine(ex *mcptap.Exchange) string {
-	target := ex.Target
-	if len(target) > 300 {
-		target = target[:300] + "…"
+// appendExchangeLine appends "time listener method target status size
+// duration" to b.
+func appendExchangeLine(b []byte, ex *mcptap.Exchange) []byte {
+	b = ex.Start.Local().AppendFormat(b, "15:04:05.000")
+	b = append(append(b, ' '), ex.Listener...)
+	b = append(append(b, ' '), ex.Method...)
+	b = append(b, ' ')
+	if target := ex.Target; len(target) > 300 {
+		b = append(append(b, target[:300]...), "…"...)
+	} else {
+		b = append(b, target...)
 	}
-	status := strconv.Itoa(ex.Status)
-	if ex.Err != "" && ex.Status == 0 {
-		status = "ERR(" + ex.Err + ")"
-	} else if ex.Err != "" {
-		status += " (" + ex.Err + ")"
+	b = append(b, ' ')
+	switch {
+	case ex.Err != "" && ex.Status == 0:
+		b = append(append(append(b, "ERR("...), ex.Err...), ')')
+	case ex.Err != "":
+		b = strconv.AppendInt(b, int64(ex.Status), 10)
+		b = append(append(append(b, " ("...), ex.Err...), ')')
+	default:
+		b = strconv.AppendInt(b, int64(ex.Status), 10)
 	}
-	return fmt.Sprintf("%s %s %s %s %s %s %s",
-		ex.Start.Local().Format("15:04:05.000"), ex.Listener, ex.Method, target, status,
-		humanSize(ex.RespSize), humanDuration(ex.Duration()))
+	b = appendSize(append(b, ' '), ex.RespSize)
+	return appendDuration(append(b, ' '), ex.Duration())
 }
 
-func humanDuration(d time.Duration) string {
+func appendDuration(b []byte, d time.Duration) []byte {
 	if d < 10*time.Millisecond {
-		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + "ms"
+		return append(strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 1, 64), "ms"...)
 	}
-	return d.Round(time.Millisecond).String()
+	return append(b, d.Round(time.Millisecond).String()...)
 }
 
-func humanSize(n int64) string {
+func appendSize(b []byte, n int64) []byte {
 	switch {
 	case n < 0:
-		return "?"
+		return append(b, '?')
 	case n < 1<<10:
-		return strconv.FormatInt(n, 10) + "B"
+		return append(strconv.AppendInt(b, n, 10), 'B')
 	case n < 1<<20:
-		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + "KiB"
+		return append(strconv.AppendFloat(b, float64(n)/(1<<10), 'f', 1, 64), "KiB"...)
 	}
-	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + "MiB"
+	return append(strconv.AppendFloat(b, float64(n)/(1<<20), 'f', 1, 64), "MiB"...)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

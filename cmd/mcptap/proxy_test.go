@@ -261,6 +261,18 @@ func testCPUProfileEnv(t *testing.T, bin string) {
 	if fi, _ := os.Stat(prof); fi.Mode().Perm() != 0o600 {
 		t.Errorf("profile mode %v, want 0600", fi.Mode().Perm())
 	}
+	// MCPTAP_MEMPROFILE: a heap profile, written when the command ends.
+	mem := filepath.Join(t.TempDir(), "mem.prof")
+	cmd = exec.Command(bin, "sessions", "--db", filepath.Join(t.TempDir(), "none.db"))
+	cmd.Env = append(os.Environ(), memProfileEnv+"="+mem)
+	_ = cmd.Run()
+	b, err = os.ReadFile(mem)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("heap profile %s: %d bytes, %v; want a gzip-compressed pprof profile", mem, len(b), err)
+	}
+	if fi, _ := os.Stat(mem); fi.Mode().Perm() != 0o600 {
+		t.Errorf("heap profile mode %v, want 0600", fi.Mode().Perm())
+	}
 	cmd = exec.Command(bin, "--help")
 	cmd.Env = append(os.Environ(), profileEnv+"="+filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof"))
 	out, err := cmd.CombinedOutput()
@@ -484,6 +496,37 @@ func TestPrintLinesExchangesAndFindings(t *testing.T) {
 	}
 	if !strings.Contains(got, "! error state.not-echoed [auth-server] ") {
 		t.Errorf("no state.not-echoed finding line:\n%s", got)
+	}
+}
+
+// TestExchangeLineForms: the parts of an exchange line that vary.
+func TestExchangeLineForms(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.Local)
+	base := mcptap.Exchange{Listener: "127.0.0.1:8780", Method: "POST", Target: "/mcp", Start: t0, End: t0.Add(2500 * time.Microsecond), Status: 200, RespSize: 512}
+	cases := []struct {
+		name string
+		edit func(*mcptap.Exchange)
+		want string
+	}{
+		{"ok", func(*mcptap.Exchange) {}, "07:00:00.000 127.0.0.1:8780 POST /mcp 200 512B 2.5ms"},
+		{"transport error", func(ex *mcptap.Exchange) { ex.Status, ex.Err, ex.RespSize = 0, "dial tcp: refused", 0 }, "07:00:00.000 127.0.0.1:8780 POST /mcp ERR(dial tcp: refused) 0B 2.5ms"},
+		{"cut body", func(ex *mcptap.Exchange) { ex.Err = "unexpected EOF" }, "07:00:00.000 127.0.0.1:8780 POST /mcp 200 (unexpected EOF) 512B 2.5ms"},
+		{"KiB, seconds", func(ex *mcptap.Exchange) { ex.RespSize, ex.End = 1536, t0.Add(1234567*time.Microsecond) }, "07:00:00.000 127.0.0.1:8780 POST /mcp 200 1.5KiB 1.235s"},
+		{"MiB", func(ex *mcptap.Exchange) { ex.RespSize = 3 << 20 }, "07:00:00.000 127.0.0.1:8780 POST /mcp 200 3.0MiB 2.5ms"},
+		{"size unknown", func(ex *mcptap.Exchange) { ex.RespSize = -1 }, "07:00:00.000 127.0.0.1:8780 POST /mcp 200 ? 2.5ms"},
+		{"long target", func(ex *mcptap.Exchange) { ex.Target = "/" + strings.Repeat("a", 400) }, "07:00:00.000 127.0.0.1:8780 POST /" + strings.Repeat("a", 299) + "… 200 512B 2.5ms"},
+	}
+	for _, tc := range cases {
+		ex := base
+		tc.edit(&ex)
+		if got := string(appendExchangeLine(nil, &ex)); got != tc.want {
+			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
+		}
+	}
+	// Appending reuses the buffer it is given.
+	buf := make([]byte, 0, 256)
+	if got := appendExchangeLine(buf, &base); &got[0] != &buf[:1][0] {
+		t.Errorf("appendExchangeLine did not append into the buffer it was given")
 	}
 }
 
