@@ -45,7 +45,7 @@ func segmentUpstream(t *testing.T) (net.Listener, <-chan []byte) {
 					}
 					got = buf[:len(got)+m]
 				}
-				io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+				io.WriteString(c, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n") // one request per connection
 			}()
 		}
 	}()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -201,8 +202,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		ex.ReqSize = n
 		ex.ReqBody, ex.ReqTruncated = capBody(body, rec.cap, n)
 		if err != nil {
+			err = fmt.Errorf("read request body from the client: %w", err)
 			ex.End = time.Now()
-			ex.Err = "read request body: " + err.Error()
+			ex.Err = err.Error()
 			ex.Complete = true
 			t.Publish(*ex)
 			return nil, err
