@@ -187,32 +187,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex.RespSize = 0
 	fillClient(ex, req)
 
-	if n := req.ContentLength; n > 0 && n <= inMemoryBody && req.Body != nil && req.Body != http.NoBody && len(req.Header["Expect"]) == 0 {
-		// A short body of known length is read whole before it is sent on,
-		// then handed to the base transport as an in-memory reader, which
-		// writes it with the request head in one segment instead of
-		// flushing the head first (net/http does so for a body it cannot
-		// tell will not block, golang/go#22088): one write and one wakeup
-		// less per request for mcptap and for the upstream. The bytes are
-		// unchanged, the record needs no copy, and a request that fails
-		// can be retried from them. With Expect (100-continue) the client
-		// waits for the upstream's go-ahead, so such a body streams.
-		body, err := readBody(req.Body, n)
-		_ = req.Body.Close()
-		ex.ReqSize = n
-		ex.ReqBody, ex.ReqTruncated = capBody(body, rec.cap, n)
+	if short, body, ok, err := ReadShortBody(req); ok {
+		// Read whole before it is sent on, the body leaves with the request
+		// head: one write and one wakeup less per request for mcptap and
+		// for the upstream. The record needs no tee.
+		ex.ReqSize = req.ContentLength
+		ex.ReqBody, ex.ReqTruncated = capBody(body, rec.cap, req.ContentLength)
 		if err != nil {
-			err = fmt.Errorf("read request body from the client: %w", err)
 			ex.End = time.Now()
 			ex.Err = err.Error()
 			ex.Complete = true
 			t.Publish(*ex)
 			return nil, err
 		}
-		out := *req
-		out.Body = io.NopCloser(bytes.NewReader(body))
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		req = &out
+		req = short
 	} else if req.Body != nil && req.Body != http.NoBody {
 		rec.tee = reqTee{rc: req.Body, cap: rec.cap, declared: req.ContentLength, hold: true}
 		rec.reqBody = &rec.tee
@@ -331,12 +319,30 @@ func fillClient(ex *mcptap.Exchange, req *http.Request) {
 	}
 }
 
-// readBody reads a body of declared length n whole. A body that ends early
-// returns what arrived with io.ErrUnexpectedEOF.
-func readBody(r io.Reader, n int64) ([]byte, error) {
+// ReadShortBody reads a short request body whole (known length up to 64
+// KiB, no Expect header) and returns a shallow copy of req that carries it
+// as an in-memory body, which net/http writes with the request head in one
+// segment instead of flushing the head first as it does for a body it cannot
+// tell will not block (golang/go#22088). The copy can be retried (GetBody),
+// and req's own body is closed. With Expect (100-continue) the client waits
+// for the upstream's go-ahead before sending, so such a body must stream.
+// ok is false, and nothing is read, for any other request. If the body ends
+// early, err says so and body holds what arrived.
+func ReadShortBody(req *http.Request) (out *http.Request, body []byte, ok bool, err error) {
+	n := req.ContentLength
+	if n <= 0 || n > inMemoryBody || req.Body == nil || req.Body == http.NoBody || len(req.Header["Expect"]) != 0 {
+		return req, nil, false, nil
+	}
 	buf := make([]byte, n)
-	got, err := io.ReadFull(r, buf)
-	return buf[:got], err
+	got, err := io.ReadFull(req.Body, buf)
+	_ = req.Body.Close()
+	if err != nil {
+		return req, buf[:got], true, fmt.Errorf("read request body from the client: %w", err)
+	}
+	cp := *req
+	cp.Body = io.NopCloser(bytes.NewReader(buf))
+	cp.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+	return &cp, buf, true, nil
 }
 
 // capBody returns the part of a body of true size n that is recorded under

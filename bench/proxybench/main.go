@@ -24,7 +24,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -392,16 +391,9 @@ func bareHandler(up *url.URL, oneWrite bool) http.Handler {
 type oneWriteTransport struct{ base http.RoundTripper }
 
 func (o oneWriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if n := r.ContentLength; n > 0 && n <= 64<<10 && r.Body != nil && r.Body != http.NoBody && len(r.Header["Expect"]) == 0 {
-		b := make([]byte, n)
-		_, err := io.ReadFull(r.Body, b)
-		r.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		out := *r
-		out.Body = io.NopCloser(bytes.NewReader(b))
-		r = &out
+	r, _, _, err := proxy.ReadShortBody(r)
+	if err != nil {
+		return nil, err
 	}
 	return o.base.RoundTrip(r)
 }
