@@ -346,11 +346,11 @@ func ReadShortBody(req *http.Request) (out *http.Request, body []byte, ok bool, 
 }
 
 // capBody returns the part of a body of true size n that is recorded under
-// cap, and whether that is less than n. A prefix is copied so that the
-// record does not pin the whole body.
-func capBody(body []byte, cap int, n int64) ([]byte, bool) {
-	if len(body) > cap {
-		body = bytes.Clone(body[:cap])
+// limit (the body cap), and whether that is less than n. A prefix is copied
+// so that the record does not pin the whole body.
+func capBody(body []byte, limit int, n int64) ([]byte, bool) {
+	if len(body) > limit {
+		body = bytes.Clone(body[:limit])
 	}
 	if len(body) == 0 {
 		body = nil

@@ -172,7 +172,6 @@ func (w *Writer) run() {
 				<-timer.C
 			}
 		}
-		timer.Stop()
 		// Group commit: whatever queued while the previous transaction
 		// was syncing joins this one instead of waiting for its own fsync.
 	group:

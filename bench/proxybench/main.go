@@ -18,9 +18,9 @@
 // the same disk as the binary's, during the whole run). "bare1w-p" (not in
 // the default set) is the bare proxy reading a short request body whole
 // before sending it, as mcptap does, so that head and body leave in one
-// write: it shows what recording costs apart from what that saves. The load generator and the upstream always run in
-// this process, so every figure compares paths on the same machine, not
-// absolute capacity.
+// write: it shows what recording costs apart from what that saves. The load
+// generator and the upstream always run in this process, so every figure
+// compares paths on the same machine, not absolute capacity.
 package main
 
 import (
@@ -368,11 +368,11 @@ func startBare(up *url.URL) string {
 
 // bareHandler is a plain ReverseProxy with the same tuned upstream transport
 // and copy-buffer pool mcptap uses, and nothing else: the baseline that
-// recording and transparency are measured against.
-// bareHandler is the bare reverse proxy. With oneWrite its transport reads a
-// short request body of known length whole first, as mcptap's does, so that
-// net/http sends it with the request head in one write: the "bare1w-p" path,
-// which separates what recording costs from what that saves.
+// recording and transparency are measured against. With oneWrite its
+// transport also reads a short request body whole first, as mcptap's does
+// (proxy.ReadShortBody), so that net/http sends it with the request head in
+// one write: the "bare1w-p" path, which separates what recording costs from
+// what that saves.
 func bareHandler(up *url.URL, oneWrite bool) http.Handler {
 	var tr http.RoundTripper = proxy.DefaultUpstreamTransport(0)
 	if oneWrite {

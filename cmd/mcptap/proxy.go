@@ -330,9 +330,9 @@ func printLines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Durat
 	// running does not grow.
 	tr := oauth.NewTracker(oauth.Options{TokenTimeout: tokenTimeout, Forget: true})
 	w := bufio.NewWriterSize(out, 32<<10)
-	var line []byte
 	go func() {
 		defer close(done)
+		var line []byte // reused for every exchange line
 		defer w.Flush()
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
