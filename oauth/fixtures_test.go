@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
@@ -64,7 +65,7 @@ func TestFixtureHARs(t *testing.T) {
 	for _, fx := range oauthtest.Fixtures {
 		path := filepath.Join("testdata", fx.Name+".har")
 		var buf bytes.Buffer
-		if err := oauthtest.WriteHAR(&buf, fx.Exchanges()); err != nil {
+		if err := har.Write(&buf, mcptap.Session{ID: fx.Name, Source: mcptap.SourceImport}, fx.Exchanges(), nil); err != nil {
 			t.Fatal(err)
 		}
 		if *update {
@@ -79,7 +80,7 @@ func TestFixtureHARs(t *testing.T) {
 		if !bytes.Equal(b, buf.Bytes()) {
 			t.Errorf("%s is stale: run go test ./oauth -run TestFixtureHARs -update", path)
 		}
-		exs, err := oauthtest.ReadHAR(bytes.NewReader(b))
+		exs, err := har.Read(bytes.NewReader(b))
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/oauth/oauthtest"
+	"github.com/mcptap/mcptap/har"
 )
 
 // BenchmarkObserveMCPCalls feeds the tracker what a busy MCP server sends
@@ -72,7 +72,7 @@ func mcpCallsAfterFlow(tb testing.TB, tr *Tracker, n int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	exs, err := oauthtest.ReadHAR(bytes.NewReader(raw))
+	exs, err := har.Read(bytes.NewReader(raw))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -81,8 +81,11 @@ func LoadCA(dir string) (*CA, error) {
 	certPath := filepath.Join(dir, CACertFile)
 	keyPath := filepath.Join(dir, CAKeyFile)
 
-	keyPEM, keyErr := readKeyFile(keyPath)
+	// The certificate is read before the key: createCA links the key first,
+	// so a certificate that exists has its key, and a reader that raced a
+	// creator sees either neither file, the key alone (and waits), or both.
 	certPEM, certErr := os.ReadFile(certPath)
+	keyPEM, keyErr := readKeyFile(keyPath)
 	if errors.Is(keyErr, fs.ErrNotExist) && errors.Is(certErr, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %w", certPath, ErrNoCA)
 	}

@@ -1,5 +1,6 @@
-// Package recorder stores sessions and exchanges in a bbolt file and reads and
-// writes HAR 1.2, so that live captures, imports and replays share one format.
+// Package recorder stores sessions and exchanges in a bbolt file: the one
+// package that links bbolt. HAR reading and writing live in package har,
+// redaction in package redact.
 //
 // # Layout of the bbolt file
 //
@@ -34,18 +35,6 @@
 //
 // New files use 16 KiB bbolt pages (existing files keep theirs): a quarter of
 // the nodes to split, write and sync per exchange compared with 4 KiB pages.
-//
-// # HAR
-//
-// ReadHAR and WriteHAR use hand-rolled HAR 1.2 types. Import keeps each
-// request target and Location header byte for byte (no URL parsing or
-// re-encoding), turns base64 content back into bytes, and refuses a file it
-// cannot read completely with a *HARError; entry numbers in its messages are
-// zero-based indexes into log.entries. Export adds two things HAR 1.2 lacks:
-// an "_mcptap" member per entry (ID, mode, listener, raw target, true sizes,
-// truncation, timestamps) so that an export reads back into the same
-// exchanges, and postData.encoding "base64" for request bodies that are not
-// UTF-8. Other tools ignore both.
 //
 // # Caveats
 //

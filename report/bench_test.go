@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth/oauthtest"
-	"github.com/mcptap/mcptap/recorder"
 	"github.com/mcptap/mcptap/report"
 )
 
@@ -131,11 +131,11 @@ func BenchmarkScale(b *testing.B) {
 	}
 	for _, n := range sizes {
 		exs := generate(n)
-		var har bytes.Buffer
-		if err := oauthtest.WriteHAR(&har, exs); err != nil {
+		var harBuf bytes.Buffer
+		if err := har.Write(&harBuf, mcptap.Session{ID: "bench"}, exs, nil); err != nil {
 			t.Fatal(err)
 		}
-		raw := har.Bytes()
+		raw := harBuf.Bytes()
 		exs = nil
 		var parsed harDoc
 		tParse, cParse, mParse := measure(func() {
@@ -147,7 +147,7 @@ func BenchmarkScale(b *testing.B) {
 		var read []mcptap.Exchange
 		tRead, cRead, mRead := measure(func() {
 			var err error
-			if read, err = recorder.ReadHAR(bytes.NewReader(raw)); err != nil {
+			if read, err = har.Read(bytes.NewReader(raw)); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -196,15 +196,15 @@ func BenchmarkBuildRedacted100k(b *testing.B) {
 }
 
 func BenchmarkUnmarshalHAR100k(b *testing.B) {
-	var har bytes.Buffer
-	if err := oauthtest.WriteHAR(&har, generate(100000)); err != nil {
+	var harBuf bytes.Buffer
+	if err := har.Write(&harBuf, mcptap.Session{ID: "bench"}, generate(100000), nil); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(har.Len()))
+	b.SetBytes(int64(harBuf.Len()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		var d harDoc
-		if err := json.Unmarshal(har.Bytes(), &d); err != nil {
+		if err := json.Unmarshal(harBuf.Bytes(), &d); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/oauth/oauthtest"
-	"github.com/mcptap/mcptap/recorder"
 	"github.com/mcptap/mcptap/report"
 )
 
@@ -23,7 +23,7 @@ func TestFixtureHARsEndToEnd(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			exs, err := recorder.ReadHAR(f)
+			exs, err := har.Read(f)
 			if err != nil {
 				t.Fatalf("recorder.ReadHAR: %v", err)
 			}

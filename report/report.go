@@ -9,7 +9,7 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/oauth"
-	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/redact"
 )
 
 // Options tune a report.
@@ -90,11 +90,11 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 	// The redactor learns every exchange's secrets while the tracker folds
 	// over them: both only read exs, and a report of a long session takes
 	// about half as long on two cores.
-	var red *recorder.Redactor
+	var red *redact.Redactor
 	var learned sync.WaitGroup
 	text := func(s string) string { return s }
 	if opts.Redact {
-		red = recorder.NewRedactor(opts.Key)
+		red = redact.New(opts.Key)
 		learned.Add(1)
 		go func() {
 			defer learned.Done()

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/har"
 )
 
 var updateHAR = flag.Bool("update-har", false, "rewrite testdata/seeds.har from the Go fixtures")
@@ -19,7 +19,7 @@ var updateHAR = flag.Bool("update-har", false, "rewrite testdata/seeds.har from 
 func TestSeedsHARReplaysSeedVerdicts(t *testing.T) {
 	var b bytes.Buffer
 	sess := mcptap.Session{ID: "seeds", Source: mcptap.SourceImport, Name: "seeds", Started: t0}
-	if err := recorder.WriteHAR(&b, sess, fixtureExchanges(), nil); err != nil {
+	if err := har.Write(&b, sess, fixtureExchanges(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if *updateHAR {
@@ -32,7 +32,7 @@ func TestSeedsHARReplaysSeedVerdicts(t *testing.T) {
 		t.Fatalf("%v (run go test ./tui -run SeedsHAR -update-har)", err)
 	}
 	defer f.Close()
-	exs, err := recorder.ReadHAR(f)
+	exs, err := har.Read(f)
 	if err != nil {
 		t.Fatal(err)
 	}

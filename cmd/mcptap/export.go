@@ -10,7 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/har"
+	"github.com/mcptap/mcptap/redact"
 )
 
 func newExportCmd() *cobra.Command {
@@ -50,15 +51,15 @@ The file is created 0600; "--har -" writes to stdout.`,
 				return fmt.Errorf("read session %s: %w", sess.ID, err)
 			}
 			store.Close() // release the lock before the (possibly slow) write
-			var red *recorder.Redactor
+			var red *redact.Redactor
 			if !noRedact {
-				red = recorder.NewRedactor(nil)
+				red = redact.New(nil)
 			}
 			if harPath == "-" {
-				return recorder.WriteHAR(cmd.OutOrStdout(), sess, exs, red)
+				return har.Write(cmd.OutOrStdout(), sess, exs, red)
 			}
 			if err := writeFileAtomic(harPath, func(w io.Writer) error {
-				return recorder.WriteHAR(w, sess, exs, red)
+				return har.Write(w, sess, exs, red)
 			}); err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/har"
 )
 
 func newImportCmd() *cobra.Command {
@@ -32,7 +32,7 @@ is stored then.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			exs, err := recorder.ReadHAR(f)
+			exs, err := har.Read(f)
 			f.Close()
 			if err != nil {
 				return usageErr(fmt.Errorf("%s: %w", path, err))

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth"
-	"github.com/mcptap/mcptap/recorder"
 	"github.com/mcptap/mcptap/tui"
 )
 
@@ -122,7 +122,7 @@ func openHARForReplay(path string) (mcptap.Session, []mcptap.Exchange, error) {
 		return mcptap.Session{}, nil, usageErr(fmt.Errorf("open %s: %w", path, err))
 	}
 	defer f.Close()
-	exs, err := recorder.ReadHAR(f)
+	exs, err := har.Read(f)
 	if err != nil {
 		return mcptap.Session{}, nil, usageErr(fmt.Errorf("%s: %w", path, err))
 	}

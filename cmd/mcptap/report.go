@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth"
-	"github.com/mcptap/mcptap/recorder"
 	"github.com/mcptap/mcptap/report"
 )
 
@@ -93,7 +93,7 @@ func loadExchanges(cmd *cobra.Command, args []string) (mcptap.Session, []mcptap.
 			return mcptap.Session{}, nil, usageErr(err)
 		}
 		defer fh.Close()
-		exs, err := recorder.ReadHAR(fh)
+		exs, err := har.Read(fh)
 		if err != nil {
 			return mcptap.Session{}, nil, usageErr(fmt.Errorf("%s: %w", path, err))
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -151,7 +152,7 @@ func TestImportSessionsExport(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("export to stdout: %d", code)
 	}
-	back, err := recorder.ReadHAR(strings.NewReader(out))
+	back, err := har.Read(strings.NewReader(out))
 	if err != nil || len(back) != 5 || !strings.HasSuffix(back[0].Target, "&x=%zz") {
 		t.Errorf("stdout export: %v %d", err, len(back))
 	}
@@ -164,7 +165,7 @@ func readExportedHAR(t *testing.T, path string) []mcptap.Exchange {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	exs, err := recorder.ReadHAR(f)
+	exs, err := har.Read(f)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}

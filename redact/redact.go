@@ -1,4 +1,4 @@
-package recorder
+package redact
 
 import (
 	"bytes"
@@ -49,9 +49,9 @@ type Redactor struct {
 	replacer *strings.Replacer // rebuilt lazily after new secrets
 }
 
-// NewRedactor returns a Redactor keyed with key; a nil key draws a random one,
+// New returns a Redactor keyed with key; a nil key draws a random one,
 // so hashes cannot be compared across reports.
-func NewRedactor(key []byte) *Redactor {
+func New(key []byte) *Redactor {
 	if key == nil {
 		key = make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {

@@ -1,9 +1,10 @@
-package recorder
+package har
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/redact"
 )
 
 func readFixture(t *testing.T, name string) []mcptap.Exchange {
@@ -23,7 +25,7 @@ func readFixture(t *testing.T, name string) []mcptap.Exchange {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	exs, err := ReadHAR(f)
+	exs, err := Read(f)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -153,7 +155,7 @@ func TestReadHARRedirectChainStaysSeparate(t *testing.T) {
 	har := `{"log":{"version":"1.2","creator":{"name":"x","version":"1"},"entries":[
 {"startedDateTime":"2026-11-24T16:30:00Z","time":1,"request":{"method":"GET","url":"https://a.test/start","headers":[]},"response":{"status":302,"headers":[],"content":{"size":0,"mimeType":""},"redirectURL":"https://a.test/next?code=1&state=s%2B"}},
 {"startedDateTime":"2026-11-24T16:30:00.001Z","time":1,"request":{"method":"GET","url":"https://a.test/next?code=1&state=s%2B","headers":[]},"response":{"status":200,"headers":[],"content":{"size":2,"mimeType":"text/plain","text":"ok"}}}]}}`
-	exs, err := ReadHAR(strings.NewReader(har))
+	exs, err := Read(strings.NewReader(har))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +217,7 @@ func TestHARRoundTrip(t *testing.T) {
 	want := sampleExchanges()
 	var buf bytes.Buffer
 	sess := mcptap.Session{ID: "sess1", Source: mcptap.SourceProxy, Name: "http://localhost:3000"}
-	if err := WriteHAR(&buf, sess, want, nil); err != nil {
+	if err := Write(&buf, sess, want, nil); err != nil {
 		t.Fatal(err)
 	}
 	var generic map[string]any
@@ -235,7 +237,7 @@ func TestHARRoundTrip(t *testing.T) {
 	if !strings.Contains(e1["comment"].(string), "truncated") {
 		t.Errorf("entry comment: %v", e1["comment"])
 	}
-	got, err := ReadHAR(bytes.NewReader(buf.Bytes()))
+	got, err := Read(bytes.NewReader(buf.Bytes()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,7 +258,7 @@ func TestWriteHARRedacts(t *testing.T) {
 	exs[0].ReqBody = []byte("grant_type=authorization_code&code=SplxlOBeZQQYbYS6WxSbIA")
 	exs[0].RespBody = []byte(`{"access_token":"eyJhbGciOiJIUzI1NiJ9.e30.abcdefghijklmnop","token_type":"Bearer"}`)
 	var buf bytes.Buffer
-	if err := WriteHAR(&buf, mcptap.Session{ID: "s"}, exs, NewRedactor([]byte("k"))); err != nil {
+	if err := Write(&buf, mcptap.Session{ID: "s"}, exs, redact.New([]byte("k"))); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
@@ -269,7 +271,7 @@ func TestWriteHARRedacts(t *testing.T) {
 		t.Error("no redaction marker")
 	}
 	var plain bytes.Buffer
-	if err := WriteHAR(&plain, mcptap.Session{ID: "s"}, exs, nil); err != nil {
+	if err := Write(&plain, mcptap.Session{ID: "s"}, exs, nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(plain.String(), "sekrit-token-value-1234567890") {
@@ -312,16 +314,16 @@ func TestReadHARErrors(t *testing.T) {
 		{"headers wrong type", entry(`{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"https://a.test/","headers":{"a":"b"}}}`), 1, "request.headers", "is object, want an array"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			exs, err := ReadHAR(strings.NewReader(tc.in))
+			exs, err := Read(strings.NewReader(tc.in))
 			if err == nil {
 				t.Fatalf("no error; got %d exchanges", len(exs))
 			}
 			if exs != nil {
 				t.Errorf("half-imported: %d exchanges returned with the error", len(exs))
 			}
-			var he *HARError
+			var he *Error
 			if !errors.As(err, &he) {
-				t.Fatalf("error %T %v is not a *HARError", err, err)
+				t.Fatalf("error %T %v is not a *Error", err, err)
 			}
 			if he.Entry != tc.entry || he.Field != tc.field {
 				t.Errorf("entry %d field %q, want entry %d field %q (%v)", he.Entry, he.Field, tc.entry, tc.field, err)
@@ -338,7 +340,7 @@ func TestReadHARErrors(t *testing.T) {
 
 // A reader that cannot seek still gets a position: the byte offset.
 func TestReadHARSyntaxErrorWithoutSeek(t *testing.T) {
-	_, err := ReadHAR(io.MultiReader(strings.NewReader(`{"log":{"entries":[{"a" 1}]}}`)))
+	_, err := Read(io.MultiReader(strings.NewReader(`{"log":{"entries":[{"a" 1}]}}`)))
 	if err == nil || !strings.Contains(err.Error(), "byte ") || !strings.HasPrefix(err.Error(), "entry 0: ") {
 		t.Fatalf("got %v", err)
 	}
@@ -346,18 +348,18 @@ func TestReadHARSyntaxErrorWithoutSeek(t *testing.T) {
 
 func TestReadHARByteOrderMark(t *testing.T) {
 	in := "\xef\xbb\xbf{\"log\":{\"entries\":[\n{\"startedDateTime\":\"2026-11-24T16:30:00Z\",\"request\":{\"method\":\"GET\",\"url\":\"https://a.test/\"}}]}}"
-	if exs, err := ReadHAR(strings.NewReader(in)); err != nil || len(exs) != 1 {
+	if exs, err := Read(strings.NewReader(in)); err != nil || len(exs) != 1 {
 		t.Fatalf("HAR with a BOM: %v", err)
 	}
 	// Positions still count from the first character after the BOM.
-	_, err := ReadHAR(strings.NewReader("\xef\xbb\xbf{\"log\":{\"entries\":[\n{\"a\" 1}]}}"))
+	_, err := Read(strings.NewReader("\xef\xbb\xbf{\"log\":{\"entries\":[\n{\"a\" 1}]}}"))
 	if err == nil || !strings.Contains(err.Error(), "line 2, column 6") {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestReadHAREmptyEntries(t *testing.T) {
-	exs, err := ReadHAR(strings.NewReader(`{"log":{"version":"1.2","creator":{"name":"WebInspector","version":"537.36"},"pages":[],"entries":[]}}`))
+	exs, err := Read(strings.NewReader(`{"log":{"version":"1.2","creator":{"name":"WebInspector","version":"537.36"},"pages":[],"entries":[]}}`))
 	if err != nil || len(exs) != 0 {
 		t.Fatalf("%v %d", err, len(exs))
 	}
@@ -387,7 +389,7 @@ func FuzzReadHAR(f *testing.F) {
 		f.Add(b)
 	}
 	var own bytes.Buffer
-	if err := WriteHAR(&own, mcptap.Session{ID: "s"}, sampleExchanges(), nil); err != nil {
+	if err := Write(&own, mcptap.Session{ID: "s"}, sampleExchanges(), nil); err != nil {
 		f.Fatal(err)
 	}
 	f.Add(own.Bytes())
@@ -396,11 +398,11 @@ func FuzzReadHAR(f *testing.F) {
 	f.Add([]byte(`{"log":{"entries":[{"startedDateTime":"2026-11-24T16:30:00+01:00","time":1.5,"request":{"method":"POST","url":"http://h/t","postData":{"params":[{"name":"a b","value":"c&d"}]}},"response":{"status":200,"content":{"size":9,"text":"AAEC","encoding":"base64"}},"timings":{"wait":1,"receive":0.5}}]}}`))
 	f.Add([]byte(`{"log":{"entries":[{"startedDateTime":"2026-11-24T16:30:00Z","request":{"method":"GET","url":"data:x"},"response":{"status":0,"_error":"net::ERR_FAILED"},"_mcptap":{"id":"x","target":"/a","host":"","scheme":"http","complete":false,"end":"2026-11-24T16:30:01Z"}}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		exs, err := ReadHAR(bytes.NewReader(data))
+		exs, err := Read(bytes.NewReader(data))
 		if err != nil {
-			var he *HARError
+			var he *Error
 			if !errors.As(err, &he) {
-				t.Fatalf("error is not a *HARError: %T %v", err, err)
+				t.Fatalf("error is not a *Error: %T %v", err, err)
 			}
 			if exs != nil {
 				t.Fatal("exchanges returned with an error")
@@ -410,10 +412,10 @@ func FuzzReadHAR(f *testing.F) {
 		// Whatever reads must write, and read back to the same number of
 		// exchanges with the same IDs and raw targets.
 		var buf bytes.Buffer
-		if err := WriteHAR(&buf, mcptap.Session{ID: "fuzz"}, exs, nil); err != nil {
+		if err := Write(&buf, mcptap.Session{ID: "fuzz"}, exs, nil); err != nil {
 			t.Fatalf("WriteHAR: %v", err)
 		}
-		again, err := ReadHAR(bytes.NewReader(buf.Bytes()))
+		again, err := Read(bytes.NewReader(buf.Bytes()))
 		if err != nil {
 			t.Fatalf("re-read own output: %v", err)
 		}
@@ -443,4 +445,37 @@ func TestReadHARCharles(t *testing.T) {
 	if d := ex.End.Sub(ex.Start); d != 61*time.Millisecond {
 		t.Errorf("duration %v", d)
 	}
+}
+
+// testExchange is a complete token exchange of the reverse proxy, as the
+// recorder's tests build it.
+func testExchange(session string, i int, complete bool) mcptap.Exchange {
+	start := time.Date(2026, 11, 24, 16, 30, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
+	ex := mcptap.Exchange{
+		ID:        fmt.Sprintf("%016x%06x", uint64(start.UnixNano()), i),
+		Session:   session,
+		Seq:       uint64(i),
+		Listener:  "127.0.0.1:8780",
+		Mode:      mcptap.ModeReverse,
+		Start:     start,
+		Method:    "POST",
+		Scheme:    "https",
+		Host:      "mcp.example.test",
+		Target:    "/token?x=%zz&x=+",
+		Proto:     "HTTP/1.1",
+		ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		ReqBody:   []byte("grant_type=authorization_code&code=abc"),
+		ReqSize:   38,
+		Status:    200,
+		RespSize:  -1,
+		Complete:  complete,
+	}
+	ex.ResponseAt = start.Add(3 * time.Millisecond)
+	ex.RespHeader = http.Header{"Content-Type": {"application/json"}}
+	if complete {
+		ex.End = start.Add(5 * time.Millisecond)
+		ex.RespBody = []byte(`{"access_token":"t","token_type":"Bearer"}`)
+		ex.RespSize = int64(len(ex.RespBody))
+	}
+	return ex
 }

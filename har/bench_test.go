@@ -1,4 +1,4 @@
-package recorder
+package har
 
 import (
 	"bytes"
@@ -57,7 +57,7 @@ func BenchmarkReadHAR(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		exs, err := ReadHAR(bytes.NewReader(data))
+		exs, err := Read(bytes.NewReader(data))
 		if err != nil || len(exs) != 10000 {
 			b.Fatal(err, len(exs))
 		}
@@ -79,7 +79,7 @@ func BenchmarkUnmarshalHAR(b *testing.B) {
 }
 
 func BenchmarkWriteHAR(b *testing.B) {
-	exs, err := ReadHAR(bytes.NewReader(chromeHAR(b, 10000)))
+	exs, err := Read(bytes.NewReader(chromeHAR(b, 10000)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func BenchmarkWriteHAR(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		var buf bytes.Buffer
-		if err := WriteHAR(&buf, mcptapSession(), exs, nil); err != nil {
+		if err := Write(&buf, mcptapSession(), exs, nil); err != nil {
 			b.Fatal(err)
 		}
 		b.SetBytes(int64(buf.Len()))
@@ -96,23 +96,3 @@ func BenchmarkWriteHAR(b *testing.B) {
 }
 
 func mcptapSession() mcptap.Session { return mcptap.Session{ID: "bench", Source: mcptap.SourceProxy} }
-
-// BenchmarkImport stores a 10,000-entry Chrome-shaped HAR as one session in
-// one transaction (what `mcptap import` does after ReadHAR).
-func BenchmarkImport(b *testing.B) {
-	exs, err := ReadHAR(bytes.NewReader(chromeHAR(b, 10000)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		b.StopTimer()
-		s, _ := openTest(b, nil)
-		b.StartTimer()
-		if err := s.Import(mcptap.Session{ID: fmt.Sprintf("s%d", i), Source: mcptap.SourceImport}, exs); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportMetric(float64(10000*b.N)/b.Elapsed().Seconds(), "exchanges/s")
-}

@@ -1,4 +1,4 @@
-package recorder
+package har
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/redact"
 )
 
 // HAR 1.2 types, hand-rolled (see dependencies.md 4.1): only the fields
@@ -219,16 +220,16 @@ func (s *looseString) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// HARError says which part of a HAR file could not be read. Entry is the
+// Error says which part of a HAR file could not be read. Entry is the
 // zero-based index in log.entries (as in jq's .log.entries[N]), or -1 when the
 // problem is outside the entries.
-type HARError struct {
+type Error struct {
 	Entry int
 	Field string
 	Err   error
 }
 
-func (e *HARError) Error() string {
+func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Entry >= 0 {
 		fmt.Fprintf(&b, "entry %d: ", e.Entry)
@@ -243,14 +244,14 @@ func (e *HARError) Error() string {
 	return strings.TrimSuffix(b.String(), ": ")
 }
 
-func (e *HARError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
 var errMissing = errors.New("missing")
 
 // ReadHAR reads a HAR file (HAR 1.2 as written by Chrome/Chromium DevTools,
 // including its sanitized export, Firefox, mitmproxy, Charles and WriteHAR)
 // into exchanges, one per entry, in file order. It returns every entry or an
-// error: anything unreadable is a *HARError naming the entry and field.
+// error: anything unreadable is a *Error naming the entry and field.
 //
 // Imported exchanges have Mode mcptap.ModeHAR, Complete true, and an ID made
 // from the entry's start time and index, so reading the same file twice gives
@@ -258,7 +259,7 @@ var errMissing = errors.New("missing")
 // back as the exchanges they were exported from (IDs, modes, raw targets).
 // Entries are decoded one at a time, so memory holds the exchanges, not the
 // file's JSON.
-func ReadHAR(r io.Reader) ([]mcptap.Exchange, error) {
+func Read(r io.Reader) ([]mcptap.Exchange, error) {
 	rd := &harReader{src: r}
 	if sk, ok := r.(io.Seeker); ok {
 		if pos, err := sk.Seek(0, io.SeekCurrent); err == nil {
@@ -315,10 +316,10 @@ func (rd *harReader) read() ([]mcptap.Exchange, error) {
 		return nil, rd.jsonErr(-1, "", err)
 	}
 	if !sawLog {
-		return nil, &HARError{Entry: -1, Field: "log", Err: errMissing}
+		return nil, &Error{Entry: -1, Field: "log", Err: errMissing}
 	}
 	if rd.exs == nil {
-		return nil, &HARError{Entry: -1, Field: "log.entries", Err: errMissing}
+		return nil, &Error{Entry: -1, Field: "log.entries", Err: errMissing}
 	}
 	return rd.exs, nil
 }
@@ -346,7 +347,7 @@ func (rd *harReader) readLog() error {
 			continue // null: reported as missing unless another entries member follows
 		}
 		if d, ok := tok.(json.Delim); !ok || d != '[' {
-			return &HARError{Entry: -1, Field: "log.entries", Err: errors.New("not an array")}
+			return &Error{Entry: -1, Field: "log.entries", Err: errors.New("not an array")}
 		}
 		rd.exs = make([]mcptap.Exchange, 0, 64)
 		for i := 0; rd.dec.More(); i++ {
@@ -375,12 +376,12 @@ func (rd *harReader) expectDelim(want json.Delim, entry int, field, msg string) 
 	tok, err := rd.dec.Token()
 	if err != nil {
 		if err == io.EOF {
-			return &HARError{Entry: entry, Field: field, Err: errors.New("empty file")}
+			return &Error{Entry: entry, Field: field, Err: errors.New("empty file")}
 		}
 		return rd.jsonErr(entry, field, err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != want {
-		return &HARError{Entry: entry, Field: field, Err: errors.New(msg)}
+		return &Error{Entry: entry, Field: field, Err: errors.New(msg)}
 	}
 	return nil
 }
@@ -392,7 +393,7 @@ func (rd *harReader) key(entry int, field string) (string, error) {
 	}
 	k, ok := tok.(string)
 	if !ok {
-		return "", &HARError{Entry: entry, Field: field, Err: fmt.Errorf("unexpected %v", tok)}
+		return "", &Error{Entry: entry, Field: field, Err: fmt.Errorf("unexpected %v", tok)}
 	}
 	return k, nil
 }
@@ -419,14 +420,14 @@ func (rd *harReader) skip(entry int, field string) error {
 	}
 }
 
-// jsonErr turns a decoding error into a HARError with a line and column when
+// jsonErr turns a decoding error into a Error with a line and column when
 // the input can be re-read (a file), else with a byte offset.
 func (rd *harReader) jsonErr(entry int, field string, err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return &HARError{Entry: entry, Field: field, Err: fmt.Errorf("%s: %s", rd.syntaxPos(entry, se.Offset), se.Error())}
+		return &Error{Entry: entry, Field: field, Err: fmt.Errorf("%s: %s", rd.syntaxPos(entry, se.Offset), se.Error())}
 	case errors.As(err, &te):
 		f := te.Field
 		if field != "" && f != "" {
@@ -444,11 +445,11 @@ func (rd *harReader) jsonErr(entry int, field string, err error) error {
 				msg = "near " + rd.position(start+te.Offset) + ": " + msg
 			}
 		}
-		return &HARError{Entry: entry, Field: f, Err: errors.New(msg)}
+		return &Error{Entry: entry, Field: f, Err: errors.New(msg)}
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return &HARError{Entry: entry, Field: field, Err: errors.New("the file ends early (truncated?)")}
+		return &Error{Entry: entry, Field: field, Err: errors.New("the file ends early (truncated?)")}
 	}
-	return &HARError{Entry: entry, Field: field, Err: err}
+	return &Error{Entry: entry, Field: field, Err: err}
 }
 
 // jsonKind names a Go type the way a HAR author thinks of it.
@@ -565,7 +566,7 @@ func msDuration(ms float64) time.Duration {
 
 func entryExchange(i int, e *harEntry) (mcptap.Exchange, error) {
 	fail := func(field string, err error) (mcptap.Exchange, error) {
-		return mcptap.Exchange{}, &HARError{Entry: i, Field: field, Err: err}
+		return mcptap.Exchange{}, &Error{Entry: i, Field: field, Err: err}
 	}
 	ex := mcptap.Exchange{Version: mcptap.FormatVersion, Seq: uint64(i), Mode: mcptap.ModeHAR, Complete: true}
 	if e.StartedDateTime == "" {
@@ -800,7 +801,7 @@ func validScheme(s string) bool {
 // are not UTF-8 are written base64 with encoding "base64"; truncated bodies
 // say so in a comment. Each entry carries an "_mcptap" member so ReadHAR gives
 // back the same exchanges.
-func WriteHAR(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, red *Redactor) error {
+func Write(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, red *redact.Redactor) error {
 	if red != nil {
 		for i := range exs {
 			red.Learn(exs[i])

@@ -1,4 +1,4 @@
-package recorder
+package redact
 
 import (
 	"net/http"
@@ -12,7 +12,7 @@ import (
 var redactedRE = regexp.MustCompile(`‹redacted:len=(\d+):([a-z0-9]+):([0-9a-f]{6})›`)
 
 func TestRedactorKeepsLengthClassAndEquality(t *testing.T) {
-	r := NewRedactor([]byte("k"))
+	r := New([]byte("k"))
 	code := "SplxlOBeZQQYbYS6WxSbIA-_abc" // b64url
 	a, b := r.Secret(code), r.Secret(code)
 	if a != b {
@@ -25,14 +25,14 @@ func TestRedactorKeepsLengthClassAndEquality(t *testing.T) {
 	if r.Secret("other-value") == a {
 		t.Fatal("different values share a hash")
 	}
-	if NewRedactor([]byte("k2")).Secret(code) == a {
+	if New([]byte("k2")).Secret(code) == a {
 		t.Fatal("hash does not depend on the key")
 	}
 	for v, class := range map[string]string{
 		"123456": "digits", "deadbeef": "hex", "abcXYZ1": "alnum", "eyJh.eyJz.c2ln": "jwt",
 		"a+b/c==": "b64", "has space": "text",
 	} {
-		if got := redactedRE.FindStringSubmatch(NewRedactor(nil).Secret(v))[2]; got != class {
+		if got := redactedRE.FindStringSubmatch(New(nil).Secret(v))[2]; got != class {
 			t.Errorf("class of %q = %s, want %s", v, got, class)
 		}
 	}
@@ -65,7 +65,7 @@ func TestRedactorExchangeHidesEverySecretAndCorrelates(t *testing.T) {
 	}
 	mcp := mcptap.Exchange{Target: "/mcp", ReqHeader: http.Header{"Authorization": {"Bearer " + access}}}
 
-	r := NewRedactor([]byte("key"))
+	r := New([]byte("key"))
 	for _, ex := range []mcptap.Exchange{redirect, token, mcp} {
 		r.Learn(ex)
 	}
@@ -109,7 +109,7 @@ func TestRedactorChatGPTCallbackCompletion(t *testing.T) {
 		ReqHeader: http.Header{"Content-Type": {"application/json"}},
 		ReqBody:   []byte(`{"full_redirect_url":"https://chatgpt.com/connector/oauth/x?code=secretcode99&state=st"}`),
 	}
-	r := NewRedactor(nil)
+	r := New(nil)
 	if got := string(r.Exchange(ex).ReqBody); strings.Contains(got, "secretcode99") || !strings.Contains(got, "state=st") {
 		t.Fatalf("callback body not redacted as expected: %s", got)
 	}
@@ -118,7 +118,7 @@ func TestRedactorChatGPTCallbackCompletion(t *testing.T) {
 func FuzzRedactorText(f *testing.F) {
 	f.Add("code=abcd1234&state=x", "?code=abcd1234")
 	f.Fuzz(func(t *testing.T, target, text string) {
-		r := NewRedactor([]byte("k"))
+		r := New([]byte("k"))
 		r.Learn(mcptap.Exchange{Target: target})
 		_ = r.Text(text)
 	})
