@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -580,83 +578,4 @@ type trackedConn struct {
 func (c *trackedConn) Close() error {
 	c.once.Do(func() { c.set.remove(c) })
 	return c.Conn.Close()
-}
-
-// BrowserOptions describe a throwaway Chromium/Chrome profile that uses the
-// browser proxy.
-type BrowserOptions struct {
-	ProxyAddr  string // the browser proxy, "127.0.0.1:8781"
-	SPKI       string // CA.SPKIHash(): trusted for this profile only; empty trusts nothing extra
-	ProfileDir string // a fresh, empty directory; Chromium honours the SPKI flag only with --user-data-dir
-	URL        string // page to open; empty opens none
-	NoSandbox  bool   // needed only when running as root (containers, CI)
-}
-
-// BrowserArgs are the command-line flags that make Chromium or Chrome send
-// everything, loopback included, through the browser proxy and accept
-// certificates chained to mcptap's CA in this profile only. Nothing changes
-// in the system's or the user's own browser trust. Background traffic (sync,
-// component updates, field trials) is turned off so the recording holds
-// what the user did.
-func BrowserArgs(o BrowserOptions) []string {
-	args := []string{
-		"--user-data-dir=" + o.ProfileDir,
-		"--proxy-server=http://" + o.ProxyAddr,
-		// Chromium bypasses the proxy for loopback by default; a local
-		// authorization server or MCP server must be recorded too.
-		"--proxy-bypass-list=<-loopback>",
-		// QUIC would go around an HTTP proxy.
-		"--disable-quic",
-		"--no-first-run",
-		"--no-default-browser-check",
-		"--disable-background-networking",
-		"--disable-component-update",
-		"--disable-sync",
-		"--disable-features=OptimizationHints,MediaRouter,Translate",
-	}
-	if o.SPKI != "" {
-		args = append(args, "--ignore-certificate-errors-spki-list="+o.SPKI)
-	}
-	if o.NoSandbox {
-		args = append(args, "--no-sandbox")
-	}
-	if o.URL != "" {
-		args = append(args, o.URL)
-	}
-	return args
-}
-
-// browserNames are the executables FindBrowser looks for on PATH, in order.
-var browserNames = []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome", "google-chrome-beta", "microsoft-edge"}
-
-// browserPaths are well-known install locations outside PATH.
-var browserPaths = []string{
-	"/Applications/Chromium.app/Contents/MacOS/Chromium",
-	"/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-	"/snap/bin/chromium",
-}
-
-// FindBrowser returns the path of a Chromium-family browser: $MCPTAP_BROWSER
-// if set, else the first of chromium, chromium-browser, google-chrome,
-// google-chrome-stable, chrome (…) on PATH, else a well-known install path.
-func FindBrowser() (string, error) {
-	if b := os.Getenv("MCPTAP_BROWSER"); b != "" {
-		p, err := exec.LookPath(b)
-		if err != nil {
-			return "", fmt.Errorf("MCPTAP_BROWSER=%s: %w", b, err)
-		}
-		return p, nil
-	}
-	for _, name := range browserNames {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-	}
-	for _, p := range browserPaths {
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("no Chromium or Chrome found on PATH (looked for %s); install Chromium (Debian/Ubuntu: apt install chromium) or set MCPTAP_BROWSER to the browser's path",
-		strings.Join(browserNames[:5], ", "))
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/chromium"
 )
 
 // fwdRecorder collects what the forward proxy publishes.
@@ -592,7 +593,7 @@ func TestCertCacheSignsOncePerHost(t *testing.T) {
 // `mcptap browser` uses; the run without it proves nothing else made the
 // certificate acceptable.
 func TestChromiumThroughBrowserProxy(t *testing.T) {
-	bin, err := FindBrowser()
+	bin, err := chromium.Find()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and no Chromium: %v (install the Debian package chromium)", err)
@@ -615,12 +616,12 @@ func TestChromiumThroughBrowserProxy(t *testing.T) {
 
 	run := func(trustCA bool) string {
 		t.Helper()
-		opts := BrowserOptions{ProxyAddr: e.fw.Addr(), ProfileDir: t.TempDir(), NoSandbox: true}
+		opts := chromium.Options{ProxyAddr: e.fw.Addr(), ProfileDir: t.TempDir(), NoSandbox: true}
 		if trustCA {
 			opts.SPKI = e.ca.SPKIHash()
 		}
 		args := append([]string{"--headless", "--disable-gpu", "--disable-dev-shm-usage", "--dump-dom"},
-			BrowserArgs(opts)...)
+			chromium.Args(opts)...)
 		args = append(args, up.URL+"/authorize?state=st-%C3%A9x")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
@@ -663,25 +664,6 @@ func TestChromiumThroughBrowserProxy(t *testing.T) {
 		if strings.HasPrefix(ex.Target, "/authorize") || strings.HasPrefix(ex.Target, "/callback") {
 			t.Errorf("without the SPKI flag an exchange still went through: %s", ex.URL())
 		}
-	}
-}
-
-func TestBrowserArgs(t *testing.T) {
-	args := BrowserArgs(BrowserOptions{ProxyAddr: "127.0.0.1:8781", SPKI: "abc=", ProfileDir: "/tmp/p", URL: "https://x.example/"})
-	joined := strings.Join(args, " ")
-	for _, want := range []string{
-		"--user-data-dir=/tmp/p", "--proxy-server=http://127.0.0.1:8781", "--proxy-bypass-list=<-loopback>",
-		"--ignore-certificate-errors-spki-list=abc=", "--no-first-run",
-	} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("args lack %q: %v", want, args)
-		}
-	}
-	if args[len(args)-1] != "https://x.example/" {
-		t.Errorf("URL not last: %v", args)
-	}
-	if strings.Contains(joined, "--no-sandbox") || strings.Contains(joined, "--ignore-certificate-errors ") {
-		t.Errorf("unsafe flag without asking: %v", args)
 	}
 }
 

@@ -1,24 +1,17 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcptap/mcptap/chromium"
 	"github.com/mcptap/mcptap/proxy"
 )
 
@@ -77,13 +70,13 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := checkBrowserProxy(f.proxyAddr, ca); err != nil {
+	if err := chromium.CheckProxy(f.proxyAddr, ca.Cert.Raw, ca.CertPath); err != nil {
 		return &exitError{code: 1, err: err}
 	}
 
 	bin := f.browser
 	if bin == "" {
-		if bin, err = proxy.FindBrowser(); err != nil {
+		if bin, err = chromium.Find(); err != nil {
 			return &exitError{code: 1, err: err}
 		}
 	} else if bin, err = exec.LookPath(bin); err != nil {
@@ -99,7 +92,7 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	asRoot := os.Geteuid() == 0
-	args := proxy.BrowserArgs(proxy.BrowserOptions{
+	args := chromium.Args(chromium.Options{
 		ProxyAddr:  f.proxyAddr,
 		SPKI:       ca.SPKIHash(),
 		ProfileDir: profile,
@@ -107,18 +100,14 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 		NoSandbox:  asRoot, // Chromium refuses to start as root with its sandbox on
 	})
 
-	// Chromium is chatty on stderr; keep the tail to explain a failed start.
-	tail := &tailBuffer{max: 4096}
-	c := exec.Command(bin, args...)
-	c.Stdout, c.Stderr = tail, tail
 	// Ctrl-C reaches the browser too (same process group); stay alive until
 	// it has exited so the profile is removed.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	start := time.Now()
-	if err := c.Start(); err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("start %s: %w", bin, err)}
+	br, err := chromium.Start(bin, args)
+	if err != nil {
+		return &exitError{code: 1, err: err}
 	}
 	fmt.Fprintf(stderr, "mcptap: started %s through the browser proxy at %s\n", bin, f.proxyAddr)
 	fmt.Fprintf(stderr, "mcptap: temporary profile %s trusts mcptap's CA (SPKI %s) and nothing else changes\n", profile, ca.SPKIHash())
@@ -128,79 +117,23 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 	fmt.Fprintln(stderr, "mcptap: close the browser window to finish")
 
 	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
+	go func() { done <- br.Wait() }()
 	var werr error
 	for waiting := true; waiting; {
 		select {
 		case werr = <-done:
 			waiting = false
 		case s := <-sigs:
-			_ = c.Process.Signal(s)
+			br.Signal(s)
 		}
 	}
 	if werr != nil {
-		var ee *exec.ExitError
-		if errors.As(werr, &ee) && time.Since(start) > 10*time.Second {
-			// A browser that ran for a while and was then closed or
-			// interrupted is not mcptap's failure.
-			return nil
-		}
-		return &exitError{code: 1, err: fmt.Errorf("%s exited: %w\n%s", bin, werr, strings.TrimSpace(tail.String()))}
+		return &exitError{code: 1, err: werr}
 	}
 	if f.keepProfile {
 		fmt.Fprintf(stderr, "mcptap: kept the profile at %s\n", profile)
 	}
 	return nil
-}
-
-// checkBrowserProxy makes sure a browser proxy is listening at addr and signs
-// with the CA the profile is about to trust.
-func checkBrowserProxy(addr string, ca *proxy.CA) error {
-	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	defer client.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/ca.pem", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("no browser proxy at %s (%v); start one first, e.g.: mcptap proxy --upstream http://localhost:3000 --browser-proxy %s", addr, err, addr)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s does not look like mcptap's browser proxy (GET /ca.pem: %s); is another program using that port?", addr, resp.Status)
-	}
-	blk, _ := pem.Decode(body)
-	if blk == nil || !bytes.Equal(blk.Bytes, ca.Cert.Raw) {
-		return fmt.Errorf("the browser proxy at %s signs with a different CA than %s (was it started with another MCPTAP_HOME?)", addr, ca.CertPath)
-	}
-	return nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if over := len(t.b) - t.max; over > 0 {
-		t.b = append(t.b[:0], t.b[over:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
 }
 
 func hasAnyPrefix(s string, prefixes ...string) bool {

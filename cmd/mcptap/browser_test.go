@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/chromium"
 	"github.com/mcptap/mcptap/proxy"
 )
 
@@ -113,7 +114,7 @@ func TestProxyBrowserProxyEndToEnd(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SSL_CERT_FILE, which lets the child trust the test server, is honoured on Linux only")
 	}
-	real, err := proxy.FindBrowser()
+	real, err := chromium.Find()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and no Chromium: %v (install the Debian package chromium)", err)
