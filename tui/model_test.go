@@ -72,15 +72,16 @@ func TestFlowDetailShowsRunningTimerWhileWaiting(t *testing.T) {
 // The pump batches: a burst becomes a few messages, every exchange arrives,
 // and the end of the subscription is announced.
 func TestPumpBatches(t *testing.T) {
-	c := make(chan mcptap.Exchange, 10000)
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("tui", 10000)
 	for i := range 5000 {
-		c <- mcptap.Exchange{ID: mcptap.NewID(t0.Add(time.Duration(i)))}
+		b.Publish(mcptap.Exchange{ID: mcptap.NewID(t0.Add(time.Duration(i)))})
 	}
-	close(c)
+	b.Close()
 	var msgs []tea.Msg
 	every := 50 * time.Millisecond
 	start := time.Now()
-	pump(context.Background(), c, func(m tea.Msg) { msgs = append(msgs, m) }, every, newEngine(newFixedAnalysis(nil)), time.Now)
+	pump(context.Background(), sub, func(m tea.Msg) { msgs = append(msgs, m) }, every, newEngine(newFixedAnalysis(nil)), time.Now)
 	elapsed := time.Since(start)
 	n := 0
 	for _, m := range msgs[:len(msgs)-1] {

@@ -48,7 +48,7 @@ func RunLive(ctx context.Context, opts LiveOptions) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		pump(pctx, sub.C, p.Send, batchEvery, eng, time.Now)
+		pump(pctx, sub, p.Send, batchEvery, eng, time.Now)
 	}()
 	_, err := p.Run()
 	stop() // Send after Run is a no-op, so the pump cannot block here
@@ -105,51 +105,25 @@ func runErr(ctx context.Context, err error) error {
 	return err
 }
 
-// pump drains c into batches, runs the analysis on each and sends one
-// snapshot per period, so a burst of traffic costs the UI one update and one
-// redraw, and the analysis never runs on the UI's goroutine. It takes what
-// queued in c once per period rather than waking for every publication (a
-// scheduler wakeup each; in the line view, which bench/proxybench measures,
-// that cost more than its analysis), so c must hold a period's traffic. It also ticks the analysis' clock
-// (time-based rules fire with no new traffic). When c closes it sends what
-// is left and a closedMsg.
-func pump(ctx context.Context, c <-chan mcptap.Exchange, send func(tea.Msg), every time.Duration, eng *engine, now func() time.Time) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	clock := time.NewTicker(tickEvery)
-	defer clock.Stop()
-	var batch []mcptap.Exchange
-	for {
-		select {
-		case <-t.C:
-			closed := false
-		drain:
-			for {
-				select {
-				case ex, ok := <-c:
-					if !ok {
-						closed = true
-						break drain
-					}
-					batch = append(batch, ex)
-				default:
-					break drain
-				}
-			}
-			if len(batch) > 0 {
-				send(eng.ingest(batch))
-				batch = nil
-			}
-			if closed {
-				send(closedMsg{})
-				return
-			}
-		case <-clock.C:
+// pump runs the analysis on what the subscription delivers, in the
+// pump's own goroutine, and sends one snapshot per batch: Consume hands over
+// what queued at most once per period, so a burst of traffic costs the UI one
+// update and one redraw, and the analysis never runs on the UI's goroutine.
+// It also ticks the analysis' clock (time-based rules fire with no new
+// traffic). When the subscription closes it sends what is left and a
+// closedMsg.
+func pump(ctx context.Context, sub *mcptap.Subscription, send func(tea.Msg), every time.Duration, eng *engine, now func() time.Time) {
+	closed := sub.Consume(ctx, mcptap.Consumer{
+		Batch: func(batch []mcptap.Exchange) { send(eng.ingest(batch)) },
+		Rest:  every,
+		Every: tickEvery,
+		Tick: func(time.Time) {
 			if s, ok := eng.tick(now()); ok {
 				send(s)
 			}
-		case <-ctx.Done():
-			return
-		}
+		},
+	})
+	if closed {
+		send(closedMsg{})
 	}
 }

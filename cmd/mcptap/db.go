@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -94,5 +95,21 @@ func exactArgs(n int) cobra.PositionalArgs {
 			return usageErr(err)
 		}
 		return nil
+	}
+}
+
+// loadSource reads a SESSION|FILE.har argument with live.Load: bad input is exit
+// 2, a database that could not be read exit 3. store may be nil when arg
+// names a file.
+func loadSource(arg string, store *recorder.Store) (mcptap.Session, []mcptap.Exchange, error) {
+	sess, exs, err := live.Load(arg, store)
+	var ie *live.InputError
+	switch {
+	case err == nil:
+		return sess, exs, nil
+	case errors.As(err, &ie):
+		return sess, nil, usageErr(err)
+	default:
+		return sess, nil, &exitError{code: 3, err: err}
 	}
 }

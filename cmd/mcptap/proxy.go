@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -175,7 +174,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 			viewErr = runTUI(viewCtx, capture, viewSub, f.tokenTimeout)
 		}()
 	} else {
-		viewDone = printLines(stdout, viewSub, f.tokenTimeout)
+		viewDone = live.Lines(stdout, viewSub, f.tokenTimeout)
 		fmt.Fprintln(stderr, "mcptap: press Ctrl-C to stop")
 	}
 
@@ -311,114 +310,6 @@ func reserveSyncP(env string) (restore func()) {
 	prev := runtime.GOMAXPROCS(0)
 	runtime.GOMAXPROCS(prev + 1)
 	return func() { runtime.GOMAXPROCS(prev) }
-}
-
-// lineViewRest is how long the line view pauses after catching up.
-const lineViewRest = 20 * time.Millisecond
-
-// printLines is the line-mode view: one line per finished exchange and one
-// per finding, with an oauth.Tracker fed every publication and ticked every
-// second. The returned channel closes after the subscription closes and
-// Finish's findings are printed. Lines are buffered while more publications
-// wait in the subscription and written as soon as none does, so a quiet
-// proxy prints each line at once and a busy one makes a write per burst,
-// not per line; a busy proxy's lines are at most lineViewRest late.
-func printLines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) <-chan struct{} {
-	done := make(chan struct{})
-	// Forget: the line view shows findings only, so the tracker need not
-	// keep the exchanges that cannot matter any more, and a proxy left
-	// running does not grow.
-	tr := oauth.NewTracker(oauth.Options{TokenTimeout: tokenTimeout, Forget: true})
-	w := bufio.NewWriterSize(out, 32<<10)
-	go func() {
-		defer close(done)
-		var line []byte // reused for every exchange line
-		defer w.Flush()
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case ex, ok := <-sub.C:
-				if !ok {
-					printFindings(w, tr.Finish())
-					if n := sub.Dropped(); n > 0 {
-						// Not a finding: the recorder has its own subscription.
-						fmt.Fprintf(w, "mcptap: this line view skipped %d updates under load; the database has them (mcptap report)\n", n)
-					}
-					return
-				}
-				fs := tr.Observe(ex)
-				if ex.Complete {
-					line = append(appendExchangeLine(line[:0], &ex), '\n')
-					w.Write(line)
-				}
-				printFindings(w, fs)
-			case now := <-tick.C:
-				printFindings(w, tr.Tick(now))
-			}
-			if len(sub.C) == 0 {
-				w.Flush()
-				// Nothing waits: rest before blocking again, so that under
-				// load the view wakes ~50 times a second and takes what
-				// queued meanwhile, rather than once per publication: a
-				// scheduler wakeup each, which cost the proxy more CPU than
-				// the analysis and the lines themselves.
-				time.Sleep(lineViewRest)
-			}
-		}
-	}()
-	return done
-}
-
-func printFindings(w io.Writer, fs []mcptap.Finding) {
-	for _, f := range fs {
-		fmt.Fprintf(w, "! %s %s [%s] %s\n", f.Severity, f.Rule, f.Fault, f.Title)
-	}
-}
-
-// appendExchangeLine appends "time listener method target status size
-// duration" to b.
-func appendExchangeLine(b []byte, ex *mcptap.Exchange) []byte {
-	b = ex.Start.Local().AppendFormat(b, "15:04:05.000")
-	b = append(append(b, ' '), ex.Listener...)
-	b = append(append(b, ' '), ex.Method...)
-	b = append(b, ' ')
-	if target := ex.Target; len(target) > 300 {
-		b = append(append(b, target[:300]...), "…"...)
-	} else {
-		b = append(b, target...)
-	}
-	b = append(b, ' ')
-	switch {
-	case ex.Err != "" && ex.Status == 0:
-		b = append(append(append(b, "ERR("...), ex.Err...), ')')
-	case ex.Err != "":
-		b = strconv.AppendInt(b, int64(ex.Status), 10)
-		b = append(append(append(b, " ("...), ex.Err...), ')')
-	default:
-		b = strconv.AppendInt(b, int64(ex.Status), 10)
-	}
-	b = appendSize(append(b, ' '), ex.RespSize)
-	return appendDuration(append(b, ' '), ex.Duration())
-}
-
-func appendDuration(b []byte, d time.Duration) []byte {
-	if d < 10*time.Millisecond {
-		return append(strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 1, 64), "ms"...)
-	}
-	return append(b, d.Round(time.Millisecond).String()...)
-}
-
-func appendSize(b []byte, n int64) []byte {
-	switch {
-	case n < 0:
-		return append(b, '?')
-	case n < 1<<10:
-		return append(strconv.AppendInt(b, n, 10), 'B')
-	case n < 1<<20:
-		return append(strconv.AppendFloat(b, float64(n)/(1<<10), 'f', 1, 64), "KiB"...)
-	}
-	return append(strconv.AppendFloat(b, float64(n)/(1<<20), 'f', 1, 64), "MiB"...)
 }
 
 // isTerminal reports whether w is a character device (a terminal).

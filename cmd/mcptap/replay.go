@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/har"
+	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/tui"
 )
@@ -62,10 +62,9 @@ func runReplay(cmd *cobra.Command, arg string, noTUI bool, tokenTimeout time.Dur
 		exs  []mcptap.Exchange
 		load func(string) (mcptap.Exchange, error)
 	)
-	if isHARArg(arg) {
+	if live.IsFile(arg) {
 		var err error
-		sess, exs, err = openHARForReplay(arg)
-		if err != nil {
+		if sess, exs, err = loadSource(arg, nil); err != nil {
 			return err
 		}
 	} else {
@@ -74,7 +73,7 @@ func runReplay(cmd *cobra.Command, arg string, noTUI bool, tokenTimeout time.Dur
 			return err
 		}
 		defer store.Close()
-		if sess, exs, err = loadStored(store, arg); err != nil {
+		if sess, exs, err = loadSource(arg, store); err != nil {
 			return err
 		}
 		id := sess.ID
@@ -101,36 +100,6 @@ func runReplay(cmd *cobra.Command, arg string, noTUI bool, tokenTimeout time.Dur
 		return &exitError{code: 1, err: fmt.Errorf("viewer: %w", err)}
 	}
 	return nil
-}
-
-// isHARArg says whether the argument names a file rather than a session:
-// a .har name, or anything with a path separator that exists.
-func isHARArg(arg string) bool {
-	if arg == "" {
-		return false
-	}
-	if strings.HasSuffix(strings.ToLower(arg), ".har") || strings.ContainsRune(arg, os.PathSeparator) {
-		return true
-	}
-	fi, err := os.Stat(arg)
-	return err == nil && fi.Mode().IsRegular()
-}
-
-func openHARForReplay(path string) (mcptap.Session, []mcptap.Exchange, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return mcptap.Session{}, nil, usageErr(fmt.Errorf("open %s: %w", path, err))
-	}
-	defer f.Close()
-	exs, err := har.Read(f)
-	if err != nil {
-		return mcptap.Session{}, nil, usageErr(fmt.Errorf("%s: %w", path, err))
-	}
-	sess := mcptap.Session{Source: mcptap.SourceImport, Name: path, Exchanges: len(exs)}
-	if len(exs) > 0 {
-		sess.Started = exs[0].Start
-	}
-	return sess, exs, nil
 }
 
 // printReplay is the plain view: one line per flow (with its hop chain and

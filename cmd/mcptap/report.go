@@ -2,15 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/har"
+	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/report"
 )
@@ -83,49 +80,20 @@ one is, 2 for bad usage or unreadable input.`,
 	return cmd
 }
 
-// loadExchanges reads a HAR file (an argument ending in .har, or an existing
-// file) or a stored session (an ID prefix; default the latest).
+// loadExchanges reads a HAR file or a stored session (an ID prefix; default
+// the latest), opening the database read-only only for a session.
 func loadExchanges(cmd *cobra.Command, args []string) (mcptap.Session, []mcptap.Exchange, error) {
-	if len(args) == 1 && isHARPath(args[0]) {
-		path := args[0]
-		fh, err := os.Open(path)
-		if err != nil {
-			return mcptap.Session{}, nil, usageErr(err)
-		}
-		defer fh.Close()
-		exs, err := har.Read(fh)
-		if err != nil {
-			return mcptap.Session{}, nil, usageErr(fmt.Errorf("%s: %w", path, err))
-		}
-		sess := mcptap.Session{ID: filepath.Base(path), Source: mcptap.SourceImport, Name: path, Exchanges: len(exs)}
-		if len(exs) > 0 {
-			sess.Started = exs[0].Start
-		}
-		return sess, exs, nil
+	arg := ""
+	if len(args) == 1 {
+		arg = args[0]
+	}
+	if live.IsFile(arg) {
+		return loadSource(arg, nil)
 	}
 	store, err := openStoreRead(cmd)
 	if err != nil {
 		return mcptap.Session{}, nil, err
 	}
 	defer store.Close()
-	sess, err := pickSession(store, args)
-	if err != nil {
-		return sess, nil, err
-	}
-	var exs []mcptap.Exchange
-	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
-		exs = append(exs, ex)
-		return nil
-	}); err != nil {
-		return sess, nil, fmt.Errorf("read session %s from %s: %w", sess.ID, store.Path(), err)
-	}
-	return sess, exs, nil
-}
-
-func isHARPath(arg string) bool {
-	if strings.HasSuffix(strings.ToLower(arg), ".har") {
-		return true
-	}
-	st, err := os.Stat(arg)
-	return err == nil && st.Mode().IsRegular()
+	return loadSource(arg, store)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/recorder"
 	"github.com/mcptap/mcptap/resend"
 )
 
@@ -59,11 +58,7 @@ func runResend(cmd *cobra.Command, arg string, f *sendFlags, tokenTimeout time.D
 		sess mcptap.Session
 		exs  []mcptap.Exchange
 	)
-	if isHARArg(arg) {
-		if sess, exs, err = openHARForReplay(arg); err != nil {
-			return err
-		}
-	} else if sess, exs, err = loadStored(store, arg); err != nil {
+	if sess, exs, err = loadSource(arg, store); err != nil {
 		return err
 	}
 
@@ -85,29 +80,4 @@ func runResend(cmd *cobra.Command, arg string, f *sendFlags, tokenTimeout time.D
 		return &exitError{code: 1, err: fmt.Errorf("the re-sent session %s has error findings", res.Session.ID)}
 	}
 	return nil
-}
-
-// loadStored reads a stored session (default: the latest) and its exchanges.
-func loadStored(store *recorder.Store, arg string) (mcptap.Session, []mcptap.Exchange, error) {
-	var (
-		sess mcptap.Session
-		err  error
-	)
-	if arg == "" {
-		sess, err = store.Latest()
-	} else {
-		sess, err = store.FindSession(arg)
-	}
-	if err != nil {
-		what := "the latest session"
-		if arg != "" {
-			what = "session " + arg
-		}
-		return sess, nil, usageErr(fmt.Errorf("%s in %s: %w (list them with `mcptap sessions`)", what, store.Path(), err))
-	}
-	var exs []mcptap.Exchange
-	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { exs = append(exs, ex); return nil }); err != nil {
-		return sess, nil, &exitError{code: 1, err: fmt.Errorf("read session %s: %w", sess.ID, err)}
-	}
-	return sess, exs, nil
 }

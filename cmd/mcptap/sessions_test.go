@@ -47,7 +47,7 @@ func tempHome(t *testing.T) string {
 	return home
 }
 
-func harFixture(name string) string { return filepath.Join("..", "..", "recorder", "testdata", name) }
+func harFixture(name string) string { return filepath.Join("..", "..", "har", "testdata", name) }
 
 func TestImportSessionsExport(t *testing.T) {
 	home := tempHome(t)

@@ -1,0 +1,111 @@
+package live
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
+)
+
+// lineViewRest is how long the line view pauses after catching up.
+const lineViewRest = 20 * time.Millisecond
+
+// Lines is the line-mode view: one line per finished exchange and one
+// per finding, with an oauth.Tracker fed every publication and ticked every
+// second. The returned channel closes after the subscription closes and
+// Finish's findings are printed. Lines are buffered while more publications
+// wait in the subscription and written as soon as none does, so a quiet
+// proxy prints each line at once and a busy one makes a write per burst,
+// not per line; a busy proxy's lines are at most lineViewRest late.
+func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	// Forget: the line view shows findings only, so the tracker need not
+	// keep the exchanges that cannot matter any more, and a proxy left
+	// running does not grow.
+	tr := oauth.NewTracker(oauth.Options{TokenTimeout: tokenTimeout, Forget: true})
+	w := bufio.NewWriterSize(out, 32<<10)
+	go func() {
+		defer close(done)
+		defer w.Flush()
+		var line []byte // reused for every exchange line
+		sub.Consume(context.Background(), mcptap.Consumer{
+			Batch: func(batch []mcptap.Exchange) {
+				for i := range batch {
+					ex := &batch[i]
+					fs := tr.Observe(*ex)
+					if ex.Complete {
+						line = append(AppendExchangeLine(line[:0], ex), '\n')
+						w.Write(line)
+					}
+					printFindings(w, fs)
+				}
+			},
+			Idle:  func() { w.Flush() },
+			Rest:  lineViewRest,
+			Every: time.Second,
+			Tick:  func(now time.Time) { printFindings(w, tr.Tick(now)) },
+		})
+		printFindings(w, tr.Finish())
+		if n := sub.Dropped(); n > 0 {
+			// Not a finding: the recorder has its own subscription.
+			fmt.Fprintf(w, "mcptap: this line view skipped %d updates under load; the database has them (mcptap report)\n", n)
+		}
+	}()
+	return done
+}
+
+func printFindings(w io.Writer, fs []mcptap.Finding) {
+	for _, f := range fs {
+		fmt.Fprintf(w, "! %s %s [%s] %s\n", f.Severity, f.Rule, f.Fault, f.Title)
+	}
+}
+
+// AppendExchangeLine appends "time listener method target status size
+// duration" to b.
+func AppendExchangeLine(b []byte, ex *mcptap.Exchange) []byte {
+	b = ex.Start.Local().AppendFormat(b, "15:04:05.000")
+	b = append(append(b, ' '), ex.Listener...)
+	b = append(append(b, ' '), ex.Method...)
+	b = append(b, ' ')
+	if target := ex.Target; len(target) > 300 {
+		b = append(append(b, target[:300]...), "…"...)
+	} else {
+		b = append(b, target...)
+	}
+	b = append(b, ' ')
+	switch {
+	case ex.Err != "" && ex.Status == 0:
+		b = append(append(append(b, "ERR("...), ex.Err...), ')')
+	case ex.Err != "":
+		b = strconv.AppendInt(b, int64(ex.Status), 10)
+		b = append(append(append(b, " ("...), ex.Err...), ')')
+	default:
+		b = strconv.AppendInt(b, int64(ex.Status), 10)
+	}
+	b = appendSize(append(b, ' '), ex.RespSize)
+	return appendDuration(append(b, ' '), ex.Duration())
+}
+
+func appendDuration(b []byte, d time.Duration) []byte {
+	if d < 10*time.Millisecond {
+		return append(strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 1, 64), "ms"...)
+	}
+	return append(b, d.Round(time.Millisecond).String()...)
+}
+
+func appendSize(b []byte, n int64) []byte {
+	switch {
+	case n < 0:
+		return append(b, '?')
+	case n < 1<<10:
+		return append(strconv.AppendInt(b, n, 10), 'B')
+	case n < 1<<20:
+		return append(strconv.AppendFloat(b, float64(n)/(1<<10), 'f', 1, 64), "KiB"...)
+	}
+	return append(strconv.AppendFloat(b, float64(n)/(1<<20), 'f', 1, 64), "MiB"...)
+}
