@@ -32,7 +32,7 @@ func capture(t *testing.T, scs []Scenario) (*Plan, []mcptap.Exchange) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: "lab e2e"}
-	plan, exs, err := Record(ctx, store, sess, scs)
+	plan, exs, err := Record(ctx, store, sess, scs, RecordOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func record(t *testing.T, store *recorder.Store, sc lab.Scenario) (mcptap.Sessio
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: "resend test: " + sc.Name}
-	plan, exs, err := lab.Record(ctx, store, sess, []lab.Scenario{sc})
+	plan, exs, err := lab.Record(ctx, store, sess, []lab.Scenario{sc}, lab.RecordOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -98,12 +97,6 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 	}
 	defer store.Close()
 
-	plan, err := lab.NewPlan(scs)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	defer plan.Close()
-
 	useTUI := tuiAvailable && !f.noTUI && isTerminal(stdout)
 	broker := mcptap.NewBroker()
 	var viewSub *mcptap.Subscription
@@ -111,40 +104,23 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 		viewSub = broker.Subscribe("tui", 4096)
 	}
 	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: fmt.Sprintf("lab demo: %d scenario(s)", len(scs))}
-	// VS Code's fixed callback port when it is free, as VS Code itself
-	// prefers; if another process takes it meanwhile, any free port will do.
-	plan.FixedPorts = true
-	capture, err := live.Start(live.Config{Store: store, Session: sess, Proxy: plan.ProxyConfig(), Broker: broker})
-	if err != nil {
-		plan.FixedPorts = false
-		capture, err = live.Start(live.Config{Store: store, Session: sess, Proxy: plan.ProxyConfig(), Broker: broker})
-	}
-	if err != nil {
-		return fmt.Errorf("demo: start capture: %w", err)
-	}
-	stopCapture := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return capture.Stop(ctx)
-	}
-	if err := plan.Bind(capture.Addrs()); err != nil {
-		_ = stopCapture()
-		return fmt.Errorf("demo: %w", err)
-	}
-	if fl := cmd.Flag("db"); fl == nil || fl.Value.String() == "" {
-		fmt.Fprintf(stderr, "mcptap demo: recording session %s into a temporary database %s (removed on exit; pass --db to keep it)\n", sess.ID, path)
-	} else {
-		fmt.Fprintf(stderr, "mcptap demo: recording session %s into %s\n", sess.ID, path)
-	}
-
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer cancel()
 	progress := stderr
 	if useTUI {
 		progress = io.Discard // the live view owns the terminal
 	}
-	runScenarios := func(ctx context.Context) error {
-		_, err := plan.Run(ctx, func(w *lab.World, res *lab.Result, err error) {
+	opts := lab.RecordOptions{
+		Broker: broker,
+		// VS Code's fixed callback port when it is free, as VS Code itself
+		// prefers; if another process takes it meanwhile, any free port will do.
+		FixedPorts: true,
+		Started: func(*live.Capture) {
+			if fl := cmd.Flag("db"); fl == nil || fl.Value.String() == "" {
+				fmt.Fprintf(stderr, "mcptap demo: recording session %s into a temporary database %s (removed on exit; pass --db to keep it)\n", sess.ID, path)
+			} else {
+				fmt.Fprintf(stderr, "mcptap demo: recording session %s into %s\n", sess.ID, path)
+			}
+		},
+		Progress: func(w *lab.World, res *lab.Result, err error) {
 			switch {
 			case res == nil && err == nil:
 				fmt.Fprintf(progress, "  running %-26s %s\n", w.Scenario.Name, w.Scenario.Title)
@@ -155,33 +131,18 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 			default:
 				fmt.Fprintf(progress, "  %-34s client connected, tools/call answered %q\n", "", res.CallText)
 			}
-		})
-		return err
+		},
 	}
-	var runErr error
 	if useTUI {
-		done := make(chan error, 1)
-		go func() { done <- runScenarios(ctx) }()
-		viewErr := runTUI(ctx, capture, viewSub, f.tokenTimeout)
-		cancel() // the user left the view: stop what is still running
-		runErr = <-done
-		if viewErr != nil {
-			runErr = errors.Join(runErr, viewErr)
-		}
-	} else {
-		runErr = runScenarios(ctx)
+		opts.View = func(ctx context.Context, c *live.Capture) error { return runTUI(ctx, c, viewSub, f.tokenTimeout) }
 	}
-	if err := stopCapture(); err != nil {
-		runErr = errors.Join(runErr, err)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer cancel()
+	plan, exs, err := lab.Record(ctx, store, sess, scs, opts)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
-	if runErr != nil && ctx.Err() == nil {
-		return fmt.Errorf("demo: %w", runErr)
-	}
-
-	var exs []mcptap.Exchange
-	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { exs = append(exs, ex); return nil }); err != nil {
-		return fmt.Errorf("demo: read session %s: %w", sess.ID, err)
-	}
+	defer plan.Close()
 	flows, findings := oauth.Analyze(exs, oauth.Options{TokenTimeout: f.tokenTimeout})
 	outcomes := plan.Evaluate(exs, flows, findings)
 
