@@ -68,7 +68,7 @@ type Evidence struct {
 // are derived, never stored: replays recompute them with the current rules.
 type Finding struct {
 	ID        string     `json:"id"`
-	Rule      string     `json:"rule"` // a rule ID from spec/FINDINGS.md
+	Rule      RuleID     `json:"rule"` // a rule ID from spec/FINDINGS.md
 	Severity  Severity   `json:"severity"`
 	Fault     Fault      `json:"fault"`
 	Flow      string     `json:"flow,omitempty"`
@@ -91,7 +91,7 @@ type Hop struct {
 
 // Verdict is a Flow's root cause: the earliest error on its hop chain.
 type Verdict struct {
-	Rule     string   `json:"rule"` // "ok" for a flow with no error
+	Rule     RuleID   `json:"rule"` // "ok" for a flow with no error
 	Severity Severity `json:"severity"`
 	Fault    Fault    `json:"fault"`
 }

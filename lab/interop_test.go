@@ -313,7 +313,7 @@ func TestInteropTypeScriptSDK(t *testing.T) {
 		var got []string
 		hit := false
 		for _, fd := range findings {
-			got = append(got, fd.Rule+"/"+string(fd.Fault))
+			got = append(got, string(fd.Rule)+"/"+string(fd.Fault))
 			if (fd.Rule == "discovery.resource-mismatch" || fd.Rule == "discovery.internal-origin") && fd.Fault == mcptap.FaultServer {
 				hit = true
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -172,7 +173,7 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 			i, ok = worldOf(fd.Exchanges)
 		}
 		if ok {
-			badFindings[i] = append(badFindings[i], fd.Rule+"/"+string(fd.Fault))
+			badFindings[i] = append(badFindings[i], string(fd.Rule)+"/"+string(fd.Fault))
 			if fd.Severity == mcptap.SevWarning {
 				warnings[i] = append(warnings[i], fd)
 			}
@@ -214,8 +215,8 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 		e := w.Scenario.Expect
 		switch {
 		case len(fs) == 0:
-		case !contains(e.Rules, o.Got.Rule):
-			o.Why = fmt.Sprintf("verdict %s, want %s", o.Got.Rule, strings.Join(e.Rules, " or "))
+		case !slices.Contains(e.Rules, o.Got.Rule):
+			o.Why = fmt.Sprintf("verdict %s, want %s", o.Got.Rule, e.RulesText(" or "))
 		case !containsFault(e.Faults, o.Got.Fault):
 			o.Why = fmt.Sprintf("fault %s, want %s", o.Got.Fault, joinFaults(e.Faults))
 		case e.Healthy() && len(badFindings[i]) > 0:
@@ -232,7 +233,7 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 
 // namesTransform reports whether the flow's finding for rule says which
 // transformation damaged the state.
-func namesTransform(findings []mcptap.Finding, flow, rule, transform string) bool {
+func namesTransform(findings []mcptap.Finding, flow string, rule mcptap.RuleID, transform string) bool {
 	for _, fd := range findings {
 		if fd.Flow != flow || fd.Rule != rule {
 			continue

@@ -1,6 +1,8 @@
 package lab
 
 import (
+	"strings"
+
 	mcptap "github.com/mcptap/mcptap"
 )
 
@@ -9,10 +11,19 @@ import (
 // more than one reading (for example "client or user"), each accepted value
 // is listed; the first is the one the scenario is built to show.
 type Expect struct {
-	Rules  []string       `json:"rules"`
-	Faults []mcptap.Fault `json:"faults"`
+	Rules  []mcptap.RuleID `json:"rules"`
+	Faults []mcptap.Fault  `json:"faults"`
 	// Transform is the state.altered transformation the finding should name.
 	Transform string `json:"transform,omitempty"`
+}
+
+// RulesText joins the expected rules with sep.
+func (e Expect) RulesText(sep string) string {
+	s := make([]string, len(e.Rules))
+	for i, r := range e.Rules {
+		s[i] = string(r)
+	}
+	return strings.Join(s, sep)
 }
 
 // Healthy reports whether the scenario expects a clean flow.
@@ -38,14 +49,14 @@ type Scenario struct {
 }
 
 var (
-	ok          = Expect{Rules: []string{"ok"}, Faults: []mcptap.Fault{mcptap.FaultNone}}
+	ok          = Expect{Rules: []mcptap.RuleID{"ok"}, Faults: []mcptap.Fault{mcptap.FaultNone}}
 	asFault     = []mcptap.Fault{mcptap.FaultAuthServer}
 	clientFault = []mcptap.Fault{mcptap.FaultClient}
 	serverFault = []mcptap.Fault{mcptap.FaultServer}
 )
 
 func altered(t string) Expect {
-	return Expect{Rules: []string{"state.altered"}, Faults: asFault, Transform: t}
+	return Expect{Rules: []mcptap.RuleID{mcptap.RuleStateAltered}, Faults: asFault, Transform: t}
 }
 
 // Scenarios returns every scenario, healthy ones first.
@@ -57,7 +68,7 @@ func Scenarios() []Scenario {
 		{Name: "healthy-oauth-proxy", Title: "ChatGPT-like connector; the authorization server is an OAuth proxy to an inner identity provider", Profile: ProfileChatGPT, OAuthProxy: true, Expect: ok},
 
 		{Name: "state-dropped", Title: "The authorization server redirects back without the state", Seed: "001", Profile: ProfileChatGPT,
-			AS: ASFaults{DropState: true}, Expect: Expect{Rules: []string{"state.not-echoed"}, Faults: asFault}},
+			AS: ASFaults{DropState: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleStateNotEchoed}, Faults: asFault}},
 		{Name: "state-plus-to-space", Title: "The authorization server turns '+' in the state into a space", Profile: ProfileVSCode, AutoApprove: true,
 			AS: ASFaults{AlterState: AlterPlusToSpace}, Client: ClientFaults{StateWithPlus: true}, Expect: altered(AlterPlusToSpace)},
 		{Name: "state-double-encoded", Title: "The authorization server percent-encodes the state twice", Profile: ProfileChatGPT,
@@ -69,34 +80,34 @@ func Scenarios() []Scenario {
 
 		{Name: "token-never-called", Title: "Seed 000 from the server's view: code issued, the client never calls the token endpoint", Seed: "000",
 			Profile: ProfileChatGPT, OAuthProxy: true, CallbackDirect: true, Server: ResourceFaults{PRMRootOnly: true},
-			Client: ClientFaults{LoseState: true}, Expect: Expect{Rules: []string{"token.never-called"}, Faults: clientFault}},
+			Client: ClientFaults{LoseState: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleTokenNeverCalled}, Faults: clientFault}},
 		{Name: "callback-state-not-found", Title: "Seed 000 from ChatGPT's view: its callback completion answers 404 OAuth state not found", Seed: "000",
 			Profile: ProfileChatGPT, Client: ClientFaults{LoseState: true},
-			Expect: Expect{Rules: []string{"callback.state-not-found"}, Faults: clientFault}},
+			Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleCallbackStateNotFound}, Faults: clientFault}},
 		{Name: "state-stale", Title: "Two authorizations started; the user finishes the first one", Profile: ProfileChatGPT,
-			Client: ClientFaults{StaleAttempt: true}, Expect: Expect{Rules: []string{"state.stale"}, Faults: []mcptap.Fault{mcptap.FaultClient, mcptap.FaultUser}}},
+			Client: ClientFaults{StaleAttempt: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleStateStale}, Faults: []mcptap.Fault{mcptap.FaultClient, mcptap.FaultUser}}},
 		{Name: "pkce-mismatch", Title: "The token request carries a code_verifier that does not match the challenge", Profile: ProfileClaude, SeparateAS: true,
-			Client: ClientFaults{WrongVerifier: true}, Expect: Expect{Rules: []string{"token.pkce-mismatch"}, Faults: clientFault}},
+			Client: ClientFaults{WrongVerifier: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleTokenPKCEMismatch}, Faults: clientFault}},
 		{Name: "redirect-uri-mismatch", Title: "The IDE's token request names another loopback port than its authorization request", Profile: ProfileVSCode, AutoApprove: true,
-			Client: ClientFaults{TokenRedirectURI: true}, Expect: Expect{Rules: []string{"token.redirect-uri-mismatch"}, Faults: clientFault}},
+			Client: ClientFaults{TokenRedirectURI: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleTokenRedirectURIMismatch}, Faults: clientFault}},
 		{Name: "resource-missing", Title: "The client sends no RFC 8707 resource parameter", Profile: ProfileClaude,
-			Client: ClientFaults{OmitResource: true}, Expect: Expect{Rules: []string{"authorize.resource-missing"}, Faults: clientFault}},
+			Client: ClientFaults{OmitResource: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeResourceMissing}, Faults: clientFault}},
 		{Name: "resource-mismatch", Title: "The client sends the origin as resource instead of the metadata's resource", Profile: ProfileChatGPT,
-			Client: ClientFaults{ResourceOrigin: true}, Expect: Expect{Rules: []string{"authorize.resource-mismatch"}, Faults: clientFault}},
+			Client: ClientFaults{ResourceOrigin: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeResourceMismatch}, Faults: clientFault}},
 		{Name: "prm-internal-origin", Title: "Protected resource metadata names the server's internal address instead of the public one", Profile: ProfileChatGPT,
-			Server: ResourceFaults{PRMInternalOrigin: true}, Expect: Expect{Rules: []string{"discovery.resource-mismatch", "discovery.internal-origin"}, Faults: serverFault}},
+			Server: ResourceFaults{PRMInternalOrigin: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryResourceMismatch, mcptap.RuleDiscoveryInternalOrigin}, Faults: serverFault}},
 		{Name: "issuer-trailing-slash", Title: "The authorization server's issuer has a trailing slash the metadata entry lacks", Profile: ProfileClaude, SeparateAS: true,
-			AS: ASFaults{IssuerTrailingSlash: true}, Expect: Expect{Rules: []string{"discovery.issuer-mismatch"}, Faults: asFault}},
+			AS: ASFaults{IssuerTrailingSlash: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryIssuerMismatch}, Faults: asFault}},
 		{Name: "no-s256", Title: "The authorization server metadata does not advertise PKCE S256", Profile: ProfileChatGPT,
-			AS: ASFaults{NoS256: true}, Expect: Expect{Rules: []string{"discovery.no-pkce-s256"}, Faults: asFault}},
+			AS: ASFaults{NoS256: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryNoPKCES256}, Faults: asFault}},
 		{Name: "no-challenge", Title: "The MCP server answers 401 without a WWW-Authenticate challenge", Profile: ProfileClaude,
-			Server: ResourceFaults{NoChallenge: true}, Expect: Expect{Rules: []string{"discovery.no-challenge"}, Faults: serverFault}},
+			Server: ResourceFaults{NoChallenge: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryNoChallenge}, Faults: serverFault}},
 		{Name: "bearer-rejected", Title: "The MCP server checks the token audience against its origin and rejects a correct token", Profile: ProfileChatGPT,
-			Server: ResourceFaults{AudienceOrigin: true}, Expect: Expect{Rules: []string{"mcp.bearer-rejected"}, Faults: serverFault}},
+			Server: ResourceFaults{AudienceOrigin: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPBearerRejected}, Faults: serverFault}},
 		{Name: "bearer-never-sent", Title: "After the token exchange the client calls the MCP server without the bearer", Profile: ProfileClaude,
-			Client: ClientFaults{NoBearer: true}, Expect: Expect{Rules: []string{"mcp.bearer-never-sent"}, Faults: clientFault}},
+			Client: ClientFaults{NoBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPBearerNeverSent}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
-			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []string{"mcp.redirect"}, Faults: serverFault}},
+			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}
 }
 

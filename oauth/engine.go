@@ -11,7 +11,7 @@ import (
 // function that looks for it. Exactly one of the check functions is set (or
 // several, for rules that show both in a flow and at the session's end).
 type Rule struct {
-	ID       string
+	ID       mcptap.RuleID
 	Severity mcptap.Severity
 	Fault    mcptap.Fault
 	Title    string
@@ -44,7 +44,7 @@ type hit struct {
 	secondary bool
 	// cause is the rule of an earlier finding on the same flow that explains
 	// this one; the verdict then names the cause.
-	cause string
+	cause mcptap.RuleID
 }
 
 func (t *Tracker) evaluate(x *exInfo) []mcptap.Finding {
@@ -151,7 +151,7 @@ func (t *Tracker) raise(r *Rule, h hit) (mcptap.Finding, bool) {
 	if key == "" {
 		key = h.anchor
 	}
-	id := "F" + shortHash(r.ID, key)[:10]
+	id := "F" + shortHash(string(r.ID), key)[:10]
 	if _, ok := t.findings[id]; ok {
 		return mcptap.Finding{}, false
 	}

@@ -90,7 +90,7 @@ func TestFixtureHARs(t *testing.T) {
 
 // Every Tier-1 rule has at least one HAR fixture whose analysis shows it.
 func TestEveryRuleHasAFixture(t *testing.T) {
-	covered := map[string]bool{}
+	covered := map[mcptap.RuleID]bool{}
 	for _, fx := range oauthtest.Fixtures {
 		covered[fx.Verdict] = true
 		for _, r := range fx.Has {

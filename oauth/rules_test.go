@@ -83,7 +83,7 @@ func alter(fn func(string) string) func(string) string {
 
 // ruleVariants lists, per Tier-1 rule, the traffic signatures it must catch
 // (reference §5), one row per variant.
-var ruleVariants = map[string][]variant{
+var ruleVariants = map[mcptap.RuleID][]variant{
 	"discovery.no-challenge": {
 		{name: "no WWW-Authenticate", exs: sc(S{Client: "claude", NoChallenge: true})},
 		{name: "Bearer without resource_metadata", exs: mut(S{Client: "claude"}, post("/mcp"), func(ex *mcptap.Exchange) {
@@ -286,7 +286,7 @@ func TestRules(t *testing.T) {
 			t.Errorf("rule %s has no test variant", r.ID)
 		}
 		for _, v := range vs {
-			t.Run(r.ID+"/"+v.name, func(t *testing.T) {
+			t.Run(string(r.ID)+"/"+v.name, func(t *testing.T) {
 				_, fds := oauth.Analyze(v.exs(), oauth.Options{})
 				for _, fd := range fds {
 					if fd.Rule != r.ID {
@@ -304,7 +304,7 @@ func TestRules(t *testing.T) {
 					}
 					return
 				}
-				var got []string
+				var got []mcptap.RuleID
 				for _, fd := range fds {
 					got = append(got, fd.Rule)
 				}
@@ -333,7 +333,7 @@ func TestTier1Complete(t *testing.T) {
 	discovery.no-challenge discovery.prm-path-fallback discovery.resource-mismatch discovery.no-authorization-servers
 	discovery.not-json discovery.issuer-mismatch discovery.no-pkce-s256 discovery.no-registration
 	discovery.internal-origin register.rejected client.unknown mcp.bearer-rejected mcp.bearer-never-sent mcp.redirect`)
-	have := map[string]bool{}
+	have := map[mcptap.RuleID]bool{}
 	for _, r := range oauth.Rules {
 		if have[r.ID] {
 			t.Errorf("rule %s listed twice", r.ID)
@@ -341,7 +341,7 @@ func TestTier1Complete(t *testing.T) {
 		have[r.ID] = true
 	}
 	for _, id := range tier1 {
-		if !have[id] {
+		if !have[mcptap.RuleID(id)] {
 			t.Errorf("Tier-1 rule %s not implemented", id)
 		}
 	}

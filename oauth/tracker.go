@@ -95,8 +95,8 @@ type Tracker struct {
 	findingSeq  map[string]int               // finding ID -> index in findingList
 	anchor      map[string]string            // finding ID -> anchor exchange
 	secondary   map[string]bool              // finding IDs the chain got past
-	causeOf     map[string]string            // finding ID -> rule of the earlier finding that explains it
-	ruleIdx     map[string]int
+	causeOf     map[string]mcptap.RuleID           // finding ID -> rule of the earlier finding that explains it
+	ruleIdx     map[mcptap.RuleID]int
 
 	waitCode   map[*flow]bool
 	waitBearer map[*flow]bool
@@ -203,8 +203,8 @@ func NewTracker(opts Options) *Tracker {
 		findingSeq:       map[string]int{},
 		anchor:           map[string]string{},
 		secondary:        map[string]bool{},
-		causeOf:          map[string]string{},
-		ruleIdx:          map[string]int{},
+		causeOf:          map[string]mcptap.RuleID{},
+		ruleIdx:          map[mcptap.RuleID]int{},
 		waitCode:         map[*flow]bool{},
 		waitBearer:       map[*flow]bool{},
 	}

@@ -52,7 +52,7 @@ func TestLiveEqualsBatch(t *testing.T) {
 func verdicts(fs []mcptap.Flow) []string {
 	var out []string
 	for _, f := range fs {
-		out = append(out, f.ID+":"+f.Verdict.Rule+"/"+string(f.Verdict.Fault)+":"+string(rune('0'+len(f.Hops)%10)))
+		out = append(out, f.ID+":"+string(f.Verdict.Rule)+"/"+string(f.Verdict.Fault)+":"+string(rune('0'+len(f.Hops)%10)))
 	}
 	return out
 }
@@ -60,7 +60,7 @@ func verdicts(fs []mcptap.Flow) []string {
 func rules(fs []mcptap.Finding) []string {
 	var out []string
 	for _, f := range fs {
-		out = append(out, f.ID+":"+f.Rule)
+		out = append(out, f.ID+":"+string(f.Rule))
 	}
 	return out
 }
@@ -317,7 +317,7 @@ func TestForgetKeepsFindings(t *testing.T) {
 func verdictRules(fs []mcptap.Flow) []string {
 	var out []string
 	for _, f := range fs {
-		out = append(out, f.ID+":"+f.Verdict.Rule+"/"+string(f.Verdict.Fault)+":"+string(f.Status))
+		out = append(out, f.ID+":"+string(f.Verdict.Rule)+"/"+string(f.Verdict.Fault)+":"+string(f.Status))
 	}
 	return out
 }

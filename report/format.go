@@ -125,7 +125,7 @@ func verdictLine(f Flow) string {
 	if f.Verdict.Rule == "ok" {
 		return fmt.Sprintf("%s ok (%s)", mark(f.Verdict.Severity, "ok"), f.Status)
 	}
-	s := fmt.Sprintf("%s %s — fault: %s", mark(f.Verdict.Severity, f.Verdict.Rule), f.Verdict.Rule, f.Verdict.Fault)
+	s := fmt.Sprintf("%s %s — fault: %s", mark(f.Verdict.Severity, string(f.Verdict.Rule)), f.Verdict.Rule, f.Verdict.Fault)
 	if f.Title != "" {
 		s += " — " + f.Title
 	}
@@ -237,11 +237,11 @@ func (r Report) writeMarkdown(w io.Writer) error {
 	if len(r.Flows) > 0 {
 		b.WriteString("| # | client | flow | verdict | fault |\n|---|---|---|---|---|\n")
 		for i, f := range r.Flows {
-			v := "`" + f.Verdict.Rule + "`"
+			v := "`" + string(f.Verdict.Rule) + "`"
 			if f.Title != "" {
 				v += " " + mdEscape(f.Title)
 			}
-			fmt.Fprintf(&b, "| %d | %s | `%s` | %s %s | %s |\n", i+1, f.Client, f.ID, mark(f.Verdict.Severity, f.Verdict.Rule), v, f.Verdict.Fault)
+			fmt.Fprintf(&b, "| %d | %s | `%s` | %s %s | %s |\n", i+1, f.Client, f.ID, mark(f.Verdict.Severity, string(f.Verdict.Rule)), v, f.Verdict.Fault)
 		}
 	} else {
 		b.WriteString("No OAuth flow found in this session.\n")

@@ -149,7 +149,7 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		if exIDs == nil {
 			exIDs = []string{}
 		}
-		r.Findings = append(r.Findings, Finding{ID: fd.ID, Rule: fd.Rule, Severity: fd.Severity, Fault: fd.Fault,
+		r.Findings = append(r.Findings, Finding{ID: fd.ID, Rule: string(fd.Rule), Severity: fd.Severity, Fault: fd.Fault,
 			Title: text(fd.Title), Detail: text(fd.Detail), Fix: text(fd.Fix), Flow: fd.Flow, Exchanges: exIDs, Evidence: ev, At: fd.At})
 	}
 	for _, f := range flows {

@@ -77,7 +77,7 @@ type Result struct {
 // RuleChange is one rule in a Diff: how many findings it raised before and
 // after, and its worst severity and its fault.
 type RuleChange struct {
-	Rule     string          `json:"rule"`
+	Rule     mcptap.RuleID        `json:"rule"`
 	Severity mcptap.Severity `json:"severity"`
 	Fault    mcptap.Fault    `json:"fault"`
 	Before   int             `json:"before"`
@@ -97,7 +97,7 @@ func Compare(old, fresh []mcptap.Finding) Diff {
 	type agg struct {
 		rc RuleChange
 	}
-	m := map[string]*agg{}
+	m := map[mcptap.RuleID]*agg{}
 	add := func(fs []mcptap.Finding, after bool) {
 		for _, f := range fs {
 			a := m[f.Rule]

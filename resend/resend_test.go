@@ -110,7 +110,7 @@ func codeIssued(t *testing.T, exs []mcptap.Exchange) string {
 	return ""
 }
 
-func hasRule(l []RuleChange, rule string) bool {
+func hasRule(l []RuleChange, rule mcptap.RuleID) bool {
 	for _, c := range l {
 		if c.Rule == rule {
 			return true
@@ -123,7 +123,10 @@ func hasRule(l []RuleChange, rule string) bool {
 // client requests re-sent to the fixed server: the new flow must complete
 // with fresh values and the diff must report the rule as fixed.
 func TestResendToFixedServer(t *testing.T) {
-	for _, tc := range []struct{ scenario, rule string }{
+	for _, tc := range []struct {
+		scenario string
+		rule     mcptap.RuleID
+	}{
 		{"no-s256", "discovery.no-pkce-s256"},
 		{"mcp-redirect", "mcp.redirect"},
 	} {
@@ -166,7 +169,7 @@ func TestResendToFixedServer(t *testing.T) {
 			if HasError(res.New) {
 				t.Errorf("the new session has errors: %+v", res.New)
 			}
-			if !strings.Contains(out.String(), "fixed (") || !strings.Contains(out.String(), "- ") || !strings.Contains(out.String(), tc.rule) || !strings.Contains(out.String(), res.Session.ID) {
+			if !strings.Contains(out.String(), "fixed (") || !strings.Contains(out.String(), "- ") || !strings.Contains(out.String(), string(tc.rule)) || !strings.Contains(out.String(), res.Session.ID) {
 				t.Errorf("printed diff does not show %s as fixed with the new session ID:\n%s", tc.rule, out.String())
 			}
 
@@ -230,7 +233,7 @@ func query(ex mcptap.Exchange) url.Values {
 	return url.Values{}
 }
 
-func hasFinding(fs []mcptap.Finding, rule string) bool {
+func hasFinding(fs []mcptap.Finding, rule mcptap.RuleID) bool {
 	for _, f := range fs {
 		if f.Rule == rule {
 			return true

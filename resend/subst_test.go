@@ -218,7 +218,7 @@ func TestLearn(t *testing.T) {
 }
 
 func TestCompare(t *testing.T) {
-	f := func(rule string, sev mcptap.Severity) mcptap.Finding {
+	f := func(rule mcptap.RuleID, sev mcptap.Severity) mcptap.Finding {
 		return mcptap.Finding{Rule: rule, Severity: sev, Fault: mcptap.FaultServer}
 	}
 	d := Compare(

@@ -102,8 +102,8 @@ func (m *Model) buildExchangeDoc() {
 	for _, fd := range m.findings {
 		for _, id := range fd.Exchanges {
 			if id == ex.ID {
-				add(docLine{text: " " + m.sevGlyph(fd.Severity) + " " + m.st.bold.Render(fd.Rule) + " · fault: " + string(fd.Fault) + " · " + sanitize(fd.Title),
-					copy: fd.Rule, sel: true})
+				add(docLine{text: " " + m.sevGlyph(fd.Severity) + " " + m.st.bold.Render(string(fd.Rule)) + " · fault: " + string(fd.Fault) + " · " + sanitize(fd.Title),
+					copy: string(fd.Rule), sel: true})
 				break
 			}
 		}

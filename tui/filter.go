@@ -81,7 +81,7 @@ func (m *Model) indexExchanges() {
 	m.exRules = map[string][]string{}
 	for _, fd := range m.findings {
 		for _, id := range fd.Exchanges {
-			m.exRules[id] = append(m.exRules[id], fd.Rule)
+			m.exRules[id] = append(m.exRules[id], string(fd.Rule))
 		}
 	}
 }
@@ -106,17 +106,17 @@ func (m *Model) matchFlow(i int) bool {
 		case "client":
 			ok = has(f.Client, t.val) || has(clientName(f.Client), t.val)
 		case "rule":
-			ok = has(f.Verdict.Rule, t.val)
+			ok = has(string(f.Verdict.Rule), t.val)
 			for _, id := range f.Findings {
-				if fd, found := m.finding(id); found && has(fd.Rule, t.val) {
+				if fd, found := m.finding(id); found && has(string(fd.Rule), t.val) {
 					ok = true
 				}
 			}
 		case "text":
 			ok = has(f.Client, t.val) || has(clientName(f.Client), t.val) || has(f.State, t.val) ||
-				has(f.Verdict.Rule, t.val) || has(string(f.Verdict.Fault), t.val) || has(string(f.Status), t.val)
+				has(string(f.Verdict.Rule), t.val) || has(string(f.Verdict.Fault), t.val) || has(string(f.Status), t.val)
 			for _, id := range f.Findings {
-				if fd, found := m.finding(id); found && (has(fd.Rule, t.val) || has(fd.Title, t.val)) {
+				if fd, found := m.finding(id); found && (has(string(fd.Rule), t.val) || has(fd.Title, t.val)) {
 					ok = true
 				}
 			}

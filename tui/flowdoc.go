@@ -44,7 +44,7 @@ func (m *Model) buildFlowDoc() {
 	}
 	verdict := m.verdictWords(f)
 	if f.Verdict.Rule != "" && f.Verdict.Rule != "ok" {
-		verdict = m.st.bad.Render(f.Verdict.Rule) + fmt.Sprintf(" · %s · fault: %s (%s)", f.Verdict.Severity, f.Verdict.Fault, faultWords(f.Verdict.Fault))
+		verdict = m.st.bad.Render(string(f.Verdict.Rule)) + fmt.Sprintf(" · %s · fault: %s (%s)", f.Verdict.Severity, f.Verdict.Fault, faultWords(f.Verdict.Fault))
 	}
 	text(" verdict  " + verdict)
 	text("")
@@ -67,7 +67,7 @@ func (m *Model) buildFlowDoc() {
 		}
 		// A rule about a hop that never came cites the last hop that did;
 		// the timeline then shows the missing hop itself.
-		if vf.Rule == "token.never-called" || vf.Rule == "mcp.bearer-never-sent" {
+		if vf.Rule == mcptap.RuleTokenNeverCalled || vf.Rule == mcptap.RuleMCPBearerNeverSent {
 			broken, brokenAt = "", -1
 		}
 	}
@@ -102,9 +102,9 @@ func (m *Model) buildFlowDoc() {
 		gap := vf.At.Sub(prev)
 		missing := "(missing hop)"
 		switch vf.Rule {
-		case "token.never-called":
+		case mcptap.RuleTokenNeverCalled:
 			missing = "token   never called"
-		case "mcp.bearer-never-sent":
+		case mcptap.RuleMCPBearerNeverSent:
 			missing = "mcp     bearer never sent"
 		}
 		text(fmt.Sprintf(" %s%s %s", m.st.bad.Render("✗ "), m.gap(gap), m.st.bad.Render(fmt.Sprintf("%-34s none within the %s timeout", missing, dur(m.opts.TokenTimeout))+"  ◀ chain broke here")))
@@ -195,8 +195,8 @@ func (m *Model) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
 	if len(fd.Exchanges) > 0 {
 		ex = fd.Exchanges[0]
 	}
-	add(docLine{text: fmt.Sprintf("   %s %s  fault: %s (%s)", m.sevGlyph(fd.Severity), m.st.bold.Render(fd.Rule), fd.Fault, faultWords(fd.Fault)),
-		ex: ex, copy: fd.Rule + ": " + fd.Title, sel: true})
+	add(docLine{text: fmt.Sprintf("   %s %s  fault: %s (%s)", m.sevGlyph(fd.Severity), m.st.bold.Render(string(fd.Rule)), fd.Fault, faultWords(fd.Fault)),
+		ex: ex, copy: string(fd.Rule) + ": " + fd.Title, sel: true})
 	inner := max(w-8, 20)
 	if fd.Title != "" {
 		add(docLine{text: "     " + m.st.bold.Render(sanitize(fd.Title))})

@@ -272,7 +272,7 @@ func (m *Model) verdictWords(f mcptap.Flow) string {
 			return m.st.ok.Render("ok: authorized, token issued")
 		}
 	}
-	s := f.Verdict.Rule + " · " + string(f.Verdict.Fault)
+	s := string(f.Verdict.Rule) + " · " + string(f.Verdict.Fault)
 	if fd, ok := m.verdictFinding(f); ok && fd.Title != "" {
 		s += " · " + fd.Title
 	}

@@ -175,7 +175,7 @@ func listScenarios(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tCLIENT\tEXPECTED VERDICT\tFAULT\tWHAT")
 	for _, sc := range lab.Scenarios() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sc.Name, sc.Profile, strings.Join(sc.Expect.Rules, " | "), faults(sc.Expect.Faults), sc.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sc.Name, sc.Profile, sc.Expect.RulesText(" | "), faults(sc.Expect.Faults), sc.Title)
 	}
 	return tw.Flush()
 }
@@ -215,7 +215,7 @@ func writeOutcomes(w io.Writer, outcomes []lab.Outcome) error {
 		} else {
 			res = "FAIL: " + o.Why
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%s/%s\t%s\t%s\n", o.Scenario, strings.Join(o.Expect.Rules, "|"), faults(o.Expect.Faults), o.Got.Rule, o.Got.Fault, o.Client, res)
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s/%s\t%s\t%s\n", o.Scenario, o.Expect.RulesText("|"), faults(o.Expect.Faults), o.Got.Rule, o.Got.Fault, o.Client, res)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

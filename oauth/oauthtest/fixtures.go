@@ -16,9 +16,9 @@ type Fixture struct {
 	About    string
 	Scenario Scenario
 	Custom   func(b *Builder) // instead of Scenario
-	Verdict  string           // verdict rule of the flow under test ("ok" for healthy)
+	Verdict  mcptap.RuleID         // verdict rule of the flow under test ("ok" for healthy)
 	Fault    mcptap.Fault
-	Has      []string // rules that must be among the findings
+	Has      []mcptap.RuleID // rules that must be among the findings
 	Flow     int      // index of the flow under test (default 0)
 }
 
@@ -51,82 +51,82 @@ var Fixtures = []Fixture{
 
 	// Seeds.
 	{Name: "seed000-browser", About: "report 000 from the browser: ChatGPT callback completion 404 OAuth state not found", Scenario: Scenario{Client: "chatgpt", Origin: "https://mcp.auto.dev", Upstream: "https://id.org.ai", Passthrough: true, Browser: true, CompletionStat: 404},
-		Verdict: "callback.state-not-found", Fault: mcptap.FaultClient},
+		Verdict: mcptap.RuleCallbackStateNotFound, Fault: mcptap.FaultClient},
 	{Name: "seed000-server", About: "report 000 from the server: code and state echoed, no token request", Scenario: Scenario{Client: "chatgpt", Origin: "https://mcp.auto.dev", MCPPath: "/", NoToken: true, EndWait: 90 * time.Second},
-		Verdict: "token.never-called", Fault: mcptap.FaultClient},
+		Verdict: mcptap.RuleTokenNeverCalled, Fault: mcptap.FaultClient},
 	{Name: "seed000-scaffold", About: "report 000 with the mcpkit scaffold: PRM path fallback, no token request", Scenario: Scenario{Client: "chatgpt", PRMPathFallback: true, NoToken: true, EndWait: 90 * time.Second},
-		Verdict: "token.never-called", Fault: mcptap.FaultClient, Has: []string{"discovery.prm-path-fallback"}},
-	{Name: "seed001-plugin", About: "report 001: plugin OAuth provider drops state", Custom: seed001, Verdict: "state.not-echoed", Fault: mcptap.FaultAuthServer},
+		Verdict: mcptap.RuleTokenNeverCalled, Fault: mcptap.FaultClient, Has: []mcptap.RuleID{mcptap.RuleDiscoveryPRMPathFallback}},
+	{Name: "seed001-plugin", About: "report 001: plugin OAuth provider drops state", Custom: seed001, Verdict: mcptap.RuleStateNotEchoed, Fault: mcptap.FaultAuthServer},
 
 	// Discovery.
-	{Name: "discovery-no-challenge", Scenario: Scenario{Client: "claude", NoChallenge: true}, Verdict: "discovery.no-challenge", Fault: mcptap.FaultServer},
-	{Name: "discovery-not-json", Scenario: Scenario{Client: "claude", PRMNotJSON: true}, Verdict: "discovery.not-json", Fault: mcptap.FaultServer},
-	{Name: "discovery-prm-path-fallback", Scenario: Scenario{Client: "chatgpt", PRMPathFallback: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []string{"discovery.prm-path-fallback"}},
-	{Name: "discovery-resource-mismatch", Scenario: Scenario{Client: "claude", PRMResource: "https://mcp.example.com", AuthResource: "https://mcp.example.com", TokenAud: "https://mcp.example.com"}, Verdict: "discovery.resource-mismatch", Fault: mcptap.FaultServer},
-	{Name: "discovery-no-authorization-servers", Scenario: Scenario{Client: "chatgpt", PRMNoAS: true}, Verdict: "discovery.no-authorization-servers", Fault: mcptap.FaultServer},
-	{Name: "discovery-prm-missing", Scenario: Scenario{Client: "claude", PRMAllMissing: true}, Verdict: "discovery.no-authorization-servers", Fault: mcptap.FaultServer},
-	{Name: "discovery-issuer-mismatch", Scenario: Scenario{Client: "vscode", Issuer: "https://mcp.example.com/"}, Verdict: "discovery.issuer-mismatch", Fault: mcptap.FaultAuthServer},
-	{Name: "discovery-no-pkce-s256", Scenario: Scenario{Client: "claude", NoS256: true}, Verdict: "discovery.no-pkce-s256", Fault: mcptap.FaultAuthServer},
-	{Name: "discovery-no-registration", Scenario: Scenario{Client: "mcp-remote", NoRegistration: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []string{"discovery.no-registration"}},
-	{Name: "discovery-internal-origin", Scenario: Scenario{Client: "chatgpt", InternalToken: true}, Verdict: "discovery.internal-origin", Fault: mcptap.FaultAuthServer},
+	{Name: "discovery-no-challenge", Scenario: Scenario{Client: "claude", NoChallenge: true}, Verdict: mcptap.RuleDiscoveryNoChallenge, Fault: mcptap.FaultServer},
+	{Name: "discovery-not-json", Scenario: Scenario{Client: "claude", PRMNotJSON: true}, Verdict: mcptap.RuleDiscoveryNotJSON, Fault: mcptap.FaultServer},
+	{Name: "discovery-prm-path-fallback", Scenario: Scenario{Client: "chatgpt", PRMPathFallback: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleDiscoveryPRMPathFallback}},
+	{Name: "discovery-resource-mismatch", Scenario: Scenario{Client: "claude", PRMResource: "https://mcp.example.com", AuthResource: "https://mcp.example.com", TokenAud: "https://mcp.example.com"}, Verdict: mcptap.RuleDiscoveryResourceMismatch, Fault: mcptap.FaultServer},
+	{Name: "discovery-no-authorization-servers", Scenario: Scenario{Client: "chatgpt", PRMNoAS: true}, Verdict: mcptap.RuleDiscoveryNoAuthorizationServers, Fault: mcptap.FaultServer},
+	{Name: "discovery-prm-missing", Scenario: Scenario{Client: "claude", PRMAllMissing: true}, Verdict: mcptap.RuleDiscoveryNoAuthorizationServers, Fault: mcptap.FaultServer},
+	{Name: "discovery-issuer-mismatch", Scenario: Scenario{Client: "vscode", Issuer: "https://mcp.example.com/"}, Verdict: mcptap.RuleDiscoveryIssuerMismatch, Fault: mcptap.FaultAuthServer},
+	{Name: "discovery-no-pkce-s256", Scenario: Scenario{Client: "claude", NoS256: true}, Verdict: mcptap.RuleDiscoveryNoPKCES256, Fault: mcptap.FaultAuthServer},
+	{Name: "discovery-no-registration", Scenario: Scenario{Client: "mcp-remote", NoRegistration: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleDiscoveryNoRegistration}},
+	{Name: "discovery-internal-origin", Scenario: Scenario{Client: "chatgpt", InternalToken: true}, Verdict: mcptap.RuleDiscoveryInternalOrigin, Fault: mcptap.FaultAuthServer},
 
 	// Registration and clients.
-	{Name: "register-rejected", Scenario: Scenario{Client: "vscode", RegisterStatus: 400}, Verdict: "register.rejected", Fault: mcptap.FaultAuthServer},
-	{Name: "client-unknown", Scenario: Scenario{Client: "claude", UnknownClient: true}, Verdict: "client.unknown", Fault: mcptap.FaultAuthServer},
+	{Name: "register-rejected", Scenario: Scenario{Client: "vscode", RegisterStatus: 400}, Verdict: mcptap.RuleRegisterRejected, Fault: mcptap.FaultAuthServer},
+	{Name: "client-unknown", Scenario: Scenario{Client: "claude", UnknownClient: true}, Verdict: mcptap.RuleClientUnknown, Fault: mcptap.FaultAuthServer},
 
 	// Authorize.
-	{Name: "authorize-pkce-missing", Scenario: Scenario{Client: "mcp-remote", NoPKCE: true, AuthorizeStatus: 400, AuthorizeBody: `{"error":"invalid_request","error_description":"code_challenge required"}`}, Verdict: "authorize.pkce-missing", Fault: mcptap.FaultClient},
-	{Name: "authorize-resource-missing", Scenario: Scenario{Client: "claude", NoResource: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []string{"authorize.resource-missing"}},
-	{Name: "authorize-resource-mismatch", Scenario: Scenario{Client: "chatgpt", AuthResource: "https://mcp.example.com/"}, Verdict: "authorize.resource-mismatch", Fault: mcptap.FaultClient},
-	{Name: "authorize-redirect-uri-unregistered", Scenario: Scenario{Client: "vscode", RedirectURI: "http://127.0.0.1:51234/", AuthorizeStatus: 400, AuthorizeBody: "<html>Invalid redirect URI. The redirect URI provided does not match any registered URI for this client.</html>"}, Verdict: "authorize.redirect-uri-unregistered", Fault: mcptap.FaultClient},
-	{Name: "authorize-wrong-redirect-target", Scenario: Scenario{Client: "chatgpt", LocationTarget: "https://chatgpt.com/connector/oauth/OLDconnector1"}, Verdict: "authorize.wrong-redirect-target", Fault: mcptap.FaultAuthServer},
-	{Name: "authorize-error-not-redirected", Scenario: Scenario{Client: "claude", AuthorizeStatus: 500}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []string{"authorize.error-not-redirected"}},
+	{Name: "authorize-pkce-missing", Scenario: Scenario{Client: "mcp-remote", NoPKCE: true, AuthorizeStatus: 400, AuthorizeBody: `{"error":"invalid_request","error_description":"code_challenge required"}`}, Verdict: mcptap.RuleAuthorizePKCEMissing, Fault: mcptap.FaultClient},
+	{Name: "authorize-resource-missing", Scenario: Scenario{Client: "claude", NoResource: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleAuthorizeResourceMissing}},
+	{Name: "authorize-resource-mismatch", Scenario: Scenario{Client: "chatgpt", AuthResource: "https://mcp.example.com/"}, Verdict: mcptap.RuleAuthorizeResourceMismatch, Fault: mcptap.FaultClient},
+	{Name: "authorize-redirect-uri-unregistered", Scenario: Scenario{Client: "vscode", RedirectURI: "http://127.0.0.1:51234/", AuthorizeStatus: 400, AuthorizeBody: "<html>Invalid redirect URI. The redirect URI provided does not match any registered URI for this client.</html>"}, Verdict: mcptap.RuleAuthorizeRedirectURIUnregistered, Fault: mcptap.FaultClient},
+	{Name: "authorize-wrong-redirect-target", Scenario: Scenario{Client: "chatgpt", LocationTarget: "https://chatgpt.com/connector/oauth/OLDconnector1"}, Verdict: mcptap.RuleAuthorizeWrongRedirectTarget, Fault: mcptap.FaultAuthServer},
+	{Name: "authorize-error-not-redirected", Scenario: Scenario{Client: "claude", AuthorizeStatus: 500}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleAuthorizeErrorNotRedirected}},
 
 	// State.
-	{Name: "state-not-echoed", Scenario: Scenario{Client: "claude", DropState: true}, Verdict: "state.not-echoed", Fault: mcptap.FaultAuthServer},
-	{Name: "state-altered-plus-to-space", Scenario: Scenario{Client: "vscode", AlterState: alterRaw(func(s string) string { return url.QueryEscape(strings.ReplaceAll(s, "+", " ")) })}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-altered-double-encoded", Scenario: Scenario{Client: "vscode", AlterState: url.QueryEscape}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-altered-padding-stripped", Scenario: Scenario{Client: "vscode", AlterState: alterRaw(func(s string) string { return url.QueryEscape(strings.TrimRight(s, "=")) })}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-altered-padding-added", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return s + "%3D" }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-altered-truncated", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return s[:len(s)/2] }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
+	{Name: "state-not-echoed", Scenario: Scenario{Client: "claude", DropState: true}, Verdict: mcptap.RuleStateNotEchoed, Fault: mcptap.FaultAuthServer},
+	{Name: "state-altered-plus-to-space", Scenario: Scenario{Client: "vscode", AlterState: alterRaw(func(s string) string { return url.QueryEscape(strings.ReplaceAll(s, "+", " ")) })}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
+	{Name: "state-altered-double-encoded", Scenario: Scenario{Client: "vscode", AlterState: url.QueryEscape}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
+	{Name: "state-altered-padding-stripped", Scenario: Scenario{Client: "vscode", AlterState: alterRaw(func(s string) string { return url.QueryEscape(strings.TrimRight(s, "=")) })}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
+	{Name: "state-altered-padding-added", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return s + "%3D" }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
+	{Name: "state-altered-truncated", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return s[:len(s)/2] }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-base64-alphabet", Scenario: Scenario{Client: "vscode", AlterState: alterRaw(func(s string) string {
 		return url.QueryEscape(strings.NewReplacer("+", "-", "/", "_").Replace(s))
-	})}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
+	})}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-json-reserialized", Scenario: Scenario{Client: "chatgpt", AlterState: alterRaw(func(s string) string {
 		b, _ := base64.StdEncoding.DecodeString(s)
 		var csrf, sid string
 		fmt.Sscanf(strings.NewReplacer(`{"csrf":"`, "", `","s":"`, " ", `"}`, "").Replace(string(b)), "%s %s", &csrf, &sid)
 		j := fmt.Sprintf(`{"s": "%s", "csrf": "%s"}`, sid, csrf)
 		return url.QueryEscape(base64.StdEncoding.EncodeToString([]byte(j)))
-	})}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-altered-case-or-whitespace", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return strings.ToUpper(s) }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-altered-other", Scenario: Scenario{Client: "claude", AlterState: func(string) string { return "f00dfeedf00dfeed" }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer},
-	{Name: "state-stale", Scenario: Scenario{Client: "chatgpt", Stale: true}, Verdict: "state.stale", Fault: mcptap.FaultClient, Has: []string{"token.never-called"}},
-	{Name: "state-too-long", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AuthorizeStatus: 400, AuthorizeBody: `{"statusCode":400,"code":"FST_ERR_VALIDATION","error":"Bad Request","message":"querystring/state Too big"}`}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []string{"state.too-long"}},
-	{Name: "state-too-long-truncated", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AlterState: func(s string) string { return s[:255] }}, Verdict: "state.altered", Fault: mcptap.FaultAuthServer, Has: []string{"state.too-long"}},
+	})}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
+	{Name: "state-altered-case-or-whitespace", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return strings.ToUpper(s) }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
+	{Name: "state-altered-other", Scenario: Scenario{Client: "claude", AlterState: func(string) string { return "f00dfeedf00dfeed" }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
+	{Name: "state-stale", Scenario: Scenario{Client: "chatgpt", Stale: true}, Verdict: mcptap.RuleStateStale, Fault: mcptap.FaultClient, Has: []mcptap.RuleID{mcptap.RuleTokenNeverCalled}},
+	{Name: "state-too-long", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AuthorizeStatus: 400, AuthorizeBody: `{"statusCode":400,"code":"FST_ERR_VALIDATION","error":"Bad Request","message":"querystring/state Too big"}`}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleStateTooLong}},
+	{Name: "state-too-long-truncated", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AlterState: func(s string) string { return s[:255] }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer, Has: []mcptap.RuleID{mcptap.RuleStateTooLong}},
 
 	// Client callback.
-	{Name: "callback-rejected", Scenario: Scenario{Client: "claude", Browser: true, CallbackStatus: 405, CallbackBody: `{"type":"error","error":{"type":"invalid_request_error","message":"Method Not Allowed"}}`}, Verdict: "callback.rejected", Fault: mcptap.FaultClient},
-	{Name: "callback-state-not-found", Scenario: Scenario{Client: "chatgpt", Browser: true, CompletionStat: 404}, Verdict: "callback.state-not-found", Fault: mcptap.FaultClient},
+	{Name: "callback-rejected", Scenario: Scenario{Client: "claude", Browser: true, CallbackStatus: 405, CallbackBody: `{"type":"error","error":{"type":"invalid_request_error","message":"Method Not Allowed"}}`}, Verdict: mcptap.RuleCallbackRejected, Fault: mcptap.FaultClient},
+	{Name: "callback-state-not-found", Scenario: Scenario{Client: "chatgpt", Browser: true, CompletionStat: 404}, Verdict: mcptap.RuleCallbackStateNotFound, Fault: mcptap.FaultClient},
 
 	// Token.
-	{Name: "token-never-called", Scenario: Scenario{Client: "claude", NoToken: true, EndWait: 2 * time.Minute}, Verdict: "token.never-called", Fault: mcptap.FaultClient},
-	{Name: "token-never-called-upstream", About: "authorize handed to an external provider, nothing came back", Scenario: Scenario{Client: "chatgpt", Upstream: "https://login.idp.example", UpstreamLost: true, EndWait: 2 * time.Minute}, Verdict: "token.never-called", Fault: mcptap.FaultUnknown},
-	{Name: "token-pkce-mismatch", Scenario: Scenario{Client: "mcp-remote", Verifier: "verifier-of-another-attempt-0123456789abcdefghijkl", TokenError: "invalid_grant"}, Verdict: "token.pkce-mismatch", Fault: mcptap.FaultClient},
-	{Name: "token-redirect-uri-mismatch", Scenario: Scenario{Client: "mcp-remote", TokenRedirect: "http://localhost:21372/oauth/callback", TokenError: "invalid_grant"}, Verdict: "token.redirect-uri-mismatch", Fault: mcptap.FaultClient},
-	{Name: "token-code-reused", Scenario: Scenario{Client: "claude", ReuseCode: true}, Verdict: "token.code-reused", Fault: mcptap.FaultClient},
-	{Name: "token-client-mismatch", Scenario: Scenario{Client: "mcp-remote", TokenClientID: "cl_0000otherinstance", TokenError: "invalid_grant"}, Verdict: "token.client-mismatch", Fault: mcptap.FaultClient},
-	{Name: "token-invalid-grant", Scenario: Scenario{Client: "claude", TokenError: "invalid_grant"}, Verdict: "token.invalid-grant", Fault: mcptap.FaultAuthServer},
-	{Name: "token-invalid-client", Scenario: Scenario{Client: "claude", TokenError: "invalid_client", AuthMethodUsed: "client_secret_basic"}, Verdict: "token.invalid-client", Fault: mcptap.FaultClient},
-	{Name: "token-invalid-target", Scenario: Scenario{Client: "claude", TokenError: "invalid_target"}, Verdict: "token.invalid-target", Fault: mcptap.FaultAuthServer},
-	{Name: "token-bad-response", Scenario: Scenario{Client: "vscode", TokenBody: "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=mcp&token_type=bearer", TokenCT: "application/x-www-form-urlencoded"}, Verdict: "token.bad-response", Fault: mcptap.FaultAuthServer},
-	{Name: "token-audience-mismatch", Scenario: Scenario{Client: "chatgpt", TokenAud: "authenticated"}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []string{"token.audience-mismatch"}},
+	{Name: "token-never-called", Scenario: Scenario{Client: "claude", NoToken: true, EndWait: 2 * time.Minute}, Verdict: mcptap.RuleTokenNeverCalled, Fault: mcptap.FaultClient},
+	{Name: "token-never-called-upstream", About: "authorize handed to an external provider, nothing came back", Scenario: Scenario{Client: "chatgpt", Upstream: "https://login.idp.example", UpstreamLost: true, EndWait: 2 * time.Minute}, Verdict: mcptap.RuleTokenNeverCalled, Fault: mcptap.FaultUnknown},
+	{Name: "token-pkce-mismatch", Scenario: Scenario{Client: "mcp-remote", Verifier: "verifier-of-another-attempt-0123456789abcdefghijkl", TokenError: "invalid_grant"}, Verdict: mcptap.RuleTokenPKCEMismatch, Fault: mcptap.FaultClient},
+	{Name: "token-redirect-uri-mismatch", Scenario: Scenario{Client: "mcp-remote", TokenRedirect: "http://localhost:21372/oauth/callback", TokenError: "invalid_grant"}, Verdict: mcptap.RuleTokenRedirectURIMismatch, Fault: mcptap.FaultClient},
+	{Name: "token-code-reused", Scenario: Scenario{Client: "claude", ReuseCode: true}, Verdict: mcptap.RuleTokenCodeReused, Fault: mcptap.FaultClient},
+	{Name: "token-client-mismatch", Scenario: Scenario{Client: "mcp-remote", TokenClientID: "cl_0000otherinstance", TokenError: "invalid_grant"}, Verdict: mcptap.RuleTokenClientMismatch, Fault: mcptap.FaultClient},
+	{Name: "token-invalid-grant", Scenario: Scenario{Client: "claude", TokenError: "invalid_grant"}, Verdict: mcptap.RuleTokenInvalidGrant, Fault: mcptap.FaultAuthServer},
+	{Name: "token-invalid-client", Scenario: Scenario{Client: "claude", TokenError: "invalid_client", AuthMethodUsed: "client_secret_basic"}, Verdict: mcptap.RuleTokenInvalidClient, Fault: mcptap.FaultClient},
+	{Name: "token-invalid-target", Scenario: Scenario{Client: "claude", TokenError: "invalid_target"}, Verdict: mcptap.RuleTokenInvalidTarget, Fault: mcptap.FaultAuthServer},
+	{Name: "token-bad-response", Scenario: Scenario{Client: "vscode", TokenBody: "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=mcp&token_type=bearer", TokenCT: "application/x-www-form-urlencoded"}, Verdict: mcptap.RuleTokenBadResponse, Fault: mcptap.FaultAuthServer},
+	{Name: "token-audience-mismatch", Scenario: Scenario{Client: "chatgpt", TokenAud: "authenticated"}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleTokenAudienceMismatch}},
 
 	// MCP.
-	{Name: "mcp-bearer-rejected", Scenario: Scenario{Client: "chatgpt", MCPStatus: 401}, Verdict: "mcp.bearer-rejected", Fault: mcptap.FaultServer},
-	{Name: "mcp-bearer-rejected-audience", Scenario: Scenario{Client: "chatgpt", MCPStatus: 401, TokenAud: "authenticated"}, Verdict: "mcp.bearer-rejected", Fault: mcptap.FaultAuthServer, Has: []string{"token.audience-mismatch"}},
-	{Name: "mcp-bearer-never-sent", Scenario: Scenario{Client: "claude", NoBearer: true}, Verdict: "mcp.bearer-never-sent", Fault: mcptap.FaultClient},
-	{Name: "mcp-redirect", Scenario: Scenario{Client: "claude", MCPStatus: 307}, Verdict: "mcp.redirect", Fault: mcptap.FaultServer},
+	{Name: "mcp-bearer-rejected", Scenario: Scenario{Client: "chatgpt", MCPStatus: 401}, Verdict: mcptap.RuleMCPBearerRejected, Fault: mcptap.FaultServer},
+	{Name: "mcp-bearer-rejected-audience", Scenario: Scenario{Client: "chatgpt", MCPStatus: 401, TokenAud: "authenticated"}, Verdict: mcptap.RuleMCPBearerRejected, Fault: mcptap.FaultAuthServer, Has: []mcptap.RuleID{mcptap.RuleTokenAudienceMismatch}},
+	{Name: "mcp-bearer-never-sent", Scenario: Scenario{Client: "claude", NoBearer: true}, Verdict: mcptap.RuleMCPBearerNeverSent, Fault: mcptap.FaultClient},
+	{Name: "mcp-redirect", Scenario: Scenario{Client: "claude", MCPStatus: 307}, Verdict: mcptap.RuleMCPRedirect, Fault: mcptap.FaultServer},
 }
 
 // seed001 is report 001: a 2023 ChatGPT plugin's OAuth provider redirects
