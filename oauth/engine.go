@@ -7,10 +7,10 @@ import (
 	"github.com/mcptap/mcptap"
 )
 
-// Rule is one entry of the findings catalogue (spec/FINDINGS.md) with the
+// ruleDef is one entry of the findings catalogue (spec/FINDINGS.md) with the
 // function that looks for it. Exactly one of the check functions is set (or
 // several, for rules that show both in a flow and at the session's end).
-type Rule struct {
+type ruleDef struct {
 	ID       mcptap.RuleID
 	Severity mcptap.Severity
 	Fault    mcptap.Fault
@@ -61,8 +61,8 @@ func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
 	}
 	x.judged = t.complete(x)
 	var out []mcptap.Finding
-	for i := range Rules {
-		r := &Rules[i]
+	for i := range catalogue {
+		r := &catalogue[i]
 		if r.Exchange == nil {
 			continue
 		}
@@ -84,8 +84,8 @@ func (t *Tracker) runFlow(f *flow) []mcptap.Finding {
 		f.judged = f.judged && t.complete(h.x)
 	}
 	var out []mcptap.Finding
-	for i := range Rules {
-		r := &Rules[i]
+	for i := range catalogue {
+		r := &catalogue[i]
 		if r.Flow == nil {
 			continue
 		}
@@ -119,8 +119,8 @@ func (t *Tracker) timed(final bool) []mcptap.Finding {
 	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].n < fs[j].n })
 	var out []mcptap.Finding
-	for i := range Rules {
-		r := &Rules[i]
+	for i := range catalogue {
+		r := &catalogue[i]
 		if r.Timed != nil {
 			for _, f := range fs {
 				for _, h := range r.Timed(t, f, final) {
@@ -146,7 +146,7 @@ func (t *Tracker) timed(final bool) []mcptap.Finding {
 
 // raise records a hit as a Finding unless the same one exists already. IDs
 // are a hash of the rule and the hit's key, so they are stable across runs.
-func (t *Tracker) raise(r *Rule, h hit) (mcptap.Finding, bool) {
+func (t *Tracker) raise(r *ruleDef, h hit) (mcptap.Finding, bool) {
 	key := h.key
 	if key == "" {
 		key = h.anchor
@@ -425,4 +425,24 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 		}
 	}
 	return v
+}
+
+// RuleInfo describes one implemented rule: its catalogue ID, default
+// severity and fault side, title and fix.
+type RuleInfo struct {
+	ID       mcptap.RuleID
+	Severity mcptap.Severity
+	Fault    mcptap.Fault
+	Title    string
+	Fix      string
+}
+
+// Catalogue lists the implemented rules in the order that breaks verdict
+// ties (causes before symptoms).
+func Catalogue() []RuleInfo {
+	out := make([]RuleInfo, len(catalogue))
+	for i, r := range catalogue {
+		out[i] = RuleInfo{ID: r.ID, Severity: r.Severity, Fault: r.Fault, Title: r.Title, Fix: r.Fix}
+	}
+	return out
 }

@@ -97,7 +97,7 @@ func TestEveryRuleHasAFixture(t *testing.T) {
 			covered[r] = true
 		}
 	}
-	for _, r := range oauth.Rules {
+	for _, r := range oauth.Catalogue() {
 		if !covered[r.ID] {
 			t.Errorf("no fixture shows %s", r.ID)
 		}

@@ -13,9 +13,9 @@ import (
 	"github.com/mcptap/mcptap"
 )
 
-// Rules is the Tier-1 catalogue of spec/FINDINGS.md, in the order that breaks
+// catalogue is the Tier-1 catalogue of spec/FINDINGS.md, in the order that breaks
 // ties between findings on the same hop (causes before symptoms).
-var Rules = []Rule{
+var catalogue = []ruleDef{
 	// Discovery.
 	{ID: mcptap.RuleDiscoveryNoChallenge, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
 		Title:    "401 without a usable WWW-Authenticate challenge",

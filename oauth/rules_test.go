@@ -280,7 +280,7 @@ var ruleVariants = map[mcptap.RuleID][]variant{
 
 // Each Tier-1 rule catches each of its variants, with evidence and a fix.
 func TestRules(t *testing.T) {
-	for _, r := range oauth.Rules {
+	for _, r := range oauth.Catalogue() {
 		vs := ruleVariants[r.ID]
 		if len(vs) == 0 {
 			t.Errorf("rule %s has no test variant", r.ID)
@@ -314,7 +314,7 @@ func TestRules(t *testing.T) {
 	}
 	for id := range ruleVariants {
 		found := false
-		for _, r := range oauth.Rules {
+		for _, r := range oauth.Catalogue() {
 			found = found || r.ID == id
 		}
 		if !found {
@@ -334,7 +334,7 @@ func TestTier1Complete(t *testing.T) {
 	discovery.not-json discovery.issuer-mismatch discovery.no-pkce-s256 discovery.no-registration
 	discovery.internal-origin register.rejected client.unknown mcp.bearer-rejected mcp.bearer-never-sent mcp.redirect`)
 	have := map[mcptap.RuleID]bool{}
-	for _, r := range oauth.Rules {
+	for _, r := range oauth.Catalogue() {
 		if have[r.ID] {
 			t.Errorf("rule %s listed twice", r.ID)
 		}

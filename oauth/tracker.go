@@ -95,7 +95,7 @@ type Tracker struct {
 	findingSeq  map[string]int               // finding ID -> index in findingList
 	anchor      map[string]string            // finding ID -> anchor exchange
 	secondary   map[string]bool              // finding IDs the chain got past
-	causeOf     map[string]mcptap.RuleID           // finding ID -> rule of the earlier finding that explains it
+	causeOf     map[string]mcptap.RuleID     // finding ID -> rule of the earlier finding that explains it
 	ruleIdx     map[mcptap.RuleID]int
 
 	waitCode   map[*flow]bool
@@ -208,7 +208,7 @@ func NewTracker(opts Options) *Tracker {
 		waitCode:         map[*flow]bool{},
 		waitBearer:       map[*flow]bool{},
 	}
-	for i, r := range Rules {
+	for i, r := range catalogue {
 		t.ruleIdx[r.ID] = i
 	}
 	return t

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/internal/wire"
 )
 
 // Route is one reverse listener and the upstream it forwards to.
@@ -238,32 +239,7 @@ type routeHandler struct {
 	prefix   string // upstream path prefix without trailing slash, "" for none
 }
 
-var bufPool = &syncBufferPool{}
-
-// CopyBuffers is the pool of 32 KiB copy buffers mcptap's reverse proxy
-// uses, for a baseline proxy that should copy the same way
-// (bench/proxybench's bare proxy).
-func CopyBuffers() httputil.BufferPool { return bufPool }
-
-// copyBufSize is the size of each copy buffer.
-const copyBufSize = 32 << 10
-
-// syncBufferPool pools the buffers as array pointers: converting a slice back
-// to one costs nothing, where pooling a *[]byte allocates on every Put.
-type syncBufferPool struct{ p sync.Pool }
-
-func (b *syncBufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[copyBufSize]byte); ok {
-		return v[:]
-	}
-	return new([copyBufSize]byte)[:]
-}
-
-func (b *syncBufferPool) Put(buf []byte) {
-	if len(buf) == copyBufSize {
-		b.p.Put((*[copyBufSize]byte)(buf))
-	}
-}
+var bufPool = wire.CopyBuffers()
 
 func newRouteHandler(p *Proxy, up *url.URL, hostUpstream bool, errLog *log.Logger) *routeHandler {
 	h := &routeHandler{p: p, upstream: up.Scheme + "://" + up.Host}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/internal/wire"
 )
 
 // headlessBody is the largest body of known length whose exchange is not
@@ -20,10 +20,6 @@ import (
 // follows its head at once, and a second publication would cost the
 // recorder and the live views as much again as the first.
 const headlessBody = 64 << 10
-
-// inMemoryBody is the largest request body of known length that is read
-// whole before it is forwarded (see Transport.RoundTrip).
-const inMemoryBody = 64 << 10
 
 // DefaultBodyCap is how many bytes of each body are recorded when no cap is set.
 const DefaultBodyCap = 1 << 20
@@ -187,7 +183,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ex.RespSize = 0
 	fillClient(ex, req)
 
-	if short, body, ok, err := ReadShortBody(req); ok {
+	if short, body, ok, err := wire.ReadShortBody(req); ok {
 		// Read whole before it is sent on, the body leaves with the request
 		// head: one write and one wakeup less per request for mcptap and
 		// for the upstream. The record needs no tee.
@@ -317,32 +313,6 @@ func fillClient(ex *mcptap.Exchange, req *http.Request) {
 	if ex.RemoteAddr == "" {
 		ex.RemoteAddr = req.RemoteAddr
 	}
-}
-
-// ReadShortBody reads a short request body whole (known length up to 64
-// KiB, no Expect header) and returns a shallow copy of req that carries it
-// as an in-memory body, which net/http writes with the request head in one
-// segment instead of flushing the head first as it does for a body it cannot
-// tell will not block (golang/go#22088). The copy can be retried (GetBody),
-// and req's own body is closed. With Expect (100-continue) the client waits
-// for the upstream's go-ahead before sending, so such a body must stream.
-// ok is false, and nothing is read, for any other request. If the body ends
-// early, err says so and body holds what arrived.
-func ReadShortBody(req *http.Request) (out *http.Request, body []byte, ok bool, err error) {
-	n := req.ContentLength
-	if n <= 0 || n > inMemoryBody || req.Body == nil || req.Body == http.NoBody || len(req.Header["Expect"]) != 0 {
-		return req, nil, false, nil
-	}
-	buf := make([]byte, n)
-	got, err := io.ReadFull(req.Body, buf)
-	_ = req.Body.Close()
-	if err != nil {
-		return req, buf[:got], true, fmt.Errorf("read request body from the client: %w", err)
-	}
-	cp := *req
-	cp.Body = io.NopCloser(bytes.NewReader(buf))
-	cp.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-	return &cp, buf, true, nil
 }
 
 // capBody returns the part of a body of true size n that is recorded under

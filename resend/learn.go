@@ -48,7 +48,7 @@ func Seed(s *Substitution, reqs []mcptap.Exchange) {
 		}
 		nv := FreshVerifier(v)
 		s.Add(v, nv, "code_verifier")
-		s.Add(S256(v), S256(nv), "code_challenge")
+		s.Add(s256(v), s256(nv), "code_challenge")
 	}
 	for _, c := range challenges {
 		if _, ok := s.Lookup(c.value); ok {
@@ -57,7 +57,7 @@ func Seed(s *Substitution, reqs []mcptap.Exchange) {
 		if strings.EqualFold(c.method, "plain") {
 			s.Add(c.value, FreshVerifier(c.value), "code_challenge")
 		} else {
-			s.Add(c.value, S256(FreshVerifier("")), "code_challenge")
+			s.Add(c.value, s256(FreshVerifier("")), "code_challenge")
 		}
 	}
 }

@@ -77,7 +77,7 @@ type Result struct {
 // RuleChange is one rule in a Diff: how many findings it raised before and
 // after, and its worst severity and its fault.
 type RuleChange struct {
-	Rule     mcptap.RuleID        `json:"rule"`
+	Rule     mcptap.RuleID   `json:"rule"`
 	Severity mcptap.Severity `json:"severity"`
 	Fault    mcptap.Fault    `json:"fault"`
 	Before   int             `json:"before"`

@@ -205,7 +205,7 @@ func TestResendToFixedServer(t *testing.T) {
 			if ok, nk := jsonKeys(oq.Get("state")), jsonKeys(nq.Get("state")); ok != nk {
 				t.Errorf("recorded state decodes to members %q, the fresh one to %q", ok, nk)
 			}
-			if nq.Get("code_challenge") != S256(formValue(newTok, "code_verifier")) {
+			if nq.Get("code_challenge") != s256(formValue(newTok, "code_verifier")) {
 				t.Errorf("challenge %q is not S256 of the new verifier", nq.Get("code_challenge"))
 			}
 			if nq.Get("client_id") == oq.Get("client_id") {

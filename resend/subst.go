@@ -319,8 +319,8 @@ func FreshVerifier(old string) string {
 	return randomB64URL(32)
 }
 
-// S256 is the PKCE S256 challenge of a verifier (RFC 7636 §4.2).
-func S256(verifier string) string {
+// s256 is the PKCE S256 challenge of a verifier (RFC 7636 §4.2).
+func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -31,7 +31,7 @@ func flowSubstitution() *Substitution {
 	var s Substitution
 	s.Add(oldState, newState, "state")
 	s.Add(oldVerif, newVerif, "code_verifier")
-	s.Add(S256(oldVerif), S256(newVerif), "code_challenge")
+	s.Add(s256(oldVerif), s256(newVerif), "code_challenge")
 	s.Add(oldCode, newCode, "location.code")
 	s.Add(oldClient, newClient, "json.client_id")
 	s.Add(oldBearer, newBearer, "json.access_token")
@@ -52,8 +52,8 @@ func TestSubstitution(t *testing.T) {
 		{"state percent-encoded in query", "target", "/authorize?state=" + q(oldState) + "&x=1", "/authorize?state=" + q(newState) + "&x=1"},
 		{"state lower-case percent-encoding", "target", "/authorize?state=ab%2bc%2fd%3d%3d", "/authorize?state=" + lowerHex(q(newState))},
 		{"authorize with everything", "target",
-			"/authorize?response_type=code&client_id=" + oldClient + "&state=" + q(oldState) + "&code_challenge=" + S256(oldVerif) + "&code_challenge_method=S256",
-			"/authorize?response_type=code&client_id=" + newClient + "&state=" + q(newState) + "&code_challenge=" + S256(newVerif) + "&code_challenge_method=S256"},
+			"/authorize?response_type=code&client_id=" + oldClient + "&state=" + q(oldState) + "&code_challenge=" + s256(oldVerif) + "&code_challenge_method=S256",
+			"/authorize?response_type=code&client_id=" + newClient + "&state=" + q(newState) + "&code_challenge=" + s256(newVerif) + "&code_challenge_method=S256"},
 		{"token form", "form",
 			"grant_type=authorization_code&code=" + oldCode + "&code_verifier=" + oldVerif + "&client_id=" + oldClient,
 			"grant_type=authorization_code&code=" + newCode + "&code_verifier=" + newVerif + "&client_id=" + newClient},
@@ -101,7 +101,7 @@ func TestSubstitutionHeaderIsACopy(t *testing.T) {
 func TestSeed(t *testing.T) {
 	plainChallenge := "pLaInpLaInpLaInpLaInpLaInpLaInpLaInpLaInpLa"
 	reqs := []mcptap.Exchange{
-		{Method: "GET", Target: "/authorize?response_type=code&state=" + url.QueryEscape(oldState) + "&code_challenge=" + S256(oldVerif) + "&code_challenge_method=S256"},
+		{Method: "GET", Target: "/authorize?response_type=code&state=" + url.QueryEscape(oldState) + "&code_challenge=" + s256(oldVerif) + "&code_challenge_method=S256"},
 		{Method: "GET", Target: "/authorize?response_type=code&state=0123abcd&code_challenge=" + plainChallenge + "&code_challenge_method=plain"},
 		{Method: "GET", Target: "/authorize?response_type=code&state=s2&code_challenge=orphanChallenge&code_challenge_method=S256"},
 		{Method: "POST", Target: "/token", ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
@@ -113,8 +113,8 @@ func TestSeed(t *testing.T) {
 	if !ok || len(nv) != len(oldVerif) || !only(nv, b64url) {
 		t.Fatalf("verifier %q -> %q, want a fresh 43-char base64url verifier", oldVerif, nv)
 	}
-	if c, _ := s.Lookup(S256(oldVerif)); c != S256(nv) {
-		t.Errorf("S256 challenge -> %q, want S256(new verifier) %q", c, S256(nv))
+	if c, _ := s.Lookup(s256(oldVerif)); c != s256(nv) {
+		t.Errorf("S256 challenge -> %q, want S256(new verifier) %q", c, s256(nv))
 	}
 	if c, ok := s.Lookup(plainChallenge); !ok || c == plainChallenge || len(c) != len(plainChallenge) {
 		t.Errorf("plain challenge -> %q, want a fresh verifier-like value", c)

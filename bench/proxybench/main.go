@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/internal/wire"
 	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/proxy"
 	"github.com/mcptap/mcptap/recorder"
@@ -370,7 +371,7 @@ func startBare(up *url.URL) string {
 // and copy-buffer pool mcptap uses, and nothing else: the baseline that
 // recording and transparency are measured against. With oneWrite its
 // transport also reads a short request body whole first, as mcptap's does
-// (proxy.ReadShortBody), so that net/http sends it with the request head in
+// (wire.ReadShortBody), so that net/http sends it with the request head in
 // one write: the "bare1w-p" path, which separates what recording costs from
 // what that saves.
 func bareHandler(up *url.URL, oneWrite bool) http.Handler {
@@ -384,14 +385,14 @@ func bareHandler(up *url.URL, oneWrite bool) http.Handler {
 			pr.Out.Host = pr.In.Host
 		},
 		Transport:  tr,
-		BufferPool: proxy.CopyBuffers(),
+		BufferPool: wire.CopyBuffers(),
 	}
 }
 
 type oneWriteTransport struct{ base http.RoundTripper }
 
 func (o oneWriteTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r, _, _, err := proxy.ReadShortBody(r)
+	r, _, _, err := wire.ReadShortBody(r)
 	if err != nil {
 		return nil, err
 	}
