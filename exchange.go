@@ -7,10 +7,6 @@ import (
 	"time"
 )
 
-// FormatVersion is written into every stored Session and Exchange record so
-// that later releases can migrate old recordings.
-const FormatVersion = 1
-
 // Mode says which kind of listener saw an exchange.
 type Mode string
 
@@ -31,7 +27,6 @@ const (
 // response head of a stream or a long body arrives (Complete false) and when
 // the body ends (Complete true). Consumers upsert by ID.
 type Exchange struct {
-	Version  int    `json:"v"`
 	ID       string `json:"id"`
 	Session  string `json:"session"`
 	Seq      uint64 `json:"seq"`
@@ -112,7 +107,6 @@ const (
 
 // Session is one recording: a proxy run, a HAR import, a replay or a demo.
 type Session struct {
-	Version   int               `json:"v"`
 	ID        string            `json:"id"`
 	Source    Source            `json:"source"`
 	Name      string            `json:"name,omitempty"` // upstream URL, HAR path, …

@@ -568,7 +568,7 @@ func entryExchange(i int, e *harEntry) (mcptap.Exchange, error) {
 	fail := func(field string, err error) (mcptap.Exchange, error) {
 		return mcptap.Exchange{}, &Error{Entry: i, Field: field, Err: err}
 	}
-	ex := mcptap.Exchange{Version: mcptap.FormatVersion, Seq: uint64(i), Mode: mcptap.ModeHAR, Complete: true}
+	ex := mcptap.Exchange{Seq: uint64(i), Mode: mcptap.ModeHAR, Complete: true}
 	if e.StartedDateTime == "" {
 		return fail("startedDateTime", errMissing)
 	}

@@ -176,7 +176,6 @@ func sampleExchanges() []mcptap.Exchange {
 		ex.ResponseAt = ex.Start.Add(1234567 * time.Nanosecond)
 		ex.End = ex.Start.Add(7654321 * time.Nanosecond)
 		ex.ID = mcptap.NewID(ex.Start)
-		ex.Version = mcptap.FormatVersion
 		ex.Session = ""
 		ex.RespProto = "HTTP/1.1"
 		return ex

@@ -74,7 +74,6 @@ func Start(cfg Config) (*Capture, error) {
 		broker = mcptap.NewBroker()
 	}
 	sess := cfg.Session
-	sess.Version = mcptap.FormatVersion
 	if sess.Started.IsZero() {
 		sess.Started = time.Now()
 	}

@@ -168,7 +168,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	start := time.Now()
 	rec := &recording{t: t, cap: t.bodyCap(), ctx: req.Context()}
 	ex := &rec.ex
-	ex.Version = mcptap.FormatVersion
 	ex.ID = mcptap.NewID(start)
 	ex.Session = t.Session
 	ex.Seq = t.seq.Add(1)

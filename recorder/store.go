@@ -196,10 +196,24 @@ func createSession(tx *bolt.Tx, sess mcptap.Session) error {
 	return err
 }
 
+// sessionVersion is the format of stored session records (JSON with "v"),
+// and exchangeVersion the version of the Exchange value inside every
+// exchange metadata record, so that later releases can migrate old
+// recordings. They belong to the codec, not to the domain values.
+const (
+	sessionVersion  = 1
+	exchangeVersion = 1
+)
+
+// sessionRecord is a stored session: the version, then the session's fields.
+type sessionRecord struct {
+	V int `json:"v"`
+	mcptap.Session
+}
+
 func putSession(b *bolt.Bucket, sess mcptap.Session) error {
-	sess.Version = mcptap.FormatVersion
 	sess.Exchanges = 0 // derived from the count key on read
-	v, err := json.Marshal(sess)
+	v, err := json.Marshal(sessionRecord{V: sessionVersion, Session: sess})
 	if err != nil {
 		return fmt.Errorf("encode session %s: %w", sess.ID, err)
 	}
@@ -245,12 +259,13 @@ func getSession(tx *bolt.Tx, id string) (mcptap.Session, error) {
 }
 
 func decodeSession(tx *bolt.Tx, id string, v []byte) (mcptap.Session, error) {
-	var sess mcptap.Session
-	if err := json.Unmarshal(v, &sess); err != nil {
-		return sess, fmt.Errorf("session %s: decode: %w", id, err)
+	var rec sessionRecord
+	if err := json.Unmarshal(v, &rec); err != nil {
+		return rec.Session, fmt.Errorf("session %s: decode: %w", id, err)
 	}
-	if sess.Version > mcptap.FormatVersion {
-		return sess, fmt.Errorf("session %s: %w (format %d; this mcptap reads up to %d, upgrade it)", id, ErrNewerFormat, sess.Version, mcptap.FormatVersion)
+	sess := rec.Session
+	if rec.V > sessionVersion {
+		return sess, fmt.Errorf("session %s: %w (format %d; this mcptap reads up to %d, upgrade it)", id, ErrNewerFormat, rec.V, sessionVersion)
 	}
 	sess.Exchanges = int(exchangeCount(tx, id))
 	return sess, nil
@@ -572,8 +587,16 @@ func decodeExchange(session string, id, meta, body []byte) (mcptap.Exchange, err
 	}
 	switch v {
 	case metaJSON:
-		if err := json.Unmarshal(meta[n+1:], &ex); err != nil {
+		var rec struct {
+			V int `json:"v"`
+			mcptap.Exchange
+		}
+		if err := json.Unmarshal(meta[n+1:], &rec); err != nil {
 			return ex, fmt.Errorf("%s: decode: %w", what, err)
+		}
+		ex = rec.Exchange
+		if err := checkVersion(what, uint64(rec.V), exchangeVersion); err != nil {
+			return ex, err
 		}
 	case metaBinary:
 		if err := decodeMetaBinary(meta[n:], &ex); err != nil {
@@ -691,7 +714,7 @@ const (
 
 // appendMeta appends the version 2 metadata record of ex: everything but the
 // bodies. Layout: uvarint 2; flags (complete, request truncated, response
-// truncated); uvarint Exchange.Version; the strings ID, Session, Listener,
+// truncated); uvarint exchangeVersion; the strings ID, Session, Listener,
 // Mode, Upstream, Method, Scheme, Host, Target, Proto, RemoteAddr, RespProto,
 // Err (each uvarint length and bytes); uvarint Seq; varints ReqSize,
 // RespSize, Status; the times Start, ResponseAt, End (each a length byte, 0
@@ -712,7 +735,7 @@ func appendMeta(out []byte, ex *mcptap.Exchange) []byte {
 		flags |= flagRespTruncated
 	}
 	out = append(out, flags)
-	out = binary.AppendUvarint(out, mcptap.FormatVersion)
+	out = binary.AppendUvarint(out, exchangeVersion)
 	for _, s := range [...]string{ex.ID, ex.Session, ex.Listener, string(ex.Mode), ex.Upstream,
 		ex.Method, ex.Scheme, ex.Host, ex.Target, ex.Proto, ex.RemoteAddr, ex.RespProto, ex.Err} {
 		out = appendString(out, s)
@@ -855,7 +878,9 @@ func decodeMetaBinary(rec []byte, ex *mcptap.Exchange) error {
 	ex.ReqTruncated = flags&flagReqTruncated != 0
 	ex.RespTruncated = flags&flagRespTruncated != 0
 	r := metaReader{s: string(rec[1:])}
-	ex.Version = int(r.uvarint())
+	if v := r.uvarint(); v > exchangeVersion && r.err == nil {
+		return fmt.Errorf("%w (exchange version %d; this mcptap reads up to %d, upgrade it)", ErrNewerFormat, v, exchangeVersion)
+	}
 	for _, p := range [...]*string{&ex.ID, &ex.Session, &ex.Listener, (*string)(&ex.Mode), &ex.Upstream,
 		&ex.Method, &ex.Scheme, &ex.Host, &ex.Target, &ex.Proto, &ex.RemoteAddr, &ex.RespProto, &ex.Err} {
 		*p = r.str()

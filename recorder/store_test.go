@@ -226,7 +226,7 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("Sessions order: %+v", all)
 	}
 	got := all[1]
-	if got.Exchanges != 2 || got.Dropped != 7 || !got.Ended.Equal(t0.Add(time.Hour)) || got.Version != mcptap.FormatVersion {
+	if got.Exchanges != 2 || got.Dropped != 7 || !got.Ended.Equal(t0.Add(time.Hour)) || storedSessionVersion(t, s, got.ID) != sessionVersion {
 		t.Errorf("session after end: %+v", got)
 	}
 	if l, err := s.Latest(); err != nil || l.ID != ids[2] {
@@ -281,7 +281,6 @@ func TestExchangesRoundTrip(t *testing.T) {
 		if err := s.PutExchanges(sid, []mcptap.Exchange{ex}); err != nil {
 			t.Fatal(err)
 		}
-		ex.Version = mcptap.FormatVersion
 		want = append([]mcptap.Exchange{ex}, want...)
 	}
 	got := collect(t, s, sid)
@@ -428,7 +427,6 @@ func sameExchange(t *testing.T, what string, got, want mcptap.Exchange) {
 
 func metaCases() []mcptap.Exchange {
 	full := testExchange("s", 7, true)
-	full.Version = mcptap.FormatVersion
 	full.Upstream = "http://127.0.0.1:9000"
 	full.RemoteAddr = "127.0.0.1:50123"
 	full.RespProto = "HTTP/1.1"
@@ -445,12 +443,11 @@ func metaCases() []mcptap.Exchange {
 	full.ReqBody, full.RespBody = nil, nil
 
 	head := testExchange("s", 8, false)
-	head.Version = mcptap.FormatVersion
 	head.ReqBody = nil
 	head.ReqHeader, head.RespHeader = nil, nil
 	head.End = time.Time{}
 
-	bare := mcptap.Exchange{Version: mcptap.FormatVersion, ID: "x", Session: "s"}
+	bare := mcptap.Exchange{ID: "x", Session: "s"}
 	return []mcptap.Exchange{full, head, bare}
 }
 
@@ -479,7 +476,6 @@ func TestMetaRecordRoundTrip(t *testing.T) {
 // format), as earlier builds wrote it: uvarint 1, flags, JSON.
 func encodeMetaV1(t *testing.T, ex mcptap.Exchange) []byte {
 	t.Helper()
-	ex.Version = mcptap.FormatVersion
 	ex.ReqBody, ex.RespBody = nil, nil
 	j, err := json.Marshal(&ex)
 	if err != nil {
@@ -524,7 +520,6 @@ func TestReadsFormat1Records(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("read %d format 1 exchanges, want 2", len(got))
 	}
-	old.Version, head.Version = mcptap.FormatVersion, mcptap.FormatVersion
 	sameExchange(t, "format 1 complete", got[0], old)
 	sameExchange(t, "format 1 head", got[1], head)
 
@@ -567,4 +562,16 @@ func FuzzDecodeMeta(f *testing.F) {
 			t.Fatalf("round trip changed the exchange:\n%+v\n%+v", ex, again)
 		}
 	})
+}
+
+// storedSessionVersion reads the "v" of a session's raw record.
+func storedSessionVersion(t *testing.T, s *Store, id string) int {
+	t.Helper()
+	var rec sessionRecord
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		return json.Unmarshal(tx.Bucket(bucketSessions).Get([]byte(id)), &rec)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return rec.V
 }

@@ -49,7 +49,7 @@ func respBody(s string) exOpt {
 func mkex(id string, at time.Duration, method, host, target string, status int, opts ...exOpt) mcptap.Exchange {
 	start := t0.Add(at)
 	e := mcptap.Exchange{
-		Version: mcptap.FormatVersion, ID: id, Session: "s1", Mode: mcptap.ModeReverse,
+		ID: id, Session: "s1", Mode: mcptap.ModeReverse,
 		Listener: "127.0.0.1:8780", Upstream: "http://localhost:3000",
 		Start: start, ResponseAt: start.Add(20 * time.Millisecond), End: start.Add(25 * time.Millisecond),
 		Method: method, Scheme: "https", Host: host, Target: target, Proto: "HTTP/1.1",

@@ -38,7 +38,7 @@ func (b *Builder) Do(method, rawURL string, status int) Ex {
 	b.Now = b.Now.Add(b.Step)
 	n := len(b.exs)
 	b.exs = append(b.exs, mcptap.Exchange{
-		Version: mcptap.FormatVersion, ID: fmt.Sprintf("%016x%06x", uint64(start.UnixNano()), n), Seq: uint64(n),
+		ID: fmt.Sprintf("%016x%06x", uint64(start.UnixNano()), n), Seq: uint64(n),
 		Mode: b.Mode, Start: start, ResponseAt: start.Add(40 * time.Millisecond), End: start.Add(50 * time.Millisecond),
 		Method: method, Scheme: scheme, Host: host, Target: target, Proto: "HTTP/2.0",
 		ReqHeader: http.Header{}, RespHeader: http.Header{}, Status: status, Complete: true, ReqSize: 0,
