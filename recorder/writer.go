@@ -50,10 +50,10 @@ const (
 // fdatasync also keeps its scheduler P for its whole duration (sysmon, which
 // hands a P blocked in a syscall to other goroutines, backs off to 10ms
 // ticks when it has had nothing to do; golang/go#18236), so on a 2-core
-// machine every fsync takes half the proxy's CPU away until it returns. At
-// 20ms, proxybench's recording throughput was 0.77-0.84x the bare proxy's;
-// at 50ms (the default BatchWait) 0.84-0.88x. Traffic below BatchSize per
-// gap (1,280 exchanges/s at the defaults) never waits.
+// machine every fsync takes half the proxy's CPU away until it returns, so
+// fewer, larger commits leave the proxy more of it (bench/NOTES.md has the
+// measurements behind 50ms). Traffic below BatchSize per gap (1,280
+// exchanges/s at the defaults) never waits.
 const minCommitGap = 50 * time.Millisecond
 
 // Record starts a writer that drains c until it is closed. Each exchange is
@@ -210,8 +210,8 @@ func (w *Writer) commit(bw *batchWriter, batch []mcptap.Exchange) error {
 			}
 			if i%32 == 31 {
 				// A group is a millisecond or more of CPU; without a yield the
-				// proxy goroutines queued on this P wait it out, which
-				// showed as a p99 1.3x bare's in proxybench (1.1x with it).
+				// proxy goroutines queued on this P wait it out, which shows
+				// in the proxy's tail latency (bench/NOTES.md).
 				runtime.Gosched()
 			}
 		}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,7 +105,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		return err
 	}
 	defer store.Close()
-	defer reserveSyncP(os.Getenv("GOMAXPROCS"))()
+	defer live.ReserveSyncP(os.Getenv("GOMAXPROCS"))()
 
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	useTUI := tuiAvailable && !f.noTUI && isTerminal(stdout)
@@ -287,29 +286,6 @@ func parseSize(s string) (int, error) {
 		return 0, fmt.Errorf("%q is not a size such as 65536, 256KiB or 1MiB (at most 1GiB)", s)
 	}
 	return n * mult, nil
-}
-
-// reserveSyncP gives the recording process one scheduler P more than it has
-// CPUs, unless the user set GOMAXPROCS (env). The recorder's fdatasync, a
-// millisecond or more, keeps its P for the whole call: sysmon, which hands
-// such a P to other goroutines, backs off to 10ms ticks when it has had
-// nothing to retake (golang/go#18236), so on a 2-core machine each fsync
-// halves the CPU the proxy can use until it returns. bench/proxybench
-// measured the binary at 0.75-0.79x the bare proxy's throughput with 2 Ps
-// and 0.84-0.88x with 3; once a short body came to be published once and
-// commits fewer, the gain shrank: in four alternating runs, 0.81-0.86x
-// (mean 0.83) with 3 Ps against 0.79-0.86x (mean 0.815) with 2, for about
-// 5% more CPU per request (idle Ps spin). It returns the function that
-// restores the previous setting. (Setting GOMAXPROCS
-// stops the runtime from following later changes of a container's CPU
-// limit, which a recording session does not need.)
-func reserveSyncP(env string) (restore func()) {
-	if env != "" {
-		return func() {}
-	}
-	prev := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(prev + 1)
-	return func() { runtime.GOMAXPROCS(prev) }
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -460,23 +459,5 @@ func TestParseSize(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseSize(%q) = %d, %v", tc.in, got, err)
 		}
-	}
-}
-
-// TestReserveSyncP: the proxy runs with one P more than the default, for the
-// recorder's fsync, unless the user set GOMAXPROCS; restore undoes it.
-func TestReserveSyncP(t *testing.T) {
-	before := runtime.GOMAXPROCS(0)
-	restore := reserveSyncP("")
-	if got := runtime.GOMAXPROCS(0); got != before+1 {
-		t.Errorf("GOMAXPROCS %d while recording, want %d", got, before+1)
-	}
-	restore()
-	if got := runtime.GOMAXPROCS(0); got != before {
-		t.Errorf("GOMAXPROCS %d after restore, want %d", got, before)
-	}
-	reserveSyncP("4")()
-	if got := runtime.GOMAXPROCS(0); got != before {
-		t.Errorf("with GOMAXPROCS set by the user: %d, want %d untouched", got, before)
 	}
 }
