@@ -450,68 +450,33 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 	m.msg = ""
-	switch s {
-	case "q", "ctrl+c":
-		return tea.Quit
-	case "?":
-		m.help = true
-	case "/":
-		m.filtering = true
-		m.input = m.filter
-	case "tab":
-		if m.view == viewFlows {
-			m.setView(viewTraffic)
-		} else {
-			m.setView(viewFlows)
-		}
-	case "1":
-		m.setView(viewFlows)
-	case "2":
-		m.setView(viewTraffic)
-	case "esc", "backspace", "left", "h":
-		m.goBack()
-	case "up", "k":
-		m.move(-1)
-	case "down", "j":
-		m.move(1)
-	case "pgup", "ctrl+u":
-		m.move(-m.bodyHeight() + 1)
-	case "pgdown", "ctrl+d", "space":
-		m.move(m.bodyHeight() - 1)
-	case "home", "g":
-		m.move(-1 << 30)
-	case "end", "G":
-		m.move(1 << 30)
-	case "enter", "right", "l":
-		return m.open()
-	case "o":
-		m.newest = !m.newest
-		m.fl.cursor = len(m.flowRows) - 1 - m.fl.cursor
-		m.tl.cursor = len(m.trafRows) - 1 - m.tl.cursor
-		m.clampLists()
-		if m.newest {
-			m.msg = "newest first"
-		} else {
-			m.msg = "newest last"
-		}
-	case "f":
-		m.follow = !m.follow
-		if m.follow {
-			m.fl.cursor = m.newestPos(len(m.flowRows))
-			m.tl.cursor = m.newestPos(len(m.trafRows))
-			m.msg = "follow on: the newest row stays selected"
-		} else {
-			m.msg = "follow off"
-		}
-	case "d":
-		if m.view == viewExchange {
-			m.raw = !m.raw
-			m.buildExchangeDoc()
-		}
-	case "y":
-		return m.copy()
-	case "r":
-		return m.writeReport()
+	if b, ok := keyIndex[s]; ok {
+		return b.do(m)
+	}
+	return nil
+}
+
+func (m *Model) toggleOrder() tea.Cmd {
+	m.newest = !m.newest
+	m.fl.cursor = len(m.flowRows) - 1 - m.fl.cursor
+	m.tl.cursor = len(m.trafRows) - 1 - m.tl.cursor
+	m.clampLists()
+	if m.newest {
+		m.msg = "newest first"
+	} else {
+		m.msg = "newest last"
+	}
+	return nil
+}
+
+func (m *Model) toggleFollow() tea.Cmd {
+	m.follow = !m.follow
+	if m.follow {
+		m.fl.cursor = m.newestPos(len(m.flowRows))
+		m.tl.cursor = m.newestPos(len(m.trafRows))
+		m.msg = "follow on: the newest row stays selected"
+	} else {
+		m.msg = "follow off"
 	}
 	return nil
 }

@@ -125,58 +125,6 @@ func (m *Model) statusLine() string {
 	return " " + strings.Join(parts, " · ")
 }
 
-func (m *Model) keyLine() string {
-	if m.filtering {
-		return m.st.key.Render("/") + " " + m.input + "█  " + m.st.dim.Render("path: status: client: rule: text · enter apply · esc cancel")
-	}
-	if m.msg != "" {
-		return " " + m.msg
-	}
-	k := func(key, what string) string { return m.st.key.Render(key) + " " + what }
-	var ks []string
-	switch m.view {
-	case viewFlows, viewTraffic:
-		ks = []string{k("↑↓", "move"), k("enter", "open"), k("tab", "flows/traffic"), k("/", "filter"), k("o", "order"), k("f", "follow")}
-	case viewFlow:
-		ks = []string{k("↑↓", "hop"), k("enter", "exchange"), k("esc", "back")}
-	case viewExchange:
-		ks = []string{k("↑↓", "line"), k("d", "raw/decoded"), k("esc", "back")}
-	}
-	ks = append(ks, k("y", "copy"), k("r", "report"), k("?", "help"), k("q", "quit"))
-	return " " + strings.Join(ks, "  ")
-}
-
-func (m *Model) helpLines() []string {
-	rows := [][2]string{
-		{"", "Keys"},
-		{"1 / 2 / tab", "Flows view / All traffic view / switch between them"},
-		{"↑ ↓  k j", "move the selection (mouse wheel scrolls)"},
-		{"pgup pgdn  ctrl+u ctrl+d", "page up / page down"},
-		{"home end  g G", "first / last row"},
-		{"enter → l", "open: flow → hop timeline, hop or traffic row → exchange detail"},
-		{"esc ← h backspace", "back (in a list: clear the filter)"},
-		{"/", "filter: words must all match; path:/oauth status:4xx client:chatgpt rule:state text:…"},
-		{"o", "newest first / newest last"},
-		{"f", "follow: keep the newest row selected as traffic arrives"},
-		{"d", "exchange detail: raw bytes / decoded values"},
-		{"y", "copy the selected value (state, URL, header, parameter) via OSC 52"},
-		{"r", "write the markdown report to a file and say where"},
-		{"?", "this help (any key closes it)"},
-		{"q ctrl+c", "quit"},
-		{"", ""},
-		{"", "Glyphs: ✓ complete  ✗ failed  … in progress (a running timer while a token call is awaited)"},
-	}
-	var out []string
-	for _, r := range rows {
-		if r[0] == "" {
-			out = append(out, " "+m.st.bold.Render(r[1]))
-			continue
-		}
-		out = append(out, "  "+m.st.key.Render(fmt.Sprintf("%-26s", r[0]))+" "+r[1])
-	}
-	return out
-}
-
 // window returns the [from, to) display positions to show for a list with
 // cursor c, keeping the cursor on screen.
 func window(l *list, n, h int) (int, int) {
