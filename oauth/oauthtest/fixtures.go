@@ -16,10 +16,10 @@ type Fixture struct {
 	About    string
 	Scenario Scenario
 	Custom   func(b *Builder) // instead of Scenario
-	Verdict  mcptap.RuleID         // verdict rule of the flow under test ("ok" for healthy)
+	Verdict  mcptap.RuleID    // verdict rule of the flow under test ("ok" for healthy)
 	Fault    mcptap.Fault
 	Has      []mcptap.RuleID // rules that must be among the findings
-	Flow     int      // index of the flow under test (default 0)
+	Flow     int             // index of the flow under test (default 0)
 }
 
 // Exchanges builds the fixture's traffic.

@@ -1,0 +1,35 @@
+# mcptap's checks. .ci/run calls `make ci`; each target also runs on its own.
+# Tool versions are pinned here and nowhere else.
+
+STATICCHECK_VERSION := v0.8.2
+GO ?= go
+
+.PHONY: ci fmt-check vet staticcheck test test-short bench build
+
+ci: fmt-check vet staticcheck test
+
+build:
+	$(GO) build -o mcptap ./cmd/mcptap
+
+# gofmt over the tracked Go files; fails listing the files it would change.
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+# The README's test command: every test, with the race detector.
+test:
+	$(GO) test -race -count=1 ./...
+
+# The pure, fast packages only (no browser, lab or proxy binary): for quick edits.
+test-short:
+	$(GO) test -count=1 -short . ./oauth/... ./har ./redact ./report ./tui ./internal/...
+
+# Benchmarks print ratios measured within one run; no pass/fail thresholds.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
