@@ -158,3 +158,16 @@ func hasCodeOrError(q Query) bool {
 func isRedirectStatus(s int) bool { return s >= 300 && s < 400 && s != 304 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// decoded is ex with its bodies as the application sent them: a body with
+// a Content-Encoding (gzip, deflate, br) is analysed decoded, once, on the
+// way in. The caller's copy, and so the recording, keeps the raw bytes.
+func decoded(ex mcptap.Exchange) mcptap.Exchange {
+	if b, ok := mcptap.DecodeContent(ex.ReqHeader, ex.ReqBody); ok {
+		ex.ReqBody = b
+	}
+	if b, ok := mcptap.DecodeContent(ex.RespHeader, ex.RespBody); ok {
+		ex.RespBody = b
+	}
+	return ex
+}

@@ -320,6 +320,7 @@ func (t *Tracker) newFlow(x *exInfo) *flow {
 // Observe takes one published copy of an exchange (upsert by ID) and returns
 // the findings this call raised.
 func (t *Tracker) Observe(ex mcptap.Exchange) []mcptap.Finding {
+	ex = decoded(ex)
 	x, seen := t.byID[ex.ID]
 	if !seen {
 		x = &exInfo{ex: ex, order: t.order}

@@ -117,8 +117,9 @@ func charClass(v string) string {
 	return "text"
 }
 
-// Learn remembers every secret that ex carries.
+// Learn remembers every secret that ex carries, in compressed bodies too.
 func (r *Redactor) Learn(ex mcptap.Exchange) {
+	ex, _, _ = decodeBodies(ex)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.learnHeaders(ex.ReqHeader)
@@ -268,8 +269,14 @@ func (r *Redactor) replacerLocked() *strings.Replacer {
 // Exchange learns ex's secrets and returns a deep copy with every learned
 // secret replaced in the target, headers and bodies. Sizes and truncation
 // flags keep describing the original bodies.
+//
+// A body with a Content-Encoding (gzip, deflate, br) is redacted decoded and
+// written decoded, with the Content-Encoding header removed and named in an
+// X-Mcptap-Decoded header instead: secrets inside compressed bytes cannot be
+// replaced in place, and a redacted export must not carry them.
 func (r *Redactor) Exchange(ex mcptap.Exchange) mcptap.Exchange {
 	r.Learn(ex)
+	ex, reqDec, respDec := decodeBodies(ex)
 	out := ex
 	out.Target = r.Text(ex.Target)
 	out.Err = r.Text(ex.Err)
@@ -277,7 +284,31 @@ func (r *Redactor) Exchange(ex mcptap.Exchange) mcptap.Exchange {
 	out.RespHeader = r.header(ex.RespHeader)
 	out.ReqBody = r.body(ex.ReqBody)
 	out.RespBody = r.body(ex.RespBody)
+	if reqDec {
+		markDecoded(out.ReqHeader)
+	}
+	if respDec {
+		markDecoded(out.RespHeader)
+	}
 	return out
+}
+
+// decodeBodies returns ex with compressed bodies decoded (the slices are
+// new; ex's are not touched) and which of them were.
+func decodeBodies(ex mcptap.Exchange) (mcptap.Exchange, bool, bool) {
+	req, reqOK := mcptap.DecodeContent(ex.ReqHeader, ex.ReqBody)
+	resp, respOK := mcptap.DecodeContent(ex.RespHeader, ex.RespBody)
+	ex.ReqBody, ex.RespBody = req, resp
+	return ex, reqOK, respOK
+}
+
+// markDecoded moves Content-Encoding to X-Mcptap-Decoded in h, a copy that
+// Exchange made.
+func markDecoded(h http.Header) {
+	if ce := h.Values("Content-Encoding"); len(ce) > 0 {
+		h.Del("Content-Encoding")
+		h["X-Mcptap-Decoded"] = ce
+	}
 }
 
 func (r *Redactor) header(h http.Header) http.Header {
