@@ -118,6 +118,10 @@ type Flow struct {
 	Findings     []string       `json:"findings,omitempty"` // Finding IDs
 	Started      time.Time      `json:"started"`
 	Updated      time.Time      `json:"updated"`
+	// NotChecked says what the analysis could not check because it was not
+	// recorded (a body a HAR producer left out, a header a sanitized export
+	// stripped, a redacted value): "not checked", never a failure.
+	NotChecked []string `json:"not_checked,omitempty"`
 	// Waiting is set while a code has been issued and no token call has come:
 	// the time the code was issued, so a UI can show a running timer.
 	WaitingSince time.Time `json:"waiting_since,omitempty"`

@@ -92,9 +92,9 @@ type harContent struct {
 	Size        harNum      `json:"size"`
 	Compression *harNum     `json:"compression,omitempty"`
 	MimeType    string      `json:"mimeType"`
-	Text        looseString `json:"text,omitempty"`
-	Encoding    string      `json:"encoding,omitempty"`
-	Comment     string      `json:"comment,omitempty"`
+	Text        *looseString `json:"text,omitempty"`
+	Encoding    string       `json:"encoding,omitempty"`
+	Comment     string       `json:"comment,omitempty"`
 }
 
 type harTimings struct {
@@ -314,6 +314,15 @@ func (rd *harReader) read() ([]mcptap.Exchange, error) {
 	}
 	if _, err := rd.dec.Token(); err != nil { // the closing '}': a cut file fails here
 		return nil, rd.jsonErr(-1, "", err)
+	}
+	// Anything but white space after the HAR object (a second document, a
+	// concatenated file) is refused: half a file is never imported silently.
+	if tok, err := rd.dec.Token(); err != io.EOF {
+		what := fmt.Sprintf("%v", tok)
+		if err != nil {
+			what = err.Error()
+		}
+		return nil, &Error{Entry: -1, Field: "", Err: fmt.Errorf("unexpected data after the HAR object (%s at byte %d): one HAR document per file", what, rd.dec.InputOffset())}
 	}
 	if !sawLog {
 		return nil, &Error{Entry: -1, Field: "log", Err: errMissing}
@@ -609,22 +618,19 @@ func entryExchange(i int, e *harEntry) (mcptap.Exchange, error) {
 			}
 		case p.Text != "":
 			ex.ReqBody = []byte(p.Text)
-		case len(p.Params) > 0: // Firefox and older Chrome: form fields only
-			var b strings.Builder
-			for j, nv := range p.Params {
-				if j > 0 {
-					b.WriteByte('&')
-				}
-				b.WriteString(url.QueryEscape(nv.Name))
-				b.WriteByte('=')
-				b.WriteString(url.QueryEscape(string(nv.Value)))
-			}
-			ex.ReqBody = []byte(b.String())
+		case len(p.Params) > 0 && isFormType(p.MimeType): // Firefox and older Chrome: form fields only
+			ex.ReqBody = []byte(joinParams(p.Params))
+		case len(p.Params) > 0:
+			// Params of a body that is not a form (chrome-har writes JSON
+			// bodies so): the body itself is not in the file.
+			ex.ReqTruncated = true
 		}
 	}
 	ex.ReqSize = int64(len(ex.ReqBody))
 	if bs := int64(q.BodySize.get(-1)); bs > ex.ReqSize {
 		ex.ReqSize, ex.ReqTruncated = bs, true
+	} else if ex.ReqTruncated {
+		ex.ReqSize = -1
 	}
 
 	if p := e.Response; p != nil {
@@ -644,17 +650,25 @@ func entryExchange(i int, e *harEntry) (mcptap.Exchange, error) {
 			ex.RespHeader["Location"] = []string{p.RedirectURL}
 		}
 		c := &p.Content
-		if c.Text != "" {
+		if c.Text != nil && *c.Text != "" {
 			if strings.EqualFold(c.Encoding, "base64") {
-				if ex.RespBody, err = decodeBase64(string(c.Text)); err != nil {
+				if ex.RespBody, err = decodeBase64(string(*c.Text)); err != nil {
 					return fail("response.content.text", err)
 				}
 			} else {
-				ex.RespBody = []byte(c.Text)
+				ex.RespBody = []byte(*c.Text)
 			}
 		}
 		ex.RespSize = int64(len(ex.RespBody))
-		if sz := int64(c.Size.get(-1)); sz > ex.RespSize {
+		sz := int64(c.Size.get(-1))
+		switch {
+		case sz > ex.RespSize:
+			ex.RespSize, ex.RespTruncated = sz, true
+		case c.Text == nil && sz != 0 && bodyExpected(ex.Status):
+			// No text at all and a size that is not zero (or unknown): the
+			// producer left the body out (Playwright, chrome-har-capturer
+			// when the page navigated first). Recorded as cut at nothing, so
+			// the analysis says "not checked" instead of judging an empty body.
 			ex.RespSize, ex.RespTruncated = sz, true
 		}
 		ex.Err = string(p.Error)
@@ -680,6 +694,75 @@ func entryExchange(i int, e *harEntry) (mcptap.Exchange, error) {
 		}
 	}
 	return ex, nil
+}
+
+// bodyExpected says a response with this status can carry a body.
+func bodyExpected(status int) bool {
+	return status >= 200 && status != 204 && status != 304 && (status < 300 || status >= 400)
+}
+
+// isFormType says a postData mimeType is a urlencoded form (or unnamed,
+// which is how Firefox writes form params).
+func isFormType(mt string) bool {
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt == "" || strings.HasPrefix(mt, "application/x-www-form-urlencoded")
+}
+
+// joinParams rebuilds a form body from postData.params. HAR 1.2 says the
+// values are decoded, and most producers write them so; Chrome DevTools
+// writes them as they were on the wire (still percent-encoded). Values that
+// already hold a valid %XX escape and nothing a form must escape are taken
+// as written, so such a body is not encoded a second time.
+func joinParams(params []harNV) string {
+	raw := true
+	for _, nv := range params {
+		if !looksEncoded(nv.Name) || !looksEncoded(string(nv.Value)) {
+			raw = false
+			break
+		}
+	}
+	escaped := false
+	for _, nv := range params {
+		if strings.Contains(nv.Name+string(nv.Value), "%") {
+			escaped = true
+		}
+	}
+	raw = raw && escaped
+	var b strings.Builder
+	for j, nv := range params {
+		if j > 0 {
+			b.WriteByte('&')
+		}
+		if raw {
+			b.WriteString(nv.Name + "=" + string(nv.Value))
+			continue
+		}
+		b.WriteString(url.QueryEscape(nv.Name))
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(string(nv.Value)))
+	}
+	return b.String()
+}
+
+// looksEncoded says s could be a form-encoded value as on the wire: every %
+// starts a valid escape and nothing appears that form encoding escapes.
+func looksEncoded(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return false
+			}
+			i += 2
+		case c == ' ' || c == '&' || c == '=' || c == '#' || c == '"' || c < 0x20 || c >= 0x7f:
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // apply restores what mcptap's own export recorded beyond HAR.
@@ -936,9 +1019,11 @@ func exchangeEntry(ex *mcptap.Exchange) *harEntry {
 	resp.Content = harContent{Size: num(float64(max(ex.RespSize, int64(len(ex.RespBody))))), MimeType: ex.RespHeader.Get("Content-Type")}
 	if len(ex.RespBody) > 0 {
 		if utf8.Valid(ex.RespBody) {
-			resp.Content.Text = looseString(ex.RespBody)
+			text := looseString(ex.RespBody)
+			resp.Content.Text = &text
 		} else {
-			resp.Content.Text = looseString(base64.StdEncoding.EncodeToString(ex.RespBody))
+			text := looseString(base64.StdEncoding.EncodeToString(ex.RespBody))
+			resp.Content.Text = &text
 			resp.Content.Encoding = "base64"
 		}
 	}

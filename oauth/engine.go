@@ -357,6 +357,7 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	if f.state != "" {
 		v.StateDecoded = DecodeState(f.state)
 	}
+	v.NotChecked = f.notChecked()
 	v.Client = t.identify(f)
 	fds = append([]*mcptap.Finding(nil), fds...)
 	sort.SliceStable(fds, func(i, j int) bool {
@@ -443,6 +444,28 @@ func Catalogue() []RuleInfo {
 	out := make([]RuleInfo, len(catalogue))
 	for i, r := range catalogue {
 		out[i] = RuleInfo{ID: r.ID, Severity: r.Severity, Fault: r.Fault, Title: r.Title, Fix: r.Fix}
+	}
+	return out
+}
+
+// notChecked gathers what could not be checked on the flow's exchanges
+// (its hops and what led to it), each note once, in hop order.
+func (f *flow) notChecked() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(x *exInfo) {
+		for _, u := range x.unchecked {
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+			}
+		}
+	}
+	for _, x := range f.pre {
+		add(x)
+	}
+	for _, h := range f.hops {
+		add(h.x)
 	}
 	return out
 }

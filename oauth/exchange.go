@@ -44,6 +44,7 @@ type exInfo struct {
 	tokenIsJSON bool
 	accessJWT   *Token // the access token of a token response, decoded once
 	judged      bool   // the exchange rules ran on its complete copy
+	unchecked   []string // what could not be checked on it: not recorded
 	forgotten   bool   // dropped under Options.Forget; still in Tracker.list until it is compacted
 }
 
@@ -171,3 +172,24 @@ func decoded(ex mcptap.Exchange) mcptap.Exchange {
 	}
 	return ex
 }
+
+// noteUnchecked records that something about x could not be checked
+// because it was not recorded.
+func (x *exInfo) noteUnchecked(what string) {
+	for _, u := range x.unchecked {
+		if u == what {
+			return
+		}
+	}
+	x.unchecked = append(x.unchecked, what)
+}
+
+// respBodyUnrecorded says the response body is not all there: cut at the
+// body cap, or left out by a HAR producer (Playwright and chrome-har-capturer
+// omit content.text when the page navigates first). What rests on the body
+// is then not checked.
+func (x *exInfo) respBodyUnrecorded() bool { return x.ex.RespTruncated }
+
+// isRedacted says v is (or holds) an mcptap redaction placeholder: a value
+// that was recorded but is not there to compare.
+func isRedacted(v string) bool { return strings.Contains(v, "‹redacted:") }

@@ -239,6 +239,9 @@ func ruleNotJSON(t *Tracker, x *exInfo) []hit {
 		why = fmt.Sprintf("redirect %d to %s (a login page?)", s, x.loc)
 	case s == 401 || s == 403:
 		why = fmt.Sprintf("%d: the document is behind authentication or a bot challenge", s)
+	case s >= 200 && s < 300 && !isJSONBody(x.ex.RespBody) && x.respBodyUnrecorded():
+		x.noteUnchecked(fmt.Sprintf("the body of %s was not recorded (cut or left out by the capture): its JSON was not checked", x.base))
+		return nil
 	case s >= 200 && s < 300 && !isJSONBody(x.ex.RespBody):
 		why = fmt.Sprintf("%d %s that does not parse as JSON", s, orNone(ct))
 	case s >= 200 && s < 300 && !strings.Contains(strings.ToLower(ct), "json"):
@@ -1110,6 +1113,10 @@ func pkceBad(f *flow, tk *exInfo) (bool, string) {
 	if !has || v == "" {
 		return true, "(no code_verifier)"
 	}
+	if isRedacted(v) || isRedacted(f.challenge) {
+		tk.noteUnchecked("the PKCE verifier is redacted in this recording: the PKCE proof was not checked")
+		return false, ""
+	}
 	method := f.method
 	if method == "" {
 		method = "plain"
@@ -1278,6 +1285,9 @@ func ruleBadTokenResponse(t *Tracker, f *flow) []hit {
 		ct := tk.respH("Content-Type")
 		var why, want, got string
 		switch {
+		case tk.tokenResp == nil && tk.respBodyUnrecorded():
+			tk.noteUnchecked("the token response body was not recorded (cut or left out by the capture): its shape was not checked")
+			continue
 		case tk.tokenResp == nil:
 			why, want, got = "a body that is not JSON", "application/json", orNone(ct)+": "+truncate(string(tk.ex.RespBody), 60)
 		case str(tk.tokenResp, "error") != "":

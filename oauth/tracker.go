@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -86,6 +87,7 @@ type Tracker struct {
 	mcpEP        map[string]bool    // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
 	sawMCP       bool
 	sawToken     bool
+	tokened      []*flow // flows in the order their token was issued
 
 	pending []*exInfo
 
@@ -214,13 +216,36 @@ func NewTracker(opts Options) *Tracker {
 	return t
 }
 
-// Analyze is the batch form: a Tracker folded over exs, then Finish.
-func Analyze(exs []mcptap.Exchange, opts Options) ([]mcptap.Flow, []mcptap.Finding) {
+// InOrder returns a copy of exs sorted by start time (ties by ID), the order
+// the analysis takes them in: a HAR file lists entries in its own order, and
+// an import, a replay and the file itself must give the same verdicts.
+func InOrder(exs []mcptap.Exchange) []mcptap.Exchange {
+	out := make([]mcptap.Exchange, len(exs))
+	copy(out, exs)
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Start.Equal(out[j].Start) {
+			return out[i].Start.Before(out[j].Start)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// Batch analyses a finished recording: exs in start order (InOrder), then
+// Finish. It is the one batch path behind report, replay, demo and resend;
+// the returned Tracker answers Flows, Findings and Hop.
+func Batch(exs []mcptap.Exchange, opts Options) *Tracker {
 	t := NewTracker(opts)
-	for i := range exs {
-		t.Observe(exs[i])
+	for _, ex := range InOrder(exs) {
+		t.Observe(ex)
 	}
 	t.Finish()
+	return t
+}
+
+// Analyze is Batch's flows and findings.
+func Analyze(exs []mcptap.Exchange, opts Options) ([]mcptap.Flow, []mcptap.Finding) {
+	t := Batch(exs, opts)
 	return t.Flows(), t.Findings()
 }
 
@@ -701,6 +726,10 @@ func (t *Tracker) place(x *exInfo) {
 			t.pending = t.pending[1:]
 		}
 	case mcptap.HopMCP:
+		if x.bearer == "" && x.ex.Mode == mcptap.ModeHAR && successful(x) {
+			t.placeUnrecordedBearer(x)
+			break
+		}
 		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" && !(t.opts.Forget && len(f.mcps) >= KeptMCPCalls && successful(x)) {
 			x.flow = f
 			f.add(x, mcptap.HopMCP, false)
@@ -713,6 +742,33 @@ func (t *Tracker) place(x *exInfo) {
 	}
 	if x.redirect {
 		t.placeRedirect(x)
+	}
+}
+
+// placeUnrecordedBearer places an MCP request that a HAR file shows without
+// an Authorization header and that the server answered 2xx: Chrome's default
+// (sanitized) export, and other tools, strip Authorization, Cookie and
+// Set-Cookie. It belongs to the latest flow whose token was issued before
+// it; the server's 2xx is the evidence that
+// the bearer was sent. The header itself is noted as not checked.
+func (t *Tracker) placeUnrecordedBearer(x *exInfo) {
+	var best *flow
+	for i := len(t.tokened) - 1; i >= 0; i-- {
+		if f := t.tokened[i]; !f.tokenOKAt.After(x.at()) {
+			best = f
+			break
+		}
+	}
+	if best == nil {
+		return
+	}
+	x.flow = best
+	best.add(x, mcptap.HopMCP, false)
+	best.mcps = append(best.mcps, x)
+	x.noteUnchecked("the MCP request's Authorization header is not in the recording (a sanitized HAR export strips it): the bearer is taken as sent because the server answered 2xx")
+	if !best.bearerSeen {
+		best.bearerSeen = true
+		t.unwait(t.waitBearer, best)
 	}
 }
 
@@ -1057,6 +1113,7 @@ func (t *Tracker) learn(x *exInfo) {
 			f.access = at
 			if f.tokenOK == nil {
 				f.tokenOK, f.tokenOKAt = x, x.at()
+				t.tokened = append(t.tokened, f)
 				if !f.bearerSeen {
 					t.wait(t.waitBearer, f, f.tokenOKAt)
 				}

@@ -104,11 +104,7 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		}()
 		text = red.Text
 	}
-	t := oauth.NewTracker(oauth.Options{TokenTimeout: opts.TokenTimeout})
-	for i := range exs {
-		t.Observe(exs[i])
-	}
-	t.Finish()
+	t := oauth.Batch(exs, oauth.Options{TokenTimeout: opts.TokenTimeout})
 	flows, findings := t.Flows(), t.Findings()
 	learned.Wait()
 	r := Report{

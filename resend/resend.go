@@ -220,11 +220,7 @@ func Select(exs []mcptap.Exchange, from, upstream string) ([]mcptap.Exchange, st
 
 // mcpKey is the upstream that most of the MCP hops went to.
 func mcpKey(exs []mcptap.Exchange) string {
-	tr := oauth.NewTracker(oauth.Options{})
-	for _, ex := range exs {
-		tr.Observe(ex)
-	}
-	tr.Finish()
+	tr := oauth.Batch(exs, oauth.Options{})
 	votes := map[string]int{}
 	for i := range exs {
 		kind, ok := tr.Hop(exs[i].ID)

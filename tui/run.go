@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sort"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
 )
 
 // batchEvery is how often live exchanges reach the model: one redraw per
@@ -77,12 +77,9 @@ func RunReplay(ctx context.Context, opts ReplayOptions) error {
 // analysed and the time-based rules fire at the end, as after a capture.
 func NewReplay(opts Options, exs []mcptap.Exchange) *Model {
 	m := New(opts, false)
-	sorted := make([]mcptap.Exchange, len(exs))
-	copy(sorted, exs)
-	// a HAR file lists entries in its own order; the analysis and the
-	// traffic view want the order the requests were made in
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Start.Before(sorted[j].Start) })
-	m.Ingest(sorted)
+	// the analysis and the traffic view take the order the requests were
+	// made in, as every batch analysis does
+	m.Ingest(oauth.InOrder(exs))
 	m.Finish()
 	return m
 }

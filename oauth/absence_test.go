@@ -1,0 +1,168 @@
+package oauth_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
+	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
+	"github.com/mcptap/mcptap/redact"
+)
+
+// healthy are the fixtures whose flow must read ok however it was exported.
+func healthy() []oauthtest.Fixture {
+	var out []oauthtest.Fixture
+	for _, fx := range oauthtest.Fixtures {
+		if strings.HasPrefix(fx.Name, "healthy-") {
+			out = append(out, fx)
+		}
+	}
+	return out
+}
+
+// rewriteHAR writes exs with har.Write (redacted when red is set), lets edit
+// change each entry as a producer would, and reads the file back.
+func rewriteHAR(t *testing.T, exs []mcptap.Exchange, red *redact.Redactor, edit func(e map[string]any)) []mcptap.Exchange {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := har.Write(&buf, mcptap.Session{ID: "s", Source: mcptap.SourceImport}, exs, red); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	entries := doc["log"].(map[string]any)["entries"].([]any)
+	for _, e := range entries {
+		m := e.(map[string]any)
+		delete(m, "_mcptap") // as another producer writes it
+		if edit != nil {
+			edit(m)
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := har.Read(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func noErrorFinding(t *testing.T, name string, exs []mcptap.Exchange) []mcptap.Flow {
+	t.Helper()
+	flows, findings := oauth.Analyze(exs, oauth.Options{})
+	for _, fd := range findings {
+		if fd.Severity == mcptap.SevError {
+			t.Errorf("%s: %s on a healthy flow: %s", name, fd.Rule, fd.Detail)
+		}
+	}
+	return flows
+}
+
+func hasNote(flows []mcptap.Flow, part string) bool {
+	for _, f := range flows {
+		for _, n := range f.NotChecked {
+			if strings.Contains(n, part) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Regression (issue 12, absence read as a bad value): a redacted mcptap
+// export read back gave token.pkce-mismatch on healthy flows, because the
+// verifier is a placeholder and the challenge is not.
+func TestRedactedExportIsNotCheckedNotFailed(t *testing.T) {
+	for _, fx := range healthy() {
+		exs := rewriteHAR(t, fx.Exchanges(), redact.New([]byte("k")), nil)
+		flows := noErrorFinding(t, fx.Name, exs)
+		if strings.Contains(fx.Name, "browser") {
+			continue // the token call leaves from the platform's backend
+		}
+		if !hasNote(flows, "PKCE verifier is redacted") {
+			t.Errorf("%s: no note that the PKCE proof was not checked: %+v", fx.Name, flows)
+		}
+	}
+}
+
+// Regression: Chrome's default (sanitized) export strips Authorization,
+// Cookie and Set-Cookie, and a successful authenticated MCP call read as
+// mcp.bearer-never-sent.
+func TestSanitizedHARBearerNotBlamed(t *testing.T) {
+	for _, fx := range healthy() {
+		if strings.Contains(fx.Name, "browser") {
+			continue
+		}
+		exs := rewriteHAR(t, fx.Exchanges(), nil, func(e map[string]any) {
+			for _, side := range []string{"request", "response"} {
+				m := e[side].(map[string]any)
+				var kept []any
+				for _, h := range m["headers"].([]any) {
+					switch strings.ToLower(h.(map[string]any)["name"].(string)) {
+					case "authorization", "cookie", "set-cookie":
+						continue
+					}
+					kept = append(kept, h)
+				}
+				m["headers"] = kept
+			}
+		})
+		flows := noErrorFinding(t, fx.Name, exs)
+		if !hasNote(flows, "Authorization header is not in the recording") {
+			t.Errorf("%s: no note that the bearer was not checked", fx.Name)
+		}
+	}
+}
+
+// Regression: Playwright and chrome-har-capturer leave content.text out when
+// the page navigates first; the missing metadata and token bodies were judged
+// discovery.not-json and token.bad-response.
+func TestBodiesLeftOutAreNotChecked(t *testing.T) {
+	for _, fx := range healthy() {
+		exs := rewriteHAR(t, fx.Exchanges(), nil, func(e map[string]any) {
+			c := e["response"].(map[string]any)["content"].(map[string]any)
+			if _, ok := c["text"]; ok {
+				delete(c, "text")
+			}
+		})
+		flows := noErrorFinding(t, fx.Name, exs)
+		if strings.Contains(fx.Name, "browser") {
+			continue
+		}
+		if !hasNote(flows, "not recorded") {
+			t.Errorf("%s: no not-checked note for the bodies left out", fx.Name)
+		}
+	}
+}
+
+// The analysis takes a HAR's entries in start-time order, whatever order the
+// file lists them in: report FILE.har and import + report cannot disagree.
+func TestEntryOrderDoesNotChangeVerdicts(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	for _, fx := range oauthtest.Fixtures {
+		exs := fx.Exchanges()
+		want, _ := oauth.Analyze(exs, oauth.Options{})
+		for range 3 {
+			shuffled := append([]mcptap.Exchange(nil), exs...)
+			rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+			got, _ := oauth.Analyze(shuffled, oauth.Options{})
+			if len(got) != len(want) {
+				t.Fatalf("%s: %d flows shuffled, %d in order", fx.Name, len(got), len(want))
+			}
+			for i := range want {
+				if got[i].Verdict != want[i].Verdict || len(got[i].Hops) != len(want[i].Hops) {
+					t.Errorf("%s flow %d: shuffled %v (%d hops), in order %v (%d hops)", fx.Name, i, got[i].Verdict, len(got[i].Hops), want[i].Verdict, len(want[i].Hops))
+				}
+			}
+		}
+	}
+}
