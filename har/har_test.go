@@ -478,3 +478,79 @@ func testExchange(session string, i int, complete bool) mcptap.Exchange {
 	}
 	return ex
 }
+
+func harWith(entry string) string {
+	return `{"log":{"version":"1.2","creator":{"name":"t","version":"1"},"entries":[` + entry + `]}}`
+}
+
+const entryHead = `{"startedDateTime":"2026-11-24T16:30:00.000Z","time":5,`
+
+// Regression (issue 12, HAR reading): a second JSON document after the HAR
+// object was ignored silently.
+func TestReadHARTrailingDocument(t *testing.T) {
+	doc := harWith("")
+	for _, tail := range []string{doc, `{"log":{}}`, `x`, `,`} {
+		_, err := Read(strings.NewReader(doc + "\n" + tail))
+		if err == nil || !strings.Contains(err.Error(), "after the HAR object") {
+			t.Errorf("tail %q: err %v, want an error about data after the HAR object", tail, err)
+		}
+	}
+	if _, err := Read(strings.NewReader(doc + "\n \t\n")); err != nil {
+		t.Errorf("trailing white space: %v", err)
+	}
+}
+
+// Regression: postData.params without text. A JSON body written as params
+// (chrome-har) was joined as a form; DevTools' raw, still percent-encoded
+// params were encoded a second time; decoded params (Firefox) are encoded.
+func TestReadHARPostDataParams(t *testing.T) {
+	cases := []struct {
+		name, post string
+		body       string
+		truncated  bool
+	}{
+		{"firefox decoded", `{"mimeType":"application/x-www-form-urlencoded","params":[{"name":"redirect_uri","value":"https://a.test/cb?x=1"},{"name":"code","value":"a b"}]}`,
+			"redirect_uri=https%3A%2F%2Fa.test%2Fcb%3Fx%3D1&code=a+b", false},
+		{"devtools raw", `{"mimeType":"application/x-www-form-urlencoded","params":[{"name":"redirect_uri","value":"https%3A%2F%2Fa.test%2Fcb"},{"name":"code_verifier","value":"abc"}]}`,
+			"redirect_uri=https%3A%2F%2Fa.test%2Fcb&code_verifier=abc", false},
+		{"json as params", `{"mimeType":"application/json","params":[{"name":"client_name","value":"x"}]}`, "", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			exs, err := Read(strings.NewReader(harWith(entryHead + `"request":{"method":"POST","url":"https://a.test/token","headers":[],"postData":` + c.post + `},"response":{"status":200,"headers":[],"content":{"size":0}}}`)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(exs[0].ReqBody); got != c.body || exs[0].ReqTruncated != c.truncated {
+				t.Errorf("body %q truncated %v, want %q %v", got, exs[0].ReqTruncated, c.body, c.truncated)
+			}
+		})
+	}
+}
+
+// Regression: a response whose content has no text (Playwright's
+// content "omit", chrome-har-capturer after a navigation) is a body not
+// recorded, not an empty body; a redirect or a 204 without text is empty.
+func TestReadHARContentWithoutText(t *testing.T) {
+	for _, c := range []struct {
+		status    int
+		content   string
+		truncated bool
+	}{
+		{200, `{"size":-1,"mimeType":"application/json"}`, true},
+		{200, `{"mimeType":"application/json"}`, true},
+		{200, `{"size":120,"mimeType":"application/json"}`, true},
+		{200, `{"size":0,"mimeType":"application/json"}`, false},
+		{200, `{"size":2,"mimeType":"application/json","text":"{}"}`, false},
+		{302, `{"size":-1,"mimeType":""}`, false},
+		{204, `{"mimeType":""}`, false},
+	} {
+		exs, err := Read(strings.NewReader(harWith(entryHead + fmt.Sprintf(`"request":{"method":"GET","url":"https://a.test/x","headers":[]},"response":{"status":%d,"headers":[],"content":%s}}`, c.status, c.content))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exs[0].RespTruncated != c.truncated {
+			t.Errorf("%d %s: truncated %v, want %v", c.status, c.content, exs[0].RespTruncated, c.truncated)
+		}
+	}
+}

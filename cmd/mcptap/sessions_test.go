@@ -289,12 +289,23 @@ func TestRunExitCodes(t *testing.T) {
 	if err := os.WriteFile(bad, []byte(`{"log":{"entries":[{"request":{}}]}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	good, err := os.ReadFile(harFixture("mitmproxy.har"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two HAR documents in one file (issue 12): half a file is never read silently.
+	twice := filepath.Join(t.TempDir(), "twice.har")
+	if err := os.WriteFile(twice, append(append(good, '\n'), good...), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
 	}{
 		{[]string{"--db", db, "import", harFixture("mitmproxy.har")}, 0},
 		{[]string{"--db", db, "import", bad}, 2},
+		{[]string{"--db", db, "import", twice}, 2},
+		{[]string{"--db", db, "report", twice}, 2},
 		{[]string{"--db", db, "export"}, 2},
 		{[]string{"--db", db, "sessions", "extra"}, 2},
 		{[]string{"--db", db, "sessions", "--bogus"}, 2},
