@@ -213,6 +213,7 @@ func ownCopy(fd *mcptap.Finding) mcptap.Finding {
 func (t *Tracker) Findings() []mcptap.Finding {
 	out := make([]mcptap.Finding, 0, len(t.findingList))
 	for _, fd := range t.findingList {
+		t.settle(fd)
 		c := ownCopy(fd)
 		if x := t.byID[t.anchor[fd.ID]]; x != nil && x.flow != nil {
 			c.Flow = x.flow.id
@@ -367,6 +368,9 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 		}
 		return t.ruleIdx[fds[i].Rule] < t.ruleIdx[fds[j].Rule]
 	})
+	for _, fd := range fds {
+		t.settle(fd)
+	}
 	v.Verdict = mcptap.Verdict{Rule: "ok", Severity: mcptap.SevInfo, Fault: mcptap.FaultNone}
 	var fallback *mcptap.Finding
 	for _, fd := range fds {
@@ -468,4 +472,47 @@ func (f *flow) notChecked() []string {
 		add(h.x)
 	}
 	return out
+}
+
+// passable are the rules that break only some clients: an error when the
+// flow stopped at them, a warning when this client went on past them (the
+// flow's own outcome outranks a prediction).
+var passable = map[mcptap.RuleID]bool{
+	mcptap.RuleDiscoveryNoChallenge:       true, // clients that probe the well-known locations go on
+	mcptap.RuleDiscoveryIssuerMismatch:    true, // a trailing slash: some clients compare loosely
+	mcptap.RuleDiscoveryChallengeInternal: true, // clients that fall back to the well-known locations go on
+}
+
+// settle sets a passable finding's severity from its flow's outcome so far:
+// a warning once the flow got past discovery to an authorize that was
+// answered (a code, a consent page, a hand-off), the catalogue's severity
+// otherwise. It is idempotent and follows the flow as it grows.
+func (t *Tracker) settle(fd *mcptap.Finding) {
+	if !passable[fd.Rule] {
+		return
+	}
+	def := t.ruleIdx[fd.Rule]
+	sev := catalogue[def].Severity
+	if x := t.byID[t.anchor[fd.ID]]; x != nil && x.flow != nil && x.flow.wentPastDiscovery() {
+		sev = mcptap.SevWarning
+		t.passed[fd.ID] = true
+	} else {
+		delete(t.passed, fd.ID)
+	}
+	fd.Severity = sev
+}
+
+// wentPastDiscovery says the client reached the authorization server with
+// an authorize request that was answered without an error page: it found
+// and used the metadata, whatever its flaws.
+func (f *flow) wentPastDiscovery() bool {
+	if f.code != "" || f.tokenOK != nil || f.bearerSeen {
+		return true
+	}
+	for _, a := range f.authz {
+		if a.status() > 0 && a.status() < 400 {
+			return true
+		}
+	}
+	return false
 }

@@ -42,10 +42,10 @@ type exInfo struct {
 	reg         *oauthex.ClientRegistrationResponse
 	tokenResp   map[string]any
 	tokenIsJSON bool
-	accessJWT   *Token // the access token of a token response, decoded once
-	judged      bool   // the exchange rules ran on its complete copy
+	accessJWT   *Token   // the access token of a token response, decoded once
+	judged      bool     // the exchange rules ran on its complete copy
 	unchecked   []string // what could not be checked on it: not recorded
-	forgotten   bool   // dropped under Options.Forget; still in Tracker.list until it is compacted
+	forgotten   bool     // dropped under Options.Forget; still in Tracker.list until it is compacted
 }
 
 func (x *exInfo) id() string     { return x.ex.ID }

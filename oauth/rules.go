@@ -21,6 +21,10 @@ var catalogue = []ruleDef{
 		Title:    "401 without a usable WWW-Authenticate challenge",
 		Fix:      `Answer every unauthenticated MCP request with 401 and WWW-Authenticate: Bearer resource_metadata="<absolute URL of your /.well-known/oauth-protected-resource document>".`,
 		Exchange: ruleNoChallenge},
+	{ID: mcptap.RuleDiscoveryChallengeInternal, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
+		Title:    "401 challenge points at an internal or other origin",
+		Fix:      "Build resource_metadata from the public URL the client uses (the tunnel's https origin), not from the address the server listens on.",
+		Exchange: ruleChallengeInternal},
 	{ID: mcptap.RuleDiscoveryNotJSON, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
 		Title:    "metadata document is not public JSON",
 		Fix:      "Exempt /.well-known/* from authentication and login redirects, and serve the documents as application/json.",
@@ -91,6 +95,10 @@ var catalogue = []ruleDef{
 		Title: "code sent somewhere other than the requested redirect_uri",
 		Fix:   "Redirect to exactly the redirect_uri of the authorize request (after validating it), not to the first registered one or to your own callback.",
 		Flow:  ruleWrongRedirectTarget},
+	{ID: mcptap.RuleAuthorizeErrorReturned, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
+		Title: "authorization server returned an error instead of a code",
+		Fix:   "Read error_description and fix the setting it names on the side named.",
+		Flow:  ruleErrorReturned},
 	// State.
 	{ID: mcptap.RuleStateNotEchoed, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title: "state not returned with the code",
@@ -159,6 +167,10 @@ var catalogue = []ruleDef{
 		Title:    "MCP endpoint answered with a redirect",
 		Fix:      "Serve MCP at the exact registered URL without redirects (trailing slash, http→https, apex→www); clients drop the Authorization header on redirects.",
 		Exchange: ruleMCPRedirect},
+	{ID: mcptap.RuleMCPForbidden, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
+		Title:    "MCP request refused with 403",
+		Fix:      "Find the check that refuses the request (Host allow-list, IP allow-list, WAF) and allow the client's traffic through it.",
+		Exchange: ruleMCPForbidden},
 	{ID: mcptap.RuleMCPBearerRejected, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
 		Title:    "MCP server rejected the token it just got",
 		Fix:      "Validate the token against the canonical resource URL (aud), the issuer and JWKS of the authorization server that issued it.",
@@ -421,6 +433,24 @@ func issuerFor(u string) string {
 	return o
 }
 
+// issuerClients says which clients refuse this difference, from their
+// comparison code: the MCP Go SDK v1.8.0 (oauthex.GetAuthServerMeta via
+// authutil.IssuersEqual) compares with one trailing slash trimmed from both
+// sides; mcp-remote 0.15.1 (its bundled TypeScript SDK,
+// discoverAuthorizationServerMetadata) accepts the issuer equal to the
+// advertised entry, or equal to it without its trailing slash, and nothing
+// else. RFC 8414 §3.3 itself wants them identical.
+func issuerClients(want, got string) string {
+	switch {
+	case strings.TrimSuffix(want, "/") != strings.TrimSuffix(got, "/"):
+		return "They differ beyond a trailing slash: every client that checks (RFC 8414 §3.3; the MCP Go SDK v1.8.0; mcp-remote 0.15.1) refuses the server."
+	case strings.HasSuffix(want, "/"):
+		return "They differ only by the advertised entry's trailing slash: the MCP Go SDK v1.8.0 and mcp-remote 0.15.1 accept this; clients that compare byte for byte as RFC 8414 §3.3 says refuse it (GitHub Copilot CLI was reported to: github/copilot-cli#4606)."
+	default:
+		return "The issuer has a trailing slash the advertised entry lacks: the MCP Go SDK v1.8.0 accepts this, mcp-remote 0.15.1 refuses it (it trims a slash only from the advertised entry), and so do clients that compare byte for byte as RFC 8414 §3.3 says."
+	}
+}
+
 func ruleIssuerMismatch(t *Tracker, x *exInfo) []hit {
 	if x.kind != mcptap.HopDiscoveryAuth || x.asm == nil {
 		return nil
@@ -456,7 +486,7 @@ func ruleIssuerMismatch(t *Tracker, x *exInfo) []hit {
 		}
 	}
 	return []hit{{key: x.key + "|" + got + "|" + want, exchanges: ids(from, x),
-		detail:   fmt.Sprintf("The authorization server metadata at %s says issuer %q, but %q was expected (%s). Current clients (TS SDK v2, Go SDK) refuse the server when these differ, even by a trailing slash.", x.base, got, want, note),
+		detail:   fmt.Sprintf("The authorization server metadata at %s says issuer %q, but %q was expected (%s). %s", x.base, got, want, note, issuerClients(want, got)),
 		evidence: []mcptap.Evidence{ev(x, "body.issuer", want, got, note)}}}
 }
 
@@ -692,6 +722,12 @@ func ruleRedirectUnregistered(t *Tracker, f *flow) []hit {
 		}
 	}
 	if from == nil || contains(list, f.redirectURI) {
+		return nil
+	}
+	if f.codeEx != nil && sameRedirectTarget(f.codeEx.loc, f.redirectURI) {
+		// The authorization server issued a code to this redirect_uri: it
+		// accepted it (RFC 8252 §7.3 makes loopback ports match any port).
+		// A prediction the flow contradicts is no finding.
 		return nil
 	}
 	return []hit{{anchor: f.a.id(), exchanges: ids(from, f.a), fault: fault,

@@ -14,7 +14,22 @@ import (
 type variant struct {
 	name  string
 	exs   func() []mcptap.Exchange
-	fault mcptap.Fault // "" = the rule's own fault side
+	fault mcptap.Fault    // "" = the rule's own fault side
+	sev   mcptap.Severity // "" = the rule's own severity
+}
+
+// cut builds s and keeps the exchanges up to and including the first that
+// matches: the client stopped there.
+func cut(s oauthtest.Scenario, match func(*mcptap.Exchange) bool) func() []mcptap.Exchange {
+	return func() []mcptap.Exchange {
+		exs := sc(s)()
+		for i := range exs {
+			if match(&exs[i]) {
+				return exs[:i+1]
+			}
+		}
+		return exs
+	}
 }
 
 func sc(s oauthtest.Scenario) func() []mcptap.Exchange {
@@ -84,13 +99,30 @@ func alter(fn func(string) string) func(string) string {
 // ruleVariants lists, per Tier-1 rule, the traffic signatures it must catch
 // (reference §5), one row per variant.
 var ruleVariants = map[mcptap.RuleID][]variant{
+	"authorize.error-returned": {
+		{name: "Entra AADSTS9010010", exs: sc(S{Client: "claude", AuthorizeError: "invalid_request", AuthorizeDesc: "AADSTS9010010: resource does not match scopes"}), fault: mcptap.FaultClient},
+		{name: "access_denied", exs: sc(S{Client: "chatgpt", AuthorizeError: "access_denied"}), fault: mcptap.FaultUser},
+		{name: "Hydra request_forbidden", exs: sc(S{Client: "vscode", AuthorizeError: "request_forbidden"})},
+		{name: "server_error after a wait", exs: sc(S{Client: "mcp-remote", AuthorizeError: "server_error", EndWait: 2 * time.Minute})},
+	},
+	"mcp.forbidden": {
+		{name: "Go SDK Host check", exs: sc(S{Client: "chatgpt", MCPStatus: 403, MCPBody: `Forbidden: invalid Host header "x.ngrok.app"`})},
+		{name: "IP allow-list", exs: sc(S{Client: "claude", MCPStatus: 403, MCPBody: "IP not allowed"})},
+	},
+	"discovery.challenge-internal": {
+		{name: "client stopped at the challenge", exs: cut(S{Client: "claude", ChallengeURL: "http://localhost:3000/.well-known/oauth-protected-resource"}, post("/mcp"))},
+		{name: "localhost BASE_URL", exs: sc(S{Client: "claude", ChallengeURL: "http://localhost:3000/.well-known/oauth-protected-resource"}), sev: mcptap.SevWarning},
+		{name: "private address", exs: sc(S{Client: "chatgpt", ChallengeURL: "https://10.0.0.5/.well-known/oauth-protected-resource/mcp"}), sev: mcptap.SevWarning},
+		{name: "plain http of the public host", exs: sc(S{Client: "vscode", ChallengeURL: "http://mcp.example.com/.well-known/oauth-protected-resource/mcp"}), sev: mcptap.SevWarning},
+	},
 	"discovery.no-challenge": {
-		{name: "no WWW-Authenticate", exs: sc(S{Client: "claude", NoChallenge: true})},
+		{name: "client stopped at the bare 401", exs: cut(S{Client: "claude", NoChallenge: true}, post("/mcp"))},
+		{name: "no WWW-Authenticate", exs: sc(S{Client: "claude", NoChallenge: true}), sev: mcptap.SevWarning},
 		{name: "Bearer without resource_metadata", exs: mut(S{Client: "claude"}, post("/mcp"), func(ex *mcptap.Exchange) {
 			if ex.Status == 401 {
 				ex.RespHeader.Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			}
-		})},
+		}), sev: mcptap.SevWarning},
 	},
 	"discovery.not-json": {
 		{name: "HTML SPA catch-all", exs: sc(S{Client: "claude", PRMNotJSON: true})},
@@ -119,9 +151,10 @@ var ruleVariants = map[mcptap.RuleID][]variant{
 		{name: "empty list", exs: mut(S{Client: "chatgpt"}, path(prmPath), replaceBody(`"authorization_servers":["https://mcp.example.com"]`, `"authorization_servers":[]`))},
 	},
 	"discovery.issuer-mismatch": {
-		{name: "trailing slash", exs: sc(S{Client: "vscode", Issuer: "https://mcp.example.com/"})},
-		{name: "other host", exs: sc(S{Client: "vscode", Issuer: "https://cf.mcp.example.com"})},
-		{name: "path dropped", exs: mut(S{Client: "vscode"}, path(prmPath), replaceBody(`"authorization_servers":["https://mcp.example.com"]`, `"authorization_servers":["https://mcp.example.com/tenant1"]`))},
+		{name: "client stopped at the metadata", exs: cut(S{Client: "vscode", Issuer: "https://mcp.example.com/"}, path(metaPath))},
+		{name: "trailing slash", exs: sc(S{Client: "vscode", Issuer: "https://mcp.example.com/"}), sev: mcptap.SevWarning},
+		{name: "other host", exs: sc(S{Client: "vscode", Issuer: "https://cf.mcp.example.com"}), sev: mcptap.SevWarning},
+		{name: "path dropped", exs: mut(S{Client: "vscode"}, path(prmPath), replaceBody(`"authorization_servers":["https://mcp.example.com"]`, `"authorization_servers":["https://mcp.example.com/tenant1"]`)), sev: mcptap.SevWarning},
 	},
 	"discovery.no-pkce-s256": {
 		{name: "plain only", exs: sc(S{Client: "claude", NoS256: true})},
@@ -299,7 +332,11 @@ func TestRules(t *testing.T) {
 					if fd.Fault != want {
 						t.Errorf("fault %s, want %s (%s)", fd.Fault, want, fd.Detail)
 					}
-					if fd.Severity != r.Severity || fd.Title == "" || fd.Detail == "" || fd.Fix == "" || len(fd.Evidence) == 0 || len(fd.Exchanges) == 0 {
+					wantSev := r.Severity
+					if v.sev != "" {
+						wantSev = v.sev
+					}
+					if fd.Severity != wantSev || fd.Title == "" || fd.Detail == "" || fd.Fix == "" || len(fd.Evidence) == 0 || len(fd.Exchanges) == 0 {
 						t.Errorf("incomplete finding: %+v", fd)
 					}
 					return

@@ -98,6 +98,7 @@ type Tracker struct {
 	anchor      map[string]string            // finding ID -> anchor exchange
 	secondary   map[string]bool              // finding IDs the chain got past
 	causeOf     map[string]mcptap.RuleID     // finding ID -> rule of the earlier finding that explains it
+	passed      map[string]bool              // finding IDs of passable rules the flow got past (warnings now)
 	ruleIdx     map[mcptap.RuleID]int
 
 	waitCode   map[*flow]bool
@@ -206,6 +207,7 @@ func NewTracker(opts Options) *Tracker {
 		anchor:           map[string]string{},
 		secondary:        map[string]bool{},
 		causeOf:          map[string]mcptap.RuleID{},
+		passed:           map[string]bool{},
 		ruleIdx:          map[mcptap.RuleID]int{},
 		waitCode:         map[*flow]bool{},
 		waitBearer:       map[*flow]bool{},

@@ -20,6 +20,10 @@ type Fixture struct {
 	Fault    mcptap.Fault
 	Has      []mcptap.RuleID // rules that must be among the findings
 	Flow     int             // index of the flow under test (default 0)
+	// StopAfter, when set, ends the traffic after the first exchange whose
+	// target starts with it: the client stopped there (a strict client at a
+	// discovery flaw that a lenient one goes past).
+	StopAfter string
 }
 
 // Exchanges builds the fixture's traffic.
@@ -30,7 +34,15 @@ func (f Fixture) Exchanges() []mcptap.Exchange {
 	} else {
 		f.Scenario.Build(b)
 	}
-	return b.Exchanges()
+	exs := b.Exchanges()
+	if f.StopAfter != "" {
+		for i := range exs {
+			if strings.HasPrefix(exs[i].Target, f.StopAfter) {
+				return exs[:i+1]
+			}
+		}
+	}
+	return exs
 }
 
 func alterRaw(fn func(string) string) func(string) string {
@@ -59,13 +71,13 @@ var Fixtures = []Fixture{
 	{Name: "seed001-plugin", About: "report 001: plugin OAuth provider drops state", Custom: seed001, Verdict: mcptap.RuleStateNotEchoed, Fault: mcptap.FaultAuthServer},
 
 	// Discovery.
-	{Name: "discovery-no-challenge", Scenario: Scenario{Client: "claude", NoChallenge: true}, Verdict: mcptap.RuleDiscoveryNoChallenge, Fault: mcptap.FaultServer},
+	{Name: "discovery-no-challenge", About: "a strict client stops at the bare 401", Scenario: Scenario{Client: "claude", NoChallenge: true}, StopAfter: "/mcp", Verdict: mcptap.RuleDiscoveryNoChallenge, Fault: mcptap.FaultServer},
 	{Name: "discovery-not-json", Scenario: Scenario{Client: "claude", PRMNotJSON: true}, Verdict: mcptap.RuleDiscoveryNotJSON, Fault: mcptap.FaultServer},
 	{Name: "discovery-prm-path-fallback", Scenario: Scenario{Client: "chatgpt", PRMPathFallback: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleDiscoveryPRMPathFallback}},
 	{Name: "discovery-resource-mismatch", Scenario: Scenario{Client: "claude", PRMResource: "https://mcp.example.com", AuthResource: "https://mcp.example.com", TokenAud: "https://mcp.example.com"}, Verdict: mcptap.RuleDiscoveryResourceMismatch, Fault: mcptap.FaultServer},
 	{Name: "discovery-no-authorization-servers", Scenario: Scenario{Client: "chatgpt", PRMNoAS: true}, Verdict: mcptap.RuleDiscoveryNoAuthorizationServers, Fault: mcptap.FaultServer},
 	{Name: "discovery-prm-missing", Scenario: Scenario{Client: "claude", PRMAllMissing: true}, Verdict: mcptap.RuleDiscoveryNoAuthorizationServers, Fault: mcptap.FaultServer},
-	{Name: "discovery-issuer-mismatch", Scenario: Scenario{Client: "vscode", Issuer: "https://mcp.example.com/"}, Verdict: mcptap.RuleDiscoveryIssuerMismatch, Fault: mcptap.FaultAuthServer},
+	{Name: "discovery-issuer-mismatch", About: "a strict client stops at the metadata", Scenario: Scenario{Client: "vscode", Issuer: "https://mcp.example.com/"}, StopAfter: "/.well-known/oauth-authorization-server", Verdict: mcptap.RuleDiscoveryIssuerMismatch, Fault: mcptap.FaultAuthServer},
 	{Name: "discovery-no-pkce-s256", Scenario: Scenario{Client: "claude", NoS256: true}, Verdict: mcptap.RuleDiscoveryNoPKCES256, Fault: mcptap.FaultAuthServer},
 	{Name: "discovery-no-registration", Scenario: Scenario{Client: "mcp-remote", NoRegistration: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleDiscoveryNoRegistration}},
 	{Name: "discovery-internal-origin", Scenario: Scenario{Client: "chatgpt", InternalToken: true}, Verdict: mcptap.RuleDiscoveryInternalOrigin, Fault: mcptap.FaultAuthServer},
@@ -83,6 +95,10 @@ var Fixtures = []Fixture{
 	{Name: "authorize-error-not-redirected", Scenario: Scenario{Client: "claude", AuthorizeStatus: 500}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleAuthorizeErrorNotRedirected}},
 
 	// State.
+	{Name: "authorize-error-returned", About: "Entra refuses the resource parameter and redirects with error and state", Scenario: Scenario{Client: "claude", AuthorizeError: "invalid_request", AuthorizeDesc: "AADSTS9010010: The resource parameter provided in the request doesn't match with the requested scopes."}, Verdict: mcptap.RuleAuthorizeErrorReturned, Fault: mcptap.FaultClient},
+	{Name: "mcp-forbidden-host-check", About: "Go SDK DNS-rebinding protection refuses the tunnel's Host on the authenticated call", Scenario: Scenario{Client: "chatgpt", MCPStatus: 403, MCPBody: "Forbidden: invalid Host header \"abc.ngrok.app\"\n"}, Verdict: mcptap.RuleMCPForbidden, Fault: mcptap.FaultServer},
+	{Name: "discovery-issuer-slash-passed", About: "a lenient client goes past an issuer trailing slash and connects: a warning, not the verdict", Scenario: Scenario{Client: "vscode", Issuer: "https://mcp.example.com/"}, Verdict: mcptap.RuleOK, Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleDiscoveryIssuerMismatch}},
+	{Name: "discovery-challenge-internal", About: "BASE_URL left at localhost: the 401 names http://localhost:3000", Scenario: Scenario{Client: "claude", ChallengeURL: "http://localhost:3000/.well-known/oauth-protected-resource/mcp"}, StopAfter: "/mcp", Verdict: mcptap.RuleDiscoveryChallengeInternal, Fault: mcptap.FaultServer},
 	{Name: "state-not-echoed", Scenario: Scenario{Client: "claude", DropState: true}, Verdict: mcptap.RuleStateNotEchoed, Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-plus-to-space", Scenario: Scenario{Client: "vscode", AlterState: alterRaw(func(s string) string { return url.QueryEscape(strings.ReplaceAll(s, "+", " ")) })}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-double-encoded", Scenario: Scenario{Client: "vscode", AlterState: url.QueryEscape}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},

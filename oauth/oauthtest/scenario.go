@@ -64,6 +64,7 @@ type Scenario struct {
 
 	// discovery
 	NoChallenge     bool   // 401 without WWW-Authenticate
+	ChallengeURL    string // resource_metadata in the 401 challenge instead of the public PRM URL
 	PRMNotJSON      bool   // PRM served as HTML
 	PRMPathFallback bool   // path-suffixed PRM 404, root 200
 	PRMResource     string // override resource in the PRM
@@ -80,6 +81,8 @@ type Scenario struct {
 	StateLen        int // pad the state to this length
 	AuthorizeStatus int // answer the authorize with this status instead of 302
 	AuthorizeBody   string
+	AuthorizeError  string // redirect to redirect_uri with error=<this>&error_description=…&state=… (no code)
+	AuthorizeDesc   string
 	NoPKCE          bool
 	NoResource      bool
 	AuthResource    string // resource sent on authorize
@@ -107,7 +110,8 @@ type Scenario struct {
 	UnknownClient  bool // authorize answered "Unrecognized client_id"
 	AuthMethodUsed string
 	// MCP
-	MCPStatus    int // status of the first authenticated MCP call (401 rejected, 307 redirect)
+	MCPStatus    int // status of the first authenticated MCP call (401 rejected, 307 redirect, 403 with MCPBody)
+	MCPBody      string
 	NoBearer     bool
 	Upstream     string // the server proxies to this upstream IdP origin (inner leg)
 	Passthrough  bool   // with Upstream: state and redirect_uri passed through unchanged
@@ -186,7 +190,7 @@ func (s Scenario) Build(b *Builder) {
 		e := api(b.Do("POST", mcp, 401)).Body("application/json", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"`+cl.Name+`","version":"1.0.0"}}}`).
 			JSON(`{"error":"invalid_token","error_description":"Missing or invalid access token"}`)
 		if !s.NoChallenge {
-			e.RH("WWW-Authenticate", `Bearer resource_metadata="`+prmURL+`"`)
+			e.RH("WWW-Authenticate", `Bearer resource_metadata="`+firstNonEmpty(s.ChallengeURL, prmURL)+`"`)
 		}
 		// D1.
 		prm := fmt.Sprintf(`{"resource":"%s","authorization_servers":["%s"],"scopes_supported":["mcp"],"bearer_methods_supported":["header"]}`, firstNonEmpty(s.PRMResource, mcp), o)
@@ -277,6 +281,17 @@ func (s Scenario) Build(b *Builder) {
 	switch {
 	case s.UnknownClient:
 		browser(b.Do("GET", authURL, 400)).Resp("application/json", `{"message":"Unrecognized client_id"}`)
+		return
+	case s.AuthorizeError != "":
+		errLoc := target + sep + "error=" + q(s.AuthorizeError)
+		if s.AuthorizeDesc != "" {
+			errLoc += "&error_description=" + q(s.AuthorizeDesc)
+		}
+		browser(b.Do("GET", authURL, 302)).Loc(errLoc + "&state=" + retState)
+		if s.EndWait > 0 {
+			b.Wait(s.EndWait)
+			api(b.Do("GET", o+"/healthz", 200)).Resp("text/plain", "ok")
+		}
 		return
 	case s.AuthorizeStatus != 0:
 		browser(b.Do("GET", authURL, s.AuthorizeStatus)).Resp("text/html; charset=utf-8", firstNonEmpty(s.AuthorizeBody, "<html><body><h1>Something went wrong</h1><p>access_denied</p></body></html>"))
@@ -411,6 +426,9 @@ func (s Scenario) Build(b *Builder) {
 		return
 	case 307, 308, 301, 302:
 		m.Loc(mcp + "/")
+		return
+	case 403:
+		m.Resp("text/plain; charset=utf-8", firstNonEmpty(s.MCPBody, "Forbidden"))
 		return
 	}
 	m.JSON(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"example","version":"0.1.0"}}}`).RH("Mcp-Session-Id", "sess-"+hex.EncodeToString(hash(seed))[:8])
