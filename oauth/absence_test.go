@@ -166,3 +166,25 @@ func TestEntryOrderDoesNotChangeVerdicts(t *testing.T) {
 		}
 	}
 }
+
+// Regression (issue 12, predictions contradicted by the same flow):
+// authorize.redirect-uri-unregistered fired on a loopback port change that the
+// authorization server accepted (RFC 8252 §7.3) and that went on to a code, a
+// token and MCP 200.
+func TestLoopbackPortChangeAcceptedIsNoFinding(t *testing.T) {
+	exs := oauthtest.Fixture{Scenario: oauthtest.Scenario{Client: "vscode", RedirectURI: "http://127.0.0.1:51234/"}}.Exchanges()
+	flows, findings := oauth.Analyze(exs, oauth.Options{})
+	for _, fd := range findings {
+		if fd.Rule == mcptap.RuleAuthorizeRedirectURIUnregistered {
+			t.Errorf("contradicted prediction raised: %s", fd.Detail)
+		}
+	}
+	if len(flows) != 1 || flows[0].Verdict.Rule != mcptap.RuleOK || flows[0].Status != mcptap.FlowComplete {
+		t.Errorf("flows: %+v", flows)
+	}
+	// The same port change refused by the authorization server is the finding.
+	refused := oauthtest.Fixture{Scenario: oauthtest.Scenario{Client: "vscode", RedirectURI: "http://127.0.0.1:51234/", AuthorizeStatus: 400, AuthorizeBody: "Invalid redirect URI"}}.Exchanges()
+	if flows, _ := oauth.Analyze(refused, oauth.Options{}); len(flows) == 0 || flows[0].Verdict.Rule != mcptap.RuleAuthorizeRedirectURIUnregistered {
+		t.Errorf("refused port change: %+v", flows)
+	}
+}
