@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"fmt"
 	"sort"
 	"time"
 
@@ -390,6 +391,21 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	if v.Verdict.Rule == "ok" && fallback != nil {
 		v.Verdict = mcptap.Verdict{Rule: fallback.Rule, Severity: fallback.Severity, Fault: fallback.Fault}
 	}
+	// An attempt that ended without succeeding is never ok: its verdict is
+	// the warning that explains where it stopped (flow.incomplete when no
+	// other does), in hop order.
+	if v.Verdict.Rule == "ok" && t.done && !f.succeeded() {
+		for _, fd := range fds {
+			if fd.Severity == mcptap.SevWarning {
+				v.Verdict = mcptap.Verdict{Rule: fd.Rule, Severity: fd.Severity, Fault: fd.Fault}
+				break
+			}
+		}
+		if fd := t.explainedBy[f]; v.Verdict.Rule == "ok" && fd != nil {
+			v.Verdict = mcptap.Verdict{Rule: fd.Rule, Severity: fd.Severity, Fault: fd.Fault}
+			fds = append([]*mcptap.Finding{fd}, fds...)
+		}
+	}
 	// A symptom explained by an earlier hop (a code never redeemed because
 	// the state was stale) yields the verdict to that cause, even a warning.
 	for _, fd := range fds {
@@ -515,4 +531,109 @@ func (f *flow) wentPastDiscovery() bool {
 		}
 	}
 	return false
+}
+
+// succeeded says the attempt reached the last hop this capture can see: an
+// authenticated MCP call answered 2xx where the capture sees the client's
+// calls (a token request or an MCP call was recorded), else a successful
+// client callback completion or callback page (a browser-side capture,
+// whose token and MCP calls leave from the client's backend).
+func (f *flow) succeeded() bool {
+	for _, m := range f.mcps {
+		if successful(m) {
+			return true
+		}
+	}
+	if len(f.tokens) > 0 || len(f.mcps) > 0 || f.tokenOK != nil {
+		return false
+	}
+	for _, c := range f.completions {
+		if successful(c) {
+			return true
+		}
+	}
+	for _, c := range f.callbacks {
+		if c.status() >= 200 && c.status() < 400 && c.ex.Err == "" {
+			if _, err := c.q.Lookup("error"); !err {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// lastHop describes the furthest hop an attempt reached, for flow.incomplete.
+func (f *flow) lastHop() (*exInfo, string) {
+	var last *exInfo
+	kind := mcptap.HopKind("")
+	for _, h := range f.hops {
+		if last == nil || h.x.order >= last.order {
+			last, kind = h.x, h.kind
+		}
+	}
+	if last == nil {
+		return nil, ""
+	}
+	return last, fmt.Sprintf("%s (%s %s → %d)", kind, last.method(), last.base, last.status())
+}
+
+// incompleteFlows raises flow.incomplete, at the end of a recording, on every
+// attempt that did not succeed and that no error or warning explains.
+func (t *Tracker) incompleteFlows() []mcptap.Finding {
+	var r *ruleDef
+	for i := range catalogue {
+		if catalogue[i].ID == mcptap.RuleFlowIncomplete {
+			r = &catalogue[i]
+		}
+	}
+	var out []mcptap.Finding
+	for _, f := range t.flows {
+		if f.succeeded() {
+			continue
+		}
+		explained := false
+		for _, fd := range t.flowFindings(f) {
+			t.settle(fd)
+			explained = explained || fd.Severity == mcptap.SevError || fd.Severity == mcptap.SevWarning
+		}
+		if explained {
+			continue
+		}
+		if fd := t.staleSibling(f); fd != nil {
+			// Abandoned because the user finished an older attempt: the
+			// older attempt's state.stale explains this one too.
+			t.explainedBy[f] = fd
+			f.dirty = true
+			continue
+		}
+		last, what := f.lastHop()
+		if last == nil {
+			continue
+		}
+		decide := "a capture that also sees the client's side (the browser proxy: mcptap proxy --browser-proxy, then mcptap browser) or the client's own log"
+		if len(f.tokens) > 0 || f.tokenOK != nil {
+			decide = "the client's log after the token response, or mcptap check --edge for an edge that blocks its next call"
+		}
+		if fd, ok := t.raise(r, hit{anchor: last.id(), key: f.id + "|incomplete", exchanges: ids(last),
+			detail:   fmt.Sprintf("The attempt ended at %s and went no further before the recording ended; nothing recorded explains why. What would decide it: %s.", what, decide),
+			evidence: []mcptap.Evidence{ev(last, "flow", "an authenticated MCP call answered 2xx (or the client's callback completed)", "last hop: "+what, "")}}); ok {
+			out = append(out, fd)
+		}
+	}
+	return out
+}
+
+// staleSibling finds the state.stale finding of an older attempt that names
+// f's state as the newer one it ignored: f was abandoned because the user
+// finished the older attempt.
+func (t *Tracker) staleSibling(f *flow) *mcptap.Finding {
+	if f.stateRaw == "" {
+		return nil
+	}
+	for _, fd := range t.findingList {
+		if fd.Rule == mcptap.RuleStateStale && len(fd.Evidence) > 0 && fd.Evidence[0].Want == f.stateRaw {
+			return fd
+		}
+	}
+	return nil
 }

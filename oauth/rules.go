@@ -162,6 +162,10 @@ var catalogue = []ruleDef{
 		Title: "code issued but never redeemed",
 		Fix:   "Your side did its part: the code and state went back to the client. Report it to the client platform with this evidence (code issued, state intact, no token request).",
 		Timed: ruleTokenNeverCalled},
+	// The attempt as a whole (raised at Finish by incompleteFlows).
+	{ID: mcptap.RuleFlowIncomplete, Severity: mcptap.SevWarning, Fault: mcptap.FaultUnknown,
+		Title: "the attempt ended before it succeeded",
+		Fix:   "Look at the last hop reached and at what the detail says would decide it; run the connector setup again with the browser proxy to see the client's side."},
 	// MCP.
 	{ID: mcptap.RuleMCPRedirect, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
 		Title:    "MCP endpoint answered with a redirect",
@@ -1402,7 +1406,12 @@ func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
 		browserSide := true
 		for _, h := range f.hops {
 			browserSide = browserSide && h.x.ex.Mode == mcptap.ModeForward
-			if h.kind == mcptap.HopCallback || h.kind == mcptap.HopCallbackCompletion {
+			// The client's own callback shows a browser-side capture; the
+			// inner callback (the MCP server's /oauth/callback from an
+			// upstream identity provider) is the server's, seen by the
+			// reverse proxy, and says nothing of the kind (issue 12: it was
+			// taken for the client's callback and the flow read ok).
+			if !h.inner && (h.kind == mcptap.HopCallback || h.kind == mcptap.HopCallbackCompletion) {
 				browserSide = true
 				break
 			}

@@ -105,6 +105,11 @@ var ruleVariants = map[mcptap.RuleID][]variant{
 		{name: "Hydra request_forbidden", exs: sc(S{Client: "vscode", AuthorizeError: "request_forbidden"})},
 		{name: "server_error after a wait", exs: sc(S{Client: "mcp-remote", AuthorizeError: "server_error", EndWait: 2 * time.Minute})},
 	},
+	"flow.incomplete": {
+		{name: "ends after the 401 challenge", exs: cut(S{Client: "claude"}, post("/mcp"))},
+		{name: "ends after the metadata", exs: cut(S{Client: "chatgpt"}, path(metaPath))},
+		{name: "ends after the registration", exs: cut(S{Client: "vscode"}, path("/register"))},
+	},
 	"mcp.forbidden": {
 		{name: "Go SDK Host check", exs: sc(S{Client: "chatgpt", MCPStatus: 403, MCPBody: `Forbidden: invalid Host header "x.ngrok.app"`})},
 		{name: "IP allow-list", exs: sc(S{Client: "claude", MCPStatus: 403, MCPBody: "IP not allowed"})},

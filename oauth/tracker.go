@@ -99,6 +99,7 @@ type Tracker struct {
 	secondary   map[string]bool              // finding IDs the chain got past
 	causeOf     map[string]mcptap.RuleID     // finding ID -> rule of the earlier finding that explains it
 	passed      map[string]bool              // finding IDs of passable rules the flow got past (warnings now)
+	explainedBy map[*flow]*mcptap.Finding    // abandoned attempts explained by another flow's finding
 	ruleIdx     map[mcptap.RuleID]int
 
 	waitCode   map[*flow]bool
@@ -208,6 +209,7 @@ func NewTracker(opts Options) *Tracker {
 		secondary:        map[string]bool{},
 		causeOf:          map[string]mcptap.RuleID{},
 		passed:           map[string]bool{},
+		explainedBy:      map[*flow]*mcptap.Finding{},
 		ruleIdx:          map[mcptap.RuleID]int{},
 		waitCode:         map[*flow]bool{},
 		waitBearer:       map[*flow]bool{},
@@ -440,6 +442,7 @@ func (t *Tracker) Finish() []mcptap.Finding {
 	}
 	out = append(out, t.timed(true)...)
 	t.adoptLeftovers()
+	out = append(out, t.incompleteFlows()...)
 	for _, f := range t.flows {
 		f.dirty = true // every exchange now counts as complete
 	}
@@ -454,6 +457,12 @@ func (t *Tracker) adoptLeftovers() {
 	for _, a := range t.anchor {
 		anchored[a] = true
 	}
+	flowHosts := map[string]bool{}
+	for _, f := range t.flows {
+		for _, h := range f.hops {
+			flowHosts[hostPortOf(h.x.url)] = true
+		}
+	}
 	groups := map[string][]*exInfo{}
 	var hosts []string
 	for _, p := range t.pending {
@@ -465,11 +474,23 @@ func (t *Tracker) adoptLeftovers() {
 	}
 	for _, h := range hosts {
 		g := groups[h]
-		bad := false
+		// A flow starts at the first hop of the dance: a challenge, a
+		// metadata fetch or a registration that no authorize followed is
+		// an attempt of its own, judged like any other. Lone metadata
+		// fetches without a challenge or registration (a crawler, a
+		// health check) are not.
+		// A lone 401 on a host where an attempt already ran is that
+		// client's later call (a retry without the bearer), not a new one.
+		bad, started, challenged := false, false, false
 		for _, p := range g {
 			bad = bad || anchored[p.id()]
+			started = started || p.kind == mcptap.HopRegister || (p.kind != mcptap.HopMCPUnauthenticated && challenged)
+			challenged = challenged || p.kind == mcptap.HopMCPUnauthenticated
 		}
-		if !bad {
+		if challenged && !flowHosts[h] {
+			started = true
+		}
+		if !bad && !started {
 			continue
 		}
 		f := t.newFlow(g[0])

@@ -79,7 +79,7 @@ var Fixtures = []Fixture{
 	{Name: "discovery-prm-missing", Scenario: Scenario{Client: "claude", PRMAllMissing: true}, Verdict: mcptap.RuleDiscoveryNoAuthorizationServers, Fault: mcptap.FaultServer},
 	{Name: "discovery-issuer-mismatch", About: "a strict client stops at the metadata", Scenario: Scenario{Client: "vscode", Issuer: "https://mcp.example.com/"}, StopAfter: "/.well-known/oauth-authorization-server", Verdict: mcptap.RuleDiscoveryIssuerMismatch, Fault: mcptap.FaultAuthServer},
 	{Name: "discovery-no-pkce-s256", Scenario: Scenario{Client: "claude", NoS256: true}, Verdict: mcptap.RuleDiscoveryNoPKCES256, Fault: mcptap.FaultAuthServer},
-	{Name: "discovery-no-registration", Scenario: Scenario{Client: "mcp-remote", NoRegistration: true}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleDiscoveryNoRegistration}},
+	{Name: "discovery-no-registration", Scenario: Scenario{Client: "mcp-remote", NoRegistration: true}, Verdict: mcptap.RuleDiscoveryNoRegistration, Fault: mcptap.FaultAuthServer, Has: []mcptap.RuleID{mcptap.RuleDiscoveryNoRegistration}},
 	{Name: "discovery-internal-origin", Scenario: Scenario{Client: "chatgpt", InternalToken: true}, Verdict: mcptap.RuleDiscoveryInternalOrigin, Fault: mcptap.FaultAuthServer},
 
 	// Registration and clients.
@@ -92,12 +92,14 @@ var Fixtures = []Fixture{
 	{Name: "authorize-resource-mismatch", Scenario: Scenario{Client: "chatgpt", AuthResource: "https://mcp.example.com/"}, Verdict: mcptap.RuleAuthorizeResourceMismatch, Fault: mcptap.FaultClient},
 	{Name: "authorize-redirect-uri-unregistered", Scenario: Scenario{Client: "vscode", RedirectURI: "http://127.0.0.1:51234/", AuthorizeStatus: 400, AuthorizeBody: "<html>Invalid redirect URI. The redirect URI provided does not match any registered URI for this client.</html>"}, Verdict: mcptap.RuleAuthorizeRedirectURIUnregistered, Fault: mcptap.FaultClient},
 	{Name: "authorize-wrong-redirect-target", Scenario: Scenario{Client: "chatgpt", LocationTarget: "https://chatgpt.com/connector/oauth/OLDconnector1"}, Verdict: mcptap.RuleAuthorizeWrongRedirectTarget, Fault: mcptap.FaultAuthServer},
-	{Name: "authorize-error-not-redirected", Scenario: Scenario{Client: "claude", AuthorizeStatus: 500}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleAuthorizeErrorNotRedirected}},
+	{Name: "authorize-error-not-redirected", Scenario: Scenario{Client: "claude", AuthorizeStatus: 500}, Verdict: mcptap.RuleAuthorizeErrorNotRedirected, Fault: mcptap.FaultAuthServer, Has: []mcptap.RuleID{mcptap.RuleAuthorizeErrorNotRedirected}},
 
 	// State.
 	{Name: "authorize-error-returned", About: "Entra refuses the resource parameter and redirects with error and state", Scenario: Scenario{Client: "claude", AuthorizeError: "invalid_request", AuthorizeDesc: "AADSTS9010010: The resource parameter provided in the request doesn't match with the requested scopes."}, Verdict: mcptap.RuleAuthorizeErrorReturned, Fault: mcptap.FaultClient},
 	{Name: "mcp-forbidden-host-check", About: "Go SDK DNS-rebinding protection refuses the tunnel's Host on the authenticated call", Scenario: Scenario{Client: "chatgpt", MCPStatus: 403, MCPBody: "Forbidden: invalid Host header \"abc.ngrok.app\"\n"}, Verdict: mcptap.RuleMCPForbidden, Fault: mcptap.FaultServer},
 	{Name: "discovery-issuer-slash-passed", About: "a lenient client goes past an issuer trailing slash and connects: a warning, not the verdict", Scenario: Scenario{Client: "vscode", Issuer: "https://mcp.example.com/"}, Verdict: mcptap.RuleOK, Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleDiscoveryIssuerMismatch}},
+	{Name: "flow-incomplete-after-register", About: "the session ends right after a 201 registration: the attempt started and went nowhere", Scenario: Scenario{Client: "claude"}, StopAfter: "/register", Verdict: mcptap.RuleFlowIncomplete, Fault: mcptap.FaultUnknown},
+	{Name: "token-never-called-upstream-returned", About: "seed 000 from the server's side behind an upstream IdP: the server's own /oauth/callback sends code and state to the client, no token call follows", Scenario: Scenario{Client: "chatgpt", Upstream: "https://login.idp.example", NoToken: true, EndWait: 2 * time.Minute}, Verdict: mcptap.RuleTokenNeverCalled, Fault: mcptap.FaultClient},
 	{Name: "discovery-challenge-internal", About: "BASE_URL left at localhost: the 401 names http://localhost:3000", Scenario: Scenario{Client: "claude", ChallengeURL: "http://localhost:3000/.well-known/oauth-protected-resource/mcp"}, StopAfter: "/mcp", Verdict: mcptap.RuleDiscoveryChallengeInternal, Fault: mcptap.FaultServer},
 	{Name: "state-not-echoed", Scenario: Scenario{Client: "claude", DropState: true}, Verdict: mcptap.RuleStateNotEchoed, Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-plus-to-space", Scenario: Scenario{Client: "vscode", AlterState: alterRaw(func(s string) string { return url.QueryEscape(strings.ReplaceAll(s, "+", " ")) })}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
@@ -118,7 +120,7 @@ var Fixtures = []Fixture{
 	{Name: "state-altered-case-or-whitespace", Scenario: Scenario{Client: "claude", AlterState: func(s string) string { return strings.ToUpper(s) }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
 	{Name: "state-altered-other", Scenario: Scenario{Client: "claude", AlterState: func(string) string { return "f00dfeedf00dfeed" }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer},
 	{Name: "state-stale", Scenario: Scenario{Client: "chatgpt", Stale: true}, Verdict: mcptap.RuleStateStale, Fault: mcptap.FaultClient, Has: []mcptap.RuleID{mcptap.RuleTokenNeverCalled}},
-	{Name: "state-too-long", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AuthorizeStatus: 400, AuthorizeBody: `{"statusCode":400,"code":"FST_ERR_VALIDATION","error":"Bad Request","message":"querystring/state Too big"}`}, Verdict: "ok", Fault: mcptap.FaultNone, Has: []mcptap.RuleID{mcptap.RuleStateTooLong}},
+	{Name: "state-too-long", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AuthorizeStatus: 400, AuthorizeBody: `{"statusCode":400,"code":"FST_ERR_VALIDATION","error":"Bad Request","message":"querystring/state Too big"}`}, Verdict: mcptap.RuleStateTooLong, Fault: mcptap.FaultAuthServer, Has: []mcptap.RuleID{mcptap.RuleStateTooLong}},
 	{Name: "state-too-long-truncated", Scenario: Scenario{Client: "chatgpt", StateLen: 560, AlterState: func(s string) string { return s[:255] }}, Verdict: mcptap.RuleStateAltered, Fault: mcptap.FaultAuthServer, Has: []mcptap.RuleID{mcptap.RuleStateTooLong}},
 
 	// Client callback.
