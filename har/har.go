@@ -89,9 +89,9 @@ type harPostData struct {
 }
 
 type harContent struct {
-	Size        harNum      `json:"size"`
-	Compression *harNum     `json:"compression,omitempty"`
-	MimeType    string      `json:"mimeType"`
+	Size        harNum       `json:"size"`
+	Compression *harNum      `json:"compression,omitempty"`
+	MimeType    string       `json:"mimeType"`
 	Text        *looseString `json:"text,omitempty"`
 	Encoding    string       `json:"encoding,omitempty"`
 	Comment     string       `json:"comment,omitempty"`
