@@ -11,13 +11,31 @@ const (
 	ClientMCPRemote = "mcp-remote"
 	ClientInspector = "inspector"
 	ClientUnknown   = "unknown"
+
+	// From field-2026 §2.6 (redirect URIs, CIMD documents, user agents).
+	ClientClaudeCode    = "claude-code"
+	ClientCodex         = "codex"
+	ClientCopilotStudio = "copilot-studio"
+	ClientM365Copilot   = "m365-copilot"
+	ClientCopilotCLI    = "copilot-cli"
+	ClientPerplexity    = "perplexity"
+	ClientOpenWebUI     = "open-webui"
+	// ClientGo is a Go HTTP client (Go-http-client user agent): in an MCP
+	// OAuth flow, the MCP Go SDK's client or a program built on it.
+	ClientGo = "go-sdk"
 )
 
 // IdentifyClient names the client platform from what an attempt carried: its
 // redirect_uri, its client_id (CIMD URLs name their owner) and the user
 // agents seen (reference §1). The first signal that is specific wins.
+//
+// A redirect URI that names a platform (its domain, its fixed port) wins;
+// then a CIMD client_id; then the user agents; and last the loopback path
+// shapes that several clients share (the Go SDK's examples and mcp-remote
+// both use http://localhost:<port>/oauth/callback), so that a specific user
+// agent is not overruled by a common shape.
 func IdentifyClient(redirectURI, clientID string, userAgents ...string) string {
-	if c := clientFromRedirect(redirectURI); c != "" {
+	if c := redirectStrong(strings.ToLower(redirectURI)); c != "" {
 		return c
 	}
 	if c := clientFromCIMD(clientID); c != "" {
@@ -28,11 +46,24 @@ func IdentifyClient(redirectURI, clientID string, userAgents ...string) string {
 			return c
 		}
 	}
+	if c := redirectWeak(strings.ToLower(redirectURI)); c != "" {
+		return c
+	}
 	return ClientUnknown
 }
 
+// clientFromRedirect names the client a redirect URI belongs to, by any
+// shape, specific or shared: it also tells a callback hop from other traffic.
 func clientFromRedirect(u string) string {
 	l := strings.ToLower(u)
+	if c := redirectStrong(l); c != "" {
+		return c
+	}
+	return redirectWeak(l)
+}
+
+// redirectStrong: redirect URIs specific to one platform.
+func redirectStrong(l string) string {
 	switch {
 	case l == "":
 		return ""
@@ -46,8 +77,15 @@ func clientFromRedirect(u string) string {
 	case strings.Contains(l, "://vscode.dev/"), strings.Contains(l, "://insiders.vscode.dev/"),
 		strings.HasPrefix(l, "http://127.0.0.1:33418"), l == "http://127.0.0.1/", strings.HasPrefix(l, "vscode://"):
 		return ClientVSCode
-	case strings.HasPrefix(l, "http://localhost:6274/oauth/callback"), strings.HasPrefix(l, "http://127.0.0.1:6274/oauth/callback"):
-		return ClientInspector
+	case strings.HasPrefix(l, "http://localhost:6274/oauth/callback"), strings.HasPrefix(l, "http://127.0.0.1:6274/oauth/callback"),
+		strings.HasPrefix(l, "http://localhost:6276/oauth/callback"), strings.HasPrefix(l, "http://127.0.0.1:6276/oauth/callback"):
+		return ClientInspector // v1 and v2 defaults
+	case strings.Contains(l, "://global.consent.azure-apim.net/redirect/"):
+		return ClientCopilotStudio
+	case strings.Contains(l, "://teams.microsoft.com/api/platform/v1.0/oauthredirect"):
+		return ClientM365Copilot
+	case strings.Contains(l, "perplexity.ai/rest/connections/oauth_callback"):
+		return ClientPerplexity
 	}
 	// Path shapes that name the platform on any host: a tunnel, a staging
 	// host or a local imitation of it keeps the platform's callback path.
@@ -58,12 +96,24 @@ func clientFromRedirect(u string) string {
 		return ClientChatGPT
 	case p == "/api/mcp/auth_callback":
 		return ClientClaude
+	case strings.HasPrefix(p, "/oauth/clients/mcp:") && strings.HasSuffix(p, "/callback"):
+		return ClientOpenWebUI
 	}
+	return ""
+}
+
+// redirectWeak: loopback shapes that more than one client uses; they name a
+// client only when nothing more specific does.
+func redirectWeak(l string) string {
 	switch {
-	case isLoopbackURL(l) && strings.HasSuffix(pathOf(l), "/oauth/callback"):
+	case !isLoopbackURL(l):
+		return ""
+	case strings.HasSuffix(pathOf(l), "/oauth/callback"):
 		return ClientMCPRemote
-	case isLoopbackURL(l) && strings.HasPrefix(pathOf(l), "/callback"):
-		return ClientClaude // Claude Code: http://localhost:<port>/callback
+	case strings.HasPrefix(pathOf(l), "/callback"):
+		return ClientClaudeCode // http://localhost:<port>/callback
+	case pathOf(l) == "/" && strings.HasPrefix(l, "http://127.0.0.1:"):
+		return ClientCopilotCLI // http://127.0.0.1:<random>/ (VS Code's is port 33418 or none)
 	}
 	return ""
 }
@@ -73,8 +123,12 @@ func clientFromCIMD(id string) string {
 	switch {
 	case !strings.HasPrefix(l, "https://"):
 		return ""
+	case strings.HasPrefix(l, "https://chatgpt.com/oauth/codex/"):
+		return ClientCodex
 	case strings.HasPrefix(l, "https://chatgpt.com/"):
 		return ClientChatGPT
+	case strings.HasPrefix(l, "https://claude.ai/oauth/claude-code-client-metadata"):
+		return ClientClaudeCode
 	case strings.HasPrefix(l, "https://claude.ai/"), strings.HasPrefix(l, "https://claude.com/"):
 		return ClientClaude
 	case strings.HasPrefix(l, "https://vscode.dev/"), strings.HasPrefix(l, "https://insiders.vscode.dev/"):
@@ -90,10 +144,23 @@ func clientFromUA(ua string) string {
 	switch {
 	case l == "":
 		return ""
+	case strings.Contains(l, "codex"):
+		return ClientCodex
 	case strings.Contains(l, "openai-mcp"), strings.Contains(l, "chatgpt"):
 		return ClientChatGPT
-	case strings.Contains(l, "claude-user"), strings.Contains(l, "anthropic/"), strings.Contains(l, "claude-code"), strings.Contains(l, "claude"):
+	case strings.Contains(l, "claude-code"), strings.Contains(l, "claude-cli"):
+		return ClientClaudeCode
+	case strings.Contains(l, "claude-user"), strings.Contains(l, "anthropic/"), strings.Contains(l, "claude"):
+		// Claude's backend: Claude-User on authenticated MCP calls (its
+		// discovery and token calls say python-httpx, which alone names
+		// no client).
 		return ClientClaude
+	case strings.Contains(l, "perplexity"):
+		return ClientPerplexity
+	case strings.Contains(l, "open-webui"), strings.Contains(l, "openwebui"):
+		return ClientOpenWebUI
+	case strings.Contains(l, "copilot"):
+		return ClientCopilotCLI
 	case strings.Contains(l, "mcp-remote"):
 		return ClientMCPRemote
 	case strings.Contains(l, "visual studio code"), strings.Contains(l, "vscode"):
@@ -102,6 +169,8 @@ func clientFromUA(ua string) string {
 		return ClientCursor
 	case strings.Contains(l, "inspector"):
 		return ClientInspector
+	case strings.HasPrefix(l, "go-http-client/"):
+		return ClientGo
 	}
 	return ""
 }

@@ -159,6 +159,22 @@ func clientName(c string) string {
 		return "Cursor"
 	case "inspector":
 		return "Inspector"
+	case "claude-code":
+		return "Claude Code"
+	case "codex":
+		return "Codex"
+	case "copilot-studio":
+		return "Copilot St."
+	case "m365-copilot":
+		return "M365 Copilot"
+	case "copilot-cli":
+		return "Copilot CLI"
+	case "perplexity":
+		return "Perplexity"
+	case "open-webui":
+		return "Open WebUI"
+	case "go-sdk":
+		return "Go SDK"
 	case "":
 		return "unknown"
 	}
