@@ -354,7 +354,13 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 		if _, ok := pos[h.x.id()]; !ok {
 			pos[h.x.id()] = i
 		}
-		v.Hops = append(v.Hops, mcptap.Hop{Kind: h.kind, Exchange: h.x.id(), Status: h.x.status(), At: h.x.at(), Inner: h.inner})
+		at := h.x.at()
+		if h.kind == mcptap.HopRedirect && !h.x.ex.ResponseAt.IsZero() {
+			// The redirect is the authorize's answer: it exists from the
+			// moment the response arrived, not from the request's start.
+			at = h.x.ex.ResponseAt
+		}
+		v.Hops = append(v.Hops, mcptap.Hop{Kind: h.kind, Exchange: h.x.id(), Status: h.x.status(), At: at, Inner: h.inner})
 	}
 	if f.state != "" {
 		v.StateDecoded = DecodeState(f.state)

@@ -188,3 +188,30 @@ func TestLoopbackPortChangeAcceptedIsNoFinding(t *testing.T) {
 		t.Errorf("refused port change: %+v", flows)
 	}
 }
+
+// Regression (issue 12): the redirect hop was stamped at the authorize's
+// start; it is the authorize's answer and exists from when that arrived.
+func TestRedirectHopStampedAtResponse(t *testing.T) {
+	exs := oauthtest.Fixtures[0].Exchanges()
+	byID := map[string]mcptap.Exchange{}
+	for _, ex := range exs {
+		byID[ex.ID] = ex
+	}
+	flows, _ := oauth.Analyze(exs, oauth.Options{})
+	n := 0
+	for _, f := range flows {
+		for _, h := range f.Hops {
+			if h.Kind != mcptap.HopRedirect {
+				continue
+			}
+			n++
+			ex := byID[h.Exchange]
+			if !h.At.Equal(ex.ResponseAt) || ex.ResponseAt.Equal(ex.Start) {
+				t.Errorf("redirect hop at %v; the exchange started %v and its response came %v", h.At, ex.Start, ex.ResponseAt)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no redirect hop in the fixture")
+	}
+}
