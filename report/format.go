@@ -199,7 +199,7 @@ func (r Report) writeText(w io.Writer) error {
 	if r.Unclassified > 0 {
 		fmt.Fprintf(&b, "\n%s not part of any OAuth or MCP step (not shown).\n", plural(r.Unclassified, "exchange"))
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, Printable(b.String()))
 	return err
 }
 
@@ -274,7 +274,7 @@ func (r Report) writeMarkdown(w io.Writer) error {
 			writeFindingMarkdown(&b, fd)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, Printable(b.String()))
 	return err
 }
 
