@@ -122,7 +122,27 @@ type Flow struct {
 	// recorded (a body a HAR producer left out, a header a sanitized export
 	// stripped, a redacted value): "not checked", never a failure.
 	NotChecked []string `json:"not_checked,omitempty"`
+	// Checks are the comparisons the analysis made on the flow's hops, each
+	// with its outcome, for viewers to show as they are (the TUI's PKCE line).
+	Checks []Check `json:"checks,omitempty"`
 	// Waiting is set while a code has been issued and no token call has come:
 	// the time the code was issued, so a UI can show a running timer.
 	WaitingSince time.Time `json:"waiting_since,omitempty"`
+}
+
+// CheckResult is the outcome of one Check.
+type CheckResult string
+
+const (
+	CheckPassed     CheckResult = "passed"
+	CheckFailed     CheckResult = "failed"
+	CheckNotChecked CheckResult = "not-checked" // not recorded, redacted, or nothing to compare with
+)
+
+// Check is one comparison the analysis made on an exchange of a flow.
+type Check struct {
+	Name     string      `json:"name"` // "pkce"
+	Exchange string      `json:"exchange"`
+	Result   CheckResult `json:"result"`
+	Detail   string      `json:"detail"`
 }

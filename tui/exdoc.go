@@ -261,32 +261,29 @@ func (m *Model) layerLines(v string, add func(docLine)) {
 	}
 }
 
-// pkceLines checks a token request's code_verifier against the
-// code_challenge of the authorize in the same flow.
+// pkceLines shows the analysis' PKCE check of a token request: the TUI
+// computes nothing about OAuth, it shows the flow's Checks.
 func (m *Model) pkceLines(verifier string, ex *mcptap.Exchange, add func(docLine)) {
 	got := oauth.S256(verifier)
+	add(docLine{text: "     PKCE: BASE64URL(SHA256(code_verifier)) = " + got, copy: got, sel: true})
 	f, _, ok := m.flowOf(ex.ID)
-	challenge, method := "", ""
+	var check *mcptap.Check
 	if ok {
-		for _, h := range f.Hops {
-			if h.Kind != mcptap.HopAuthorize {
-				continue
-			}
-			if az, found := m.exchange(h.Exchange); found {
-				_, q, _ := strings.Cut(az.Target, "?")
-				qq := oauth.ParseQuery(q)
-				challenge, method = qq.Get("code_challenge"), qq.Get("code_challenge_method")
+		for i := range f.Checks {
+			if f.Checks[i].Name == "pkce" && f.Checks[i].Exchange == ex.ID {
+				check = &f.Checks[i]
 			}
 		}
 	}
-	add(docLine{text: "     PKCE: BASE64URL(SHA256(code_verifier)) = " + got, copy: got, sel: true})
 	switch {
-	case challenge == "":
-		add(docLine{text: "     " + m.st.dim.Render("no authorize with a code_challenge in this flow to compare with")})
-	case oauth.PKCEMatches(verifier, challenge, method):
-		add(docLine{text: "     " + m.st.ok.Render("✓ PKCE check passes: matches the authorize's code_challenge (method "+orPlain(method)+")")})
+	case check == nil:
+		add(docLine{text: "     " + m.st.dim.Render("no PKCE check in the analysis for this request")})
+	case check.Result == mcptap.CheckPassed:
+		add(docLine{text: "     " + m.st.ok.Render("✓ PKCE check passes: "+check.Detail)})
+	case check.Result == mcptap.CheckFailed:
+		add(docLine{text: "     " + m.st.bad.Render("✗ PKCE check fails: "+check.Detail)})
 	default:
-		add(docLine{text: "     " + m.st.bad.Render("✗ PKCE check fails: the authorize's code_challenge is "+challenge+" (method "+orPlain(method)+")")})
+		add(docLine{text: "     " + m.st.dim.Render("not checked: "+check.Detail)})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
 
 // With the real oauth.Tracker the fixtures get the seeds' verdicts, and the
@@ -60,5 +61,41 @@ func TestExchangeDetailUsesOAuthDecode(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("state layers lack %q:\n%s", want, s)
 		}
+	}
+}
+
+// Regression (issue 12, one analysis path): the TUI re-implemented the PKCE
+// check against the flow's last authorize, which through an OAuth proxy is
+// the inner leg's, and showed "✗ PKCE check fails" on a healthy flow. It now
+// shows the analysis' check.
+func TestPKCELineThroughOAuthProxyIsTheAnalysis(t *testing.T) {
+	var fx oauthtest.Fixture
+	for _, f := range oauthtest.Fixtures {
+		if f.Name == "healthy-upstream-idp-routed" {
+			fx = f
+		}
+	}
+	exs := fx.Exchanges()
+	var token string
+	for _, ex := range exs {
+		if strings.HasSuffix(ex.Target, "/token") && strings.Contains(ex.Host, "mcp.example.com") {
+			token = ex.ID
+		}
+	}
+	if token == "" {
+		t.Fatal("no token request to the MCP server's authorization server in the fixture")
+	}
+	m := sized(NewReplay(Options{}, exs), 200, 60)
+	m.Update(press("2"))
+	for i := 0; i < len(exs) && m.selectedExchangeID() != token; i++ {
+		m.Update(press("down"))
+	}
+	m.Update(press("enter"))
+	for range 3 {
+		m.Update(press("pgdown"))
+	}
+	s := plain(m)
+	if !strings.Contains(s, "✓ PKCE check passes") || strings.Contains(s, "PKCE check fails") {
+		t.Errorf("token request detail:\n%s", s)
 	}
 }
