@@ -283,17 +283,20 @@ type flow struct {
 	links       []*exInfo // ChatGPT link initiations that returned this authorize URL (no hop kind)
 	mcps        []*exInfo
 
-	code       string
-	codeAt     time.Time
-	codeEx     *exInfo
-	handoffAt  time.Time // authorize handed to an external provider
-	handoffEx  *exInfo
-	tokenOK    *exInfo
-	tokenOKAt  time.Time
-	access     string
-	bearerSeen bool
-	userAgents []string
-	judged     bool // the rules last ran with every hop complete
+	code      string
+	codeAt    time.Time
+	codeEx    *exInfo
+	handoffAt time.Time // authorize handed to an external provider
+	handoffEx *exInfo
+	tokenOK   *exInfo
+	tokenOKAt time.Time
+	// tokenUnreadAt is when a token request was answered 200 with a body
+	// the capture did not record (the token itself is unknown).
+	tokenUnreadAt time.Time
+	access        string
+	bearerSeen    bool
+	userAgents    []string
+	judged        bool // the rules last ran with every hop complete
 	// dirty says the built value (built) is out of date: a hop, a finding, a
 	// timer or what names the client changed since Flows last built it.
 	dirty   bool
@@ -768,6 +771,14 @@ func (t *Tracker) place(x *exInfo) {
 	}
 }
 
+// tokenAt is when the flow's token was issued, read or not.
+func (f *flow) tokenAt() time.Time {
+	if f.tokenOK != nil {
+		return f.tokenOKAt
+	}
+	return f.tokenUnreadAt
+}
+
 // placeUnrecordedBearer places an MCP request that a HAR file shows without
 // an Authorization header and that the server answered 2xx: Chrome's default
 // (sanitized) export, and other tools, strip Authorization, Cookie and
@@ -777,7 +788,7 @@ func (t *Tracker) place(x *exInfo) {
 func (t *Tracker) placeUnrecordedBearer(x *exInfo) {
 	var best *flow
 	for i := len(t.tokened) - 1; i >= 0; i-- {
-		if f := t.tokened[i]; !f.tokenOKAt.After(x.at()) {
+		if f := t.tokened[i]; !f.tokenAt().After(x.at()) {
 			best = f
 			break
 		}
@@ -1127,6 +1138,12 @@ func (t *Tracker) learn(x *exInfo) {
 		x.tokenResp = jsonObject(x.ex.RespBody)
 		x.tokenIsJSON = x.tokenResp != nil
 		f := x.flow
+		if ok && f != nil && !x.inner && x.tokenResp == nil && x.status() == 200 && x.respBodyUnrecorded() && f.tokenUnreadAt.IsZero() {
+			// A token 200 whose body was not recorded: the token is not
+			// known, but MCP calls after it may still be the flow's.
+			f.tokenUnreadAt = x.at()
+			t.tokened = append(t.tokened, f)
+		}
 		if !ok || f == nil || x.tokenResp == nil || x.inner {
 			return // the upstream provider's token is the server's, never the MCP client's bearer
 		}
@@ -1136,7 +1153,9 @@ func (t *Tracker) learn(x *exInfo) {
 			f.access = at
 			if f.tokenOK == nil {
 				f.tokenOK, f.tokenOKAt = x, x.at()
-				t.tokened = append(t.tokened, f)
+				if f.tokenUnreadAt.IsZero() {
+					t.tokened = append(t.tokened, f)
+				}
 				if !f.bearerSeen {
 					t.wait(t.waitBearer, f, f.tokenOKAt)
 				}

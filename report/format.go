@@ -182,6 +182,12 @@ func (r Report) writeText(w io.Writer) error {
 			fmt.Fprintf(&b, "    %-12s %-9s %-26s %3s %s %s\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), kind, status, h.Method, shortURL(h.URL, 150))
 			prev = g.last
 		}
+		if len(f.NotChecked) > 0 {
+			b.WriteString("  not checked (not recorded)\n")
+			for _, n := range f.NotChecked {
+				fmt.Fprintf(&b, "    - %s\n", n)
+			}
+		}
 		fs := ordered(f, groups)
 		if len(fs) > 0 {
 			b.WriteString("  findings\n")
@@ -263,6 +269,12 @@ func (r Report) writeMarkdown(w io.Writer) error {
 			kind, status := g.cells()
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s `%s` |\n", h.At.UTC().Format("15:04:05.000"), gap(prev, h.At), kind, status, h.Method, mdEscape(shortURL(h.URL, 200)))
 			prev = g.last
+		}
+		if len(f.NotChecked) > 0 {
+			b.WriteString("\n**Not checked (not recorded):**\n\n")
+			for _, n := range f.NotChecked {
+				fmt.Fprintf(&b, "- %s\n", mdEscape(n))
+			}
 		}
 		for _, fd := range ordered(f, groups) {
 			writeFindingMarkdown(&b, fd)

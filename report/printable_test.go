@@ -71,3 +71,32 @@ func FuzzPrintable(f *testing.F) {
 		}
 	})
 }
+
+// Issue 12: the text and markdown reports say what was not checked because
+// it was not recorded (here: a sanitized export without Authorization and
+// the token response body left out).
+func TestReportsSayWhatWasNotChecked(t *testing.T) {
+	exs := oauthtest.Fixtures[0].Exchanges()
+	for i := range exs {
+		exs[i].Mode = mcptap.ModeHAR
+		exs[i].ReqHeader.Del("Authorization")
+		if strings.HasSuffix(exs[i].Target, "/token") {
+			exs[i].RespBody, exs[i].RespTruncated = nil, true
+		}
+	}
+	r := report.Build(mcptap.Session{ID: "s", Source: mcptap.SourceImport}, exs, report.Options{Redact: true})
+	for _, format := range []string{"text", "markdown", "json"} {
+		var buf bytes.Buffer
+		if err := r.Write(&buf, format); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"token response body was not recorded", "Authorization header is not in the recording"} {
+			if !strings.Contains(buf.String(), want) {
+				t.Errorf("%s report does not say %q:\n%.3000s", format, want, buf.String())
+			}
+		}
+	}
+	if r.Worst() == mcptap.SevError {
+		t.Errorf("what was not recorded was judged as a failure: %+v", r.Findings)
+	}
+}

@@ -51,6 +51,9 @@ type Flow struct {
 	Title    string         `json:"title,omitempty"` // the verdict finding's title
 	Findings []string       `json:"findings"`
 	Started  time.Time      `json:"started,omitzero"`
+	// NotChecked says what the analysis could not check because it was not
+	// recorded (a body left out, a header stripped, a redacted value).
+	NotChecked []string `json:"not_checked,omitempty"`
 }
 
 // State is the flow's state as sent, and what is inside it.
@@ -156,6 +159,9 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		}
 		if f.StateDecoded != nil {
 			v.State.Decoded = redactAny(f.StateDecoded, text).(map[string]any)
+		}
+		for _, n := range f.NotChecked {
+			v.NotChecked = append(v.NotChecked, text(n))
 		}
 		for _, fid := range f.Findings {
 			if fd, ok := byID[fid]; ok && v.Verdict.Rule != "ok" && v.Title == "" && fd.Rule == v.Verdict.Rule {
