@@ -40,7 +40,13 @@ func interopDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	npmOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err == nil {
+		installed := true
+		for _, pkg := range []string{"@modelcontextprotocol/sdk", "oidc-provider"} {
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
+				installed = false
+			}
+		}
+		if installed {
 			return
 		}
 		cmd := exec.Command("npm", "ci", "--no-audit", "--no-fund")

@@ -29,7 +29,10 @@ type ResourceServer struct {
 	Issuers  func() []string
 	Key      []byte
 	Faults   ResourceFaults
-	mcp      http.Handler
+	// Verify, when set, checks bearer tokens instead of the lab's own HS256
+	// check: tokens of a third-party authorization server in the peer tests.
+	Verify func(tok string) (jwt.MapClaims, error)
+	mcp    http.Handler
 }
 
 // NewResourceServer builds the MCP server with its tools.
@@ -113,6 +116,9 @@ func (rs *ResourceServer) requireBearer(next http.Handler) http.Handler {
 }
 
 func (rs *ResourceServer) verify(tok string) (jwt.MapClaims, error) {
+	if rs.Verify != nil {
+		return rs.Verify(tok)
+	}
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return rs.Key, nil },
 		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired(),
