@@ -283,8 +283,11 @@ func rulePRMFallback(t *Tracker, x *exInfo) []hit {
 	if x.kind != mcptap.HopDiscoveryResource || x.prm == nil || pathOf(x.base) != prmWellKnown {
 		return nil
 	}
-	for _, p := range t.prmByHost[hostPortOf(x.url)] {
-		if p.order < x.order && len(pathOf(p.base)) > len(prmWellKnown) && p.status() >= 400 {
+	// The first failing path-suffixed fetch on the host, kept as it was
+	// learned: scanning every fetch of the host here made a session of many
+	// attempts quadratic.
+	if p := t.prmFail[hostPortOf(x.url)]; p != nil {
+		if p.order < x.order {
 			suffix := strings.TrimPrefix(pathOf(p.base), prmWellKnown)
 			return []hit{{key: hostPortOf(x.url),
 				exchanges: ids(p, x),
@@ -1199,25 +1202,39 @@ func ruleTokenRedirectMismatch(t *Tracker, f *flow) []hit {
 	return nil
 }
 
-func reusedBefore(f *flow, tk *exInfo) *exInfo {
-	c := tk.form.Get("code")
-	if c == "" {
-		return nil
+// redeemed indexes a flow's code token requests once, so that asking, for
+// each of them, whether its code was redeemed before is linear in the flow,
+// not quadratic: it returns the earlier request (in the flow's order) that
+// redeemed the same code successfully, or nil.
+func redeemed(f *flow) func(tk *exInfo) *exInfo {
+	tokens := codeTokens(f)
+	first := make(map[string]int, len(tokens))
+	pos := make(map[*exInfo]int, len(tokens))
+	for i, o := range tokens {
+		pos[o] = i
+		if c := o.form.Get("code"); c != "" && o.status() < 400 {
+			if _, ok := first[c]; !ok {
+				first[c] = i
+			}
+		}
 	}
-	for _, o := range codeTokens(f) {
-		if o == tk {
+	return func(tk *exInfo) *exInfo {
+		c := tk.form.Get("code")
+		if c == "" {
 			return nil
 		}
-		if o.form.Get("code") == c && o.status() < 400 {
-			return o
+		i, ok := first[c]
+		if p, in := pos[tk]; !ok || !in || i >= p {
+			return nil
 		}
+		return tokens[i]
 	}
-	return nil
 }
 
 func ruleCodeReused(t *Tracker, f *flow) []hit {
+	before := redeemed(f)
 	for _, tk := range codeTokens(f) {
-		if o := reusedBefore(f, tk); o != nil {
+		if o := before(tk); o != nil {
 			return []hit{{anchor: tk.id(), exchanges: ids(o, tk),
 				detail:   fmt.Sprintf("This code was already redeemed at %s (answer %d). A code is good for one token request.", o.at().Format("15:04:05.000"), o.status()),
 				evidence: []mcptap.Evidence{ev(tk, "form.code", "a fresh code", "the code redeemed by "+o.id(), "")}}}
@@ -1243,11 +1260,15 @@ func ruleTokenClientMismatch(t *Tracker, f *flow) []hit {
 }
 
 func ruleInvalidGrant(t *Tracker, f *flow) []hit {
+	var before func(*exInfo) *exInfo
 	for _, tk := range append(codeTokens(f), f.refreshes...) {
 		if tokenError(tk) != "invalid_grant" {
 			continue
 		}
-		if bad, _ := pkceBad(f, tk); bad || redirectBad(f, tk) || reusedBefore(f, tk) != nil || clientBad(f, tk) {
+		if before == nil {
+			before = redeemed(f)
+		}
+		if bad, _ := pkceBad(f, tk); bad || redirectBad(f, tk) || before(tk) != nil || clientBad(f, tk) {
 			continue // a more precise rule explains it
 		}
 		h := hit{anchor: tk.id(), exchanges: ids(f.a, tk),

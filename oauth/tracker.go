@@ -80,6 +80,7 @@ type Tracker struct {
 	regEP        map[string]bool
 	prms         []*exInfo            // discovery-resource exchanges in order
 	prmByHost    map[string][]*exInfo // by host[:port]
+	prmFail      map[string]*exInfo   // by host[:port]: the first path-suffixed metadata fetch that failed
 	asms         []*exInfo
 	regs         map[string]*exInfo // client_id -> registration exchange
 	attempts     map[string]int     // redirect_uri base -> authorize attempts seen
@@ -200,6 +201,7 @@ func NewTracker(opts Options) *Tracker {
 		mcpEP:            map[string]bool{},
 		links:            map[string]*exInfo{},
 		prmByHost:        map[string][]*exInfo{},
+		prmFail:          map[string]*exInfo{},
 		regs:             map[string]*exInfo{},
 		attempts:         map[string]int{},
 		findings:         map[string]*mcptap.Finding{},
@@ -856,8 +858,13 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 		}
 		return
 	}
-	if g := t.byState[st]; g != nil && hasSt && st != "" && g.state == st && g.a != nil {
-		f = g // the same attempt loaded again (login loop, reload)
+	if g := t.byState[st]; g != nil && hasSt && st != "" && g.state == st && g.a != nil && len(g.redirects) == 0 && len(g.tokens) == 0 {
+		// The same attempt loaded again (login loop, reload). Once the
+		// authorization server has answered it (a code, an error), an
+		// authorize with the same state is a new attempt: clients with a
+		// constant state and retry loops otherwise pile every attempt into
+		// one flow, which is wrong and made the rules quadratic per flow.
+		f = g
 	} else {
 		f = t.newFlow(x)
 		f.a, f.aq = x, q
@@ -1085,8 +1092,12 @@ func (t *Tracker) learn(x *exInfo) {
 	}
 	switch x.kind {
 	case mcptap.HopDiscoveryResource:
-		t.prmByHost[hostPortOf(x.url)] = append(t.prmByHost[hostPortOf(x.url)], x)
+		h := hostPortOf(x.url)
+		t.prmByHost[h] = append(t.prmByHost[h], x)
 		t.prms = append(t.prms, x)
+		if x.status() >= 400 && len(pathOf(x.base)) > len(prmWellKnown) && t.prmFail[h] == nil {
+			t.prmFail[h] = x
+		}
 		if ok {
 			var m oauthex.ProtectedResourceMetadata
 			if json.Unmarshal(x.ex.RespBody, &m) == nil {
