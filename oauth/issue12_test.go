@@ -3,9 +3,12 @@ package oauth_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/har"
@@ -213,5 +216,37 @@ func TestRedirectHopStampedAtResponse(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no redirect hop in the fixture")
+	}
+}
+
+// Regression (issue 12, scale): a client with a constant state piled every
+// attempt into one flow (and the rules went quadratic in it). An authorize
+// the authorization server already answered is not reloaded by a later one
+// with the same state: that is a new attempt. A reload before any answer
+// (a login loop) stays the same attempt.
+func TestConstantStateAttemptsAreSeparateFlows(t *testing.T) {
+	t0 := oauthtest.T0
+	mk := func(i int, target string, status int, loc string) mcptap.Exchange {
+		ex := mcptap.Exchange{ID: fmt.Sprintf("%016x%06x", uint64(t0.UnixNano())+uint64(i), i), Start: t0.Add(time.Duration(i) * time.Second),
+			Method: "GET", Scheme: "https", Host: "as.example", Target: target, Status: status, Complete: true,
+			ReqHeader: http.Header{}, RespHeader: http.Header{}}
+		if loc != "" {
+			ex.RespHeader.Set("Location", loc)
+		}
+		return ex
+	}
+	az := "/authorize?response_type=code&client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&state=same&code_challenge=x&code_challenge_method=S256"
+	exs := []mcptap.Exchange{
+		mk(0, az, 200, ""), // login page
+		mk(1, az, 302, "http://127.0.0.1:9/cb?code=c1&state=same"),
+		mk(2, az, 302, "http://127.0.0.1:9/cb?code=c2&state=same"),
+		mk(3, az, 302, "http://127.0.0.1:9/cb?code=c3&state=same"),
+	}
+	flows, _ := oauth.Analyze(exs, oauth.Options{})
+	if len(flows) != 3 {
+		for _, f := range flows {
+			t.Logf("flow %s hops %d", f.ID, len(f.Hops))
+		}
+		t.Fatalf("%d flows, want 3 (the reload joins the first attempt)", len(flows))
 	}
 }
