@@ -287,7 +287,6 @@ func (m *Model) pkceLines(verifier string, ex *mcptap.Exchange, add func(docLine
 	}
 }
 
-
 // jwtLines shows a JWT's header and claims, and its expiry in words.
 func (m *Model) jwtLines(label, tok string, ex *mcptap.Exchange, add func(docLine)) {
 	t := oauth.DecodeJWT(tok)
