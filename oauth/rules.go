@@ -1465,7 +1465,7 @@ func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
 	} else {
 		intact, checked := chainIntact(f)
 		_ = intact
-		h.detail += " Checked: " + strings.Join(checked, "; ") + ". The client received what it needs and did not call the token endpoint; with the browser proxy, the client's own callback would show why."
+		h.detail += " Checked: " + strings.Join(checked, "; ") + ". The client received what it needs and no token request reached this proxy. Two sides can produce that absence: the client platform (it never sent it) or an edge in front of the tunnel (a WAF or bot rule that blocked it before it arrived). What decides it: the tunnel's own request log (ngrok's inspector, cloudflared's logs) shows whether the token request reached the edge; with the browser proxy, the client's own callback shows why it stopped."
 	}
 	h.evidence = []mcptap.Evidence{ev(x, "header.Location code", "a token request with this code", "none", "")}
 	return []hit{h}
@@ -1513,7 +1513,7 @@ func ruleBearerNeverSent(t *Tracker, f *flow, final bool) []hit {
 		return nil // no MCP traffic captured at all: the MCP server is not behind this proxy
 	}
 	return []hit{{anchor: f.tokenOK.id(), key: f.tokenOK.id() + "|bearer",
-		detail:   fmt.Sprintf("The token endpoint issued an access token at %s and no MCP request carried it afterwards. Compare with a control client (MCP Inspector, curl) on the same server.", f.tokenOKAt.Format("15:04:05")),
+		detail:   fmt.Sprintf("The token endpoint issued an access token at %s and no MCP request carried it afterwards. Two sides can produce that absence: the client (it never sent one) or an edge in front of the tunnel that blocked the authenticated call (Claude's backend sends it with another User-Agent, Claude-User, than its discovery; Cloudflare's AI-bot rule blocks that one). What decides it: the tunnel's request log for a blocked POST to the MCP URL, and a control client (MCP Inspector, curl) with the same token.", f.tokenOKAt.Format("15:04:05")),
 		evidence: []mcptap.Evidence{ev(f.tokenOK, "header.Authorization", "Bearer <the issued token>", "never sent", "")}}}
 }
 
