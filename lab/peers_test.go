@@ -150,6 +150,7 @@ type peerOptions struct {
 	tunnelHost    string // the client comes through a tunnel with this public Host
 	hostCheckOff  bool   // the go-sdk server's DNS-rebinding protection is disabled
 	stopAtConsent bool   // the user closes the consent page
+	proxy         string // the client's HTTP proxy (mitmproxy recording a HAR), "" for none
 }
 
 func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
@@ -297,7 +298,15 @@ func consent(ctx context.Context, rt http.RoundTripper, authURL, callback string
 // initialize and a tool call.
 func connectGoSDK(ctx context.Context, w *peerWorld, o peerOptions) error {
 	callback := "http://127.0.0.1:" + strconv.Itoa(40000+int(time.Now().UnixNano()%20000)) + "/callback"
-	var base http.RoundTripper = http.DefaultTransport.(*http.Transport).Clone()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if o.proxy != "" {
+		pu, err := url.Parse(o.proxy)
+		if err != nil {
+			return err
+		}
+		tr.Proxy = http.ProxyURL(pu) // loopback included: http.ProxyURL ignores NO_PROXY
+	}
+	var base http.RoundTripper = tr
 	if o.tunnelHost != "" {
 		base = &tunnelTransport{to: w.tunnels, base: base}
 	}
@@ -324,7 +333,10 @@ func connectGoSDK(ctx context.Context, w *peerWorld, o peerOptions) error {
 		return err
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "go-sdk-peer", Version: "1.0.0"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.mcpURL, HTTPClient: hc, OAuthHandler: h, MaxRetries: -1}, nil)
+	// mitmproxy holds a response until it is complete, so the standalone
+	// SSE stream (open until the session ends) would never get through it.
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: w.mcpURL, HTTPClient: hc, OAuthHandler: h, MaxRetries: -1,
+		DisableStandaloneSSE: o.proxy != ""}, nil)
 	if err != nil {
 		return err
 	}
