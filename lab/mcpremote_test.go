@@ -55,9 +55,35 @@ func (c *stdioClient) notify(method string) {
 // mcp-remote's own loopback callback. The healthy run connects and calls a
 // tool; mcptap's recording of the server side must read ok with no warning.
 func TestPeersMCPRemoteWithOIDCProvider(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		opts    peerOptions
+		connect bool
+		verdict mcptap.RuleID
+		fault   mcptap.Fault
+		has     []mcptap.RuleID
+	}{
+		{name: "healthy", connect: true, verdict: mcptap.RuleOK, fault: mcptap.FaultNone},
+		// mcp-remote (its TypeScript SDK) probes the well-known locations
+		// and connects: a warning, not the verdict.
+		{name: "401 without a challenge", opts: peerOptions{noChallenge: true}, connect: true,
+			verdict: mcptap.RuleOK, fault: mcptap.FaultNone, has: []mcptap.RuleID{mcptap.RuleDiscoveryNoChallenge}},
+		// The 401 names the server's own address: mcp-remote fetches the
+		// metadata there, past mcptap, and gives up; all mcptap sees is
+		// the challenge, and that is the verdict.
+		{name: "BASE_URL left at the internal address", opts: peerOptions{internalPRM: true},
+			verdict: mcptap.RuleDiscoveryChallengeInternal, fault: mcptap.FaultServer},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			runMCPRemote(t, c.opts, c.connect, c.verdict, c.fault, c.has)
+		})
+	}
+}
+
+func runMCPRemote(t *testing.T, o peerOptions, connect bool, verdict mcptap.RuleID, fault mcptap.Fault, has []mcptap.RuleID) {
 	bin := chromiumPath(t)
 	dir := interopDir(t)
-	w := startPeerWorld(t, peerOptions{})
+	w := startPeerWorld(t, o)
 
 	tmp := t.TempDir()
 	shim := filepath.Join(tmp, "browser")
@@ -66,7 +92,7 @@ func TestPeersMCPRemoteWithOIDCProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	browserHAR := filepath.Join(tmp, "browser.har")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "node_modules", "mcp-remote", "dist", "proxy.js"), w.mcpURL, "--allow-http")
 	cmd.Dir = tmp
@@ -100,24 +126,34 @@ func TestPeersMCPRemoteWithOIDCProvider(t *testing.T) {
 		}
 	}()
 
-	init := c.call(t, 1, "initialize", map[string]any{"protocolVersion": "2025-06-18", "capabilities": map[string]any{},
-		"clientInfo": map[string]any{"name": "mcptap-host", "version": "1.0.0"}})
-	if _, ok := init["result"]; !ok {
-		t.Fatalf("initialize through mcp-remote: %v", init)
-	}
-	c.notify("notifications/initialized")
-	res := c.call(t, 2, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": "through mcp-remote"}})
-	if r, ok := res["result"].(map[string]any); !ok || r["isError"] == true || !strings.Contains(fmt.Sprint(r["content"]), "through mcp-remote") {
-		t.Fatalf("tools/call through mcp-remote: %v", res)
+	if connect {
+		init := c.call(t, 1, "initialize", map[string]any{"protocolVersion": "2025-06-18", "capabilities": map[string]any{},
+			"clientInfo": map[string]any{"name": "mcptap-host", "version": "1.0.0"}})
+		if _, ok := init["result"]; !ok {
+			t.Fatalf("initialize through mcp-remote: %v", init)
+		}
+		c.notify("notifications/initialized")
+		res := c.call(t, 2, "tools/call", map[string]any{"name": "echo", "arguments": map[string]any{"text": "through mcp-remote"}})
+		if r, ok := res["result"].(map[string]any); !ok || r["isError"] == true || !strings.Contains(fmt.Sprint(r["content"]), "through mcp-remote") {
+			t.Fatalf("tools/call through mcp-remote: %v", res)
+		}
+	} else {
+		// mcp-remote gives up on its own: it exits, closing its stdout.
+		for range c.lines {
+		}
 	}
 
 	// The host quits: mcp-remote's open SSE stream ends with it, so the
 	// capture can stop without waiting for it.
 	stop()
 	flows, findings := w.analyse(t)
-	checkPeerVerdict(t, flows, findings, mcptap.RuleOK, mcptap.FaultNone, nil)
+	checkPeerVerdict(t, flows, findings, verdict, fault, has)
 	for _, f := range flows {
-		if f.Verdict.Rule == mcptap.RuleOK && f.Client != "mcp-remote" {
+		authorized := false
+		for _, h := range f.Hops {
+			authorized = authorized || h.Kind == mcptap.HopAuthorize
+		}
+		if authorized && f.Client != "mcp-remote" {
 			t.Errorf("flow %s attributed to %q, want mcp-remote", f.ID, f.Client)
 		}
 	}

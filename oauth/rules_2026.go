@@ -153,7 +153,7 @@ func ruleChallengeInternal(t *Tracker, x *exInfo) []hit {
 		why = fmt.Sprintf("it names %s, an address only the server's own machine or network can reach", u.Host)
 	case u.Scheme == "http" && cu.Scheme == "https":
 		why = "it is plain http while the client came over https"
-	case !strings.EqualFold(u.Host, cu.Host) && !isInternalHost(cu.Hostname()):
+	case !strings.EqualFold(u.Host, cu.Host):
 		why = fmt.Sprintf("it names %s while the client connected to %s", u.Host, cu.Host)
 	default:
 		return nil
