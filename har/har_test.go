@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
 	"github.com/mcptap/mcptap/redact"
 )
 
@@ -171,7 +172,7 @@ func TestReadHARRedirectChainStaysSeparate(t *testing.T) {
 func sampleExchanges() []mcptap.Exchange {
 	t0 := time.Date(2026, 11, 24, 16, 30, 0, 123456789, time.UTC)
 	mk := func(i int) mcptap.Exchange {
-		ex := testExchange("s", i, true)
+		ex := oauthtest.TokenExchange("s", i, true)
 		ex.Start = t0.Add(time.Duration(i) * time.Second)
 		ex.ResponseAt = ex.Start.Add(1234567 * time.Nanosecond)
 		ex.End = ex.Start.Add(7654321 * time.Nanosecond)
@@ -444,39 +445,6 @@ func TestReadHARCharles(t *testing.T) {
 	if d := ex.End.Sub(ex.Start); d != 61*time.Millisecond {
 		t.Errorf("duration %v", d)
 	}
-}
-
-// testExchange is a complete token exchange of the reverse proxy, as the
-// recorder's tests build it.
-func testExchange(session string, i int, complete bool) mcptap.Exchange {
-	start := time.Date(2026, 11, 24, 16, 30, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
-	ex := mcptap.Exchange{
-		ID:        fmt.Sprintf("%016x%06x", uint64(start.UnixNano()), i),
-		Session:   session,
-		Seq:       uint64(i),
-		Listener:  "127.0.0.1:8780",
-		Mode:      mcptap.ModeReverse,
-		Start:     start,
-		Method:    "POST",
-		Scheme:    "https",
-		Host:      "mcp.example.test",
-		Target:    "/token?x=%zz&x=+",
-		Proto:     "HTTP/1.1",
-		ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
-		ReqBody:   []byte("grant_type=authorization_code&code=abc"),
-		ReqSize:   38,
-		Status:    200,
-		RespSize:  -1,
-		Complete:  complete,
-	}
-	ex.ResponseAt = start.Add(3 * time.Millisecond)
-	ex.RespHeader = http.Header{"Content-Type": {"application/json"}}
-	if complete {
-		ex.End = start.Add(5 * time.Millisecond)
-		ex.RespBody = []byte(`{"access_token":"t","token_type":"Bearer"}`)
-		ex.RespSize = int64(len(ex.RespBody))
-	}
-	return ex
 }
 
 func harWith(entry string) string {

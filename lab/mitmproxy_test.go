@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,33 +41,7 @@ func startMitmdump(t *testing.T) (proxyURL string, stop func() string) {
 	harPath := filepath.Join(dir, "mitmproxy.har")
 	cmd := exec.Command(bin, "--listen-host", "127.0.0.1", "--listen-port", strconv.Itoa(port), "--set", "confdir="+dir,
 		"-s", harDumpScript, "--set", "hardump="+harPath)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &logWriter{t: t, prefix: "mitmdump: "}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		said := false
-		for sc.Scan() {
-			t.Log("mitmdump: " + sc.Text())
-			if !said && strings.Contains(sc.Text(), "listening at") {
-				said = true
-				ready <- true
-			}
-		}
-		if !said {
-			ready <- false
-		}
-	}()
-	if !<-ready {
-		_ = cmd.Wait()
-		t.Fatal("mitmdump exited before listening")
-	}
+	startLogged(t, cmd, "mitmdump: ", "listening at")
 	stopped := false
 	stop = func() string {
 		if !stopped {

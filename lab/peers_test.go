@@ -68,7 +68,7 @@ func rsaJWKS(t *testing.T) (string, *rsa.PublicKey) {
 
 // startOIDCProvider runs lab/interop/oidc-provider.mjs on port and waits for
 // it to listen.
-func startOIDCProvider(t *testing.T, port int, issuer, resource, jwks, fault string) {
+func startOIDCProvider(t *testing.T, port int, issuer, resource, jwks string) {
 	t.Helper()
 	dir := interopDir(t)
 	if _, err := exec.LookPath("node"); err != nil {
@@ -76,36 +76,44 @@ func startOIDCProvider(t *testing.T, port int, issuer, resource, jwks, fault str
 	}
 	cmd := exec.Command("node", filepath.Join(dir, "oidc-provider.mjs"))
 	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "PORT="+strconv.Itoa(port), "ISSUER="+issuer, "RESOURCE="+resource, "JWKS="+jwks, "FAULT="+fault, "NODE_NO_WARNINGS=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = &logWriter{t: t, prefix: "oidc-provider: "}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd.Env = append(cmd.Environ(), "PORT="+strconv.Itoa(port), "ISSUER="+issuer, "RESOURCE="+resource, "JWKS="+jwks, "NODE_NO_WARNINGS=1")
+	startLogged(t, cmd, "oidc-provider: ", `"listening"`)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	ready := make(chan bool, 1)
+}
+
+// startLogged starts cmd with its output in the test log and waits for a
+// stdout line containing ready; it fails the test if the process ends first.
+func startLogged(t *testing.T, cmd *exec.Cmd, prefix, ready string) {
+	t.Helper()
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = &logWriter{t: t, prefix: prefix}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
-		said := false
+		seen := false
 		for sc.Scan() {
-			t.Log("oidc-provider: " + sc.Text())
-			if !said && strings.Contains(sc.Text(), `"listening"`) {
-				said = true
-				ready <- true
+			t.Log(prefix + sc.Text())
+			if !seen && strings.Contains(sc.Text(), ready) {
+				seen = true
+				said <- true
 			}
 		}
-		if !said {
-			ready <- false
+		if !seen {
+			said <- false
 		}
 	}()
-	if !<-ready {
-		t.Fatal("oidc-provider exited before listening")
+	if !<-said {
+		_ = cmd.Wait()
+		t.Fatalf("%s exited before saying %q", cmd.Path, ready)
 	}
 }
 
@@ -165,7 +173,7 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 		w.tunnels = map[string]string{o.tunnelHost: w.mcpListen, "auth-" + o.tunnelHost: w.asListen}
 	}
 	jwks, pub := rsaJWKS(t)
-	startOIDCProvider(t, asPort, w.issuer, w.mcpURL, jwks, "")
+	startOIDCProvider(t, asPort, w.issuer, w.mcpURL, jwks)
 
 	mux := http.NewServeMux()
 	var internal string

@@ -18,6 +18,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
 
 // openTest opens a store in t.TempDir() and, when the test ends, closes it and
@@ -54,37 +55,6 @@ func checkDB(t testing.TB, path string) {
 	if err != nil {
 		t.Errorf("tx.Check: %v", err)
 	}
-}
-
-func testExchange(session string, i int, complete bool) mcptap.Exchange {
-	start := time.Date(2026, 11, 24, 16, 30, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
-	ex := mcptap.Exchange{
-		ID:        fmt.Sprintf("%016x%06x", uint64(start.UnixNano()), i),
-		Session:   session,
-		Seq:       uint64(i),
-		Listener:  "127.0.0.1:8780",
-		Mode:      mcptap.ModeReverse,
-		Start:     start,
-		Method:    "POST",
-		Scheme:    "https",
-		Host:      "mcp.example.test",
-		Target:    "/token?x=%zz&x=+",
-		Proto:     "HTTP/1.1",
-		ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
-		ReqBody:   []byte("grant_type=authorization_code&code=abc"),
-		ReqSize:   38,
-		Status:    200,
-		RespSize:  -1,
-		Complete:  complete,
-	}
-	ex.ResponseAt = start.Add(3 * time.Millisecond)
-	ex.RespHeader = http.Header{"Content-Type": {"application/json"}}
-	if complete {
-		ex.End = start.Add(5 * time.Millisecond)
-		ex.RespBody = []byte(`{"access_token":"t","token_type":"Bearer"}`)
-		ex.RespSize = int64(len(ex.RespBody))
-	}
-	return ex
 }
 
 func collect(t testing.TB, s *Store, session string) []mcptap.Exchange {
@@ -209,7 +179,7 @@ func TestSessions(t *testing.T) {
 	if err := s.CreateSession(mcptap.Session{ID: ids[0]}); err == nil {
 		t.Error("CreateSession accepted a duplicate ID")
 	}
-	if err := s.PutExchanges(ids[1], []mcptap.Exchange{testExchange("", 1, true), testExchange("", 2, true)}); err != nil {
+	if err := s.PutExchanges(ids[1], []mcptap.Exchange{oauthtest.TokenExchange("", 1, true), oauthtest.TokenExchange("", 2, true)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.EndSession(ids[1], t0.Add(time.Hour), 7); err != nil {
@@ -267,7 +237,7 @@ func TestExchangesRoundTrip(t *testing.T) {
 	}
 	var want []mcptap.Exchange
 	for i := 5; i >= 0; i-- { // stored out of order, read back in ID order
-		ex := testExchange(sid, i, true)
+		ex := oauthtest.TokenExchange(sid, i, true)
 		switch i {
 		case 2: // no bodies at all
 			ex.ReqBody, ex.RespBody = nil, nil
@@ -317,7 +287,7 @@ func TestUpsertKeepsComplete(t *testing.T) {
 	if err := s.CreateSession(mcptap.Session{ID: sid}); err != nil {
 		t.Fatal(err)
 	}
-	head, full := testExchange(sid, 1, false), testExchange(sid, 1, true)
+	head, full := oauthtest.TokenExchange(sid, 1, false), oauthtest.TokenExchange(sid, 1, true)
 	for _, step := range []struct {
 		put          mcptap.Exchange
 		wantComplete bool
@@ -349,7 +319,7 @@ func TestNewerFormatRefused(t *testing.T) {
 	if err := s.CreateSession(mcptap.Session{ID: sid}); err != nil {
 		t.Fatal(err)
 	}
-	ex := testExchange(sid, 1, true)
+	ex := oauthtest.TokenExchange(sid, 1, true)
 	if err := s.PutExchanges(sid, []mcptap.Exchange{ex}); err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +396,7 @@ func sameExchange(t *testing.T, what string, got, want mcptap.Exchange) {
 }
 
 func metaCases() []mcptap.Exchange {
-	full := testExchange("s", 7, true)
+	full := oauthtest.TokenExchange("s", 7, true)
 	full.Upstream = "http://127.0.0.1:9000"
 	full.RemoteAddr = "127.0.0.1:50123"
 	full.RespProto = "HTTP/1.1"
@@ -442,7 +412,7 @@ func metaCases() []mcptap.Exchange {
 	full.End = time.Date(1, 1, 1, 0, 0, 0, 1, time.UTC)                                             // not quite zero
 	full.ReqBody, full.RespBody = nil, nil
 
-	head := testExchange("s", 8, false)
+	head := oauthtest.TokenExchange("s", 8, false)
 	head.ReqBody = nil
 	head.ReqHeader, head.RespHeader = nil, nil
 	head.End = time.Time{}
@@ -498,7 +468,7 @@ func TestReadsFormat1Records(t *testing.T) {
 	if err := s.CreateSession(mcptap.Session{ID: sid}); err != nil {
 		t.Fatal(err)
 	}
-	old, head := testExchange(sid, 1, true), testExchange(sid, 2, false)
+	old, head := oauthtest.TokenExchange(sid, 1, true), oauthtest.TokenExchange(sid, 2, false)
 	// Store both through the current code (bodies and count), then turn
 	// their metadata records into format 1.
 	if err := s.PutExchanges(sid, []mcptap.Exchange{old, head}); err != nil {
@@ -525,7 +495,7 @@ func TestReadsFormat1Records(t *testing.T) {
 
 	// A late head copy must not replace a complete format 1 record; the
 	// complete copy of the head replaces its format 1 record; no recount.
-	lateHead, done := testExchange(sid, 1, false), testExchange(sid, 2, true)
+	lateHead, done := oauthtest.TokenExchange(sid, 1, false), oauthtest.TokenExchange(sid, 2, true)
 	if err := s.PutExchanges(sid, []mcptap.Exchange{lateHead, done}); err != nil {
 		t.Fatal(err)
 	}

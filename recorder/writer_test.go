@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
 
 func TestWriterUpsertsAndFlushes(t *testing.T) {
@@ -27,12 +28,12 @@ func TestWriterUpsertsAndFlushes(t *testing.T) {
 	// queued into one transaction, so only that guarantees a split.
 	const n = MaxGroup + 476
 	for i := range n {
-		c <- testExchange(sid, i, false) // head
+		c <- oauthtest.TokenExchange(sid, i, false) // head
 	}
 	for i := range n {
-		c <- testExchange(sid, i, true) // complete
+		c <- oauthtest.TokenExchange(sid, i, true) // complete
 		if i%7 == 0 {
-			c <- testExchange(sid, i, false) // a stray late head copy
+			c <- oauthtest.TokenExchange(sid, i, false) // a stray late head copy
 		}
 	}
 	close(c)
@@ -47,7 +48,7 @@ func TestWriterUpsertsAndFlushes(t *testing.T) {
 		if !ex.Complete || ex.End.IsZero() || len(ex.RespBody) == 0 {
 			t.Fatalf("exchange %d not complete: %+v", i, ex)
 		}
-		if ex.ID != testExchange(sid, i, true).ID {
+		if ex.ID != oauthtest.TokenExchange(sid, i, true).ID {
 			t.Fatalf("order: exchange %d has ID %s", i, ex.ID)
 		}
 	}
@@ -70,7 +71,7 @@ func TestWriterCommitsPartialBatchAfterWait(t *testing.T) {
 	c := make(chan mcptap.Exchange)
 	w := s.Record(c)
 	defer func() { close(c); w.Wait() }()
-	c <- testExchange("s", 1, true)
+	c <- oauthtest.TokenExchange("s", 1, true)
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		if sess, _ := s.Session("s"); sess.Exchanges == 1 {
@@ -90,11 +91,11 @@ func TestWriterReportsExchangeWithoutSession(t *testing.T) {
 	}
 	c := make(chan mcptap.Exchange, 4)
 	w := s.Record(c)
-	c <- testExchange("", 1, true)
-	noID := testExchange("s", 2, true)
+	c <- oauthtest.TokenExchange("", 1, true)
+	noID := oauthtest.TokenExchange("s", 2, true)
 	noID.ID = ""
 	c <- noID
-	c <- testExchange("s", 3, true)
+	c <- oauthtest.TokenExchange("s", 3, true)
 	close(c)
 	if err := w.Wait(); err == nil {
 		t.Fatal("malformed exchanges were silently dropped")
@@ -116,8 +117,8 @@ func TestWriterGroupsQueuedExchanges(t *testing.T) {
 	const n = 3000
 	c := make(chan mcptap.Exchange, 2*n)
 	for i := range n {
-		c <- testExchange("g", i, false)
-		c <- testExchange("g", i, true)
+		c <- oauthtest.TokenExchange("g", i, false)
+		c <- oauthtest.TokenExchange("g", i, true)
 	}
 	close(c)
 	w := s.Record(c)
@@ -147,7 +148,7 @@ func TestWriterGroupsQueuedExchanges(t *testing.T) {
 	const m = 40
 	c = make(chan mcptap.Exchange, m)
 	for i := range m {
-		ex := testExchange("big", i, true)
+		ex := oauthtest.TokenExchange("big", i, true)
 		ex.RespBody = big
 		c <- ex
 	}
@@ -178,7 +179,7 @@ func TestWriterCommitsAtBatchSize(t *testing.T) {
 	defer func() { close(c); w.Wait() }()
 	for round := 1; round <= 3; round++ {
 		for i := range 64 {
-			c <- testExchange("b", round*100+i, true)
+			c <- oauthtest.TokenExchange("b", round*100+i, true)
 		}
 		deadline := time.Now().Add(2 * time.Second)
 		for {
@@ -206,7 +207,7 @@ func TestWriterPacesCommits(t *testing.T) {
 	n := 0
 	for time.Since(start) < 300*time.Millisecond {
 		for range 20 { // bursts: a loaded machine sleeps far longer than asked
-			c <- testExchange("p", n, true)
+			c <- oauthtest.TokenExchange("p", n, true)
 			n++
 		}
 		time.Sleep(time.Millisecond)
@@ -251,7 +252,7 @@ func benchWriter(b *testing.B, reqSize, respSize int) {
 	start, cpu0 := time.Now(), processCPU()
 	w := s.Record(c)
 	for i := 0; i < b.N; i++ {
-		ex := testExchange("bench", i, false)
+		ex := oauthtest.TokenExchange("bench", i, false)
 		ex.ID = fmt.Sprintf("%016x%06x", uint64(ex.Start.UnixNano()), i&0xffffff)
 		c <- ex
 		ex.Complete = true
@@ -352,7 +353,7 @@ func crashChild(path string) {
 		}
 	}()
 	for i := 0; ; i++ {
-		ex := testExchange("crash", i, true)
+		ex := oauthtest.TokenExchange("crash", i, true)
 		ex.ID = fmt.Sprintf("%016x%06x", uint64(ex.Start.UnixNano()), i&0xffffff)
 		c <- ex
 	}
@@ -390,7 +391,7 @@ func TestReadWhileRecording(t *testing.T) {
 		}
 	}()
 	for i := range 2000 {
-		c <- testExchange("live", i, true)
+		c <- oauthtest.TokenExchange("live", i, true)
 	}
 	close(c)
 	if err := w.Wait(); err != nil {

@@ -5,11 +5,10 @@
 //
 // Environment: PORT (listen on 127.0.0.1), ISSUER (the URL clients use,
 // usually mcptap's route in front of this server), RESOURCE (the MCP URL the
-// tokens are for), JWKS (a private JWK set to sign with, from the test),
-// FAULT (optional: "no-refresh" leaves refresh tokens out).
+// tokens are for), JWKS (a private JWK set to sign with, from the test).
 import Provider from 'oidc-provider';
 
-const { PORT, ISSUER, RESOURCE, JWKS, FAULT = '' } = process.env;
+const { PORT, ISSUER, RESOURCE, JWKS } = process.env;
 if (!PORT || !ISSUER || !RESOURCE || !JWKS) {
   console.error('need PORT, ISSUER, RESOURCE and JWKS');
   process.exit(2);
@@ -19,7 +18,7 @@ const provider = new Provider(ISSUER, {
   jwks: JSON.parse(JWKS),
   scopes: ['openid', 'offline_access', 'mcp:tools'],
   clientDefaults: {
-    grant_types: FAULT === 'no-refresh' ? ['authorization_code'] : ['authorization_code', 'refresh_token'],
+    grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'none',
   },

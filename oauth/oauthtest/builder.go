@@ -99,3 +99,37 @@ func (e Ex) JSON(body string) Ex { return e.Resp("application/json", body) }
 
 // Loc sets the Location header.
 func (e Ex) Loc(u string) Ex { e.RespHeader.Set("Location", u); return e }
+
+// TokenExchange is exchange i of a session as the reverse proxy records it:
+// a token request (with a raw target that URL parsing would alter) and, when
+// complete, its JSON answer. The store and codec tests share it.
+func TokenExchange(session string, i int, complete bool) mcptap.Exchange {
+	start := time.Date(2026, 11, 24, 16, 30, 0, 0, time.UTC).Add(time.Duration(i) * time.Millisecond)
+	ex := mcptap.Exchange{
+		ID:        fmt.Sprintf("%016x%06x", uint64(start.UnixNano()), i),
+		Session:   session,
+		Seq:       uint64(i),
+		Listener:  "127.0.0.1:8780",
+		Mode:      mcptap.ModeReverse,
+		Start:     start,
+		Method:    "POST",
+		Scheme:    "https",
+		Host:      "mcp.example.test",
+		Target:    "/token?x=%zz&x=+",
+		Proto:     "HTTP/1.1",
+		ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+		ReqBody:   []byte("grant_type=authorization_code&code=abc"),
+		ReqSize:   38,
+		Status:    200,
+		RespSize:  -1,
+		Complete:  complete,
+	}
+	ex.ResponseAt = start.Add(3 * time.Millisecond)
+	ex.RespHeader = http.Header{"Content-Type": {"application/json"}}
+	if complete {
+		ex.End = start.Add(5 * time.Millisecond)
+		ex.RespBody = []byte(`{"access_token":"t","token_type":"Bearer"}`)
+		ex.RespSize = int64(len(ex.RespBody))
+	}
+	return ex
+}
