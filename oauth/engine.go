@@ -594,6 +594,7 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 		}
 	}
 	var out []mcptap.Finding
+	stale := t.staleSiblings()
 	for _, f := range t.flows {
 		if f.succeeded() {
 			continue
@@ -606,7 +607,7 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 		if explained {
 			continue
 		}
-		if fd := t.staleSibling(f); fd != nil {
+		if fd := stale[f.stateRaw]; fd != nil && f.stateRaw != "" {
 			// Abandoned because the user finished an older attempt: the
 			// older attempt's state.stale explains this one too.
 			t.explainedBy[f] = fd
@@ -630,19 +631,18 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 	return out
 }
 
-// staleSibling finds the state.stale finding of an older attempt that names
-// f's state as the newer one it ignored: f was abandoned because the user
-// finished the older attempt.
-func (t *Tracker) staleSibling(f *flow) *mcptap.Finding {
-	if f.stateRaw == "" {
-		return nil
-	}
+// staleSiblings maps the state of a newer attempt to the state.stale
+// finding of the older attempt that the user finished instead: the newer one
+// was abandoned because of it. It is built once per Finish, so the lookup is
+// linear in the flows, not flows × findings.
+func (t *Tracker) staleSiblings() map[string]*mcptap.Finding {
+	m := map[string]*mcptap.Finding{}
 	for _, fd := range t.findingList {
-		if fd.Rule == mcptap.RuleStateStale && len(fd.Evidence) > 0 && fd.Evidence[0].Want == f.stateRaw {
-			return fd
+		if fd.Rule == mcptap.RuleStateStale && len(fd.Evidence) > 0 && fd.Evidence[0].Want != "" {
+			m[fd.Evidence[0].Want] = fd
 		}
 	}
-	return nil
+	return m
 }
 
 // checks are the flow's PKCE proofs: each token request's code_verifier
