@@ -10,6 +10,8 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/redact"
+	"github.com/mcptap/mcptap/report"
 )
 
 // lineViewRest is how long the line view pauses after catching up.
@@ -28,6 +30,9 @@ func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) 
 	// keep the exchanges that cannot matter any more, and a proxy left
 	// running does not grow.
 	tr := oauth.NewTracker(oauth.Options{TokenTimeout: tokenTimeout, Forget: true})
+	// Secrets in request targets (a callback's code, an access_token in a
+	// query) are hashed with a key of this run, as in reports.
+	red := redact.New(nil)
 	w := bufio.NewWriterSize(out, 32<<10)
 	go func() {
 		defer close(done)
@@ -39,7 +44,9 @@ func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) 
 					ex := &batch[i]
 					fs := tr.Observe(*ex)
 					if ex.Complete {
-						line = append(AppendExchangeLine(line[:0], ex), '\n')
+						shown := *ex
+						shown.Target = red.Target(ex.Target)
+						line = append(AppendExchangeLine(line[:0], &shown), '\n')
 						w.Write(line)
 					}
 					printFindings(w, fs)
@@ -70,9 +77,10 @@ func printFindings(w io.Writer, fs []mcptap.Finding) {
 func AppendExchangeLine(b []byte, ex *mcptap.Exchange) []byte {
 	b = ex.Start.Local().AppendFormat(b, "15:04:05.000")
 	b = append(append(b, ' '), ex.Listener...)
-	b = append(append(b, ' '), ex.Method...)
+	b = append(append(b, ' '), report.Printable(ex.Method)...)
 	b = append(b, ' ')
-	if target := ex.Target; len(target) > 300 {
+	// Recorded bytes reach a terminal: control characters become escapes.
+	if target := report.Printable(ex.Target); len(target) > 300 {
 		b = append(append(b, target[:300]...), "…"...)
 	} else {
 		b = append(b, target...)
@@ -80,10 +88,10 @@ func AppendExchangeLine(b []byte, ex *mcptap.Exchange) []byte {
 	b = append(b, ' ')
 	switch {
 	case ex.Err != "" && ex.Status == 0:
-		b = append(append(append(b, "ERR("...), ex.Err...), ')')
+		b = append(append(append(b, "ERR("...), report.Printable(ex.Err)...), ')')
 	case ex.Err != "":
 		b = strconv.AppendInt(b, int64(ex.Status), 10)
-		b = append(append(append(b, " ("...), ex.Err...), ')')
+		b = append(append(append(b, " ("...), report.Printable(ex.Err)...), ')')
 	default:
 		b = strconv.AppendInt(b, int64(ex.Status), 10)
 	}

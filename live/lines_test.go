@@ -128,3 +128,35 @@ func TestPrintLinesWritesEachLineWhenIdle(t *testing.T) {
 	b.Close()
 	<-done
 }
+
+// Issue 16 (and the standards): the --no-tui line view printed request
+// targets verbatim (/callback?code=…, ?access_token=…) and recorded control
+// characters raw. Secrets are now keyed hashes and control characters
+// escapes.
+func TestLinesRedactTargetsAndEscapeControls(t *testing.T) {
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("lines", 64)
+	var out lockedBuffer
+	done := Lines(&out, sub, time.Minute)
+	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	for i, target := range []string{
+		"/callback?code=SplxlOBeZQQYbYS6WxSbIA&state=xyz",
+		"/mcp?access_token=eyJhbGciOiJIUzI1NiJ9.e30.sig&x=1",
+		"/path\x1b]0;pwned\x07?refresh_token=rt-secret-value#frag",
+	} {
+		b.Publish(mcptap.Exchange{ID: fmt.Sprintf("x%d", i), Start: t0, End: t0, Method: "GET", Target: target, Status: 200, Complete: true, Listener: "127.0.0.1:8780"})
+	}
+	b.Close()
+	<-done
+	got := out.String()
+	for _, secret := range []string{"SplxlOBeZQQYbYS6WxSbIA", "eyJhbGciOiJIUzI1NiJ9.e30.sig", "rt-secret-value", "\x1b", "\x07"} {
+		if strings.Contains(got, secret) {
+			t.Errorf("line view shows %q:\n%s", secret, got)
+		}
+	}
+	for _, want := range []string{"code=‹redacted:len=22:", "state=xyz", "&x=1", `\x1b]0;pwned\x07`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("line view lacks %q:\n%s", want, got)
+		}
+	}
+}

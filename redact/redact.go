@@ -72,9 +72,7 @@ func (r *Redactor) add(v string) string {
 	if s, ok := r.secrets[v]; ok {
 		return s
 	}
-	m := hmac.New(sha256.New, r.key)
-	m.Write([]byte(v))
-	s := fmt.Sprintf("‹redacted:len=%d:%s:%s›", len(v), charClass(v), hex.EncodeToString(m.Sum(nil))[:6])
+	s := r.placeholder(v)
 	if len(v) >= minSecretLen {
 		r.secrets[v] = s
 		// The same value percent-encoded (in a query or a form) is the same secret.
@@ -84,6 +82,49 @@ func (r *Redactor) add(v string) string {
 		r.replacer = nil
 	}
 	return s
+}
+
+// placeholder is v's keyed hash with its length and character class.
+func (r *Redactor) placeholder(v string) string {
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte(v))
+	return fmt.Sprintf("‹redacted:len=%d:%s:%s›", len(v), charClass(v), hex.EncodeToString(m.Sum(nil))[:6])
+}
+
+// Target returns a request target with the values of its secret query
+// parameters (code, access_token, refresh_token, client_secret, …, in the
+// query or the fragment) replaced by their keyed hashes. Unlike Text it
+// learns nothing and keeps no state, so a view that prints every request of
+// a days-long recording (the --no-tui line view) neither grows nor slows.
+func (r *Redactor) Target(target string) string {
+	i := strings.IndexAny(target, "?#")
+	if i < 0 {
+		return target
+	}
+	var b strings.Builder
+	b.Grow(len(target))
+	b.WriteString(target[:i+1])
+	rest := target[i+1:]
+	for rest != "" {
+		end := strings.IndexAny(rest, "&;#")
+		pair, sep := rest, ""
+		if end >= 0 {
+			pair, sep, rest = rest[:end], rest[end:end+1], rest[end+1:]
+		} else {
+			rest = ""
+		}
+		k, v, has := strings.Cut(pair, "=")
+		dk, err := url.QueryUnescape(k)
+		if err != nil {
+			dk = k
+		}
+		if has && v != "" && secretParams[strings.ToLower(dk)] {
+			pair = k + "=" + r.placeholder(v)
+		}
+		b.WriteString(pair)
+		b.WriteString(sep)
+	}
+	return b.String()
 }
 
 // charClass names the alphabet of v, so a redacted value still says what kind
