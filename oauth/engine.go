@@ -401,7 +401,7 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	// An attempt that ended without succeeding is never ok: its verdict is
 	// the warning that explains where it stopped (flow.incomplete when no
 	// other does), in hop order.
-	if v.Verdict.Rule == "ok" && t.done && !f.succeeded() {
+	if v.Verdict.Rule == "ok" && t.done && !t.succeeded(f) {
 		for _, fd := range fds {
 			if fd.Severity == mcptap.SevWarning {
 				v.Verdict = mcptap.Verdict{Rule: fd.Rule, Severity: fd.Severity, Fault: fd.Fault}
@@ -542,14 +542,19 @@ func (f *flow) wentPastDiscovery() bool {
 
 // succeeded says the attempt reached the last hop this capture can see: an
 // authenticated MCP call answered 2xx where the capture sees the client's
-// calls (a token request or an MCP call was recorded), else a successful
-// client callback completion or callback page (a browser-side capture,
-// whose token and MCP calls leave from the client's backend).
-func (f *flow) succeeded() bool {
+// calls (a token request or an MCP call was recorded); a token issued when
+// no MCP traffic was recorded at all (only the authorization server is
+// behind mcptap); else a successful client callback completion or callback
+// page (a browser-side capture, whose token and MCP calls leave from the
+// client's backend).
+func (t *Tracker) succeeded(f *flow) bool {
 	for _, m := range f.mcps {
 		if successful(m) {
 			return true
 		}
+	}
+	if !t.sawMCP && (f.tokenOK != nil || !f.tokenUnreadAt.IsZero()) {
+		return true
 	}
 	if len(f.tokens) > 0 || len(f.mcps) > 0 || f.tokenOK != nil {
 		return false
@@ -596,7 +601,7 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 	var out []mcptap.Finding
 	stale := t.staleSiblings()
 	for _, f := range t.flows {
-		if f.succeeded() {
+		if t.succeeded(f) {
 			continue
 		}
 		explained := false

@@ -248,3 +248,26 @@ func TestConstantStateAttemptsAreSeparateFlows(t *testing.T) {
 		t.Fatalf("%d flows, want 3 (the reload joins the first attempt)", len(flows))
 	}
 }
+
+// With only the authorization server behind mcptap (no MCP traffic recorded
+// at all), a token issued is as far as the capture can see: the attempt
+// succeeded, it is not flow.incomplete.
+func TestAuthServerOnlyCaptureSucceedsAtTheToken(t *testing.T) {
+	var exs []mcptap.Exchange
+	for _, ex := range oauthtest.Fixtures[0].Exchanges() {
+		if !strings.HasPrefix(ex.Target, "/mcp") {
+			exs = append(exs, ex)
+		}
+	}
+	flows, findings := oauth.Analyze(exs, oauth.Options{})
+	for _, f := range flows {
+		if f.Verdict.Rule != mcptap.RuleOK {
+			t.Errorf("flow %s: %v", f.ID, f.Verdict)
+		}
+	}
+	for _, fd := range findings {
+		if fd.Severity != mcptap.SevInfo {
+			t.Errorf("%s: %s", fd.Rule, fd.Detail)
+		}
+	}
+}
