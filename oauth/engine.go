@@ -625,7 +625,7 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 		}
 		decide := "a capture that also sees the client's side (the browser proxy: mcptap proxy --browser-proxy, then mcptap browser) or the client's own log"
 		if len(f.tokens) > 0 || f.tokenOK != nil {
-			decide = "the client's log after the token response, or mcptap check --edge for an edge that blocks its next call"
+			decide = "the client's log after the token response, or the tunnel's request log for an MCP call an edge blocked before it reached mcptap"
 		}
 		if fd, ok := t.raise(r, hit{anchor: last.id(), key: f.id + "|incomplete", exchanges: ids(last),
 			detail:   fmt.Sprintf("The attempt ended at %s and went no further before the recording ended; nothing recorded explains why. What would decide it: %s.", what, decide),
