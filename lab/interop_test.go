@@ -41,7 +41,7 @@ func interopDir(t *testing.T) string {
 	}
 	npmOnce.Do(func() {
 		installed := true
-		for _, pkg := range []string{"@modelcontextprotocol/sdk", "oidc-provider", "playwright-core"} {
+		for _, pkg := range []string{"@modelcontextprotocol/sdk", "oidc-provider", "oauth2-mock-server", "mcp-remote", "playwright-core"} {
 			if _, err := os.Stat(filepath.Join(dir, "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
 				installed = false
 			}

@@ -84,6 +84,38 @@ func startOIDCProvider(t *testing.T, port int, issuer, resource, jwks string) {
 	})
 }
 
+// startOAuth2MockServer runs lab/interop/oauth2-mock-server.mjs on port and
+// returns the public key it signs with (from its own JWKS document).
+func startOAuth2MockServer(t *testing.T, port int, issuer, resource string) *rsa.PublicKey {
+	t.Helper()
+	dir := interopDir(t)
+	cmd := exec.Command("node", filepath.Join(dir, "oauth2-mock-server.mjs"))
+	cmd.Dir = dir
+	cmd.Env = append(cmd.Environ(), "PORT="+strconv.Itoa(port), "ISSUER="+issuer, "RESOURCE="+resource, "NODE_NO_WARNINGS=1")
+	startLogged(t, cmd, "oauth2-mock-server: ", `"listening"`)
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var set struct {
+		Keys []struct{ Kty, N, E string } `json:"keys"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) == 0 || set.Keys[0].Kty != "RSA" {
+		t.Fatalf("oauth2-mock-server JWKS: %v %+v", err, set)
+	}
+	n, err1 := base64.RawURLEncoding.DecodeString(set.Keys[0].N)
+	e, err2 := base64.RawURLEncoding.DecodeString(set.Keys[0].E)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("JWKS key: %v %v", err1, err2)
+	}
+	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+}
+
 // startLogged starts cmd with its output in the test log and waits for a
 // stdout line containing ready; it fails the test if the process ends first.
 func startLogged(t *testing.T, cmd *exec.Cmd, prefix, ready string) {
@@ -159,6 +191,7 @@ type peerOptions struct {
 	hostCheckOff  bool   // the go-sdk server's DNS-rebinding protection is disabled
 	stopAtConsent bool   // the user closes the consent page
 	proxy         string // the client's HTTP proxy (mitmproxy recording a HAR), "" for none
+	mockAS        bool   // oauth2-mock-server instead of oidc-provider (no registration: the client is pre-registered)
 }
 
 func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
@@ -172,8 +205,14 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 		w.mcpURL, w.issuer = "https://"+o.tunnelHost+"/mcp", "https://auth-"+o.tunnelHost
 		w.tunnels = map[string]string{o.tunnelHost: w.mcpListen, "auth-" + o.tunnelHost: w.asListen}
 	}
-	jwks, pub := rsaJWKS(t)
-	startOIDCProvider(t, asPort, w.issuer, w.mcpURL, jwks)
+	var pub *rsa.PublicKey
+	if o.mockAS {
+		pub = startOAuth2MockServer(t, asPort, w.issuer, w.mcpURL)
+	} else {
+		var jwks string
+		jwks, pub = rsaJWKS(t)
+		startOIDCProvider(t, asPort, w.issuer, w.mcpURL, jwks)
+	}
 
 	mux := http.NewServeMux()
 	var internal string
@@ -319,7 +358,7 @@ func connectGoSDK(ctx context.Context, w *peerWorld, o peerOptions) error {
 		base = &tunnelTransport{to: w.tunnels, base: base}
 	}
 	hc := &http.Client{Transport: base}
-	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+	cfg := &auth.AuthorizationCodeHandlerConfig{
 		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
 			ClientName: "mcptap peer test", RedirectURIs: []string{callback}, TokenEndpointAuthMethod: "none",
 			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, Scope: "mcp:tools",
@@ -336,7 +375,11 @@ func connectGoSDK(ctx context.Context, w *peerWorld, o peerOptions) error {
 			}
 			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 		},
-	})
+	}
+	if o.mockAS {
+		cfg.PreregisteredClient = &oauthex.ClientCredentials{ClientID: "mcptap-preregistered"}
+	}
+	h, err := auth.NewAuthorizationCodeHandler(cfg)
 	if err != nil {
 		return err
 	}
@@ -370,6 +413,38 @@ func (w *peerWorld) analyse(t *testing.T) ([]mcptap.Flow, []mcptap.Finding) {
 		t.Fatal(err)
 	}
 	return oauth.Analyze(exs, oauth.Options{})
+}
+
+// The second real authorization server: oauth2-mock-server, with a
+// pre-registered client (it has no registration endpoint, so
+// discovery.no-registration is a warning the healthy run carries: a client
+// that needs registration would stop there).
+func TestPeersGoSDKWithOAuth2MockServer(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		opts    peerOptions
+		connect bool
+		verdict mcptap.RuleID
+		fault   mcptap.Fault
+		has     []mcptap.RuleID
+	}{
+		{name: "healthy", opts: peerOptions{mockAS: true}, connect: true, verdict: mcptap.RuleOK, fault: mcptap.FaultNone,
+			has: []mcptap.RuleID{mcptap.RuleDiscoveryNoRegistration}},
+		{name: "DNS-rebinding Host check behind a tunnel", opts: peerOptions{mockAS: true, tunnelHost: "abc.ngrok.example"},
+			verdict: mcptap.RuleMCPForbidden, fault: mcptap.FaultServer},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := startPeerWorld(t, c.opts)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			err := connectGoSDK(ctx, w, c.opts)
+			if (err == nil) != c.connect {
+				t.Fatalf("Go SDK client connected: %v (err %v), want %v", err == nil, err, c.connect)
+			}
+			flows, findings := w.analyse(t)
+			checkPeerVerdict(t, flows, findings, c.verdict, c.fault, c.has)
+		})
+	}
 }
 
 func TestPeersGoSDKWithOIDCProvider(t *testing.T) {
