@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap/oauth"
+	"github.com/mcptap/mcptap/report"
 )
 
 func newDecodeCmd() *cobra.Command {
@@ -50,16 +52,20 @@ parameters, each decoded. VALUE "-" reads the value from standard input.`,
 				enc.SetEscapeHTML(false)
 				return enc.Encode(res)
 			}
+			// What is decoded is whatever someone put in the value: control
+			// characters are shown as escapes, never sent to the terminal.
+			var buf bytes.Buffer
 			for i, p := range parts {
 				if i > 0 {
-					fmt.Fprintln(out)
+					fmt.Fprintln(&buf)
 				}
 				if p.name != "value" {
-					fmt.Fprintf(out, "%s:\n", p.name)
+					fmt.Fprintf(&buf, "%s:\n", p.name)
 				}
-				writeLayers(out, p.value, time.Now())
+				writeLayers(&buf, p.value, time.Now())
 			}
-			return nil
+			_, err := io.WriteString(out, report.Printable(buf.String()))
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the layers as JSON")

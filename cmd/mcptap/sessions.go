@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"strconv"
 	"text/tabwriter"
@@ -12,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/report"
 )
 
 func newSessionsCmd() *cobra.Command {
@@ -98,7 +101,10 @@ func writeSessionsTable(cmd *cobra.Command, list []mcptap.Session) error {
 		fmt.Fprintf(w, "no sessions in %s yet: record one with `mcptap proxy --upstream URL` or `mcptap import FILE.har`\n", path)
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	// Names come from outside (an imported file's path, an upstream URL):
+	// control characters are shown as escapes.
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSOURCE\tNAME\tSTARTED\tENDED\tEXCHANGES")
 	const layout = "2006-01-02 15:04:05"
 	for _, s := range list {
@@ -117,7 +123,11 @@ func writeSessionsTable(cmd *cobra.Command, list []mcptap.Session) error {
 		if name == "" {
 			name = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Source, name, s.Started.Local().Format(layout), ended, n)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Source, report.Printable(name), s.Started.Local().Format(layout), ended, n)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, buf.String())
+	return err
 }

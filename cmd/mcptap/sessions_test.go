@@ -315,3 +315,28 @@ func TestRunExitCodes(t *testing.T) {
 		}
 	}
 }
+
+// Issue 16, hostile bytes: an imported file's name (sessions) and a decoded
+// value (decode) reached the terminal with their control characters raw.
+func TestSessionsAndDecodeEscapeControlCharacters(t *testing.T) {
+	tempHome(t)
+	raw, err := os.ReadFile(harFixture("mitmproxy.har"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := filepath.Join(t.TempDir(), "evil\x1b]0;pwned\x07.har")
+	if err := os.WriteFile(evil, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := runCmd(t, "import", evil); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	out, _, code := runCmd(t, "sessions")
+	if code != 0 || strings.ContainsAny(out, "\x1b\x07") || !strings.Contains(out, `\x1b]0;pwned\x07`) {
+		t.Errorf("sessions: %d %q", code, out)
+	}
+	out, _, code = runCmd(t, "decode", "state%1B%5B2Jx%3D1") // percent-encoded "state\x1b[2Jx=1"
+	if code != 0 || strings.ContainsAny(out, "\x1b") || !strings.Contains(out, `\x1b[2J`) {
+		t.Errorf("decode: %d %q", code, out)
+	}
+}
