@@ -55,14 +55,7 @@ func (c *stdioClient) notify(method string) {
 // mcp-remote's own loopback callback. The healthy run connects and calls a
 // tool; mcptap's recording of the server side must read ok with no warning.
 func TestPeersMCPRemoteWithOIDCProvider(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		opts    peerOptions
-		connect bool
-		verdict mcptap.RuleID
-		fault   mcptap.Fault
-		has     []mcptap.RuleID
-	}{
+	for _, c := range []peerCase{
 		{name: "healthy", connect: true, verdict: mcptap.RuleOK, fault: mcptap.FaultNone},
 		// mcp-remote (its TypeScript SDK) probes the well-known locations
 		// and connects: a warning, not the verdict.

@@ -420,42 +420,16 @@ func (w *peerWorld) analyse(t *testing.T) ([]mcptap.Flow, []mcptap.Finding) {
 // discovery.no-registration is a warning the healthy run carries: a client
 // that needs registration would stop there).
 func TestPeersGoSDKWithOAuth2MockServer(t *testing.T) {
-	for _, c := range []struct {
-		name    string
-		opts    peerOptions
-		connect bool
-		verdict mcptap.RuleID
-		fault   mcptap.Fault
-		has     []mcptap.RuleID
-	}{
+	runGoSDKCases(t, []peerCase{
 		{name: "healthy", opts: peerOptions{mockAS: true}, connect: true, verdict: mcptap.RuleOK, fault: mcptap.FaultNone,
 			has: []mcptap.RuleID{mcptap.RuleDiscoveryNoRegistration}},
 		{name: "DNS-rebinding Host check behind a tunnel", opts: peerOptions{mockAS: true, tunnelHost: "abc.ngrok.example"},
 			verdict: mcptap.RuleMCPForbidden, fault: mcptap.FaultServer},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			w := startPeerWorld(t, c.opts)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			err := connectGoSDK(ctx, w, c.opts)
-			if (err == nil) != c.connect {
-				t.Fatalf("Go SDK client connected: %v (err %v), want %v", err == nil, err, c.connect)
-			}
-			flows, findings := w.analyse(t)
-			checkPeerVerdict(t, flows, findings, c.verdict, c.fault, c.has)
-		})
-	}
+	})
 }
 
 func TestPeersGoSDKWithOIDCProvider(t *testing.T) {
-	cases := []struct {
-		name    string
-		opts    peerOptions
-		connect bool          // the real client connects
-		verdict mcptap.RuleID // of the flow with the most hops
-		fault   mcptap.Fault
-		has     []mcptap.RuleID // also among the findings
-	}{
+	runGoSDKCases(t, []peerCase{
 		{name: "healthy", connect: true, verdict: mcptap.RuleOK, fault: mcptap.FaultNone},
 		{name: "healthy behind a tunnel", opts: peerOptions{tunnelHost: "abc.ngrok.example", hostCheckOff: true}, connect: true, verdict: mcptap.RuleOK, fault: mcptap.FaultNone},
 		{name: "issuer with a trailing slash in authorization_servers", opts: peerOptions{issuerSlash: true}, connect: true,
@@ -470,7 +444,22 @@ func TestPeersGoSDKWithOIDCProvider(t *testing.T) {
 			verdict: mcptap.RuleOK, fault: mcptap.FaultNone, has: []mcptap.RuleID{mcptap.RuleDiscoveryNoChallenge}},
 		{name: "user closes the consent page", opts: peerOptions{stopAtConsent: true},
 			verdict: mcptap.RuleFlowIncomplete, fault: mcptap.FaultUnknown},
-	}
+	})
+}
+
+// peerCase is one run of a real client against a real authorization server:
+// whether the client connects, and the verdict mcptap must give.
+type peerCase struct {
+	name    string
+	opts    peerOptions
+	connect bool
+	verdict mcptap.RuleID
+	fault   mcptap.Fault
+	has     []mcptap.RuleID // also among the findings
+}
+
+// runGoSDKCases runs the MCP Go SDK's OAuth client once per case.
+func runGoSDKCases(t *testing.T, cases []peerCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := startPeerWorld(t, c.opts)
