@@ -518,9 +518,6 @@ func (t *Tracker) settle(fd *mcptap.Finding) {
 	sev := catalogue[def].Severity
 	if x := t.byID[t.anchor[fd.ID]]; x != nil && x.flow != nil && x.flow.wentPastDiscovery() {
 		sev = mcptap.SevWarning
-		t.passed[fd.ID] = true
-	} else {
-		delete(t.passed, fd.ID)
 	}
 	fd.Severity = sev
 }
@@ -650,30 +647,11 @@ func (t *Tracker) staleSiblings() map[string]*mcptap.Finding {
 	return m
 }
 
-// checks are the flow's PKCE proofs: each token request's code_verifier
-// against the code_challenge of the outer authorize that issued the code
-// (never the inner leg's, which an OAuth proxy makes with its own verifier).
+// checks are the flow's PKCE proofs, one per code token request.
 func (f *flow) checks() []mcptap.Check {
 	var out []mcptap.Check
 	for _, tk := range codeTokens(f) {
-		c := mcptap.Check{Name: "pkce", Exchange: tk.id()}
-		v, has := tk.form.Lookup("code_verifier")
-		method := f.method
-		if method == "" {
-			method = "plain"
-		}
-		switch {
-		case f.a == nil || f.challenge == "":
-			c.Result, c.Detail = mcptap.CheckNotChecked, "no authorize with a code_challenge in this flow to compare with"
-		case !has || v == "":
-			c.Result, c.Detail = mcptap.CheckFailed, "the token request has no code_verifier; the authorize sent code_challenge "+f.challenge
-		case isRedacted(v) || isRedacted(f.challenge):
-			c.Result, c.Detail = mcptap.CheckNotChecked, "the verifier or the challenge is redacted in this recording"
-		case PKCEMatches(v, f.challenge, method):
-			c.Result, c.Detail = mcptap.CheckPassed, "BASE64URL(SHA256(code_verifier)) = "+S256(v)+" matches the authorize's code_challenge (method "+method+")"
-		default:
-			c.Result, c.Detail = mcptap.CheckFailed, "BASE64URL(SHA256(code_verifier)) = "+S256(v)+"; the authorize's code_challenge is "+f.challenge+" (method "+method+")"
-		}
+		c, _ := pkceCheck(f, tk)
 		out = append(out, c)
 	}
 	return out

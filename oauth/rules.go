@@ -1149,28 +1149,44 @@ func codeTokens(f *flow) []*exInfo {
 }
 
 func pkceBad(f *flow, tk *exInfo) (bool, string) {
-	if f.a == nil || f.challenge == "" {
-		return false, ""
-	}
-	v, has := tk.form.Lookup("code_verifier")
-	if !has || v == "" {
-		return true, "(no code_verifier)"
-	}
-	if isRedacted(v) || isRedacted(f.challenge) {
+	c, got := pkceCheck(f, tk)
+	if c.Result == mcptap.CheckNotChecked && c.Detail == pkceRedacted {
 		tk.noteUnchecked("the PKCE verifier is redacted in this recording: the PKCE proof was not checked")
-		return false, ""
 	}
+	return c.Result == mcptap.CheckFailed, got
+}
+
+const pkceRedacted = "the verifier or the challenge is redacted in this recording"
+
+// pkceCheck compares a token request's code_verifier with the code_challenge
+// of the outer authorize that issued the code (never the inner leg's, which
+// an OAuth proxy makes with its own verifier). got is what the verifier
+// gives (its S256, or itself for plain), for the evidence.
+func pkceCheck(f *flow, tk *exInfo) (c mcptap.Check, got string) {
+	c = mcptap.Check{Name: "pkce", Exchange: tk.id()}
+	v, has := tk.form.Lookup("code_verifier")
 	method := f.method
 	if method == "" {
 		method = "plain"
 	}
-	if PKCEMatches(v, f.challenge, method) {
-		return false, ""
+	switch {
+	case f.a == nil || f.challenge == "":
+		c.Result, c.Detail = mcptap.CheckNotChecked, "no authorize with a code_challenge in this flow to compare with"
+	case !has || v == "":
+		c.Result, c.Detail = mcptap.CheckFailed, "the token request has no code_verifier; the authorize sent code_challenge "+f.challenge
+		got = "(no code_verifier)"
+	case isRedacted(v) || isRedacted(f.challenge):
+		c.Result, c.Detail = mcptap.CheckNotChecked, pkceRedacted
+	case PKCEMatches(v, f.challenge, method):
+		c.Result, c.Detail = mcptap.CheckPassed, "BASE64URL(SHA256(code_verifier)) = "+S256(v)+" matches the authorize's code_challenge (method "+method+")"
+	default:
+		got = v
+		if method == "S256" {
+			got = S256(v)
+		}
+		c.Result, c.Detail = mcptap.CheckFailed, "BASE64URL(SHA256(code_verifier)) = "+S256(v)+"; the authorize's code_challenge is "+f.challenge+" (method "+method+")"
 	}
-	if method == "S256" {
-		return true, S256(v)
-	}
-	return true, v
+	return c, got
 }
 
 func rulePKCEMismatch(t *Tracker, f *flow) []hit {

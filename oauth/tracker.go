@@ -99,7 +99,6 @@ type Tracker struct {
 	anchor      map[string]string            // finding ID -> anchor exchange
 	secondary   map[string]bool              // finding IDs the chain got past
 	causeOf     map[string]mcptap.RuleID     // finding ID -> rule of the earlier finding that explains it
-	passed      map[string]bool              // finding IDs of passable rules the flow got past (warnings now)
 	explainedBy map[*flow]*mcptap.Finding    // abandoned attempts explained by another flow's finding
 	ruleIdx     map[mcptap.RuleID]int
 
@@ -210,7 +209,6 @@ func NewTracker(opts Options) *Tracker {
 		anchor:           map[string]string{},
 		secondary:        map[string]bool{},
 		causeOf:          map[string]mcptap.RuleID{},
-		passed:           map[string]bool{},
 		explainedBy:      map[*flow]*mcptap.Finding{},
 		ruleIdx:          map[mcptap.RuleID]int{},
 		waitCode:         map[*flow]bool{},
