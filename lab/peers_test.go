@@ -288,8 +288,8 @@ func consent(ctx context.Context, rt http.RoundTripper, authURL, callback string
 		}
 		return nil
 	}}
-	get := func(u string) (string, *url.URL, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	// load sends req and returns the page it ends on (after redirects).
+	load := func(req *http.Request) (string, *url.URL, error) {
 		resp, err := hc.Do(req)
 		if err != nil {
 			return "", nil, err
@@ -298,6 +298,10 @@ func consent(ctx context.Context, rt http.RoundTripper, authURL, callback string
 		b, _ := io.ReadAll(resp.Body)
 		return string(b), resp.Request.URL, nil
 	}
+	get := func(u string) (string, *url.URL, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		return load(req)
+	}
 	post := func(action string, base *url.URL, form url.Values) (string, *url.URL, error) {
 		ref, err := base.Parse(action)
 		if err != nil {
@@ -305,13 +309,7 @@ func consent(ctx context.Context, rt http.RoundTripper, authURL, callback string
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, ref.String(), strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		resp, err := hc.Do(req)
-		if err != nil {
-			return "", nil, err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b), resp.Request.URL, nil
+		return load(req)
 	}
 	page, at, err := get(authURL)
 	for step := 0; err == nil && final == nil && step < 4; step++ {
