@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mcptap/mcptap"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // authzError is what an authorization error code says: the cause in the
@@ -134,7 +135,7 @@ func ruleChallengeInternal(t *Tracker, x *exInfo) []hit {
 	if x.kind != mcptap.HopMCPUnauthenticated || x.status() != 401 {
 		return nil
 	}
-	rm := resourceMetadataParam(x.respH("WWW-Authenticate"))
+	rm := resourceMetadataParam(x.ex.RespHeader.Values("Www-Authenticate"))
 	if rm == "" {
 		return nil
 	}
@@ -164,24 +165,16 @@ func ruleChallengeInternal(t *Tracker, x *exInfo) []hit {
 		evidence: []mcptap.Evidence{ev(x, "header.WWW-Authenticate", cu.Scheme+"://"+cu.Host+"/.well-known/oauth-protected-resource…", rm, "")}}}
 }
 
-// resourceMetadataParam reads resource_metadata from a Bearer challenge.
-func resourceMetadataParam(h string) string {
-	i := strings.Index(strings.ToLower(h), "resource_metadata=")
-	if i < 0 {
-		return ""
-	}
-	v := h[i+len("resource_metadata="):]
-	if strings.HasPrefix(v, `"`) {
-		v = v[1:]
-		if j := strings.IndexByte(v, '"'); j >= 0 {
-			return v[:j]
+// resourceMetadataParam reads resource_metadata from the Bearer challenge,
+// with the same parser the no-challenge rule uses.
+func resourceMetadataParam(hdrs []string) string {
+	chs, _ := oauthex.ParseWWWAuthenticate(hdrs)
+	for _, c := range chs {
+		if c.Scheme == "bearer" && c.Params["resource_metadata"] != "" {
+			return c.Params["resource_metadata"]
 		}
-		return v
 	}
-	if j := strings.IndexAny(v, ", "); j >= 0 {
-		v = v[:j]
-	}
-	return v
+	return ""
 }
 
 // isInternalHost: loopback, private, link-local, or a name that only
