@@ -160,7 +160,7 @@ func BenchmarkTick100k(b *testing.B) {
 func BenchmarkRenderTraffic100k(b *testing.B) {
 	m := benchModel(b)
 	m.Update(press("2"))
-	m.tl.cursor = len(m.trafRows) / 2
+	m.trafficList.l.cursor = len(m.trafficList.rows) / 2
 	b.ResetTimer()
 	for b.Loop() {
 		_ = m.View()
@@ -170,7 +170,7 @@ func BenchmarkRenderTraffic100k(b *testing.B) {
 func BenchmarkRenderFlows100k(b *testing.B) {
 	m := benchModel(b)
 	m.Update(press("1"))
-	m.fl.cursor = len(m.flowRows) / 2
+	m.flowsList.l.cursor = len(m.flowsList.rows) / 2
 	b.ResetTimer()
 	for b.Loop() {
 		_ = m.View()

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/oauth"
@@ -41,14 +42,85 @@ func parseParams(s string) []param {
 	return ps
 }
 
-func (m *Model) buildExchangeDoc() {
-	d := &m.exDoc
+// exchangeScreen is one exchange: request and response, decoded values and
+// the findings that cite it. With Options.Load it shows the head at once and
+// the bodies when they arrive.
+type exchangeScreen struct {
+	*shared
+	id      string
+	full    *mcptap.Exchange // with bodies; nil while loading
+	loadErr error
+	d       doc
+	w, h    int
+}
+
+// newExchangeScreen opens exchange id; the command, if any, loads its bodies.
+func newExchangeScreen(s *shared, id string, w, h int) (*exchangeScreen, tea.Cmd) {
+	es := &exchangeScreen{shared: s, id: id, w: w, h: h}
+	ex, _ := s.exchange(id)
+	if s.opts.Load != nil && ex.Complete {
+		es.build()
+		load := s.opts.Load
+		return es, func() tea.Msg {
+			full, err := load(id)
+			return loadedMsg{ex: full, err: err}
+		}
+	}
+	es.full = &ex
+	es.build()
+	return es, nil
+}
+
+func (m *exchangeScreen) kind() view { return viewExchange }
+
+func (m *exchangeScreen) SetSize(w, h int) {
+	m.w, m.h = w, h
+	m.build()
+}
+
+func (m *exchangeScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case moveMsg:
+		m.d.move(int(msg), m.h)
+	case rawMsg:
+		m.raw = !m.raw
+		m.build()
+	case loadedMsg:
+		if msg.ex.ID == m.id {
+			m.loadErr = msg.err
+			if msg.err == nil {
+				e := msg.ex
+				m.full = &e
+			}
+			m.build()
+		}
+	case refreshMsg:
+		// without a loader the exchanges carry their bodies: show the newest
+		if m.full != nil && m.opts.Load == nil {
+			for _, ex := range msg.exs {
+				if ex.ID == m.id {
+					e := ex
+					m.full = &e
+					m.build()
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (m *exchangeScreen) View() string { return strings.Join(m.d.render(m.shared, m.w, m.h), "\n") }
+
+func (m *exchangeScreen) selection() selection { return selection{copy: m.d.current().copy} }
+
+func (m *exchangeScreen) build() {
+	d := &m.d
 	keepCursor, keepOffset := d.cursor, d.offset
 	first := d.lines == nil
 	d.lines = d.lines[:0]
 	ex := m.full
 	if ex == nil {
-		head, ok := m.exchange(m.selEx)
+		head, ok := m.exchange(m.id)
 		if !ok {
 			d.lines = append(d.lines, docLine{text: " This exchange is gone."})
 			d.cursor = -1
@@ -56,11 +128,11 @@ func (m *Model) buildExchangeDoc() {
 		}
 		ex = &head
 	}
-	w := m.width
+	w := m.w
 	add := func(l docLine) { d.lines = append(d.lines, l) }
 	text := func(s string) { add(docLine{text: s}) }
 	kv := func(indent, k, v string) {
-		m.wrapped(add, indent+m.st.key.Render(sanitize(k))+": "+sanitize(v), v, len(indent)+2)
+		m.wrapped(add, w, indent+m.st.key.Render(sanitize(k))+": "+sanitize(v), v, len(indent)+2)
 	}
 	section := func(s string) { text(""); text(" " + m.st.head.Render(s)) }
 
@@ -158,26 +230,13 @@ func (m *Model) buildExchangeDoc() {
 		text("   " + m.st.wait.Render("waiting for the response head…"))
 	}
 
-	if first {
-		d.cursor = -1
-		for i, l := range d.lines {
-			if l.sel {
-				d.cursor = i
-				break
-			}
-		}
-		return
-	}
-	d.cursor, d.offset = keepCursor, keepOffset
-	if d.cursor >= len(d.lines) {
-		d.cursor = len(d.lines) - 1
-	}
+	d.rebuilt(first, keepCursor, keepOffset, func(l docLine) bool { return l.sel }, -1)
 }
 
 // wrapped adds a long line as several: the first is selectable and copies
 // value, continuation lines are indented by cont cells.
-func (m *Model) wrapped(add func(docLine), line, value string, cont int) {
-	w := max(m.width-1, 20)
+func (m *shared) wrapped(add func(docLine), width int, line, value string, cont int) {
+	w := max(width-1, 20)
 	cont = min(max(cont, 2), w/2)
 	if ansi.StringWidth(line) <= w {
 		add(docLine{text: line, copy: value, sel: true})
@@ -201,7 +260,7 @@ func isJSON(ct string) bool {
 	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }
 
-func (m *Model) headerLines(h http.Header, kv func(indent, k, v string)) {
+func (m *shared) headerLines(h http.Header, kv func(indent, k, v string)) {
 	names := make([]string, 0, len(h))
 	for k := range h {
 		names = append(names, k)
@@ -216,22 +275,22 @@ func (m *Model) headerLines(h http.Header, kv func(indent, k, v string)) {
 
 // paramLines lists parameters decoded, and peels state (and any value the
 // decoder understands) layer by layer. PKCE values get their check.
-func (m *Model) paramLines(ps []param, ex *mcptap.Exchange, kv func(indent, k, v string), add func(docLine)) {
+func (m *exchangeScreen) paramLines(ps []param, ex *mcptap.Exchange, kv func(indent, k, v string), add func(docLine)) {
 	for _, p := range ps {
 		kv("   ", p.name, p.value)
 		if p.raw != p.value {
-			m.wrapped(add, "     "+m.st.dim.Render("raw: "+sanitize(p.raw)), p.raw, 7)
+			m.wrapped(add, m.w, "     "+m.st.dim.Render("raw: "+sanitize(p.raw)), p.raw, 7)
 		}
 		if p.name == "state" || p.name == "client_assertion" || strings.HasSuffix(p.name, "_token") {
 			m.layerLines(p.value, add)
 		}
 		if p.name == "code_verifier" {
-			m.pkceLines(p.value, ex, add)
+			m.pkceLines(ex, add)
 		}
 	}
 }
 
-func (m *Model) layerLines(v string, add func(docLine)) {
+func (m *exchangeScreen) layerLines(v string, add func(docLine)) {
 	layers := m.decode(v)
 	shown := 0
 	for _, l := range layers {
@@ -253,7 +312,7 @@ func (m *Model) layerLines(v string, add func(docLine)) {
 				val = string(b)
 			}
 		}
-		m.wrapped(add, m.st.dim.Render(prefix)+sanitize(val), val, len(prefix)-2)
+		m.wrapped(add, m.w, m.st.dim.Render(prefix)+sanitize(val), val, len(prefix)-2)
 		shown++
 	}
 	if shown == 0 && v != "" {
@@ -263,9 +322,7 @@ func (m *Model) layerLines(v string, add func(docLine)) {
 
 // pkceLines shows the analysis' PKCE check of a token request: the TUI
 // computes nothing about OAuth, it shows the flow's Checks.
-func (m *Model) pkceLines(verifier string, ex *mcptap.Exchange, add func(docLine)) {
-	got := oauth.S256(verifier)
-	add(docLine{text: "     PKCE: BASE64URL(SHA256(code_verifier)) = " + got, copy: got, sel: true})
+func (m *exchangeScreen) pkceLines(ex *mcptap.Exchange, add func(docLine)) {
 	f, _, ok := m.flowOf(ex.ID)
 	var check *mcptap.Check
 	if ok {
@@ -279,16 +336,16 @@ func (m *Model) pkceLines(verifier string, ex *mcptap.Exchange, add func(docLine
 	case check == nil:
 		add(docLine{text: "     " + m.st.dim.Render("no PKCE check in the analysis for this request")})
 	case check.Result == mcptap.CheckPassed:
-		add(docLine{text: "     " + m.st.ok.Render("✓ PKCE check passes: "+check.Detail)})
+		m.wrapped(add, m.w, "     "+m.st.ok.Render("✓ PKCE check passes: "+check.Detail), check.Detail, 7)
 	case check.Result == mcptap.CheckFailed:
-		add(docLine{text: "     " + m.st.bad.Render("✗ PKCE check fails: "+check.Detail)})
+		m.wrapped(add, m.w, "     "+m.st.bad.Render("✗ PKCE check fails: "+check.Detail), check.Detail, 7)
 	default:
 		add(docLine{text: "     " + m.st.dim.Render("not checked: "+check.Detail)})
 	}
 }
 
 // jwtLines shows a JWT's header and claims, and its expiry in words.
-func (m *Model) jwtLines(label, tok string, ex *mcptap.Exchange, add func(docLine)) {
+func (m *exchangeScreen) jwtLines(label, tok string, ex *mcptap.Exchange, add func(docLine)) {
 	t := oauth.DecodeJWT(tok)
 	if t.Kind == "opaque" {
 		return
@@ -347,7 +404,7 @@ func pretty(b []byte) string {
 
 // bodyLines shows a body: JSON pretty-printed (decoded view), text as text,
 // binary as a short hex dump; truncation and open streams are said.
-func (m *Model) bodyLines(title string, body []byte, size int64, truncated bool, ct string, complete bool, w int, add func(docLine)) {
+func (m *exchangeScreen) bodyLines(title string, body []byte, size int64, truncated bool, ct string, complete bool, w int, add func(docLine)) {
 	if len(body) == 0 && size <= 0 && !truncated {
 		return
 	}

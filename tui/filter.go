@@ -5,6 +5,29 @@ import (
 	"strings"
 )
 
+// filterState is the / filter the lists apply, and the indexes that the
+// client, rule and text terms need (built only while such a term is on).
+type filterState struct {
+	filter    string
+	terms     []term
+	exFlowIdx map[string]int      // exchange → flow
+	exRules   map[string][]string // exchange → rules of findings citing it
+}
+
+// setFilter parses a new filter and builds the indexes its terms need.
+func (s *shared) setFilter(f string) {
+	s.filter = f
+	s.terms = parseFilter(f)
+	s.exFlowIdx = nil
+	s.exRules = nil
+	for _, t := range s.terms {
+		if t.key == "client" || t.key == "rule" || t.key == "text" {
+			s.indexExchanges()
+			break
+		}
+	}
+}
+
 // term is one word of the / filter: "key:value" with key one of path,
 // status, client, rule or text; a bare word is text. All terms must match.
 type term struct{ key, val string }
@@ -36,64 +59,30 @@ func statusMatch(code int, errText, v string) bool {
 	return v != "" && strings.HasPrefix(strconv.Itoa(code), v)
 }
 
-func (m *Model) applyFilter() {
-	m.terms = parseFilter(m.filter)
-	m.exFlowIdx = nil
-	m.exRules = nil
-	for _, t := range m.terms {
-		if t.key == "client" || t.key == "rule" || t.key == "text" {
-			m.indexExchanges()
-			break
-		}
-	}
-	m.flowRows = m.flowRows[:0]
-	for i := range m.flows {
-		if m.matchFlow(i) {
-			m.flowRows = append(m.flowRows, i)
-		}
-	}
-	m.trafRows = m.trafRows[:0]
-	for i := range m.exs {
-		if m.matchExchange(i) {
-			m.trafRows = append(m.trafRows, i)
-		}
-	}
-	m.fl, m.tl = list{}, list{}
-	if m.follow {
-		m.fl.cursor = m.newestPos(len(m.flowRows))
-		m.tl.cursor = m.newestPos(len(m.trafRows))
-	}
-	if m.filter == "" {
-		m.msg = "filter cleared"
-	} else {
-		m.msg = "filter: " + m.filter + " (esc clears)"
-	}
-}
-
 // indexExchanges maps exchanges to their flow and rules for client/rule filters.
-func (m *Model) indexExchanges() {
-	m.exFlowIdx = map[string]int{}
-	for i, f := range m.flows {
+func (s *shared) indexExchanges() {
+	s.exFlowIdx = map[string]int{}
+	for i, f := range s.flows {
 		for _, h := range f.Hops {
-			m.exFlowIdx[h.Exchange] = i
+			s.exFlowIdx[h.Exchange] = i
 		}
 	}
-	m.exRules = map[string][]string{}
-	for _, fd := range m.findings {
+	s.exRules = map[string][]string{}
+	for _, fd := range s.findings {
 		for _, id := range fd.Exchanges {
-			m.exRules[id] = append(m.exRules[id], string(fd.Rule))
+			s.exRules[id] = append(s.exRules[id], string(fd.Rule))
 		}
 	}
 }
 
-func (m *Model) matchFlow(i int) bool {
-	f := &m.flows[i]
-	for _, t := range m.terms {
+func (s *shared) matchFlow(i int) bool {
+	f := &s.flows[i]
+	for _, t := range s.terms {
 		ok := false
 		switch t.key {
 		case "path":
 			for _, h := range f.Hops {
-				if ex, found := m.exchange(h.Exchange); found && has(ex.Target, t.val) {
+				if ex, found := s.exchange(h.Exchange); found && has(ex.Target, t.val) {
 					ok = true
 					break
 				}
@@ -108,7 +97,7 @@ func (m *Model) matchFlow(i int) bool {
 		case "rule":
 			ok = has(string(f.Verdict.Rule), t.val)
 			for _, id := range f.Findings {
-				if fd, found := m.finding(id); found && has(string(fd.Rule), t.val) {
+				if fd, found := s.finding(id); found && has(string(fd.Rule), t.val) {
 					ok = true
 				}
 			}
@@ -116,12 +105,12 @@ func (m *Model) matchFlow(i int) bool {
 			ok = has(f.Client, t.val) || has(clientName(f.Client), t.val) || has(f.State, t.val) ||
 				has(string(f.Verdict.Rule), t.val) || has(string(f.Verdict.Fault), t.val) || has(string(f.Status), t.val)
 			for _, id := range f.Findings {
-				if fd, found := m.finding(id); found && (has(string(fd.Rule), t.val) || has(fd.Title, t.val)) {
+				if fd, found := s.finding(id); found && (has(string(fd.Rule), t.val) || has(fd.Title, t.val)) {
 					ok = true
 				}
 			}
 			for _, h := range f.Hops {
-				if ex, found := m.exchange(h.Exchange); found && has(ex.Target, t.val) {
+				if ex, found := s.exchange(h.Exchange); found && has(ex.Target, t.val) {
 					ok = true
 				}
 			}
@@ -133,9 +122,9 @@ func (m *Model) matchFlow(i int) bool {
 	return true
 }
 
-func (m *Model) matchExchange(i int) bool {
-	ex := &m.exs[i]
-	for _, t := range m.terms {
+func (s *shared) matchExchange(i int) bool {
+	ex := &s.exs[i]
+	for _, t := range s.terms {
 		ok := false
 		switch t.key {
 		case "path":
@@ -143,21 +132,21 @@ func (m *Model) matchExchange(i int) bool {
 		case "status":
 			ok = statusMatch(ex.Status, ex.Err, t.val)
 		case "client":
-			if fi, found := m.exFlowIdx[ex.ID]; found {
-				f := m.flows[fi]
+			if fi, found := s.exFlowIdx[ex.ID]; found {
+				f := s.flows[fi]
 				ok = has(f.Client, t.val) || has(clientName(f.Client), t.val)
 			}
 		case "rule":
-			for _, r := range m.exRules[ex.ID] {
+			for _, r := range s.exRules[ex.ID] {
 				ok = ok || has(r, t.val)
 			}
 		case "text":
 			ok = has(ex.URL(), t.val) || has(ex.Method, t.val) || has(ex.Err, t.val) ||
 				has(strconv.Itoa(ex.Status), t.val)
-			if k, found := m.hop(ex.ID); found {
+			if k, found := s.hop(ex.ID); found {
 				ok = ok || has(string(k), t.val)
 			}
-			for _, r := range m.exRules[ex.ID] {
+			for _, r := range s.exRules[ex.ID] {
 				ok = ok || has(r, t.val)
 			}
 		}

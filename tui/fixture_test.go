@@ -207,7 +207,7 @@ func newFixedAnalysis(exs []mcptap.Exchange) *fixedAnalysis {
 		{ID: "flow-claude-1", Client: "claude", State: "c1aude-st4te-0001", Status: mcptap.FlowComplete, Verdict: ok,
 			Hops: fill(hops(mcptap.HopMCPUnauthenticated, "e01", 401, mcptap.HopDiscoveryResource, "e02", 200, mcptap.HopDiscoveryAuth, "e03", 200,
 				mcptap.HopRegister, "e04", 201, mcptap.HopAuthorize, "e05", 302, mcptap.HopToken, "e06", 200, mcptap.HopMCP, "e07", 200)),
-			Checks:  []mcptap.Check{{Name: "pkce", Exchange: "e06", Result: mcptap.CheckPassed, Detail: "matches the authorize's code_challenge (method S256)"}},
+			Checks:  []mcptap.Check{{Name: "pkce", Exchange: "e06", Result: mcptap.CheckPassed, Detail: "BASE64URL(SHA256(code_verifier)) = E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM matches the authorize's code_challenge (method S256)"}},
 			Started: at["e01"], Updated: at["e07"]},
 		{ID: "flow-cgpt-nostate", Client: "chatgpt", State: "8f14e45f-ceea-467f-a0e6-3b2c1d4e5f60", Status: mcptap.FlowFailed,
 			Verdict:  mcptap.Verdict{Rule: "state.not-echoed", Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer},

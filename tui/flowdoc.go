@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/mcptap/mcptap"
 )
@@ -15,29 +16,72 @@ import (
 // gapWarn is the pause between two hops that the timeline calls out.
 const gapWarn = 10 * time.Second
 
-func (m *Model) buildFlowDoc() {
-	d := &m.flowDoc
+// flowScreen is one flow: its state, verdict, hop timeline and findings.
+type flowScreen struct {
+	*shared
+	id      string
+	d       doc
+	hopLine []int // line of each hop in d
+	w, h    int
+}
+
+func newFlowScreen(s *shared, id string, w, h int) *flowScreen {
+	fs := &flowScreen{shared: s, id: id, w: w, h: h}
+	fs.build()
+	return fs
+}
+
+func (m *flowScreen) kind() view { return viewFlow }
+
+func (m *flowScreen) SetSize(w, h int) {
+	m.w, m.h = w, h
+	m.build()
+}
+
+func (m *flowScreen) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case moveMsg:
+		m.d.move(int(msg), m.h)
+	case refreshMsg:
+		if msg.analysis {
+			m.build()
+		}
+	case tickMsg:
+		m.build() // the running timer
+	}
+	return nil
+}
+
+func (m *flowScreen) View() string { return strings.Join(m.d.render(m.shared, m.w, m.h), "\n") }
+
+func (m *flowScreen) selection() selection {
+	l := m.d.current()
+	return selection{exchange: l.ex, copy: l.copy}
+}
+
+func (m *flowScreen) build() {
+	d := &m.d
 	keepCursor, keepOffset := d.cursor, d.offset
 	first := d.lines == nil
 	d.lines = d.lines[:0]
-	i, ok := m.flowIdx[m.selFlow]
+	i, ok := m.flowIdx[m.id]
 	if !ok {
 		d.lines = append(d.lines, docLine{text: " This flow is not in the analysis any more."})
 		d.cursor = -1
 		return
 	}
 	f := m.flows[i]
-	w := m.width
+	w := m.w
 	add := func(l docLine) { d.lines = append(d.lines, l) }
 	text := func(s string) { add(docLine{text: s}) }
 
 	text(fmt.Sprintf(" %s %s · %s · %s · started %s · lasted %s", m.glyph(f), m.st.bold.Render("Flow "+f.ID),
 		clientName(f.Client), f.Status, f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f))))
 	if f.State != "" {
-		m.wrapped(add, " state    "+sanitize(f.State), f.State, 10)
+		m.wrapped(add, w, " state    "+sanitize(f.State), f.State, 10)
 		if len(f.StateDecoded) > 0 {
 			b, _ := json.Marshal(f.StateDecoded)
-			m.wrapped(add, " decoded  "+sanitize(string(b)), string(b), 10)
+			m.wrapped(add, w, " decoded  "+sanitize(string(b)), string(b), 10)
 		}
 	} else {
 		text(" state    " + m.st.dim.Render("(none)"))
@@ -136,26 +180,14 @@ func (m *Model) buildFlowDoc() {
 	for _, fd := range fds {
 		m.findingLines(fd, w, add)
 	}
-	if first {
-		d.cursor = -1
-		for i, l := range d.lines {
-			if l.ex != "" {
-				d.cursor = i
-				break
-			}
-		}
-		if brokenAt >= 0 {
-			d.cursor = m.hopLine[brokenAt]
-		}
-		return
+	at := -1
+	if brokenAt >= 0 {
+		at = m.hopLine[brokenAt]
 	}
-	d.cursor, d.offset = keepCursor, keepOffset
-	if d.cursor >= len(d.lines) {
-		d.cursor = len(d.lines) - 1
-	}
+	d.rebuilt(first, keepCursor, keepOffset, func(l docLine) bool { return l.ex != "" }, at)
 }
 
-func (m *Model) gap(d time.Duration) string {
+func (m *shared) gap(d time.Duration) string {
 	s := fmt.Sprintf("%9s", "+"+dur(d))
 	switch {
 	case d >= 60*time.Second:
@@ -166,7 +198,7 @@ func (m *Model) gap(d time.Duration) string {
 	return m.st.dim.Render(s)
 }
 
-func (m *Model) status(code int, errText string) string {
+func (m *shared) status(code int, errText string) string {
 	switch {
 	case errText != "":
 		return m.st.bad.Render("ERR")
@@ -180,7 +212,7 @@ func (m *Model) status(code int, errText string) string {
 	return m.st.ok.Render(strconv.Itoa(code))
 }
 
-func (m *Model) sevGlyph(s mcptap.Severity) string {
+func (m *shared) sevGlyph(s mcptap.Severity) string {
 	switch s {
 	case mcptap.SevError:
 		return m.st.bad.Render("✗ error  ")
@@ -190,7 +222,7 @@ func (m *Model) sevGlyph(s mcptap.Severity) string {
 	return m.st.dim.Render("i info   ")
 }
 
-func (m *Model) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
+func (m *shared) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
 	ex := ""
 	if len(fd.Exchanges) > 0 {
 		ex = fd.Exchanges[0]
@@ -222,7 +254,7 @@ func (m *Model) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
 
 // evidenceLines shows one piece of evidence; two compared values go side by
 // side with the bytes that differ highlighted in both.
-func (m *Model) evidenceLines(ev mcptap.Evidence, w int, add func(docLine)) {
+func (m *shared) evidenceLines(ev mcptap.Evidence, w int, add func(docLine)) {
 	label := "evidence"
 	if ev.Field != "" {
 		label += " " + ev.Field
@@ -262,7 +294,7 @@ func (m *Model) evidenceLines(ev mcptap.Evidence, w int, add func(docLine)) {
 }
 
 // highlight styles s[i:j] as the differing part; an empty s shows absent.
-func (m *Model) highlight(s string, i, j int, absent string) string {
+func (m *shared) highlight(s string, i, j int, absent string) string {
 	if s == "" {
 		return m.st.hl.Render(absent)
 	}

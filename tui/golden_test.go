@@ -94,11 +94,11 @@ func drive(t *testing.T, m *Model, keys ...string) *Model {
 	return tm.FinalModel(t).(*Model)
 }
 
-func screen(m *Model) string { return ansi.Strip(m.Render()) + "\n" }
+func screenText(m *Model) string { return ansi.Strip(m.Render()) + "\n" }
 
 func TestGoldenFlows(t *testing.T) {
 	m := drive(t, fixtureReplay())
-	s := screen(m)
+	s := screenText(m)
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"✓", "✗", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client", "4 flows"} {
 		if !strings.Contains(s, want) {
@@ -108,7 +108,7 @@ func TestGoldenFlows(t *testing.T) {
 }
 
 func TestGoldenFlowDetailStateNotEchoed(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "down", "enter"))
+	s := screenText(drive(t, fixtureReplay(), "down", "enter"))
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"state.not-echoed", "fault: auth-server", "◀ chain broke here", "(absent)", "Fix: Return the state"} {
 		if !strings.Contains(s, want) {
@@ -118,7 +118,7 @@ func TestGoldenFlowDetailStateNotEchoed(t *testing.T) {
 }
 
 func TestGoldenFlowDetailTokenNeverCalled(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "down", "down", "enter"))
+	s := screenText(drive(t, fixtureReplay(), "down", "down", "enter"))
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"token.never-called", "fault: client", "+1m00s", "never called", "none within the 1m00s timeout", "◀ chain broke here", "byte for byte identical"} {
 		if !strings.Contains(s, want) {
@@ -128,7 +128,7 @@ func TestGoldenFlowDetailTokenNeverCalled(t *testing.T) {
 }
 
 func TestGoldenFlowDetailCallback404(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "G", "enter"))
+	s := screenText(drive(t, fixtureReplay(), "G", "enter"))
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"callback.state-not-found", "client-callback-completion", "404", "◀ chain broke here", "OAuth state not found"} {
 		if !strings.Contains(s, want) {
@@ -139,7 +139,7 @@ func TestGoldenFlowDetailCallback404(t *testing.T) {
 
 func TestGoldenExchangeTokenRequest(t *testing.T) {
 	// Flow 1 (healthy) → hop 6 (token) → exchange detail.
-	s := screen(drive(t, fixtureReplay(), "enter", "down", "down", "down", "down", "down", "enter", "pgdown"))
+	s := screenText(drive(t, fixtureReplay(), "enter", "down", "down", "down", "down", "down", "enter", "pgdown"))
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"code_verifier", "✓ PKCE check passes", "JWT in access_token", "valid for 59m56s after the exchange"} {
 		if !strings.Contains(s, want) {
@@ -149,7 +149,7 @@ func TestGoldenExchangeTokenRequest(t *testing.T) {
 }
 
 func TestGoldenExchangeAuthorizeStateLayers(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "down", "down", "enter", "enter", "pgdown"))
+	s := screenText(drive(t, fixtureReplay(), "down", "down", "enter", "enter", "pgdown"))
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"↳ base64url", "↳ json", "member .s", "1919e8b5e43c89ff601", "Location parameters"} {
 		if !strings.Contains(s, want) {
@@ -159,7 +159,7 @@ func TestGoldenExchangeAuthorizeStateLayers(t *testing.T) {
 }
 
 func TestGoldenExchangeRaw(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "down", "down", "enter", "enter", "d"))
+	s := screenText(drive(t, fixtureReplay(), "down", "down", "enter", "enter", "d"))
 	golden.RequireEqual(t, s)
 	if strings.Contains(s, "↳ base64url") || !strings.Contains(s, "raw view") {
 		t.Errorf("raw view still decodes:\n%s", s)
@@ -167,7 +167,7 @@ func TestGoldenExchangeRaw(t *testing.T) {
 }
 
 func TestGoldenTraffic(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "2"))
+	s := screenText(drive(t, fixtureReplay(), "2"))
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"/healthz", "open", "chatgpt.com/backend-api/aip/", "404", "client-callback-completion"} {
 		if !strings.Contains(s, want) {
@@ -177,13 +177,13 @@ func TestGoldenTraffic(t *testing.T) {
 }
 
 func TestGoldenHelp(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "?"))
+	s := screenText(drive(t, fixtureReplay(), "?"))
 	// the q that ends drive closes help first; reopen by rendering with help on
 	golden.RequireEqual(t, s)
 }
 
 func TestGoldenFilterRule(t *testing.T) {
-	s := screen(drive(t, fixtureReplay(), "/", "type:rule:state", "enter"))
+	s := screenText(drive(t, fixtureReplay(), "/", "type:rule:state", "enter"))
 	golden.RequireEqual(t, s)
 	if strings.Contains(s, "claude") || strings.Contains(s, "Claude") || !strings.Contains(s, "state.not-echoed") {
 		t.Errorf("filter rule:state shows the wrong flows:\n%s", s)
@@ -208,7 +208,7 @@ func TestGoldenLiveWaiting(t *testing.T) {
 	tm.Send(tickMsg(t0.Add(120*time.Second + 42*time.Second)))
 	tm.Send(press("q"))
 	tm.WaitFinished(t, teatest.WithFinalTimeout(10*time.Second))
-	s := screen(tm.FinalModel(t).(*Model))
+	s := screenText(tm.FinalModel(t).(*Model))
 	golden.RequireEqual(t, s)
 	for _, want := range []string{"… ChatGPT", "waiting for the token call 0:42 / 1:00", "listen 127.0.0.1:8780 → http://localhost:3000", "3 dropped", "live"} {
 		if !strings.Contains(s, want) {

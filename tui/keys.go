@@ -39,7 +39,7 @@ var keymap = []binding{
 	{keys: []string{"tab"}, helpKeys: "1 / 2 / tab", help: "Flows view / All traffic view / switch between them",
 		lineKey: "tab", line: inLists("flows/traffic"), pos: 3,
 		do: func(m *Model) tea.Cmd {
-			if m.view == viewFlows {
+			if m.top().kind() == viewFlows {
 				m.setView(viewTraffic)
 			} else {
 				m.setView(viewFlows)
@@ -71,13 +71,7 @@ var keymap = []binding{
 		lineKey: "f", line: inLists("follow"), pos: 6, do: (*Model).toggleFollow},
 	{keys: []string{"d"}, helpKeys: "d", help: "exchange detail: raw bytes / decoded values",
 		lineKey: "d", line: map[view]string{viewExchange: "raw/decoded"}, pos: 7,
-		do: func(m *Model) tea.Cmd {
-			if m.view == viewExchange {
-				m.raw = !m.raw
-				m.buildExchangeDoc()
-			}
-			return nil
-		}},
+		do: func(m *Model) tea.Cmd { return m.top().Update(rawMsg{}) }},
 	{keys: []string{"y"}, helpKeys: "y", help: "copy the selected value (state, URL, header, parameter) via OSC 52",
 		lineKey: "y", line: inAll("copy"), pos: 9, do: (*Model).copy},
 	{keys: []string{"r"}, helpKeys: "r", help: "write the markdown report to a file and say where",
@@ -110,16 +104,17 @@ func (m *Model) keyLine() string {
 	if m.msg != "" {
 		return " " + m.msg
 	}
+	v := m.top().kind()
 	var shown []*binding
 	for i := range keymap {
-		if _, ok := keymap[i].line[m.view]; ok {
+		if _, ok := keymap[i].line[v]; ok {
 			shown = append(shown, &keymap[i])
 		}
 	}
 	sort.SliceStable(shown, func(i, j int) bool { return shown[i].pos < shown[j].pos })
 	ks := make([]string, len(shown))
 	for i, b := range shown {
-		ks[i] = m.st.key.Render(b.lineKey) + " " + b.line[m.view]
+		ks[i] = m.st.key.Render(b.lineKey) + " " + b.line[v]
 	}
 	return " " + strings.Join(ks, "  ")
 }

@@ -38,15 +38,6 @@ type Options struct {
 	Decode func(string) []oauth.Layer
 }
 
-type view int
-
-const (
-	viewFlows view = iota
-	viewTraffic
-	viewFlow
-	viewExchange
-)
-
 // ExchangesMsg is a batch of new or updated exchanges (upserted by ID).
 type ExchangesMsg []mcptap.Exchange
 
@@ -74,63 +65,17 @@ const tickEvery = 500 * time.Millisecond
 // missing from the flows' timelines.
 const staleEvery = 2 * time.Second
 
-type list struct{ cursor, offset int }
-
-// docLine is one line of a scrollable detail document.
-type docLine struct {
-	text string // styled
-	ex   string // exchange opened by enter
-	copy string // value copied by y
-	sel  bool   // the cursor may stop here
-}
-
-type doc struct {
-	lines  []docLine
-	cursor int // index into lines, -1: nothing selectable
-	offset int
-}
-
-// Model is the root Bubble Tea model. It switches on the current view; all
-// OAuth meaning comes from the Analysis.
+// Model is the root Bubble Tea model: it owns the shared snapshot of the
+// analysis, the navigation stack of screens, the filter input and the help;
+// every OAuth meaning comes from the Analysis.
 type Model struct {
-	opts   Options
-	eng    *engine // nil while the pump goroutine owns the analysis
-	kinds  map[string]mcptap.HopKind
-	decode func(string) []oauth.Layer
-	st     styles
-	live   bool
-	closed bool
+	shared
+	eng *engine // nil while the pump goroutine owns the analysis
 
-	exs      []mcptap.Exchange // arrival order
-	exIdx    map[string]int
-	flows    []mcptap.Flow // by start time
-	flowIdx  map[string]int
-	findings []mcptap.Finding
-	findIdx  map[string]int
-	errors   int
-	dropped  uint64
+	flowsList   *flowsScreen
+	trafficList *trafficScreen
+	stack       []screen // stack[0] is one of the two lists; the top is shown
 
-	view     view
-	back     []view
-	flowRows []int // indices into flows that pass the filter
-	trafRows []int // indices into exs that pass the filter
-	fl, tl   list
-	newest   bool // newest first
-	follow   bool
-
-	selFlow string
-	flowDoc doc
-	hopLine []int // line of each hop in flowDoc
-	selEx   string
-	full    *mcptap.Exchange // the opened exchange with bodies
-	loadErr error
-	exDoc   doc
-	raw     bool
-
-	filter    string
-	terms     []term
-	exFlowIdx map[string]int      // built only while a client/rule/text filter is on
-	exRules   map[string][]string // exchange → rules of findings citing it
 	filtering bool
 	input     string
 	help      bool
@@ -138,7 +83,6 @@ type Model struct {
 	copied    string
 
 	width, height int
-	now           time.Time
 }
 
 // New returns a model over opts. live makes it tick the analysis' clock.
@@ -147,18 +91,24 @@ func New(opts Options, live bool) *Model {
 		opts.TokenTimeout = 60 * time.Second
 	}
 	m := &Model{
-		opts:    opts,
-		kinds:   map[string]mcptap.HopKind{},
-		decode:  opts.Decode,
-		st:      newStyles(),
-		live:    live,
-		exIdx:   map[string]int{},
-		flowIdx: map[string]int{},
-		findIdx: map[string]int{},
-		follow:  live,
-		width:   120,
-		height:  40,
+		shared: shared{
+			opts:    opts,
+			kinds:   map[string]mcptap.HopKind{},
+			decode:  opts.Decode,
+			st:      newStyles(),
+			live:    live,
+			exIdx:   map[string]int{},
+			flowIdx: map[string]int{},
+			findIdx: map[string]int{},
+			follow:  live,
+		},
+		width:  120,
+		height: 40,
 	}
+	m.flowsList = &flowsScreen{rowList{shared: &m.shared}}
+	m.trafficList = &trafficScreen{rowList{shared: &m.shared}}
+	m.stack = []screen{m.flowsList}
+	m.setSizes()
 	an := opts.Analysis
 	if an == nil {
 		an = defaultAnalysis(opts.TokenTimeout)
@@ -200,7 +150,7 @@ func (m *Model) Finish() {
 // they were re-read, replaces flows and findings.
 func (m *Model) apply(s snapshotMsg) {
 	m.exs = slices.Grow(m.exs, len(s.exs)) // one copy for a replay, not log2(n)
-	m.trafRows = slices.Grow(m.trafRows, len(s.exs))
+	added := 0
 	for _, ex := range s.exs {
 		if m.opts.Load != nil && ex.Complete {
 			ex.ReqBody, ex.RespBody = nil, nil
@@ -218,9 +168,7 @@ func (m *Model) apply(s snapshotMsg) {
 		}
 		m.exIdx[ex.ID] = len(m.exs)
 		m.exs = append(m.exs, ex)
-		if m.matchExchange(len(m.exs) - 1) {
-			m.trafRows = append(m.trafRows, len(m.exs)-1)
-		}
+		added++
 	}
 	for id, k := range s.kinds {
 		m.kinds[id] = k
@@ -230,19 +178,8 @@ func (m *Model) apply(s snapshotMsg) {
 	}
 	if s.read {
 		m.setAnalysis(s.flows, s.findings)
-	} else if m.follow {
-		m.tl.cursor = m.newestPos(len(m.trafRows))
 	}
-	m.clampLists()
-	if m.selEx != "" && m.full != nil && m.opts.Load == nil {
-		for _, ex := range s.exs {
-			if ex.ID == m.selEx {
-				e := ex
-				m.full = &e
-				m.buildExchangeDoc()
-			}
-		}
-	}
+	m.broadcast(refreshMsg{exs: s.exs, added: added, analysis: s.read})
 }
 
 // setAnalysis replaces flows (sorted by start) and findings.
@@ -264,102 +201,29 @@ func (m *Model) setAnalysis(flows []mcptap.Flow, findings []mcptap.Finding) {
 	if m.exFlowIdx != nil {
 		m.indexExchanges()
 	}
-	m.flowRows = m.flowRows[:0]
-	for i := range m.flows {
-		if m.matchFlow(i) {
-			m.flowRows = append(m.flowRows, i)
+}
+
+// broadcast hands msg to both lists and to every screen on the stack.
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, sc := range m.screens() {
+		cmds = append(cmds, sc.Update(msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+// screens is every live screen: the two lists and the opened ones.
+func (m *Model) screens() []screen {
+	out := []screen{m.flowsList, m.trafficList}
+	for _, sc := range m.stack {
+		if sc != screen(m.flowsList) && sc != screen(m.trafficList) {
+			out = append(out, sc)
 		}
 	}
-	if m.follow {
-		m.fl.cursor = m.newestPos(len(m.flowRows))
-		m.tl.cursor = m.newestPos(len(m.trafRows))
-	}
-	m.clampLists()
-	if m.view == viewFlow || (m.view == viewExchange && len(m.back) > 0 && m.back[len(m.back)-1] == viewFlow) {
-		m.buildFlowDoc()
-	}
+	return out
 }
 
-func (m *Model) newestPos(n int) int {
-	if m.newest || n == 0 {
-		return 0
-	}
-	return n - 1
-}
-
-// rowAt maps a display position to an index in rows.
-func (m *Model) rowAt(rows []int, pos int) int {
-	if m.newest {
-		return rows[len(rows)-1-pos]
-	}
-	return rows[pos]
-}
-
-func (m *Model) clampLists() {
-	clampList(&m.fl, len(m.flowRows))
-	clampList(&m.tl, len(m.trafRows))
-}
-
-func clampList(l *list, n int) {
-	if l.cursor >= n {
-		l.cursor = n - 1
-	}
-	if l.cursor < 0 {
-		l.cursor = 0
-	}
-}
-
-func (m *Model) selectedFlow() (mcptap.Flow, bool) {
-	if len(m.flowRows) == 0 {
-		return mcptap.Flow{}, false
-	}
-	return m.flows[m.rowAt(m.flowRows, m.fl.cursor)], true
-}
-
-func (m *Model) selectedExchange() (mcptap.Exchange, bool) {
-	if len(m.trafRows) == 0 {
-		return mcptap.Exchange{}, false
-	}
-	return m.exs[m.rowAt(m.trafRows, m.tl.cursor)], true
-}
-
-func (m *Model) exchange(id string) (mcptap.Exchange, bool) {
-	i, ok := m.exIdx[id]
-	if !ok {
-		return mcptap.Exchange{}, false
-	}
-	return m.exs[i], true
-}
-
-func (m *Model) finding(id string) (mcptap.Finding, bool) {
-	i, ok := m.findIdx[id]
-	if !ok {
-		return mcptap.Finding{}, false
-	}
-	return m.findings[i], true
-}
-
-// verdictFinding is the finding that names a flow's verdict, if any.
-func (m *Model) verdictFinding(f mcptap.Flow) (mcptap.Finding, bool) {
-	for _, id := range f.Findings {
-		if fd, ok := m.finding(id); ok && fd.Rule == f.Verdict.Rule {
-			return fd, true
-		}
-	}
-	return mcptap.Finding{}, false
-}
-
-// flowOf finds the flow that holds an exchange as a hop.
-func (m *Model) flowOf(exID string) (mcptap.Flow, mcptap.Hop, bool) {
-	for _, f := range m.flows {
-		for _, h := range f.Hops {
-			if h.Exchange == exID {
-				return f, h, true
-			}
-		}
-	}
-	return mcptap.Flow{}, mcptap.Hop{}, false
-}
+func (m *Model) top() screen { return m.stack[len(m.stack)-1] }
 
 func (m *Model) bodyHeight() int {
 	h := m.height - 3 // title, status line, key line
@@ -369,12 +233,18 @@ func (m *Model) bodyHeight() int {
 	return h
 }
 
+func (m *Model) setSizes() {
+	for _, sc := range m.screens() {
+		sc.SetSize(m.width, m.bodyHeight())
+	}
+}
+
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
-		m.rebuildDocs()
+		m.setSizes()
 	case ExchangesMsg:
 		m.Ingest(msg)
 	case snapshotMsg:
@@ -391,8 +261,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 				m.apply(s)
 			}
 		}
-		if !news && m.view == viewFlow {
-			m.buildFlowDoc() // running timer
+		if !news {
+			m.top().Update(msg) // running timers
 		}
 		if m.live {
 			return m, tick()
@@ -401,14 +271,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.closed = true
 		m.msg = "capture stopped; press q to quit"
 	case loadedMsg:
-		if msg.ex.ID == m.selEx {
-			m.loadErr = msg.err
-			if msg.err == nil {
-				e := msg.ex
-				m.full = &e
-			}
-			m.buildExchangeDoc()
-		}
+		return m, m.broadcast(msg)
 	case reportMsg:
 		if msg.err != nil {
 			m.msg = "report: " + msg.err.Error()
@@ -426,15 +289,6 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.key(msg)
 	}
 	return m, nil
-}
-
-func (m *Model) rebuildDocs() {
-	if m.selFlow != "" {
-		m.buildFlowDoc()
-	}
-	if m.selEx != "" {
-		m.buildExchangeDoc()
-	}
 }
 
 func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
@@ -456,11 +310,12 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	return nil
 }
 
+func (m *Model) move(d int) { m.top().Update(moveMsg(d)) }
+
 func (m *Model) toggleOrder() tea.Cmd {
 	m.newest = !m.newest
-	m.fl.cursor = len(m.flowRows) - 1 - m.fl.cursor
-	m.tl.cursor = len(m.trafRows) - 1 - m.tl.cursor
-	m.clampLists()
+	m.flowsList.Update(orderMsg{})
+	m.trafficList.Update(orderMsg{})
 	if m.newest {
 		m.msg = "newest first"
 	} else {
@@ -472,8 +327,8 @@ func (m *Model) toggleOrder() tea.Cmd {
 func (m *Model) toggleFollow() tea.Cmd {
 	m.follow = !m.follow
 	if m.follow {
-		m.fl.cursor = m.newestPos(len(m.flowRows))
-		m.tl.cursor = m.newestPos(len(m.trafRows))
+		m.flowsList.Update(followMsg{})
+		m.trafficList.Update(followMsg{})
 		m.msg = "follow on: the newest row stays selected"
 	} else {
 		m.msg = "follow off"
@@ -481,197 +336,57 @@ func (m *Model) toggleFollow() tea.Cmd {
 	return nil
 }
 
+// setView shows one of the two lists, closing what was opened.
 func (m *Model) setView(v view) {
-	m.view = v
-	m.back = m.back[:0]
+	if v == viewTraffic {
+		m.stack = []screen{m.trafficList}
+	} else {
+		m.stack = []screen{m.flowsList}
+	}
+}
+
+// applyFilter makes the lists show what passes the current filter.
+func (m *Model) applyFilter() {
+	m.setFilter(m.filter)
+	m.flowsList.Update(refilterMsg{})
+	m.trafficList.Update(refilterMsg{})
+	if m.filter == "" {
+		m.msg = "filter cleared"
+	} else {
+		m.msg = "filter: " + m.filter + " (esc clears)"
+	}
 }
 
 func (m *Model) goBack() {
-	if m.filter != "" && (m.view == viewFlows || m.view == viewTraffic) {
+	if m.filter != "" && len(m.stack) == 1 {
 		m.filter = ""
 		m.applyFilter()
 		return
 	}
-	if len(m.back) == 0 {
-		return
-	}
-	m.view = m.back[len(m.back)-1]
-	m.back = m.back[:len(m.back)-1]
-	if m.view != viewExchange {
-		m.selEx, m.full = "", nil
-	}
-	if m.view != viewFlow && m.view != viewExchange {
-		m.selFlow = ""
+	if len(m.stack) > 1 {
+		m.stack = m.stack[:len(m.stack)-1]
 	}
 }
 
-func (m *Model) move(d int) {
-	switch m.view {
-	case viewFlows:
-		m.fl.cursor += d
-		clampList(&m.fl, len(m.flowRows))
-		m.follow = m.follow && m.fl.cursor == m.newestPos(len(m.flowRows))
-	case viewTraffic:
-		m.tl.cursor += d
-		clampList(&m.tl, len(m.trafRows))
-		m.follow = m.follow && m.tl.cursor == m.newestPos(len(m.trafRows))
-	case viewFlow:
-		m.flowDoc.move(d, m.bodyHeight())
-	case viewExchange:
-		m.exDoc.move(d, m.bodyHeight())
-	}
-}
-
-// move steps the cursor over selectable lines, or scrolls when none are in reach.
-func (d *doc) move(step, h int) {
-	n := len(d.lines)
-	if n == 0 {
-		return
-	}
-	if d.cursor >= 0 {
-		dir := 1
-		if step < 0 {
-			dir = -1
-		}
-		target := d.cursor + step
-		if target < 0 {
-			target = 0
-		}
-		if target > n-1 {
-			target = n - 1
-		}
-		// find the nearest selectable line at or beyond target in the direction of travel
-		best := -1
-		for i := target; i >= 0 && i < n; i += dir {
-			if d.lines[i].sel {
-				best = i
-				break
-			}
-		}
-		if best < 0 {
-			for i := target; i >= 0 && i < n; i -= dir {
-				if d.lines[i].sel {
-					best = i
-					break
-				}
-			}
-		}
-		if best >= 0 && best != d.cursor {
-			d.cursor = best
-			if d.cursor < d.offset {
-				d.offset = d.cursor
-			}
-			if d.cursor >= d.offset+h {
-				d.offset = d.cursor - h + 1
-			}
-			// show trailing text when the cursor sits on the last selectable line
-			if step > 0 && best == d.lastSel() {
-				d.offset += step
-			}
-			d.clamp(h)
-			return
-		}
-	}
-	d.offset += step
-	d.clamp(h)
-}
-
-func (d *doc) lastSel() int {
-	for i := len(d.lines) - 1; i >= 0; i-- {
-		if d.lines[i].sel {
-			return i
-		}
-	}
-	return -1
-}
-
-func (d *doc) clamp(h int) {
-	if d.offset > len(d.lines)-h {
-		d.offset = len(d.lines) - h
-	}
-	if d.offset < 0 {
-		d.offset = 0
-	}
-	if d.cursor >= 0 && d.cursor < d.offset && d.lines[d.cursor].sel {
-		// keep the cursor on screen after a scroll
-		for i := d.offset; i < len(d.lines) && i < d.offset+h; i++ {
-			if d.lines[i].sel {
-				d.cursor = i
-				break
-			}
-		}
-	}
-}
-
+// open opens what the top screen's cursor is on: a flow or an exchange.
 func (m *Model) open() tea.Cmd {
-	switch m.view {
-	case viewFlows:
-		f, ok := m.selectedFlow()
-		if !ok {
+	sel := m.top().selection()
+	switch {
+	case sel.flow != "":
+		m.stack = append(m.stack, newFlowScreen(&m.shared, sel.flow, m.width, m.bodyHeight()))
+	case sel.exchange != "":
+		if _, ok := m.exchange(sel.exchange); !ok {
 			return nil
 		}
-		m.back = append(m.back, m.view)
-		m.view = viewFlow
-		m.selFlow = f.ID
-		m.flowDoc = doc{}
-		m.buildFlowDoc()
-	case viewTraffic:
-		ex, ok := m.selectedExchange()
-		if !ok {
-			return nil
-		}
-		return m.openExchange(ex.ID)
-	case viewFlow:
-		if c := m.flowDoc.cursor; c >= 0 && c < len(m.flowDoc.lines) && m.flowDoc.lines[c].ex != "" {
-			return m.openExchange(m.flowDoc.lines[c].ex)
-		}
+		sc, cmd := newExchangeScreen(&m.shared, sel.exchange, m.width, m.bodyHeight())
+		m.stack = append(m.stack, sc)
+		return cmd
 	}
-	return nil
-}
-
-func (m *Model) openExchange(id string) tea.Cmd {
-	ex, ok := m.exchange(id)
-	if !ok {
-		return nil
-	}
-	m.back = append(m.back, m.view)
-	m.view = viewExchange
-	m.selEx = id
-	m.exDoc = doc{}
-	m.loadErr = nil
-	if m.opts.Load != nil && ex.Complete {
-		m.full = nil
-		m.buildExchangeDoc()
-		load := m.opts.Load
-		return func() tea.Msg {
-			full, err := load(id)
-			return loadedMsg{ex: full, err: err}
-		}
-	}
-	m.full = &ex
-	m.buildExchangeDoc()
 	return nil
 }
 
 func (m *Model) copy() tea.Cmd {
-	var v string
-	switch m.view {
-	case viewFlows:
-		if f, ok := m.selectedFlow(); ok {
-			v = f.State
-			if v == "" {
-				v = f.ID
-			}
-		}
-	case viewTraffic:
-		if ex, ok := m.selectedExchange(); ok {
-			v = ex.URL()
-		}
-	case viewFlow:
-		v = m.flowDoc.selectedCopy()
-	case viewExchange:
-		v = m.exDoc.selectedCopy()
-	}
+	v := m.top().selection().copy
 	if v == "" {
 		m.msg = "nothing to copy here"
 		return nil
@@ -679,13 +394,6 @@ func (m *Model) copy() tea.Cmd {
 	m.copied = v
 	m.msg = "copied " + plural(len(v), "byte") + " to the clipboard (OSC 52): " + short(sanitize(v), 40)
 	return tea.SetClipboard(v)
-}
-
-func (d *doc) selectedCopy() string {
-	if d.cursor >= 0 && d.cursor < len(d.lines) {
-		return d.lines[d.cursor].copy
-	}
-	return ""
 }
 
 func (m *Model) filterKey(k tea.KeyPressMsg) tea.Cmd {
@@ -712,10 +420,4 @@ func (m *Model) filterKey(k tea.KeyPressMsg) tea.Cmd {
 		}
 	}
 	return nil
-}
-
-// hop is the analysis' classification of an exchange, if any.
-func (m *Model) hop(id string) (mcptap.HopKind, bool) {
-	k, ok := m.kinds[id]
-	return k, ok
 }

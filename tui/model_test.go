@@ -56,7 +56,7 @@ func TestFlowDetailShowsRunningTimerWhileWaiting(t *testing.T) {
 	m := sized(New(Options{Analysis: newFixedAnalysis(exs)}, true), termW, termH)
 	m.Update(ExchangesMsg(exs))
 	m.follow = false
-	m.fl.cursor = 2
+	m.flowsList.l.cursor = 2
 	m.Update(press("enter"))
 	m.Update(tickMsg(t0.Add(120*time.Second + 45*time.Second)))
 	s := plain(m)
@@ -122,8 +122,8 @@ func TestFilterTerms(t *testing.T) {
 			m := fixtureReplay()
 			m.filter = c.filter
 			m.applyFilter()
-			if len(m.flowRows) != c.flows || len(m.trafRows) != c.traff {
-				t.Errorf("flows %d traffic %d, want %d %d", len(m.flowRows), len(m.trafRows), c.flows, c.traff)
+			if len(m.flowsList.rows) != c.flows || len(m.trafficList.rows) != c.traff {
+				t.Errorf("flows %d traffic %d, want %d %d", len(m.flowsList.rows), len(m.trafficList.rows), c.flows, c.traff)
 			}
 		})
 	}
@@ -134,12 +134,12 @@ func TestFilterTypedAndCleared(t *testing.T) {
 	for _, k := range []string{"/", "c", "l", "a", "u", "d", "e", "enter"} {
 		m.Update(press(k))
 	}
-	if m.filter != "claude" || len(m.flowRows) != 1 {
-		t.Fatalf("filter %q rows %d", m.filter, len(m.flowRows))
+	if m.filter != "claude" || len(m.flowsList.rows) != 1 {
+		t.Fatalf("filter %q rows %d", m.filter, len(m.flowsList.rows))
 	}
 	m.Update(press("esc"))
-	if m.filter != "" || len(m.flowRows) != 4 {
-		t.Fatalf("esc did not clear the filter: %q rows %d", m.filter, len(m.flowRows))
+	if m.filter != "" || len(m.flowsList.rows) != 4 {
+		t.Fatalf("esc did not clear the filter: %q rows %d", m.filter, len(m.flowsList.rows))
 	}
 }
 
@@ -163,8 +163,8 @@ func TestCopyUsesOSC52(t *testing.T) {
 func TestOrderFollowMouseAndResize(t *testing.T) {
 	m := sized(fixtureReplay(), termW, termH)
 	m.Update(press("o"))
-	if f, _ := m.selectedFlow(); f.ID != "flow-claude-1" {
-		t.Errorf("o must keep the selection, got %s", f.ID)
+	if f := m.flowsList.selection(); f.flow != "flow-claude-1" {
+		t.Errorf("o must keep the selection, got %s", f.flow)
 	}
 	lines := strings.Split(plain(m), "\n")
 	if !strings.Contains(lines[2], "10:03:20") {
@@ -173,12 +173,12 @@ func TestOrderFollowMouseAndResize(t *testing.T) {
 	m.Update(press("2"))
 	m.Update(press("g"))
 	m.Update(tea.MouseWheelMsg{Button: tea.MouseWheelUp})
-	if m.tl.cursor != 0 {
-		t.Errorf("wheel up: cursor %d", m.tl.cursor)
+	if m.trafficList.l.cursor != 0 {
+		t.Errorf("wheel up: cursor %d", m.trafficList.l.cursor)
 	}
 	m.Update(tea.MouseWheelMsg{Button: tea.MouseWheelDown})
-	if m.tl.cursor != 3 {
-		t.Errorf("wheel down: cursor %d", m.tl.cursor)
+	if m.trafficList.l.cursor != 3 {
+		t.Errorf("wheel down: cursor %d", m.trafficList.l.cursor)
 	}
 	m.Update(tea.WindowSizeMsg{Width: 80, Height: 12})
 	s := plain(m)
@@ -198,17 +198,17 @@ func TestFollowKeepsNewestSelected(t *testing.T) {
 	m := sized(New(Options{Analysis: newFixedAnalysis(exs)}, true), termW, termH)
 	m.Update(press("2"))
 	m.Update(ExchangesMsg(exs[:5]))
-	if m.tl.cursor != 4 {
-		t.Fatalf("follow: cursor %d after 5", m.tl.cursor)
+	if m.trafficList.l.cursor != 4 {
+		t.Fatalf("follow: cursor %d after 5", m.trafficList.l.cursor)
 	}
 	m.Update(ExchangesMsg(exs[5:]))
-	if m.tl.cursor != len(exs)-1 {
-		t.Fatalf("follow: cursor %d after %d", m.tl.cursor, len(exs))
+	if m.trafficList.l.cursor != len(exs)-1 {
+		t.Fatalf("follow: cursor %d after %d", m.trafficList.l.cursor, len(exs))
 	}
 	m.Update(press("up"))
 	m.Update(ExchangesMsg([]mcptap.Exchange{mkex("e99", 300*time.Second, "GET", mcpHost, "/x", 200)}))
-	if m.tl.cursor != len(exs)-2 {
-		t.Fatalf("moving up must stop following: cursor %d", m.tl.cursor)
+	if m.trafficList.l.cursor != len(exs)-2 {
+		t.Fatalf("moving up must stop following: cursor %d", m.trafficList.l.cursor)
 	}
 }
 
@@ -347,8 +347,7 @@ func TestRunLiveDrainsAndStops(t *testing.T) {
 }
 
 func (m *Model) selectedExchangeID() string {
-	ex, _ := m.selectedExchange()
-	return ex.ID
+	return m.trafficList.selection().exchange
 }
 
 // r with the real report package: a redacted markdown file naming the verdicts.

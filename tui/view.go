@@ -2,7 +2,6 @@ package tui
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,17 +31,10 @@ func (m *Model) Render() string {
 	lines = append(lines, fit(m.titleLine(), w))
 	body := m.bodyHeight()
 	var bl []string
-	switch {
-	case m.help:
+	if m.help {
 		bl = m.helpLines()
-	case m.view == viewFlows:
-		bl = m.flowsLines(w, body)
-	case m.view == viewTraffic:
-		bl = m.trafficLines(w, body)
-	case m.view == viewFlow:
-		bl = m.docLines(&m.flowDoc, w, body)
-	case m.view == viewExchange:
-		bl = m.docLines(&m.exDoc, w, body)
+	} else {
+		bl = strings.Split(m.top().View(), "\n")
 	}
 	for i := 0; i < body; i++ {
 		s := ""
@@ -63,20 +55,19 @@ func (m *Model) titleLine() string {
 		}
 		return m.st.tab.Render(" " + n + " " + name + " ")
 	}
-	top := m.view
-	if len(m.back) > 0 {
-		top = m.back[0]
-	}
-	s := m.st.bold.Render("mcptap") + " " + tab("1", fmt.Sprintf("Flows (%d)", len(m.flows)), top == viewFlows) +
-		" " + tab("2", fmt.Sprintf("Traffic (%d)", len(m.exs)), top == viewTraffic)
-	if m.selFlow != "" && (m.view == viewFlow || m.view == viewExchange) {
-		if i, ok := m.flowIdx[m.selFlow]; ok {
-			s += "  › flow " + short(m.flows[i].ID, 12)
-		}
-	}
-	if m.view == viewExchange {
-		if ex, ok := m.exchange(m.selEx); ok {
-			s += "  › " + ex.Method + " " + short(sanitize(pathOnly(ex.Target)), 40)
+	base := m.stack[0].kind()
+	s := m.st.bold.Render("mcptap") + " " + tab("1", fmt.Sprintf("Flows (%d)", len(m.flows)), base == viewFlows) +
+		" " + tab("2", fmt.Sprintf("Traffic (%d)", len(m.exs)), base == viewTraffic)
+	for _, sc := range m.stack[1:] {
+		switch sc := sc.(type) {
+		case *flowScreen:
+			if i, ok := m.flowIdx[sc.id]; ok {
+				s += "  › flow " + short(m.flows[i].ID, 12)
+			}
+		case *exchangeScreen:
+			if ex, ok := m.exchange(sc.id); ok {
+				s += "  › " + ex.Method + " " + short(sanitize(pathOnly(ex.Target)), 40)
+			}
 		}
 	}
 	if m.filter != "" {
@@ -123,28 +114,6 @@ func (m *Model) statusLine() string {
 		parts = append(parts, "session "+short(m.opts.Session.ID, 14))
 	}
 	return " " + strings.Join(parts, " · ")
-}
-
-// window returns the [from, to) display positions to show for a list with
-// cursor c, keeping the cursor on screen.
-func window(l *list, n, h int) (int, int) {
-	if l.cursor < l.offset {
-		l.offset = l.cursor
-	}
-	if l.cursor >= l.offset+h {
-		l.offset = l.cursor - h + 1
-	}
-	if l.offset > n-h {
-		l.offset = n - h
-	}
-	if l.offset < 0 {
-		l.offset = 0
-	}
-	to := l.offset + h
-	if to > n {
-		to = n
-	}
-	return l.offset, to
 }
 
 func clientName(c string) string {
@@ -197,7 +166,7 @@ func faultWords(f mcptap.Fault) string {
 	return "undecided"
 }
 
-func (m *Model) glyph(f mcptap.Flow) string {
+func (m *shared) glyph(f mcptap.Flow) string {
 	switch f.Status {
 	case mcptap.FlowComplete:
 		return m.st.ok.Render("✓")
@@ -208,7 +177,7 @@ func (m *Model) glyph(f mcptap.Flow) string {
 }
 
 // flowEnd is when a flow last moved, or now while it is still in progress.
-func (m *Model) flowDuration(f mcptap.Flow) time.Duration {
+func (m *shared) flowDuration(f mcptap.Flow) time.Duration {
 	if f.Status == mcptap.FlowInProgress && m.live && !m.closed {
 		return m.now.Sub(f.Started)
 	}
@@ -220,7 +189,7 @@ func (m *Model) flowDuration(f mcptap.Flow) time.Duration {
 }
 
 // verdictWords says in words where a flow stands.
-func (m *Model) verdictWords(f mcptap.Flow) string {
+func (m *shared) verdictWords(f mcptap.Flow) string {
 	switch {
 	case f.Status == mcptap.FlowInProgress && !f.WaitingSince.IsZero():
 		waited := m.now.Sub(f.WaitingSince)
@@ -246,89 +215,12 @@ func (m *Model) verdictWords(f mcptap.Flow) string {
 	return m.st.warn.Render(s)
 }
 
-func (m *Model) flowsLines(w, h int) []string {
-	head := m.st.head.Render(fmt.Sprintf("   %-10s %-14s %-9s %-9s %s", "CLIENT", "STATE", "STARTED", "DURATION", "VERDICT"))
-	if len(m.flowRows) == 0 {
-		msg := "No OAuth flows yet: waiting for an authorization attempt."
-		if m.filter != "" {
-			msg = "No flow matches the filter " + m.filter + " (esc clears it)."
-		}
-		return []string{head, "", "   " + msg, "   " + m.st.dim.Render(fmt.Sprintf("%s seen so far; press 2 for all traffic.", plural(len(m.exs), "exchange")))}
-	}
-	out := []string{head}
-	from, to := window(&m.fl, len(m.flowRows), h-1)
-	for pos := from; pos < to; pos++ {
-		f := m.flows[m.rowAt(m.flowRows, pos)]
-		state := shortState(f)
-		row := fmt.Sprintf(" %s %-10s %-14s %-9s %-9s ", m.glyph(f), short(clientName(f.Client), 10),
-			short(sanitize(state), 14), f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f)))
-		row += m.verdictWords(f)
-		out = append(out, m.selectRow(row, w, pos == m.fl.cursor))
-	}
-	return out
-}
-
-func (m *Model) selectRow(row string, w int, sel bool) string {
+func (m *shared) selectRow(row string, w int, sel bool) string {
 	if !sel {
 		return row
 	}
 	plain := stripStyles(row)
 	return m.st.sel.Render(fit("▸"+strings.TrimPrefix(plain, " "), w))
-}
-
-func (m *Model) trafficLines(w, h int) []string {
-	head := m.st.head.Render(fmt.Sprintf("   %-12s %-7s %-6s %-8s %-9s %-26s %s", "TIME", "METHOD", "STATUS", "DURATION", "SIZE", "HOP", "URL"))
-	if len(m.trafRows) == 0 {
-		msg := "No traffic yet."
-		if m.filter != "" {
-			msg = "No exchange matches the filter " + m.filter + " (esc clears it)."
-		}
-		return []string{head, "", "   " + msg}
-	}
-	out := []string{head}
-	from, to := window(&m.tl, len(m.trafRows), h-1)
-	for pos := from; pos < to; pos++ {
-		ex := &m.exs[m.rowAt(m.trafRows, pos)]
-		out = append(out, m.selectRow(m.trafficRow(ex), w, pos == m.tl.cursor))
-	}
-	return out
-}
-
-func (m *Model) trafficRow(ex *mcptap.Exchange) string {
-	status := strconv.Itoa(ex.Status)
-	var st string
-	switch {
-	case ex.Err != "":
-		st = m.st.bad.Render(fmt.Sprintf("%-6s", "ERR"))
-	case ex.Status == 0:
-		st = m.st.wait.Render(fmt.Sprintf("%-6s", "…"))
-	case ex.Status >= 400:
-		st = m.st.bad.Render(fmt.Sprintf("%-6s", status))
-	case ex.Status >= 300:
-		st = m.st.warn.Render(fmt.Sprintf("%-6s", status))
-	default:
-		st = m.st.ok.Render(fmt.Sprintf("%-6s", status))
-	}
-	d := ex.Duration()
-	size := humanBytes(ex.RespSize)
-	if !ex.Complete && ex.Err == "" {
-		if ex.Status != 0 {
-			size = m.st.wait.Render(fmt.Sprintf("%-9s", "open "+humanBytes(ex.RespSize)))
-		}
-		if m.live && !m.closed {
-			d = m.now.Sub(ex.Start)
-		}
-	}
-	kind := ""
-	if k, ok := m.hop(ex.ID); ok {
-		kind = string(k)
-	}
-	url := sanitize(ex.Host + ex.Target)
-	if ex.Err != "" {
-		url += "  " + m.st.bad.Render(sanitize(ex.Err))
-	}
-	return fmt.Sprintf("   %-12s %-7s %s %-8s %s %-26s %s", ex.Start.Local().Format("15:04:05.000"), short(ex.Method, 7), st,
-		dur(d), fit(size, 9), short(kind, 26), url)
 }
 
 func humanBytes(n int64) string {
@@ -341,15 +233,6 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1fK", float64(n)/1024)
 	}
 	return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
-}
-
-func (m *Model) docLines(d *doc, w, h int) []string {
-	d.clamp(h)
-	out := make([]string, 0, h)
-	for i := d.offset; i < len(d.lines) && i < d.offset+h; i++ {
-		out = append(out, m.selectRow(d.lines[i].text, w, i == d.cursor && d.lines[i].sel))
-	}
-	return out
 }
 
 // firstAndMore keeps the status line short when a session has many routes.
