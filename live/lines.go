@@ -46,7 +46,7 @@ func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) 
 					if ex.Complete {
 						shown := *ex
 						shown.Target = red.Target(ex.Target)
-						line = append(AppendExchangeLine(line[:0], &shown), '\n')
+						line = append(appendExchangeLine(line[:0], &shown), '\n')
 						w.Write(line)
 					}
 					printFindings(w, fs)
@@ -72,9 +72,9 @@ func printFindings(w io.Writer, fs []mcptap.Finding) {
 	}
 }
 
-// AppendExchangeLine appends "time listener method target status size
+// appendExchangeLine appends "time listener method target status size
 // duration" to b.
-func AppendExchangeLine(b []byte, ex *mcptap.Exchange) []byte {
+func appendExchangeLine(b []byte, ex *mcptap.Exchange) []byte {
 	b = ex.Start.Local().AppendFormat(b, "15:04:05.000")
 	b = append(append(b, ' '), ex.Listener...)
 	b = append(append(b, ' '), report.Printable(ex.Method)...)

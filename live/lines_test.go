@@ -4,29 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mcptap/mcptap/internal/syncbuf"
+
 	"github.com/mcptap/mcptap"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestPrintLinesExchangesAndFindings: the line view prints one line per
 // complete exchange (not for head-only publications) and one "! severity
@@ -34,7 +18,7 @@ func (l *lockedBuffer) String() string {
 func TestPrintLinesExchangesAndFindings(t *testing.T) {
 	b := mcptap.NewBroker()
 	sub := b.Subscribe("lines", 64)
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	done := Lines(&out, sub, time.Minute)
 	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
 	authz := mcptap.Exchange{
@@ -84,14 +68,14 @@ func TestExchangeLineForms(t *testing.T) {
 	for _, tc := range cases {
 		ex := base
 		tc.edit(&ex)
-		if got := string(AppendExchangeLine(nil, &ex)); got != tc.want {
+		if got := string(appendExchangeLine(nil, &ex)); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}
 	// Appending reuses the buffer it is given.
 	buf := make([]byte, 0, 256)
-	if got := AppendExchangeLine(buf, &base); &got[0] != &buf[:1][0] {
-		t.Errorf("AppendExchangeLine did not append into the buffer it was given")
+	if got := appendExchangeLine(buf, &base); &got[0] != &buf[:1][0] {
+		t.Errorf("appendExchangeLine did not append into the buffer it was given")
 	}
 }
 
@@ -101,7 +85,7 @@ func TestExchangeLineForms(t *testing.T) {
 func TestPrintLinesWritesEachLineWhenIdle(t *testing.T) {
 	b := mcptap.NewBroker()
 	sub := b.Subscribe("lines", 4096)
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	done := Lines(&out, sub, time.Minute)
 	t0 := time.Now()
 	ex := func(i int) mcptap.Exchange {
@@ -136,7 +120,7 @@ func TestPrintLinesWritesEachLineWhenIdle(t *testing.T) {
 func TestLinesRedactTargetsAndEscapeControls(t *testing.T) {
 	b := mcptap.NewBroker()
 	sub := b.Subscribe("lines", 64)
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	done := Lines(&out, sub, time.Minute)
 	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
 	for i, target := range []string{

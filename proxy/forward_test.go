@@ -22,8 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcptap/mcptap/internal/syncbuf"
+
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/chromium"
+	"github.com/mcptap/mcptap/internal/chromium"
 )
 
 // fwdRecorder collects what the forward proxy publishes.
@@ -477,7 +479,7 @@ func TestForwardLogsNothingToStderr(t *testing.T) {
 	}
 	saved := os.Stderr
 	os.Stderr = w
-	var logBuf syncBuffer
+	var logBuf syncbuf.Buffer
 	log := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := startFwd(t, nil, log) // constructed while stderr is the pipe
 	// A client that does not trust mcptap's CA: the MITM handshake fails.
@@ -495,23 +497,6 @@ func TestForwardLogsNothingToStderr(t *testing.T) {
 	if !strings.Contains(logBuf.String(), "handshake") {
 		t.Errorf("handshake failure not in mcptap's log: %q", logBuf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A browser keeps MITM tunnels open; Shutdown must still end, cut open

@@ -13,12 +13,12 @@ import (
 	"github.com/mcptap/mcptap"
 )
 
-// Seed adds a fresh state for every authorization request among reqs and a
+// seedFresh adds a fresh state for every authorization request among reqs and a
 // fresh PKCE verifier for every verifier, with the challenges that go with
 // them: S256(new verifier) for an S256 challenge of a recorded verifier, the
 // verifier itself for a plain one, and for a challenge whose token request was
 // never recorded, the challenge of a new random verifier.
-func Seed(s *Substitution, reqs []mcptap.Exchange) {
+func seedFresh(s *substitution, reqs []mcptap.Exchange) {
 	type challenge struct{ value, method string }
 	var states, verifiers []string
 	var challenges []challenge
@@ -39,14 +39,14 @@ func Seed(s *Substitution, reqs []mcptap.Exchange) {
 	}
 	for _, st := range states {
 		if _, ok := s.Lookup(st); !ok {
-			s.Add(st, Fresh(st), "state")
+			s.Add(st, freshValue(st), "state")
 		}
 	}
 	for _, v := range verifiers {
 		if _, ok := s.Lookup(v); ok {
 			continue
 		}
-		nv := FreshVerifier(v)
+		nv := freshVerifier(v)
 		s.Add(v, nv, "code_verifier")
 		s.Add(s256(v), s256(nv), "code_challenge")
 	}
@@ -55,9 +55,9 @@ func Seed(s *Substitution, reqs []mcptap.Exchange) {
 			continue
 		}
 		if strings.EqualFold(c.method, "plain") {
-			s.Add(c.value, FreshVerifier(c.value), "code_challenge")
+			s.Add(c.value, freshVerifier(c.value), "code_challenge")
 		} else {
-			s.Add(c.value, s256(FreshVerifier("")), "code_challenge")
+			s.Add(c.value, s256(freshVerifier("")), "code_challenge")
 		}
 	}
 }
@@ -79,8 +79,8 @@ func params(ex *mcptap.Exchange) []url.Values {
 	return out
 }
 
-// Response is what Learn compares: the parts of a response that hand out values.
-type Response struct {
+// sentResponse is what learnResponse compares: the parts of a response that hand out values.
+type sentResponse struct {
 	Header http.Header
 	Body   []byte
 }
@@ -95,13 +95,13 @@ var namedJSON = map[string]bool{
 // namedHeaders are response headers whose value a client sends back.
 var namedHeaders = []string{"Mcp-Session-Id"}
 
-// Learn compares a recorded response with the new response to the same
+// learnResponse compares a recorded response with the new response to the same
 // request and adds, for every value both carry in the same place and that
 // differs, the recorded value → new value: query and fragment parameters of
 // Location (the code, the echoed state), string members of JSON bodies (also
 // inside event-stream data lines), hidden form fields of HTML pages,
 // Set-Cookie values by name, and Mcp-Session-Id.
-func Learn(s *Substitution, old, fresh Response) {
+func learnResponse(s *substitution, old, fresh sentResponse) {
 	if lo, ln := old.Header.Get("Location"), fresh.Header.Get("Location"); lo != "" && ln != "" {
 		learnURL(s, lo, ln)
 	}
@@ -131,7 +131,7 @@ func Learn(s *Substitution, old, fresh Response) {
 	}
 }
 
-func learnURL(s *Substitution, oldURL, newURL string) {
+func learnURL(s *substitution, oldURL, newURL string) {
 	ou, err1 := url.Parse(oldURL)
 	nu, err2 := url.Parse(newURL)
 	if err1 != nil || err2 != nil {
@@ -206,7 +206,7 @@ func jsonDocs(h http.Header, b []byte) []any {
 // walkJSON pairs string members at the same path. Besides the named members,
 // only opaque-looking strings (8+ characters, no space, no "://") are taken, so
 // that a changed URL or message text is never substituted into later requests.
-func walkJSON(s *Substitution, key string, o, n any) {
+func walkJSON(s *substitution, key string, o, n any) {
 	switch ov := o.(type) {
 	case map[string]any:
 		nm, ok := n.(map[string]any)

@@ -91,9 +91,9 @@ type Diff struct {
 	Stayed []RuleChange `json:"stayed"` // raised in both
 }
 
-// Compare sorts the rules of the old and the new findings into fixed, new
+// compareFindings sorts the rules of the old and the new findings into fixed, new
 // and stayed, each ordered by severity (worst first), then rule.
-func Compare(old, fresh []mcptap.Finding) Diff {
+func compareFindings(old, fresh []mcptap.Finding) Diff {
 	type agg struct {
 		rc RuleChange
 	}
@@ -177,11 +177,11 @@ func normOrigin(s string) string {
 	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
 }
 
-// Select picks the recorded requests to re-send: those that went to from
+// selectRequests picks the recorded requests to re-send: those that went to from
 // (normalised to scheme://host). With from empty it is, in this order, the
 // recorded upstream equal to the new upstream; the upstream or origin that
 // served the MCP requests (as the analysis classifies them); the only one.
-func Select(exs []mcptap.Exchange, from, upstream string) ([]mcptap.Exchange, string, error) {
+func selectRequests(exs []mcptap.Exchange, from, upstream string) ([]mcptap.Exchange, string, error) {
 	counts := map[string]int{}
 	for i := range exs {
 		if k := keyOf(&exs[i]); k != "" {
@@ -297,7 +297,7 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 		log = slog.New(slog.DiscardHandler)
 	}
 	up := opts.Upstream.Scheme + "://" + opts.Upstream.Host
-	reqs, from, err := Select(exs, opts.From, up)
+	reqs, from, err := selectRequests(exs, opts.From, up)
 	if err != nil {
 		return nil, fmt.Errorf("resend: %w: %w", ErrSelect, err)
 	}
@@ -328,8 +328,8 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 
 	tr := &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 4}
 	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	var sub Substitution
-	Seed(&sub, reqs)
+	var sub substitution
+	seedFresh(&sub, reqs)
 	for i := range reqs {
 		if ctx.Err() != nil {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%d requests not sent: %v", len(reqs)-i, ctx.Err()))
@@ -355,7 +355,7 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 			log.Warn("re-send failed", "method", ex.Method, "target", ex.Target, "err", err)
 			continue
 		}
-		Learn(&sub, Response{Header: ex.RespHeader, Body: ex.RespBody}, fresh)
+		learnResponse(&sub, sentResponse{Header: ex.RespHeader, Body: ex.RespBody}, fresh)
 	}
 	tr.CloseIdleConnections()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -386,21 +386,21 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 	_, all := oauth.Analyze(exs, aopts)
 	_, res.Old = oauth.Analyze(reqs, aopts)
 	_, res.New = oauth.Analyze(newExs, aopts)
-	res.Diff = Compare(res.Old, res.New)
-	res.NotChecked = Compare(all, res.Old).Fixed
+	res.Diff = compareFindings(res.Old, res.New)
+	res.NotChecked = compareFindings(all, res.Old).Fixed
 	res.Recorded = len(exs)
 	res.Pairs = sub.Pairs()
 	return res, nil
 }
 
 // send re-sends one recorded request and reads its response.
-func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange, sub *Substitution, opts Options) (Response, error) {
+func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange, sub *substitution, opts Options) (sentResponse, error) {
 	target := ex.Target
 	if target == "" || target[0] != '/' {
 		// A HAR request: its URL's path and query.
 		u, err := url.Parse(ex.URL())
 		if err != nil {
-			return Response{}, fmt.Errorf("target %q: %w", ex.Target, err)
+			return sentResponse{}, fmt.Errorf("target %q: %w", ex.Target, err)
 		}
 		target = u.RequestURI()
 	}
@@ -420,7 +420,7 @@ func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange
 	}
 	req, err := http.NewRequestWithContext(rctx, method, base+"/", rb)
 	if err != nil {
-		return Response{}, fmt.Errorf("%s %s: %w", method, target, err)
+		return sentResponse{}, fmt.Errorf("%s %s: %w", method, target, err)
 	}
 	// The raw target goes out byte for byte: Opaque keeps Go from
 	// re-encoding the path and query.
@@ -438,7 +438,7 @@ func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return Response{}, fmt.Errorf("%s %s: %w", method, target, err)
+		return sentResponse{}, fmt.Errorf("%s %s: %w", method, target, err)
 	}
 	defer resp.Body.Close()
 	var r io.Reader = io.LimitReader(resp.Body, maxLearnBody)
@@ -450,7 +450,7 @@ func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange
 	// A body cut short (the stream closed, the server failed) still
 	// teaches what its head and its first bytes carry.
 	b, _ := io.ReadAll(r)
-	return Response{Header: resp.Header, Body: b}, nil
+	return sentResponse{Header: resp.Header, Body: b}, nil
 }
 
 // Write prints the outcome: the new session, what was sent, and the rules

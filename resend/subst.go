@@ -18,9 +18,9 @@ type Pair struct {
 	What     string // where it came from: "state", "code_verifier", "client_id", "header.Mcp-Session-Id", …
 }
 
-// Substitution maps recorded values to fresh ones. The zero value is empty
+// substitution maps recorded values to fresh ones. The zero value is empty
 // and ready to use. It is not safe for concurrent use.
-type Substitution struct {
+type substitution struct {
 	pairs []Pair
 	index map[string]int // Old -> position in pairs
 	url   *strings.Replacer
@@ -30,7 +30,7 @@ type Substitution struct {
 
 // Add records that old is to be replaced by fresh. Empty or equal values are
 // ignored; a later Add for the same old value wins.
-func (s *Substitution) Add(old, fresh, what string) {
+func (s *substitution) Add(old, fresh, what string) {
 	if old == "" || old == fresh {
 		return
 	}
@@ -50,7 +50,7 @@ func (s *Substitution) Add(old, fresh, what string) {
 }
 
 // Lookup returns the fresh value for old.
-func (s *Substitution) Lookup(old string) (string, bool) {
+func (s *substitution) Lookup(old string) (string, bool) {
 	i, ok := s.index[old]
 	if !ok {
 		return "", false
@@ -59,14 +59,14 @@ func (s *Substitution) Lookup(old string) (string, bool) {
 }
 
 // Pairs returns the substitutions in the order they were learned.
-func (s *Substitution) Pairs() []Pair { return append([]Pair(nil), s.pairs...) }
+func (s *substitution) Pairs() []Pair { return append([]Pair(nil), s.pairs...) }
 
 type variant struct{ old, new string }
 
 // build makes the three replacers. Longer old values go first so that a value
 // contained in another one never breaks the longer replacement (Replacer
 // compares in argument order at each position and never re-scans output).
-func (s *Substitution) build() {
+func (s *substitution) build() {
 	if s.url != nil {
 		return
 	}
@@ -152,7 +152,7 @@ func jsonInner(v string) string {
 }
 
 // Target replaces recorded values in a raw request target (path and query).
-func (s *Substitution) Target(t string) string {
+func (s *substitution) Target(t string) string {
 	if len(s.pairs) == 0 {
 		return t
 	}
@@ -161,7 +161,7 @@ func (s *Substitution) Target(t string) string {
 }
 
 // Header returns a copy of h with recorded values replaced in every value.
-func (s *Substitution) Header(h http.Header) http.Header {
+func (s *substitution) Header(h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	if len(s.pairs) > 0 {
 		s.build()
@@ -182,7 +182,7 @@ func (s *Substitution) Header(h http.Header) http.Header {
 // Body replaces recorded values in a request body, encoded as its
 // Content-Type says: percent-encoded in a form, JSON-escaped in JSON, raw
 // otherwise.
-func (s *Substitution) Body(contentType string, b []byte) []byte {
+func (s *substitution) Body(contentType string, b []byte) []byte {
 	if len(s.pairs) == 0 || len(b) == 0 {
 		return b
 	}
@@ -197,11 +197,11 @@ func (s *Substitution) Body(contentType string, b []byte) []byte {
 	return []byte(s.plain.Replace(string(b)))
 }
 
-// Fresh returns a random value of the same format class as old, so that a
+// freshValue returns a random value of the same format class as old, so that a
 // server that checks the shape of a state (hex, base64url, padded base64,
 // digits) accepts it: same length and alphabet. Anything else gets 43
 // characters of base64url.
-func Fresh(old string) string {
+func freshValue(old string) string {
 	for {
 		v := freshLike(old)
 		if v != old {
@@ -268,9 +268,9 @@ func freshJSONState(old string) (string, bool) {
 			if !ok || sv == "" {
 				continue
 			}
-			nv := Fresh(sv)
+			nv := freshValue(sv)
 			if i := strings.LastIndexByte(sv, '_'); i > 0 && len(sv)-i > 8 {
-				nv = sv[:i+1] + Fresh(sv[i+1:])
+				nv = sv[:i+1] + freshValue(sv[i+1:])
 			}
 			q, nq := jsonInner(sv), jsonInner(nv)
 			text = strings.Replace(text, `"`+q+`"`, `"`+nq+`"`, 1)
@@ -310,11 +310,11 @@ func randomFrom(alphabet string, n int) string {
 	return string(out)
 }
 
-// FreshVerifier is a new PKCE code verifier like old: the same length when
+// freshVerifier is a new PKCE code verifier like old: the same length when
 // old is a valid verifier of base64url characters, else 43 characters.
-func FreshVerifier(old string) string {
+func freshVerifier(old string) string {
 	if len(old) >= 43 && len(old) <= 128 && only(old, b64url) {
-		return Fresh(old)
+		return freshValue(old)
 	}
 	return randomB64URL(32)
 }

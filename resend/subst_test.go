@@ -27,8 +27,8 @@ var (
 	newBearer = "eyJ.new.sig"
 )
 
-func flowSubstitution() *Substitution {
-	var s Substitution
+func flowSubstitution() *substitution {
+	var s substitution
 	s.Add(oldState, newState, "state")
 	s.Add(oldVerif, newVerif, "code_verifier")
 	s.Add(s256(oldVerif), s256(newVerif), "code_challenge")
@@ -107,8 +107,8 @@ func TestSeed(t *testing.T) {
 		{Method: "POST", Target: "/token", ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
 			ReqBody: []byte("grant_type=authorization_code&code=c&code_verifier=" + oldVerif)},
 	}
-	var s Substitution
-	Seed(&s, reqs)
+	var s substitution
+	seedFresh(&s, reqs)
 	nv, ok := s.Lookup(oldVerif)
 	if !ok || len(nv) != len(oldVerif) || !only(nv, b64url) {
 		t.Fatalf("verifier %q -> %q, want a fresh 43-char base64url verifier", oldVerif, nv)
@@ -147,7 +147,7 @@ func TestFresh(t *testing.T) {
 		{"eyJjc3JmIjoiOWE3ZDk2MDUiLCJzIjoib2F1dGhfc185NGM3YTMxNDc0YjI1YzRhIn0=", `^eyJjc3JmIjoi[A-Za-z0-9+/]+=*$`},
 	}
 	for _, c := range cases {
-		got := Fresh(c.old)
+		got := freshValue(c.old)
 		if got == c.old || !regexp.MustCompile(c.pattern).MatchString(got) {
 			t.Errorf("Fresh(%q) = %q, want %s and different", c.old, got, c.pattern)
 		}
@@ -156,7 +156,7 @@ func TestFresh(t *testing.T) {
 
 func TestFreshJSONState(t *testing.T) {
 	old := base64.StdEncoding.EncodeToString([]byte(`{"csrf":"9a7d9605","s":"oauth_s_94c7a31474b25c4a","n":1}`))
-	got, err := base64.StdEncoding.DecodeString(Fresh(old))
+	got, err := base64.StdEncoding.DecodeString(freshValue(old))
 	if err != nil {
 		t.Fatalf("fresh JSON state is not padded base64: %v", err)
 	}
@@ -173,36 +173,36 @@ func TestLearn(t *testing.T) {
 	}
 	cases := []struct {
 		name       string
-		old, fresh Response
+		old, fresh sentResponse
 		want       map[string]string // old -> new
 		not        []string          // old values that must not be learned
 	}{
 		{"code and state from Location",
-			Response{Header: http.Header{"Location": {"http://cb/callback?code=oldcode&state=" + url.QueryEscape(oldState)}}},
-			Response{Header: http.Header{"Location": {"http://cb/callback?code=newcode&state=" + url.QueryEscape(newState)}}},
+			sentResponse{Header: http.Header{"Location": {"http://cb/callback?code=oldcode&state=" + url.QueryEscape(oldState)}}},
+			sentResponse{Header: http.Header{"Location": {"http://cb/callback?code=newcode&state=" + url.QueryEscape(newState)}}},
 			map[string]string{"oldcode": "newcode", oldState: newState}, nil},
 		{"registration and token JSON",
-			Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"client_id":"c1","client_secret":"s-old-secret","redirect_uris":["http://a/cb"],"issuer":"http://as/","access_token":"at-old-0000","expires_in":3600,"scope":"read write"}`)},
-			Response{Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"client_id":"c2","client_secret":"s-new-secret","redirect_uris":["http://b/cb"],"issuer":"http://as","access_token":"at-new-0000","expires_in":7200,"scope":"read"}`)},
+			sentResponse{Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"client_id":"c1","client_secret":"s-old-secret","redirect_uris":["http://a/cb"],"issuer":"http://as/","access_token":"at-old-0000","expires_in":3600,"scope":"read write"}`)},
+			sentResponse{Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"client_id":"c2","client_secret":"s-new-secret","redirect_uris":["http://b/cb"],"issuer":"http://as","access_token":"at-new-0000","expires_in":7200,"scope":"read"}`)},
 			map[string]string{"c1": "c2", "s-old-secret": "s-new-secret", "at-old-0000": "at-new-0000"},
 			[]string{"http://a/cb", "http://as/", "read write"}},
 		{"consent hidden field",
-			Response{Header: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, Body: html("tx-old-0001")},
-			Response{Header: http.Header{"Content-Type": {"text/html"}}, Body: html("tx-new-0002")},
+			sentResponse{Header: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, Body: html("tx-old-0001")},
+			sentResponse{Header: http.Header{"Content-Type": {"text/html"}}, Body: html("tx-new-0002")},
 			map[string]string{"tx-old-0001": "tx-new-0002"}, []string{"approve"}},
 		{"MCP session and cookie",
-			Response{Header: http.Header{"Mcp-Session-Id": {"sess-old"}, "Set-Cookie": {"sid=cookie-old; Path=/; HttpOnly"}}},
-			Response{Header: http.Header{"Mcp-Session-Id": {"sess-new"}, "Set-Cookie": {"sid=cookie-new; Path=/"}}},
+			sentResponse{Header: http.Header{"Mcp-Session-Id": {"sess-old"}, "Set-Cookie": {"sid=cookie-old; Path=/; HttpOnly"}}},
+			sentResponse{Header: http.Header{"Mcp-Session-Id": {"sess-new"}, "Set-Cookie": {"sid=cookie-new; Path=/"}}},
 			map[string]string{"sess-old": "sess-new", "cookie-old": "cookie-new"}, nil},
 		{"event stream data",
-			Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: []byte("event: message\ndata: {\"result\":{\"token\":\"opaque-old-1\"}}\n\n")},
-			Response{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: []byte("event: message\ndata: {\"result\":{\"token\":\"opaque-new-1\"}}\n\n")},
+			sentResponse{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: []byte("event: message\ndata: {\"result\":{\"token\":\"opaque-old-1\"}}\n\n")},
+			sentResponse{Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: []byte("event: message\ndata: {\"result\":{\"token\":\"opaque-new-1\"}}\n\n")},
 			map[string]string{"opaque-old-1": "opaque-new-1"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var s Substitution
-			Learn(&s, c.old, c.fresh)
+			var s substitution
+			learnResponse(&s, c.old, c.fresh)
 			for o, n := range c.want {
 				if got, ok := s.Lookup(o); !ok || got != n {
 					t.Errorf("%q -> %q (%v), want %q", o, got, ok, n)
@@ -221,7 +221,7 @@ func TestCompare(t *testing.T) {
 	f := func(rule mcptap.RuleID, sev mcptap.Severity) mcptap.Finding {
 		return mcptap.Finding{Rule: rule, Severity: sev, Fault: mcptap.FaultServer}
 	}
-	d := Compare(
+	d := compareFindings(
 		[]mcptap.Finding{f("a.fixed", mcptap.SevError), f("a.fixed", mcptap.SevError), f("c.stayed", mcptap.SevWarning)},
 		[]mcptap.Finding{f("b.new", mcptap.SevWarning), f("c.stayed", mcptap.SevWarning)},
 	)
@@ -236,16 +236,16 @@ func TestCompare(t *testing.T) {
 	}
 }
 
-// Learn reads response bodies and headers from any server: it must not
+// learnResponse reads response bodies and headers from any server: it must not
 // panic, and only ever learns values the old response carried.
 func FuzzLearn(f *testing.F) {
 	f.Add("application/json", `{"client_id":"a","x":["12345678"]}`, `{"client_id":"b","x":["87654321"]}`, "http://x/?code=1", "http://x/?code=2")
 	f.Add("text/html", `<input type="hidden" name="tx" value="1">`, `<input type=hidden name='tx' value='2'>`, "", "")
 	f.Add("text/event-stream", "data: {\"a\":\"xxxxxxxxxx\"}\n", "data: [1,2]\n", "%zz", "::")
 	f.Fuzz(func(t *testing.T, ct, ob, nb, ol, nl string) {
-		var s Substitution
-		old := Response{Header: http.Header{"Content-Type": {ct}, "Location": {ol}}, Body: []byte(ob)}
-		Learn(&s, old, Response{Header: http.Header{"Content-Type": {ct}, "Location": {nl}}, Body: []byte(nb)})
+		var s substitution
+		old := sentResponse{Header: http.Header{"Content-Type": {ct}, "Location": {ol}}, Body: []byte(ob)}
+		learnResponse(&s, old, sentResponse{Header: http.Header{"Content-Type": {ct}, "Location": {nl}}, Body: []byte(nb)})
 		for _, p := range s.Pairs() {
 			if p.Old == "" || p.Old == p.New {
 				t.Fatalf("useless pair %+v", p)
@@ -295,7 +295,7 @@ func TestSelect(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, key, err := Select(c.exs, c.from, c.upstream)
+			got, key, err := selectRequests(c.exs, c.from, c.upstream)
 			if c.err {
 				if err == nil {
 					t.Fatalf("want an error, got %s", key)
@@ -316,14 +316,14 @@ func TestSelect(t *testing.T) {
 	}
 }
 
-// Fresh renews states from any client: it must return, differ and keep the
+// freshValue renews states from any client: it must return, differ and keep the
 // length of a plain-alphabet value.
 func FuzzFresh(f *testing.F) {
 	for _, s := range []string{"", "a", "0", "ab+c/d==", "e30=", "eyJuIjoxfQ", "eyJzIjoicyJ9", "x.y.z", "%zz"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, old string) {
-		got := Fresh(old)
+		got := freshValue(old)
 		if got == old {
 			t.Fatalf("Fresh(%q) returned it unchanged", old)
 		}

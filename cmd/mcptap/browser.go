@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcptap/mcptap/chromium"
+	"github.com/mcptap/mcptap/internal/chromium"
 	"github.com/mcptap/mcptap/proxy"
 )
 

@@ -21,7 +21,8 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/chromium"
+	"github.com/mcptap/mcptap/internal/chromium"
+	"github.com/mcptap/mcptap/internal/syncbuf"
 	"github.com/mcptap/mcptap/proxy"
 )
 
@@ -154,10 +155,10 @@ func TestProxyBrowserProxyEndToEnd(t *testing.T) {
 
 	p := exec.Command(bin, "proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", mcp.URL, "--browser-proxy", "127.0.0.1:0")
 	p.Env = env
-	var stdout lockedBuffer
+	var stdout syncbuf.Buffer
 	p.Stdout = &stdout
 	pr, pw := io.Pipe()
-	var stderr lockedBuffer
+	var stderr syncbuf.Buffer
 	p.Stderr = io.MultiWriter(&stderr, pw)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcptap/mcptap/internal/syncbuf"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/mcptap/mcptap"
@@ -40,27 +42,10 @@ func buildMcptap(t *testing.T) string {
 type proxyChild struct {
 	cmd    *exec.Cmd
 	addr   string
-	stdout *lockedBuffer
-	stderr *lockedBuffer
+	stdout *syncbuf.Buffer
+	stderr *syncbuf.Buffer
 	exited chan struct{}
 	err    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var listeningRE = regexp.MustCompile(`listening on http://(\S+) ->`)
@@ -71,7 +56,7 @@ func startProxyChild(t *testing.T, bin, db, upstream string, extra ...string) *p
 	args := append([]string{"proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", upstream}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
-	c := &proxyChild{cmd: cmd, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &proxyChild{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout = c.stdout
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(c.stderr, pw)
