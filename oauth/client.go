@@ -25,7 +25,7 @@ const (
 	ClientGo = "go-sdk"
 )
 
-// IdentifyClient names the client platform from what an attempt carried: its
+// identifyClient names the client platform from what an attempt carried: its
 // redirect_uri, its client_id (CIMD URLs name their owner) and the user
 // agents seen (reference §1). The first signal that is specific wins.
 //
@@ -34,7 +34,7 @@ const (
 // shapes that several clients share (the Go SDK's examples and mcp-remote
 // both use http://localhost:<port>/oauth/callback), so that a specific user
 // agent is not overruled by a common shape.
-func IdentifyClient(redirectURI, clientID string, userAgents ...string) string {
+func identifyClient(redirectURI, clientID string, userAgents ...string) string {
 	if c := redirectStrong(strings.ToLower(redirectURI)); c != "" {
 		return c
 	}

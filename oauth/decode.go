@@ -43,8 +43,8 @@ func Decode(value string) []Layer {
 	return d.layers
 }
 
-// DecodeState returns the first JSON object found inside a state value, or nil.
-func DecodeState(value string) map[string]any {
+// decodeState returns the first JSON object found inside a state value, or nil.
+func decodeState(value string) map[string]any {
 	for _, l := range Decode(value) {
 		if m, ok := l.JSON.(map[string]any); ok {
 			return m
@@ -67,9 +67,9 @@ func (d *decoder) walk(v, path string, depth int) {
 	if depth >= maxDecodeDepth || v == "" || len(d.layers) >= maxDecodeLayers {
 		return
 	}
-	if u := Unescape(v, false); u != v {
+	if u := unescape(v, false); u != v {
 		d.add(Layer{Depth: depth + 1, Path: path, Kind: "percent-decoded", Text: u})
-		if u2 := Unescape(u, false); u2 != u {
+		if u2 := unescape(u, false); u2 != u {
 			d.add(Layer{Depth: depth + 2, Path: path, Kind: "percent-decoded-twice", Text: u2,
 				Note: "the value was percent-encoded twice"})
 			u = u2

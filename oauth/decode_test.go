@@ -43,10 +43,10 @@ func TestDecodeLayers(t *testing.T) {
 			t.Errorf("%s: layers %q, want %q", c.name, got, c.want)
 		}
 	}
-	if m := DecodeState(chatgpt); m["s"] != "oauth_s_69da6d33622081919e8b5e43c89ff601" {
+	if m := decodeState(chatgpt); m["s"] != "oauth_s_69da6d33622081919e8b5e43c89ff601" {
 		t.Errorf("DecodeState = %v", m)
 	}
-	if DecodeState("opaque") != nil {
+	if decodeState("opaque") != nil {
 		t.Error("DecodeState of an opaque value is not nil")
 	}
 }
@@ -103,10 +103,10 @@ func TestPKCE(t *testing.T) {
 	if got := S256(v); got != "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" {
 		t.Fatalf("S256 = %s", got)
 	}
-	if !PKCEMatches(v, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256") || PKCEMatches("other", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256") {
+	if !pkceMatches(v, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256") || pkceMatches("other", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "S256") {
 		t.Error("S256 comparison wrong")
 	}
-	if !PKCEMatches("plain-value", "plain-value", "") || PKCEMatches("a", "b", "plain") {
+	if !pkceMatches("plain-value", "plain-value", "") || pkceMatches("a", "b", "plain") {
 		t.Error("plain comparison wrong")
 	}
 }
@@ -140,7 +140,7 @@ func TestParseQuery(t *testing.T) {
 	if ParseQuery("") != nil || len(ParseQuery("&&")) != 0 {
 		t.Error("empty query not empty")
 	}
-	if Unescape("%4", false) != "%4" || Unescape("a+b", false) != "a+b" || Unescape("a+b", true) != "a b" {
+	if unescape("%4", false) != "%4" || unescape("a+b", false) != "a+b" || unescape("a+b", true) != "a b" {
 		t.Error("Unescape edge cases")
 	}
 }
@@ -182,7 +182,7 @@ func TestIdentifyClient(t *testing.T) {
 		{"https://app.example/cb", "cl_1", "curl/8.5.0", ClientUnknown},
 	}
 	for _, c := range cases {
-		if got := IdentifyClient(c.redirect, c.clientID, c.ua); got != c.want {
+		if got := identifyClient(c.redirect, c.clientID, c.ua); got != c.want {
 			t.Errorf("IdentifyClient(%q, %q, %q) = %q, want %q", c.redirect, c.clientID, c.ua, got, c.want)
 		}
 	}

@@ -319,7 +319,7 @@ func copyAny(v any) any {
 // (its registration of the same client_id, the redirect URIs it registered)
 // and a ChatGPT link initiation still name it.
 func (t *Tracker) identify(f *flow) string {
-	if c := IdentifyClient(f.redirectURI, f.clientID, f.userAgents...); c != ClientUnknown {
+	if c := identifyClient(f.redirectURI, f.clientID, f.userAgents...); c != ClientUnknown {
 		return c
 	}
 	if len(f.links) > 0 {
@@ -363,7 +363,7 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 		v.Hops = append(v.Hops, mcptap.Hop{Kind: h.kind, Exchange: h.x.id(), Status: h.x.status(), At: at, Inner: h.inner})
 	}
 	if f.state != "" {
-		v.StateDecoded = DecodeState(f.state)
+		v.StateDecoded = decodeState(f.state)
 	}
 	v.NotChecked = f.notChecked()
 	v.Checks = f.checks()

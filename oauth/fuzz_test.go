@@ -28,7 +28,7 @@ func FuzzDecode(f *testing.F) {
 		if len(ls) > maxDecodeLayers {
 			t.Fatalf("%d layers", len(ls))
 		}
-		_ = DecodeState(v)
+		_ = decodeState(v)
 	})
 }
 
@@ -74,7 +74,7 @@ func FuzzParseQuery(f *testing.F) {
 				s += "=" + p.RawValue
 			}
 			parts = append(parts, s)
-			if p.Value != Unescape(p.RawValue, true) || p.Key != Unescape(p.RawKey, true) {
+			if p.Value != unescape(p.RawValue, true) || p.Key != unescape(p.RawKey, true) {
 				t.Fatalf("decoded %q/%q from %q/%q", p.Key, p.Value, p.RawKey, p.RawValue)
 			}
 		}
@@ -103,10 +103,10 @@ func FuzzCompareState(f *testing.F) {
 	f.Add("q%2BJb%2F3xZ9v2k1A%3D%3D", "q+Jb%2F3xZ9v2k1A%3D%3D")
 	f.Add("eyJhIjoxfQ%3D%3D", "eyJhIjogMX0%3D")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		if CompareState(a, a) != "" {
+		if compareState(a, a) != "" {
 			t.Fatal("a state differs from itself")
 		}
-		switch CompareState(a, b) {
+		switch compareState(a, b) {
 		case "", AlterPlusToSpace, AlterDoubleEncoded, AlterPaddingStripped, AlterPaddingAdded, AlterTruncated,
 			AlterBase64Alphabet, AlterJSONReserialize, AlterCaseWhitespace, AlterOther:
 		default:

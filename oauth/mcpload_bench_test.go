@@ -128,8 +128,8 @@ func TestForgetBoundsMCPCallsAfterFlow(t *testing.T) {
 			}
 			continue
 		}
-		if mcps != KeptMCPCalls {
-			t.Errorf("the flow has %d MCP hops, want %d", mcps, KeptMCPCalls)
+		if mcps != keptMCPCalls {
+			t.Errorf("the flow has %d MCP hops, want %d", mcps, keptMCPCalls)
 		}
 		if len(tr.byID) > 64 || len(tr.list) > 2*1024+64 {
 			t.Errorf("%d indexed, %d listed after %d calls: not bounded", len(tr.byID), len(tr.list), n)

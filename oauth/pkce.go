@@ -12,9 +12,9 @@ func S256(verifier string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// PKCEMatches reports whether verifier proves challenge under method ("S256",
+// pkceMatches reports whether verifier proves challenge under method ("S256",
 // "plain", or "" which RFC 7636 reads as plain).
-func PKCEMatches(verifier, challenge, method string) bool {
+func pkceMatches(verifier, challenge, method string) bool {
 	if method == "S256" {
 		return S256(verifier) == challenge
 	}

@@ -31,7 +31,7 @@ func ParseQuery(raw string) Query {
 			continue
 		}
 		k, v, has := strings.Cut(part, "=")
-		q = append(q, Param{RawKey: k, RawValue: v, Key: Unescape(k, true), Value: Unescape(v, true), HasValue: has})
+		q = append(q, Param{RawKey: k, RawValue: v, Key: unescape(k, true), Value: unescape(v, true), HasValue: has})
 	}
 	return q
 }
@@ -74,10 +74,10 @@ func (q Query) Count(key string) int {
 	return n
 }
 
-// Unescape percent-decodes s once. With plus, '+' becomes a space (form
+// unescape percent-decodes s once. With plus, '+' becomes a space (form
 // semantics). Invalid escapes are kept as they are instead of failing, because
 // the point is to show what a server would most likely have seen.
-func Unescape(s string, plus bool) string {
+func unescape(s string, plus bool) string {
 	if strings.IndexByte(s, '%') < 0 && (!plus || strings.IndexByte(s, '+') < 0) {
 		return s
 	}

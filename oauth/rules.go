@@ -633,8 +633,8 @@ func ruleStateTooLong(t *Tracker, f *flow) []hit {
 	}
 	for _, r := range f.redirects {
 		raw, _ := r.locQ.Raw("state")
-		if CompareState(f.stateRaw, raw) == AlterTruncated {
-			got := Unescape(raw, true)
+		if compareState(f.stateRaw, raw) == AlterTruncated {
+			got := unescape(raw, true)
 			return []hit{{anchor: r.id(), exchanges: ids(a, r),
 				detail:   fmt.Sprintf("The state sent was %d characters; the one echoed back is its first %d: the authorization server stores state in a column or field that is too short.", len(f.state), len(got)),
 				evidence: []mcptap.Evidence{ev(r, "header.Location state length", fmt.Sprint(len(f.state)), fmt.Sprint(len(got)), "")}}}
@@ -874,7 +874,7 @@ func ruleStateAltered(t *Tracker, f *flow) []hit {
 			if r.raw == "" {
 				continue
 			}
-			how := CompareState(f.stateRaw, r.raw)
+			how := compareState(f.stateRaw, r.raw)
 			if how == "" {
 				intactBefore = true
 				continue
@@ -901,7 +901,7 @@ func ruleStateAltered(t *Tracker, f *flow) []hit {
 			if !has || raw == "" {
 				continue
 			}
-			if how := CompareState(f.inner.stateRaw, raw); how != "" {
+			if how := compareState(f.inner.stateRaw, raw); how != "" {
 				out = append(out, hit{anchor: cb.id(), exchanges: ids(f.inner.authorize, cb),
 					title:    "upstream state came back altered (" + how + ")",
 					detail:   fmt.Sprintf("On the inner leg to the upstream identity provider the state differs: %s. The server's own callback cannot match it.", describeAlteration(how)),
@@ -963,7 +963,7 @@ func chainIntact(f *flow) (bool, []string) {
 	}
 	ok := true
 	for _, r := range returns(f) {
-		how := CompareState(f.stateRaw, r.raw)
+		how := compareState(f.stateRaw, r.raw)
 		switch {
 		case r.raw == "":
 			ok = false
@@ -1112,7 +1112,7 @@ func tokenClientID(x *exInfo) string {
 	if a := x.reqH("Authorization"); len(a) > 6 && strings.EqualFold(a[:6], "basic ") {
 		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a[6:])); err == nil {
 			id, _, _ := strings.Cut(string(b), ":")
-			return Unescape(id, true)
+			return unescape(id, true)
 		}
 	}
 	return ""
@@ -1177,7 +1177,7 @@ func pkceCheck(f *flow, tk *exInfo) (c mcptap.Check, got string) {
 		got = "(no code_verifier)"
 	case isRedacted(v) || isRedacted(f.challenge):
 		c.Result, c.Detail = mcptap.CheckNotChecked, pkceRedacted
-	case PKCEMatches(v, f.challenge, method):
+	case pkceMatches(v, f.challenge, method):
 		c.Result, c.Detail = mcptap.CheckPassed, "BASE64URL(SHA256(code_verifier)) = "+S256(v)+" matches the authorize's code_challenge (method "+method+")"
 	default:
 		got = v

@@ -19,16 +19,16 @@ const (
 	AlterOther           = "other"
 )
 
-// CompareState compares the state an authorize request carried with the one
+// compareState compares the state an authorize request carried with the one
 // that came back, both given raw (still percent-encoded, as on the wire). It
 // returns "" when they are the same value (byte-equal, or equal once each is
 // percent-decoded the way the client decodes it), and otherwise the first
 // transformation that explains the difference.
-func CompareState(sentRaw, gotRaw string) string {
+func compareState(sentRaw, gotRaw string) string {
 	if sentRaw == gotRaw {
 		return ""
 	}
-	sent, got := Unescape(sentRaw, true), Unescape(gotRaw, true)
+	sent, got := unescape(sentRaw, true), unescape(gotRaw, true)
 	if sent == got {
 		return ""
 	}
@@ -37,7 +37,7 @@ func CompareState(sentRaw, gotRaw string) string {
 
 func classifyAlteration(sentRaw, gotRaw, sent, got string) string {
 	switch {
-	case Unescape(got, true) == sent && strings.Contains(gotRaw, "%25"):
+	case unescape(got, true) == sent && strings.Contains(gotRaw, "%25"):
 		return AlterDoubleEncoded
 	case strings.Contains(sent, "+") && (got == strings.ReplaceAll(sent, "+", " ") ||
 		strings.ReplaceAll(got, " ", "+") == sent):

@@ -29,7 +29,7 @@ func TestCompareState(t *testing.T) {
 		{"other", "yFfQnbI-aCLjYAvAatjVj5Lt", "f00dfeedf00dfeed", AlterOther},
 	}
 	for _, c := range cases {
-		if got := CompareState(c.sent, c.got); got != c.want {
+		if got := compareState(c.sent, c.got); got != c.want {
 			t.Errorf("%s: CompareState(%q, %q) = %q, want %q", c.name, c.sent, c.got, got, c.want)
 		}
 	}

@@ -33,9 +33,9 @@ type Options struct {
 	Forget bool
 }
 
-// KeptMCPCalls is how many successful MCP calls a flow keeps as hops under
+// keptMCPCalls is how many successful MCP calls a flow keeps as hops under
 // Options.Forget.
-const KeptMCPCalls = 8
+const keptMCPCalls = 8
 
 // DefaultTokenTimeout is the TokenTimeout used when Options leave it zero.
 const DefaultTokenTimeout = 60 * time.Second
@@ -756,7 +756,7 @@ func (t *Tracker) place(x *exInfo) {
 			t.placeUnrecordedBearer(x)
 			break
 		}
-		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" && !(t.opts.Forget && len(f.mcps) >= KeptMCPCalls && successful(x)) {
+		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" && !(t.opts.Forget && len(f.mcps) >= keptMCPCalls && successful(x)) {
 			x.flow = f
 			f.add(x, mcptap.HopMCP, false)
 			f.mcps = append(f.mcps, x)
@@ -930,7 +930,7 @@ func (t *Tracker) indexSID(f *flow, st string) {
 		t.bySID[st] = f
 		return
 	}
-	if m := DecodeState(st); m != nil {
+	if m := decodeState(st); m != nil {
 		for _, k := range []string{"s", "oauth_id"} {
 			if s, ok := m[k].(string); ok && strings.HasPrefix(s, prefixChatGPTState) {
 				t.bySID[s] = f
@@ -956,10 +956,10 @@ func (t *Tracker) findByState(st, raw string, hasSt bool, code, base string) (*f
 	if raw != "" {
 		for i := len(t.flows) - 1; i >= 0 && i >= len(t.flows)-fuzzyWindow; i-- {
 			f := t.flows[i]
-			if f.stateRaw != "" && CompareState(f.stateRaw, raw) != AlterOther {
+			if f.stateRaw != "" && compareState(f.stateRaw, raw) != AlterOther {
 				return f, false
 			}
-			if f.inner != nil && f.inner.stateRaw != "" && CompareState(f.inner.stateRaw, raw) != AlterOther {
+			if f.inner != nil && f.inner.stateRaw != "" && compareState(f.inner.stateRaw, raw) != AlterOther {
 				return f, true
 			}
 		}
