@@ -36,6 +36,23 @@ const (
 	FaultUnknown    Fault = "unknown"     // the evidence cannot decide; the detail says what would
 )
 
+// Words names the side in a person's words ("authorization server").
+func (f Fault) Words() string {
+	switch f {
+	case FaultServer:
+		return "MCP server"
+	case FaultAuthServer:
+		return "authorization server"
+	case FaultClient:
+		return "client platform"
+	case FaultUser:
+		return "user / browser / tunnel"
+	case FaultNone:
+		return "nobody"
+	}
+	return "undecided"
+}
+
 // HopKind classifies an exchange's role in an OAuth flow. The string forms are
 // part of the JSON report.
 type HopKind string

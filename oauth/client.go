@@ -25,6 +25,42 @@ const (
 	ClientGo = "go-sdk"
 )
 
+// ClientName is a client's name for people: "ChatGPT" for "chatgpt",
+// "unknown" for "".
+func ClientName(c string) string {
+	switch c {
+	case ClientChatGPT:
+		return "ChatGPT"
+	case ClientClaude:
+		return "Claude"
+	case ClientVSCode:
+		return "VS Code"
+	case ClientCursor:
+		return "Cursor"
+	case ClientInspector:
+		return "Inspector"
+	case ClientClaudeCode:
+		return "Claude Code"
+	case ClientCodex:
+		return "Codex"
+	case ClientCopilotStudio:
+		return "Copilot St."
+	case ClientM365Copilot:
+		return "M365 Copilot"
+	case ClientCopilotCLI:
+		return "Copilot CLI"
+	case ClientPerplexity:
+		return "Perplexity"
+	case ClientOpenWebUI:
+		return "Open WebUI"
+	case ClientGo:
+		return "Go SDK"
+	case "":
+		return "unknown"
+	}
+	return c
+}
+
 // identifyClient names the client platform from what an attempt carried: its
 // redirect_uri, its client_id (CIMD URLs name their owner) and the user
 // agents seen (reference §1). The first signal that is specific wins.

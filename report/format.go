@@ -286,6 +286,9 @@ func (r Report) writeMarkdown(w io.Writer) error {
 			writeFindingMarkdown(&b, fd)
 		}
 	}
+	if cmds := r.Reproduce(); len(cmds) > 0 {
+		b.WriteString("\n### Reproduce\n\n```sh\n" + strings.Join(cmds, "\n") + "\n```\n")
+	}
 	_, err := io.WriteString(w, Printable(b.String()))
 	return err
 }

@@ -49,18 +49,18 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
-// Golden files of all three formats for the seeds, a healthy flow and a state
+// Golden files of every format for the seeds, a healthy flow and a state
 // alteration, with a fixed redaction key so hashes are stable.
 func TestGolden(t *testing.T) {
 	for _, name := range []string{"healthy-chatgpt", "seed000-browser", "seed000-server", "seed001-plugin", "state-altered-plus-to-space", "healthy-upstream-idp"} {
 		fx := fixture(t, name)
-		r := report.Build(session(name), fx.Exchanges(), report.Options{Redact: true, Key: goldenKey})
-		for _, format := range []string{"text", "markdown", "json"} {
+		r := report.Build(session(name), fx.Exchanges(), report.Options{Redact: true, Key: goldenKey, Detail: true})
+		for _, format := range report.Formats {
 			var buf bytes.Buffer
 			if err := r.Write(&buf, format); err != nil {
 				t.Fatal(err)
 			}
-			ext := map[string]string{"text": ".txt", "markdown": ".md", "json": ".json"}[format]
+			ext := map[string]string{"text": ".txt", "markdown": ".md", "json": ".json", "html": ".html", "junit": ".junit.xml", "sarif": ".sarif"}[format]
 			golden(t, filepath.Join("testdata", name+ext), buf.Bytes())
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,12 @@ type Options struct {
 	Redact       bool          // replace secrets with keyed hashes (the CLI default)
 	Key          []byte        // redaction key; nil draws a random one
 	TokenTimeout time.Duration // oauth.Options.TokenTimeout
+	// FailOn is the severity at or above which a finding fails (JUnit
+	// failures, SARIF "error" level); "" means error, FailNever none.
+	FailOn mcptap.Severity
+	// Detail keeps the (redacted) exchanges that flows and findings cite, for
+	// the HTML report's exchange panels. Off, a report holds none of them.
+	Detail bool
 }
 
 // Report is the analysed session. Its JSON form is the `mcptap report
@@ -29,6 +36,10 @@ type Report struct {
 	// correlated with a flow either.
 	Unclassified int  `json:"unclassified"`
 	Redacted     bool `json:"redacted"`
+
+	failOn    mcptap.Severity
+	exchanges map[string]mcptap.Exchange // with Options.Detail: cited exchanges, redacted like the rest
+	settings  map[string]string          // the session's, for the commands that reproduce it
 }
 
 // Session identifies what was analysed.
@@ -54,6 +65,12 @@ type Flow struct {
 	// NotChecked says what the analysis could not check because it was not
 	// recorded (a body left out, a header stripped, a redacted value).
 	NotChecked []string `json:"not_checked,omitempty"`
+	// Checks are the comparisons the analysis made (PKCE), passed or not.
+	Checks []mcptap.Check `json:"checks,omitempty"`
+	// BrokenHop is the index in Hops of the hop where a failed flow's chain
+	// broke; MissingHop the hop that never came when it broke by an absence.
+	BrokenHop  *int           `json:"broken_hop,omitempty"`
+	MissingHop mcptap.HopKind `json:"missing_hop,omitempty"`
 }
 
 // State is the flow's state as sent, and what is inside it.
@@ -88,6 +105,9 @@ type Finding struct {
 	At        time.Time         `json:"at"`
 }
 
+// FailNever as Options.FailOn: no finding fails.
+const FailNever mcptap.Severity = "never"
+
 // Build analyses exs (one session, in recording order) and assembles the report.
 func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 	// The redactor learns every exchange's secrets while the tracker folds
@@ -115,6 +135,11 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		Flows:    make([]Flow, 0, len(flows)),
 		Findings: make([]Finding, 0, len(findings)),
 		Redacted: opts.Redact,
+		failOn:   opts.FailOn,
+		settings: sess.Settings,
+	}
+	if r.failOn == "" {
+		r.failOn = mcptap.SevError
 	}
 	if r.Session.Started.IsZero() && len(exs) > 0 {
 		r.Session.Started = exs[0].Start
@@ -163,9 +188,18 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		for _, n := range f.NotChecked {
 			v.NotChecked = append(v.NotChecked, text(n))
 		}
+		for _, c := range f.Checks {
+			c.Detail = text(c.Detail)
+			v.Checks = append(v.Checks, c)
+		}
 		for _, fid := range f.Findings {
 			if fd, ok := byID[fid]; ok && v.Verdict.Rule != "ok" && v.Title == "" && fd.Rule == v.Verdict.Rule {
 				v.Title = text(fd.Title)
+				var at int
+				at, v.MissingHop, _ = oauth.BrokenHop(f, *fd)
+				if at >= 0 {
+					v.BrokenHop = &at
+				}
 			}
 		}
 		for _, h := range f.Hops {
@@ -181,6 +215,9 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		}
 		r.Flows = append(r.Flows, v)
 	}
+	if opts.Detail {
+		r.exchanges = cited(exs, flows, findings, red)
+	}
 	// Problem flows first, then by start: what a person reads first.
 	sort.SliceStable(r.Flows, func(i, j int) bool {
 		if (r.Flows[i].Verdict.Rule != "ok") != (r.Flows[j].Verdict.Rule != "ok") {
@@ -189,6 +226,34 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		return r.Flows[i].Started.Before(r.Flows[j].Started)
 	})
 	return r
+}
+
+// cited copies the exchanges that flows and findings point at, redacted when
+// red is set.
+func cited(exs []mcptap.Exchange, flows []mcptap.Flow, findings []mcptap.Finding, red *redact.Redactor) map[string]mcptap.Exchange {
+	want := map[string]bool{}
+	for _, f := range flows {
+		for _, h := range f.Hops {
+			want[h.Exchange] = true
+		}
+	}
+	for _, fd := range findings {
+		for _, id := range fd.Exchanges {
+			want[id] = true
+		}
+	}
+	out := make(map[string]mcptap.Exchange, len(want))
+	for i := range exs {
+		if !want[exs[i].ID] {
+			continue
+		}
+		if red != nil {
+			out[exs[i].ID] = red.Exchange(exs[i])
+		} else {
+			out[exs[i].ID] = exs[i]
+		}
+	}
+	return out
 }
 
 func redactAny(v any, text func(string) string) any {
@@ -222,7 +287,11 @@ func (r Report) Worst() mcptap.Severity {
 	return w
 }
 
-// Write renders the report as "text", "markdown" or "json".
+// Formats are the formats Write knows, in the order the help names them.
+var Formats = []string{"text", "markdown", "json", "html", "junit", "sarif"}
+
+// Write renders the report as "text", "markdown", "json", "html" (build it
+// with Options.Detail for the exchange panels), "junit" or "sarif".
 func (r Report) Write(w io.Writer, format string) error {
 	switch format {
 	case "", "text":
@@ -231,6 +300,12 @@ func (r Report) Write(w io.Writer, format string) error {
 		return r.writeMarkdown(w)
 	case "json":
 		return r.writeJSON(w)
+	case "html":
+		return r.writeHTML(w)
+	case "junit":
+		return r.writeJUnit(w)
+	case "sarif":
+		return r.writeSARIF(w)
 	}
-	return fmt.Errorf("unknown report format %q (want text, markdown or json)", format)
+	return fmt.Errorf("unknown report format %q (want %s)", format, strings.Join(Formats, ", "))
 }

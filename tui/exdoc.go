@@ -156,7 +156,7 @@ func (m *exchangeScreen) build() {
 	}
 	text(meta)
 	if f, h, ok := m.flowOf(ex.ID); ok {
-		text(fmt.Sprintf(" hop %s in flow %s (%s) · %s", m.st.bold.Render(string(h.Kind)), short(f.ID, 12), clientName(f.Client), mode+" view (d switches)"))
+		text(fmt.Sprintf(" hop %s in flow %s (%s) · %s", m.st.bold.Render(string(h.Kind)), short(f.ID, 12), oauth.ClientName(f.Client), mode+" view (d switches)"))
 	} else if k, ok := m.hop(ex.ID); ok {
 		text(fmt.Sprintf(" hop %s · %s", m.st.bold.Render(string(k)), mode+" view (d switches)"))
 	} else {

@@ -3,6 +3,8 @@ package tui
 import (
 	"strconv"
 	"strings"
+
+	"github.com/mcptap/mcptap/oauth"
 )
 
 // filterState is the / filter the lists apply, and the indexes that the
@@ -93,7 +95,7 @@ func (s *shared) matchFlow(i int) bool {
 				ok = ok || statusMatch(h.Status, "", t.val)
 			}
 		case "client":
-			ok = has(f.Client, t.val) || has(clientName(f.Client), t.val)
+			ok = has(f.Client, t.val) || has(oauth.ClientName(f.Client), t.val)
 		case "rule":
 			ok = has(string(f.Verdict.Rule), t.val)
 			for _, id := range f.Findings {
@@ -102,7 +104,7 @@ func (s *shared) matchFlow(i int) bool {
 				}
 			}
 		case "text":
-			ok = has(f.Client, t.val) || has(clientName(f.Client), t.val) || has(f.State, t.val) ||
+			ok = has(f.Client, t.val) || has(oauth.ClientName(f.Client), t.val) || has(f.State, t.val) ||
 				has(string(f.Verdict.Rule), t.val) || has(string(f.Verdict.Fault), t.val) || has(string(f.Status), t.val)
 			for _, id := range f.Findings {
 				if fd, found := s.finding(id); found && (has(string(fd.Rule), t.val) || has(fd.Title, t.val)) {
@@ -134,7 +136,7 @@ func (s *shared) matchExchange(i int) bool {
 		case "client":
 			if fi, found := s.exFlowIdx[ex.ID]; found {
 				f := s.flows[fi]
-				ok = has(f.Client, t.val) || has(clientName(f.Client), t.val)
+				ok = has(f.Client, t.val) || has(oauth.ClientName(f.Client), t.val)
 			}
 		case "rule":
 			for _, r := range s.exRules[ex.ID] {

@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
 )
 
 // gapWarn is the pause between two hops that the timeline calls out.
@@ -76,7 +77,7 @@ func (m *flowScreen) build() {
 	text := func(s string) { add(docLine{text: s}) }
 
 	text(fmt.Sprintf(" %s %s · %s · %s · started %s · lasted %s", m.glyph(f), m.st.bold.Render("Flow "+f.ID),
-		clientName(f.Client), f.Status, f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f))))
+		oauth.ClientName(f.Client), f.Status, f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f))))
 	if f.State != "" {
 		m.wrapped(add, w, " state    "+sanitize(f.State), f.State, 10)
 		if len(f.StateDecoded) > 0 {
@@ -88,7 +89,7 @@ func (m *flowScreen) build() {
 	}
 	verdict := m.verdictWords(f)
 	if f.Verdict.Rule != "" && f.Verdict.Rule != "ok" {
-		verdict = m.st.bad.Render(string(f.Verdict.Rule)) + fmt.Sprintf(" · %s · fault: %s (%s)", f.Verdict.Severity, f.Verdict.Fault, faultWords(f.Verdict.Fault))
+		verdict = m.st.bad.Render(string(f.Verdict.Rule)) + fmt.Sprintf(" · %s · fault: %s (%s)", f.Verdict.Severity, f.Verdict.Fault, f.Verdict.Fault.Words())
 	}
 	text(" verdict  " + verdict)
 	text("")
@@ -96,24 +97,9 @@ func (m *flowScreen) build() {
 	// Hop timeline.
 	text(" " + m.st.head.Render("Hop timeline") + m.st.dim.Render("   Δ = time since the previous hop"))
 	vf, hasVerdict := m.verdictFinding(f)
-	broken, brokenAt := "", -1
-	if hasVerdict && f.Status == mcptap.FlowFailed {
-		cited := map[string]bool{}
-		for _, id := range vf.Exchanges {
-			cited[id] = true
-		}
-		// the last cited hop is where it broke: earlier ones are context
-		// (the authorize whose state the redirect then dropped)
-		for i, h := range f.Hops {
-			if cited[h.Exchange] {
-				broken, brokenAt = h.Exchange, i
-			}
-		}
-		// A rule about a hop that never came cites the last hop that did;
-		// the timeline then shows the missing hop itself.
-		if vf.Rule == mcptap.RuleTokenNeverCalled || vf.Rule == mcptap.RuleMCPBearerNeverSent {
-			broken, brokenAt = "", -1
-		}
+	brokenAt, missing, failed := -1, mcptap.HopKind(""), false
+	if hasVerdict {
+		brokenAt, missing, failed = oauth.BrokenHop(f, vf)
 	}
 	m.hopLine = m.hopLine[:0]
 	prev := f.Started
@@ -142,16 +128,16 @@ func (m *flowScreen) build() {
 		add(docLine{text: line, ex: h.Exchange, copy: ex.URL(), sel: true})
 	}
 	switch {
-	case hasVerdict && f.Status == mcptap.FlowFailed && broken == "":
+	case failed && brokenAt < 0:
 		gap := vf.At.Sub(prev)
-		missing := "(missing hop)"
-		switch vf.Rule {
-		case mcptap.RuleTokenNeverCalled:
-			missing = "token   never called"
-		case mcptap.RuleMCPBearerNeverSent:
-			missing = "mcp     bearer never sent"
+		label := "(missing hop)"
+		switch missing {
+		case mcptap.HopToken:
+			label = "token   never called"
+		case mcptap.HopMCP:
+			label = "mcp     bearer never sent"
 		}
-		text(fmt.Sprintf(" %s%s %s", m.st.bad.Render("✗ "), m.gap(gap), m.st.bad.Render(fmt.Sprintf("%-34s none within the %s timeout", missing, dur(m.opts.TokenTimeout))+"  ◀ chain broke here")))
+		text(fmt.Sprintf(" %s%s %s", m.st.bad.Render("✗ "), m.gap(gap), m.st.bad.Render(fmt.Sprintf("%-34s none within the %s timeout", label, dur(m.opts.TokenTimeout))+"  ◀ chain broke here")))
 	case f.Status == mcptap.FlowInProgress && !f.WaitingSince.IsZero():
 		waited := m.now.Sub(f.WaitingSince)
 		text(fmt.Sprintf(" %s%s %s", m.st.wait.Render("… "), m.gap(m.now.Sub(prev)),
@@ -227,7 +213,7 @@ func (m *shared) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
 	if len(fd.Exchanges) > 0 {
 		ex = fd.Exchanges[0]
 	}
-	add(docLine{text: fmt.Sprintf("   %s %s  fault: %s (%s)", m.sevGlyph(fd.Severity), m.st.bold.Render(string(fd.Rule)), fd.Fault, faultWords(fd.Fault)),
+	add(docLine{text: fmt.Sprintf("   %s %s  fault: %s (%s)", m.sevGlyph(fd.Severity), m.st.bold.Render(string(fd.Rule)), fd.Fault, fd.Fault.Words()),
 		ex: ex, copy: string(fd.Rule) + ": " + fd.Title, sel: true})
 	inner := max(w-8, 20)
 	if fd.Title != "" {

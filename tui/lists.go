@@ -7,6 +7,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
 )
 
 // rowList is what the two list screens share: the rows that pass the filter
@@ -106,7 +107,7 @@ func (s *flowsScreen) View() string {
 	from, to := window(&s.l, len(s.rows), s.h-1)
 	for pos := from; pos < to; pos++ {
 		f := s.flows[s.rowAt(s.rows, pos)]
-		row := fmt.Sprintf(" %s %-10s %-14s %-9s %-9s ", s.glyph(f), short(clientName(f.Client), 10),
+		row := fmt.Sprintf(" %s %-10s %-14s %-9s %-9s ", s.glyph(f), short(oauth.ClientName(f.Client), 10),
 			short(sanitize(shortState(f)), 14), f.Started.Local().Format("15:04:05"), dur(s.flowDuration(f)))
 		row += s.verdictWords(f)
 		out = append(out, s.selectRow(row, s.w, pos == s.l.cursor))

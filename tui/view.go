@@ -116,56 +116,6 @@ func (m *Model) statusLine() string {
 	return " " + strings.Join(parts, " · ")
 }
 
-func clientName(c string) string {
-	switch c {
-	case "chatgpt":
-		return "ChatGPT"
-	case "claude":
-		return "Claude"
-	case "vscode":
-		return "VS Code"
-	case "cursor":
-		return "Cursor"
-	case "inspector":
-		return "Inspector"
-	case "claude-code":
-		return "Claude Code"
-	case "codex":
-		return "Codex"
-	case "copilot-studio":
-		return "Copilot St."
-	case "m365-copilot":
-		return "M365 Copilot"
-	case "copilot-cli":
-		return "Copilot CLI"
-	case "perplexity":
-		return "Perplexity"
-	case "open-webui":
-		return "Open WebUI"
-	case "go-sdk":
-		return "Go SDK"
-	case "":
-		return "unknown"
-	}
-	return c
-}
-
-func faultWords(f mcptap.Fault) string {
-	switch f {
-	case mcptap.FaultServer:
-		return "MCP server"
-	case mcptap.FaultAuthServer:
-		return "authorization server"
-	case mcptap.FaultClient:
-		return "client platform"
-	case mcptap.FaultUser:
-		return "user / browser / tunnel"
-	case mcptap.FaultNone:
-		return "nobody"
-	}
-	return "undecided"
-}
-
 func (m *shared) glyph(f mcptap.Flow) string {
 	switch f.Status {
 	case mcptap.FlowComplete:

@@ -61,7 +61,9 @@ every exchange, rebuilds each OAuth authorization attempt hop by hop and tells y
 which hop broke and whose side it is on.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("mcptap {{.Version}}\n")
 	root.PersistentFlags().String("db", "", "database file (default $MCPTAP_HOME/mcptap.db)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,13 +33,14 @@ within one report. Exit code 0 when no finding is at or above --fail-on, 1 when
 one is, 2 for bad usage or unreadable input.`,
 		Example: `  mcptap report                          # the latest session, as text
   mcptap report 0188f1c2 --format markdown # paste into an issue
-  mcptap report ~/Downloads/chatgpt.com.har --format json --fail-on warning`,
+  mcptap report ~/Downloads/chatgpt.com.har --format json --fail-on warning
+  mcptap report --format html > report.html     # sequence diagrams, one self-contained file
+  mcptap report --format junit > mcptap.xml     # CI: one testcase per flow
+  mcptap report --format sarif > mcptap.sarif   # code scanning: one result per finding`,
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch format {
-			case "text", "markdown", "json":
-			default:
-				return usageErr(fmt.Errorf("--format %q: want text, markdown or json", format))
+			if !slices.Contains(report.Formats, format) {
+				return usageErr(fmt.Errorf("--format %q: want %s", format, strings.Join(report.Formats, ", ")))
 			}
 			var threshold mcptap.Severity
 			switch failOn {
@@ -56,7 +59,12 @@ one is, 2 for bad usage or unreadable input.`,
 			if err != nil {
 				return err
 			}
-			r := report.Build(sess, exs, report.Options{Redact: !noRedact, TokenTimeout: timeout})
+			failSev := threshold
+			if failSev == "" {
+				failSev = report.FailNever
+			}
+			r := report.Build(sess, exs, report.Options{Redact: !noRedact, TokenTimeout: timeout,
+				FailOn: failSev, Detail: format == "html"})
 			if err := r.Write(cmd.OutOrStdout(), format); err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
@@ -73,7 +81,7 @@ one is, 2 for bad usage or unreadable input.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&format, "format", "text", "output format: text, markdown or json")
+	f.StringVar(&format, "format", "text", "output format: "+strings.Join(report.Formats, ", "))
 	f.StringVar(&failOn, "fail-on", "error", "exit 1 when a finding is at or above this severity: error, warning or never")
 	f.BoolVar(&noRedact, "no-redact", false, "show secrets (codes, tokens, verifiers) instead of keyed hashes")
 	f.DurationVar(&timeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token request may take")
