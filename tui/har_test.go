@@ -38,7 +38,7 @@ func TestSeedsHARReplaysSeedVerdicts(t *testing.T) {
 	}
 	m := sized(NewReplay(Options{}, exs), 160, 48)
 	s := plain(m)
-	for _, want := range []string{"ok: authorized", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
+	for _, want := range []string{"! Claude", "ok with 1 warning: authorize.resource-missing", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("seeds.har replay lacks %q:\n%s", want, s)
 		}

@@ -74,8 +74,8 @@ var keymap = []binding{
 		do: func(m *Model) tea.Cmd { return m.top().Update(rawMsg{}) }},
 	{keys: []string{"y"}, helpKeys: "y", help: "copy the selected value (state, URL, header, parameter) via OSC 52",
 		lineKey: "y", line: inAll("copy"), pos: 9, do: (*Model).copy},
-	{keys: []string{"r"}, helpKeys: "r", help: "write the markdown report to a file and say where",
-		lineKey: "r", line: inAll("report"), pos: 10, do: (*Model).writeReport},
+	{keys: []string{"r"}, helpKeys: "r", help: "write the report (markdown or HTML, secrets redacted) to a file: says where first",
+		lineKey: "r", line: inAll("report"), pos: 10, do: (*Model).askReport},
 	{keys: []string{"?"}, helpKeys: "?", help: "this help (any key closes it)",
 		lineKey: "?", line: inAll("help"), pos: 11, do: func(m *Model) tea.Cmd { m.help = true; return nil }},
 	{keys: []string{"q", "ctrl+c"}, helpKeys: "q ctrl+c", help: "quit",
@@ -100,6 +100,13 @@ var keyIndex = func() map[string]*binding {
 func (m *Model) keyLine() string {
 	if m.filtering {
 		return m.st.key.Render("/") + " " + m.input + "█  " + m.st.dim.Render("path: status: client: rule: text · enter apply · esc cancel")
+	}
+	if m.reportBase != "" {
+		var opts []string
+		for _, f := range reportFormats {
+			opts = append(opts, m.st.key.Render(f.key)+" "+f.format)
+		}
+		return " report to " + sanitize(m.reportBase) + ".…  " + strings.Join(opts, "  ") + "  " + m.st.dim.Render("any other key cancels")
 	}
 	if m.msg != "" {
 		return " " + m.msg

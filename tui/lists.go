@@ -95,7 +95,36 @@ func (s *flowsScreen) selection() selection {
 }
 
 func (s *flowsScreen) View() string {
-	head := s.st.head.Render(fmt.Sprintf("   %-10s %-14s %-9s %-9s %s", "CLIENT", "STATE", "STARTED", "DURATION", "VERDICT"))
+	from, to := window(&s.l, len(s.rows), s.h-1)
+	// On a narrow terminal the verdict and the fault side stay whole: the
+	// state column shrinks first, then the start time goes.
+	need := 0
+	for pos := from; pos < to; pos++ {
+		f := s.flows[s.rowAt(s.rows, pos)]
+		need = max(need, min(len(f.Verdict.Rule)+3+len(f.Verdict.Fault), 60))
+	}
+	// fixed cells: selection mark, glyph, client, duration and the blanks
+	// between them; one more for the ellipsis a cut row ends with
+	const fixed = 25 + 1
+	stateW, startW := 14, 10
+	for fixed+stateW+startW+need > s.w {
+		if stateW > 6 {
+			stateW--
+		} else if startW > 0 {
+			startW = 0
+		} else {
+			break
+		}
+	}
+	started := startW > 0
+	col := func(client, state, start, duration string) string {
+		row := fmt.Sprintf(" %-10s %-*s ", client, stateW, state)
+		if started {
+			row += fmt.Sprintf("%-9s ", start)
+		}
+		return row + fmt.Sprintf("%-9s ", duration)
+	}
+	head := s.st.head.Render("  " + col("CLIENT", "STATE", "STARTED", "DURATION") + "VERDICT")
 	if len(s.rows) == 0 {
 		msg := "No OAuth flows yet: waiting for an authorization attempt."
 		if s.filter != "" {
@@ -104,11 +133,10 @@ func (s *flowsScreen) View() string {
 		return strings.Join([]string{head, "", "   " + msg, "   " + s.st.dim.Render(fmt.Sprintf("%s seen so far; press 2 for all traffic.", plural(len(s.exs), "exchange")))}, "\n")
 	}
 	out := []string{head}
-	from, to := window(&s.l, len(s.rows), s.h-1)
 	for pos := from; pos < to; pos++ {
 		f := s.flows[s.rowAt(s.rows, pos)]
-		row := fmt.Sprintf(" %s %-10s %-14s %-9s %-9s ", s.glyph(f), short(oauth.ClientName(f.Client), 10),
-			short(sanitize(shortState(f)), 14), f.Started.Local().Format("15:04:05"), dur(s.flowDuration(f)))
+		row := " " + s.glyph(f) + col(short(oauth.ClientName(f.Client), 10), short(sanitize(shortState(f)), stateW),
+			f.Started.Local().Format("15:04:05"), dur(s.flowDuration(f)))
 		row += s.verdictWords(f)
 		out = append(out, s.selectRow(row, s.w, pos == s.l.cursor))
 	}

@@ -76,8 +76,9 @@ type Model struct {
 	trafficList *trafficScreen
 	stack       []screen // stack[0] is one of the two lists; the top is shown
 
-	filtering bool
-	input     string
+	filtering  bool
+	input      string
+	reportBase string // while r asks for the format: the file to write, without extension
 	help      bool
 	msg       string
 	copied    string
@@ -191,11 +192,14 @@ func (m *Model) setAnalysis(flows []mcptap.Flow, findings []mcptap.Finding) {
 	}
 	m.findings = findings
 	clear(m.findIdx)
-	m.errors = 0
+	m.errors, m.warnings = 0, 0
 	for i, f := range m.findings {
 		m.findIdx[f.ID] = i
-		if f.Severity == mcptap.SevError {
+		switch f.Severity {
+		case mcptap.SevError:
 			m.errors++
+		case mcptap.SevWarning:
+			m.warnings++
 		}
 	}
 	if m.exFlowIdx != nil {
@@ -295,6 +299,9 @@ func (m *Model) key(k tea.KeyPressMsg) tea.Cmd {
 	s := k.String()
 	if m.filtering {
 		return m.filterKey(k)
+	}
+	if m.reportBase != "" {
+		return m.reportKey(k)
 	}
 	if m.help {
 		if s == "q" || s == "ctrl+c" {

@@ -229,17 +229,30 @@ func TestReportKey(t *testing.T) {
 	m := sized(fixtureReplay(), termW, termH)
 	dir := t.TempDir()
 	m.opts.ReportDir = dir
-	old := markdownReport
-	t.Cleanup(func() { markdownReport = old })
-	markdownReport = nil
+	old := sessionReport
+	t.Cleanup(func() { sessionReport = old })
+	sessionReport = nil
 	if _, cmd := m.Update(press("r")); cmd != nil || !strings.Contains(m.msg, "mcptap report") {
 		t.Fatalf("without the report package: msg %q", m.msg)
 	}
-	markdownReport = func(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, _ time.Duration) error {
-		_, err := io.WriteString(w, "# report for "+sess.ID+"\n")
+	sessionReport = func(w io.Writer, sess mcptap.Session, exs []mcptap.Exchange, _ time.Duration, format string) error {
+		_, err := io.WriteString(w, "# "+format+" report for "+sess.ID+"\n")
 		return err
 	}
-	_, cmd := m.Update(press("r"))
+	// r says where it will write before writing anything, and offers html
+	m.Update(press("r"))
+	if s := plain(m); !strings.Contains(s, "report to "+dir) || !strings.Contains(s, "h html") || !strings.Contains(s, "m markdown") {
+		t.Fatalf("r does not say where and offer the formats:\n%s", s)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Fatalf("r wrote before a format was chosen: %v", files)
+	}
+	m.Update(press("x"))
+	if m.msg != "report cancelled" {
+		t.Fatalf("another key: msg %q", m.msg)
+	}
+	m.Update(press("r"))
+	_, cmd := m.Update(press("m"))
 	m.Update(cmd())
 	if !strings.HasPrefix(m.msg, "report written to "+dir) {
 		t.Fatalf("msg %q", m.msg)
@@ -353,7 +366,8 @@ func (m *Model) selectedExchangeID() string {
 // r with the real report package: a redacted markdown file naming the verdicts.
 func TestReportKeyWritesMarkdown(t *testing.T) {
 	m := sized(NewReplay(Options{Session: mcptap.Session{ID: "0187c0ffee5e5510", Source: mcptap.SourceImport}, ReportDir: t.TempDir()}, fixtureExchanges()), termW, termH)
-	_, cmd := m.Update(press("r"))
+	m.Update(press("r"))
+	_, cmd := m.Update(press("m"))
 	m.Update(cmd())
 	path := strings.TrimSuffix(strings.TrimPrefix(m.msg, "report written to "), " (secrets redacted)")
 	b, err := os.ReadFile(path)
@@ -367,5 +381,68 @@ func TestReportKeyWritesMarkdown(t *testing.T) {
 	}
 	if strings.Contains(string(b), "AC_lost") {
 		t.Error("the report shows an authorization code unredacted")
+	}
+}
+
+// At 80 columns every flow row still shows its whole verdict rule and fault
+// side: the state column shrinks and the start time goes first.
+func TestNarrowTerminalKeepsVerdictAndFault(t *testing.T) {
+	for _, w := range []int{80, 72} {
+		m := sized(fixtureReplay(), w, termH)
+		lines := strings.Split(plain(m), "\n")
+		for _, want := range []string{"state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
+			found := false
+			for _, l := range lines {
+				if strings.Contains(l, want) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("at %d columns no row shows %q:\n%s", w, want, plain(m))
+			}
+		}
+		if w == 72 && strings.Contains(lines[1], "STARTED") {
+			t.Errorf("at %d columns the start time should give way:\n%s", w, lines[1])
+		}
+	}
+}
+
+// A flow that connected but carries a warning is not shown like a clean one:
+// its own glyph, its warnings in the verdict column, a count in the status line.
+func TestWarningsVisibleInFlowsList(t *testing.T) {
+	m := sized(NewReplay(Options{}, fixtureExchanges()), termW, termH)
+	s := plain(m)
+	for _, want := range []string{"! Claude", "ok with 1 warning: authorize.resource-missing", "1 warning"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("flows view lacks %q:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "✓ Claude") {
+		t.Errorf("the Claude flow with a warning is shown as clean:\n%s", s)
+	}
+}
+
+// r then h writes the HTML report (sequence diagrams) next to where it said.
+func TestReportKeyWritesHTML(t *testing.T) {
+	dir := t.TempDir()
+	m := sized(NewReplay(Options{Session: mcptap.Session{ID: "0187c0ffee5e5510", Source: mcptap.SourceImport}, ReportDir: dir}, fixtureExchanges()), termW, termH)
+	m.Update(press("r"))
+	_, cmd := m.Update(press("h"))
+	m.Update(cmd())
+	path := strings.TrimSuffix(strings.TrimPrefix(m.msg, "report written to "), " (secrets redacted)")
+	if filepath.Dir(path) != dir || filepath.Ext(path) != ".html" {
+		t.Fatalf("msg %q: want an .html file in %s", m.msg, dir)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<svg class=\"seq\"", "token.never-called", "chain broke here"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("html report lacks %q", want)
+		}
+	}
+	if strings.Contains(string(b), "AC_lost") {
+		t.Error("the html report shows an authorization code unredacted")
 	}
 }

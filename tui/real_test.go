@@ -14,7 +14,7 @@ import (
 func TestReplayWithTrackerNamesSeedVerdicts(t *testing.T) {
 	m := sized(NewReplay(Options{}, fixtureExchanges()), 160, 48)
 	s := plain(m)
-	for _, want := range []string{"ok: authorized", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
+	for _, want := range []string{"! Claude", "ok with 1 warning: authorize.resource-missing", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("flows view lacks %q:\n%s", want, s)
 		}

@@ -26,7 +26,8 @@ type shared struct {
 	flowIdx  map[string]int
 	findings []mcptap.Finding
 	findIdx  map[string]int
-	errors   int
+	errors   int // error findings
+	warnings int // warning findings
 	dropped  uint64
 
 	// display preferences

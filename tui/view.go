@@ -101,6 +101,9 @@ func (m *Model) statusLine() string {
 		plural(len(m.flows), "flow"),
 		plural(m.errors, "error"),
 		fmt.Sprintf("%d dropped", m.dropped+m.opts.Session.Dropped))
+	if m.warnings > 0 { // after the errors: a connection that works can still carry them
+		parts = append(parts[:4], append([]string{plural(m.warnings, "warning")}, parts[4:]...)...)
+	}
 	if len(m.opts.Listen) > 0 {
 		s := "listen " + firstAndMore(m.opts.Listen)
 		if len(m.opts.Upstream) > 0 {
@@ -119,11 +122,36 @@ func (m *Model) statusLine() string {
 func (m *shared) glyph(f mcptap.Flow) string {
 	switch f.Status {
 	case mcptap.FlowComplete:
+		if m.flowWarnings(f) > 0 {
+			return m.st.warn.Render("!") // connected, but not clean
+		}
 		return m.st.ok.Render("✓")
 	case mcptap.FlowFailed:
 		return m.st.bad.Render("✗")
 	}
 	return m.st.wait.Render("…")
+}
+
+// flowWarnings counts the warnings among a flow's findings.
+func (m *shared) flowWarnings(f mcptap.Flow) int {
+	n := 0
+	for _, id := range f.Findings {
+		if fd, ok := m.finding(id); ok && fd.Severity == mcptap.SevWarning {
+			n++
+		}
+	}
+	return n
+}
+
+// warningRules names a flow's warnings' rules.
+func (m *shared) warningRules(f mcptap.Flow) string {
+	var rules []string
+	for _, id := range f.Findings {
+		if fd, ok := m.finding(id); ok && fd.Severity == mcptap.SevWarning {
+			rules = append(rules, string(fd.Rule))
+		}
+	}
+	return strings.Join(rules, ", ")
 }
 
 // flowEnd is when a flow last moved, or now while it is still in progress.
@@ -152,6 +180,9 @@ func (m *shared) verdictWords(f mcptap.Flow) string {
 		return m.st.wait.Render("in progress, last hop: " + last)
 	case f.Verdict.Rule == "ok" || f.Verdict.Rule == "":
 		if f.Status == mcptap.FlowComplete {
+			if n := m.flowWarnings(f); n > 0 {
+				return m.st.warn.Render("ok with " + plural(n, "warning") + ": " + m.warningRules(f))
+			}
 			return m.st.ok.Render("ok: authorized, token issued")
 		}
 	}
