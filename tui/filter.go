@@ -1,9 +1,11 @@
 package tui
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/oauth"
 )
 
@@ -12,40 +14,51 @@ import (
 type filterState struct {
 	filter    string
 	terms     []term
+	unknown   []string            // keys the filter named that it does not know
 	exFlowIdx map[string]int      // exchange → flow
 	exRules   map[string][]string // exchange → rules of findings citing it
+	exFaults  map[string][]string // exchange → fault sides of findings citing it
 }
 
 // setFilter parses a new filter and builds the indexes its terms need.
 func (s *shared) setFilter(f string) {
 	s.filter = f
-	s.terms = parseFilter(f)
+	s.terms, s.unknown = parseFilter(f)
 	s.exFlowIdx = nil
 	s.exRules = nil
+	s.exFaults = nil
 	for _, t := range s.terms {
-		if t.key == "client" || t.key == "rule" || t.key == "text" {
+		if t.key == "client" || t.key == "rule" || t.key == "fault" || t.key == "text" {
 			s.indexExchanges()
 			break
 		}
 	}
 }
 
-// term is one word of the / filter: "key:value" with key one of path,
-// status, client, rule or text; a bare word is text. All terms must match.
+// term is one word of the / filter: "key:value" with key one of filterKeys;
+// a bare word is text. All terms must match.
 type term struct{ key, val string }
 
-func parseFilter(s string) []term {
-	var ts []term
+// filterKeys are the keys the / filter knows, in the order the help names them.
+var filterKeys = []string{"path", "status", "client", "rule", "fault", "text"}
+
+// parseFilter splits a filter into terms. A word whose "key:" is no known key
+// is searched as text, and its key is returned as unknown so the user hears
+// of it (a URL's scheme is no key).
+func parseFilter(s string) (ts []term, unknown []string) {
 	for _, w := range strings.Fields(strings.ToLower(s)) {
 		k, v, ok := strings.Cut(w, ":")
 		switch {
-		case ok && (k == "path" || k == "status" || k == "client" || k == "rule" || k == "text"):
+		case ok && slices.Contains(filterKeys, k):
 			ts = append(ts, term{k, v})
 		default:
+			if ok && k != "" && k != "http" && k != "https" && strings.Trim(k, "abcdefghijklmnopqrstuvwxyz_-") == "" {
+				unknown = append(unknown, k)
+			}
 			ts = append(ts, term{"text", w})
 		}
 	}
-	return ts
+	return ts, unknown
 }
 
 func has(s, sub string) bool {
@@ -70,9 +83,11 @@ func (s *shared) indexExchanges() {
 		}
 	}
 	s.exRules = map[string][]string{}
+	s.exFaults = map[string][]string{}
 	for _, fd := range s.findings {
 		for _, id := range fd.Exchanges {
 			s.exRules[id] = append(s.exRules[id], string(fd.Rule))
+			s.exFaults[id] = append(s.exFaults[id], string(fd.Fault))
 		}
 	}
 }
@@ -96,6 +111,13 @@ func (s *shared) matchFlow(i int) bool {
 			}
 		case "client":
 			ok = has(f.Client, t.val) || has(oauth.ClientName(f.Client), t.val)
+		case "fault":
+			ok = has(string(f.Verdict.Fault), t.val) || has(f.Verdict.Fault.Words(), t.val)
+			for _, id := range f.Findings {
+				if fd, found := s.finding(id); found && fd.Severity != mcptap.SevInfo && has(string(fd.Fault), t.val) {
+					ok = true
+				}
+			}
 		case "rule":
 			ok = has(string(f.Verdict.Rule), t.val)
 			for _, id := range f.Findings {
@@ -141,6 +163,10 @@ func (s *shared) matchExchange(i int) bool {
 		case "rule":
 			for _, r := range s.exRules[ex.ID] {
 				ok = ok || has(r, t.val)
+			}
+		case "fault":
+			for _, f := range s.exFaults[ex.ID] {
+				ok = ok || has(f, t.val)
 			}
 		case "text":
 			ok = has(ex.URL(), t.val) || has(ex.Method, t.val) || has(ex.Err, t.val) ||

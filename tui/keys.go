@@ -62,7 +62,7 @@ var keymap = []binding{
 	{keys: []string{"esc", "backspace", "left", "h"}, helpKeys: "esc ← h backspace", help: "back (in a list: clear the filter)",
 		lineKey: "esc", line: map[view]string{viewFlow: "back", viewExchange: "back"}, pos: 8,
 		do: func(m *Model) tea.Cmd { m.goBack(); return nil }},
-	{keys: []string{"/"}, helpKeys: "/", help: "filter: words must all match; path:/oauth status:4xx client:chatgpt rule:state text:…",
+	{keys: []string{"/"}, helpKeys: "/", help: "filter, all words must match: path:/oauth status:4xx client:chatgpt rule:state fault:client",
 		lineKey: "/", line: inLists("filter"), pos: 4,
 		do: func(m *Model) tea.Cmd { m.filtering = true; m.input = m.filter; return nil }},
 	{keys: []string{"o"}, helpKeys: "o", help: "newest first / newest last",
@@ -99,7 +99,7 @@ var keyIndex = func() map[string]*binding {
 // keyLine lists the bindings the current view shows, in key-line order.
 func (m *Model) keyLine() string {
 	if m.filtering {
-		return m.st.key.Render("/") + " " + m.input + "█  " + m.st.dim.Render("path: status: client: rule: text · enter apply · esc cancel")
+		return m.st.key.Render("/") + " " + m.input + "█  " + m.st.dim.Render(strings.Join(filterKeys, ": ") + ": · enter apply · esc cancel")
 	}
 	if m.reportBase != "" {
 		var opts []string

@@ -357,9 +357,12 @@ func (m *Model) applyFilter() {
 	m.setFilter(m.filter)
 	m.flowsList.Update(refilterMsg{})
 	m.trafficList.Update(refilterMsg{})
-	if m.filter == "" {
+	switch {
+	case m.filter == "":
 		m.msg = "filter cleared"
-	} else {
+	case len(m.unknown) > 0:
+		m.msg = "unknown filter key " + strings.Join(m.unknown, ": ") + ": searched as text; keys are " + strings.Join(filterKeys, ": ") + ":"
+	default:
 		m.msg = "filter: " + m.filter + " (esc clears)"
 	}
 }

@@ -109,6 +109,8 @@ func TestFilterTerms(t *testing.T) {
 		{"client:chatgpt", 3, 4},
 		{"client:claude", 1, 7},
 		{"rule:never", 1, 1},
+		{"fault:auth-server", 1, 1},
+		{"fault:client", 2, 2},
 		{"rule:state", 2, 2},
 		{"status:404", 1, 1},
 		{"status:failed", 3, 0},
@@ -444,5 +446,24 @@ func TestReportKeyWritesHTML(t *testing.T) {
 	}
 	if strings.Contains(string(b), "AC_lost") {
 		t.Error("the html report shows an authorization code unredacted")
+	}
+}
+
+// A filter key the filter does not know is said, and searched as text; a
+// URL's scheme is no key.
+func TestFilterUnknownKey(t *testing.T) {
+	m := sized(fixtureReplay(), termW, termH)
+	m.Update(press("/"))
+	for _, r := range "verdict:failed" {
+		m.Update(press(string(r)))
+	}
+	m.Update(press("enter"))
+	if !strings.Contains(m.msg, "unknown filter key verdict") || !strings.Contains(m.msg, "fault:") {
+		t.Errorf("msg %q: want the unknown key named and the known keys listed", m.msg)
+	}
+	m.filter = "https://mcp.example.com"
+	m.applyFilter()
+	if strings.Contains(m.msg, "unknown") {
+		t.Errorf("a URL was taken for a filter key: %q", m.msg)
 	}
 }
