@@ -111,7 +111,9 @@ func (m *exchangeScreen) Update(msg tea.Msg) tea.Cmd {
 
 func (m *exchangeScreen) View() string { return strings.Join(m.d.render(m.shared, m.w, m.h), "\n") }
 
-func (m *exchangeScreen) selection() selection { return selection{copy: m.d.current().copy} }
+func (m *exchangeScreen) selection() selection {
+	return selection{copy: m.d.current().copy, subject: m.id}
+}
 
 func (m *exchangeScreen) build() {
 	d := &m.d

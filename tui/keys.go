@@ -74,6 +74,8 @@ var keymap = []binding{
 		do: func(m *Model) tea.Cmd { return m.top().Update(rawMsg{}) }},
 	{keys: []string{"y"}, helpKeys: "y", help: "copy the selected value (state, URL, header, parameter) via OSC 52",
 		lineKey: "y", line: inAll("copy"), pos: 9, do: (*Model).copy},
+	{keys: []string{"c"}, helpKeys: "c", help: "copy the selected exchange as a curl command (OSC 52; with its secrets)",
+		lineKey: "c", line: map[view]string{viewTraffic: "curl", viewFlow: "curl", viewExchange: "curl"}, pos: 9, do: (*Model).copyCurl},
 	{keys: []string{"r"}, helpKeys: "r", help: "write the report (markdown or HTML, secrets redacted) to a file: says where first",
 		lineKey: "r", line: inAll("report"), pos: 10, do: (*Model).askReport},
 	{keys: []string{"?"}, helpKeys: "?", help: "this help (any key closes it)",

@@ -276,6 +276,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.msg = "capture stopped; press q to quit"
 	case loadedMsg:
 		return m, m.broadcast(msg)
+	case curlMsg:
+		if msg.err != nil {
+			m.msg = "curl: could not load the exchange: " + msg.err.Error()
+			return m, nil
+		}
+		return m, m.copyText(msg.cmd, "curl command")
 	case reportMsg:
 		if msg.err != nil {
 			m.msg = "report: " + msg.err.Error()
@@ -401,8 +407,16 @@ func (m *Model) copy() tea.Cmd {
 		m.msg = "nothing to copy here"
 		return nil
 	}
+	return m.copyText(v, "")
+}
+
+// copyText puts v on the clipboard (OSC 52) and says so; what names it.
+func (m *Model) copyText(v, what string) tea.Cmd {
 	m.copied = v
-	m.msg = "copied " + plural(len(v), "byte") + " to the clipboard (OSC 52): " + short(sanitize(v), 40)
+	if what == "" {
+		what = plural(len(v), "byte")
+	}
+	m.msg = "copied " + what + " to the clipboard (OSC 52): " + short(sanitize(v), 40)
 	return tea.SetClipboard(v)
 }
 

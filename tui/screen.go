@@ -33,10 +33,11 @@ const (
 	viewExchange
 )
 
-// selection is what the cursor is on: a flow or an exchange to open, and the
-// value y copies.
+// selection is what the cursor is on: a flow or an exchange to open, the
+// value y copies, and the exchange the screen itself shows (c copies it as
+// curl when nothing else is selected).
 type selection struct {
-	flow, exchange, copy string
+	flow, exchange, copy, subject string
 }
 
 // moveMsg moves the cursor by n rows or lines (negative: up).
