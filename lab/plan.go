@@ -8,10 +8,42 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	mcptap "github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/proxy"
 )
+
+// owners maps each world's public host:port to the world's index.
+func (p *Plan) owners() map[string]int {
+	owner := map[string]int{}
+	for i, w := range p.Worlds {
+		for _, h := range w.PublicHosts() {
+			owner[h] = i
+		}
+	}
+	return owner
+}
+
+// worldOfExchange is the world whose listener an exchange arrived on (or,
+// through the browser proxy, whose host it went to).
+func worldOfExchange(owner map[string]int, ex mcptap.Exchange) (int, bool) {
+	if i, ok := owner[ex.Listener]; ok {
+		return i, true
+	}
+	i, ok := owner[ex.Host]
+	return i, ok
+}
+
+// ScenarioOf names the scenario an exchange belongs to ("" if none): what
+// the demo's live view labels flows with. Call it once the plan is bound.
+func (p *Plan) ScenarioOf(ex mcptap.Exchange) string {
+	p.ownerOnce.Do(func() { p.owner = p.owners() })
+	if i, ok := worldOfExchange(p.owner, ex); ok {
+		return p.Worlds[i].Scenario.Name
+	}
+	return ""
+}
 
 // Plan is a set of scenario worlds fronted by one mcptap proxy: each proxied
 // lab listener gets its own route, so every hop is recorded and attributable
@@ -23,6 +55,9 @@ type Plan struct {
 	// that concurrent test processes never race for one port.
 	FixedPorts bool
 	refs       []routeRef
+
+	ownerOnce sync.Once
+	owner     map[string]int
 }
 
 type routeRef struct {
@@ -121,17 +156,10 @@ type Outcome struct {
 // exchanges arrived on, and compares each scenario's worst verdict with what
 // it expects. A healthy scenario also fails on any warning or error finding.
 func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []mcptap.Finding) []Outcome {
-	owner := map[string]int{} // host:port -> world index
-	for i, w := range p.Worlds {
-		for _, h := range w.PublicHosts() {
-			owner[h] = i
-		}
-	}
+	owner := p.owners()
 	exWorld := map[string]int{}
 	for _, ex := range exs {
-		if i, ok := owner[ex.Listener]; ok {
-			exWorld[ex.ID] = i
-		} else if i, ok := owner[ex.Host]; ok {
+		if i, ok := worldOfExchange(owner, ex); ok {
 			exWorld[ex.ID] = i
 		}
 	}

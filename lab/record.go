@@ -24,8 +24,9 @@ type RecordOptions struct {
 	// Progress is Plan.Run's progress callback.
 	Progress func(w *World, res *Result, err error)
 	// View, if set, runs beside the scenarios (the live TUI); when it
-	// returns, scenarios still running are cancelled.
-	View func(ctx context.Context, c *live.Capture) error
+	// returns, scenarios still running are cancelled. The plan names the
+	// scenario of each exchange (Plan.ScenarioOf).
+	View func(ctx context.Context, c *live.Capture, p *Plan) error
 }
 
 // Record runs scs one after the other behind a live capture of the real
@@ -92,7 +93,7 @@ func runBeside(ctx context.Context, plan *Plan, c *live.Capture, opts RecordOpti
 		_, err := plan.Run(rctx, opts.Progress)
 		done <- err
 	}()
-	viewErr := opts.View(rctx, c)
+	viewErr := opts.View(rctx, c, plan)
 	cancel() // the user left the view: stop what is still running
 	runErr := <-done
 	if rctx.Err() != nil {

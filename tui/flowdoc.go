@@ -76,8 +76,12 @@ func (m *flowScreen) build() {
 	add := func(l docLine) { d.lines = append(d.lines, l) }
 	text := func(s string) { add(docLine{text: s}) }
 
+	who := oauth.ClientName(f.Client)
+	if l := m.labels[f.ID]; l != "" {
+		who += " · scenario " + sanitize(l)
+	}
 	text(fmt.Sprintf(" %s %s · %s · %s · started %s · lasted %s", m.glyph(f), m.st.bold.Render("Flow "+f.ID),
-		oauth.ClientName(f.Client), f.Status, f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f))))
+		who, f.Status, f.Started.Local().Format("15:04:05"), dur(m.flowDuration(f))))
 	if f.State != "" {
 		m.wrapped(add, w, " state    "+sanitize(f.State), f.State, 10)
 		if len(f.StateDecoded) > 0 {

@@ -106,25 +106,41 @@ func (s *flowsScreen) View() string {
 	// fixed cells: selection mark, glyph, client, duration and the blanks
 	// between them; one more for the ellipsis a cut row ends with
 	const fixed = 25 + 1
-	stateW, startW := 14, 10
-	for fixed+stateW+startW+need > s.w {
-		if stateW > 6 {
-			stateW--
-		} else if startW > 0 {
-			startW = 0
-		} else {
-			break
+	labelW := 0 // the demo's scenario names
+	if s.labels != nil {
+		for pos := from; pos < to; pos++ {
+			labelW = max(labelW, min(len(s.labels[s.flows[s.rowAt(s.rows, pos)].ID])+1, 25))
 		}
 	}
+	stateW, startW := 14, 10
+	for fixed+labelW+stateW+startW+need > s.w {
+		if stateW > 6 {
+			stateW--
+			continue
+		}
+		if labelW > 9 {
+			labelW--
+			continue
+		}
+		if startW > 0 {
+			startW = 0
+			continue
+		}
+		break // nothing left to give: the verdict is cut at the edge
+	}
 	started := startW > 0
-	col := func(client, state, start, duration string) string {
-		row := fmt.Sprintf(" %-10s %-*s ", client, stateW, state)
+	col := func(client, label, state, start, duration string) string {
+		row := fmt.Sprintf(" %-10s ", client)
+		if labelW > 0 {
+			row += fmt.Sprintf("%-*s", labelW, label)
+		}
+		row += fmt.Sprintf("%-*s ", stateW, state)
 		if started {
 			row += fmt.Sprintf("%-9s ", start)
 		}
 		return row + fmt.Sprintf("%-9s ", duration)
 	}
-	head := s.st.head.Render("  " + col("CLIENT", "STATE", "STARTED", "DURATION") + "VERDICT")
+	head := s.st.head.Render("  " + col("CLIENT", "SCENARIO", "STATE", "STARTED", "DURATION") + "VERDICT")
 	if len(s.rows) == 0 {
 		msg := "No OAuth flows yet: waiting for an authorization attempt."
 		if s.filter != "" {
@@ -135,7 +151,12 @@ func (s *flowsScreen) View() string {
 	out := []string{head}
 	for pos := from; pos < to; pos++ {
 		f := s.flows[s.rowAt(s.rows, pos)]
-		row := " " + s.glyph(f) + col(short(oauth.ClientName(f.Client), 10), short(sanitize(shortState(f)), stateW),
+		label := ""
+		if labelW > 0 {
+			label = short(sanitize(s.labels[f.ID]), labelW-1)
+		}
+		row := " " + s.glyph(f) + col(short(oauth.ClientName(f.Client), 10), label,
+			short(sanitize(shortState(f)), stateW),
 			f.Started.Local().Format("15:04:05"), dur(s.flowDuration(f)))
 		row += s.verdictWords(f)
 		out = append(out, s.selectRow(row, s.w, pos == s.l.cursor))

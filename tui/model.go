@@ -36,6 +36,10 @@ type Options struct {
 
 	// Decode splits a value into its decoding layers; nil uses oauth.Decode.
 	Decode func(string) []oauth.Layer
+
+	// Label, if set, names the flow an exchange belongs to (the demo: its
+	// scenario); the flows list and the flow screen show it.
+	Label func(mcptap.Exchange) string
 }
 
 // ExchangesMsg is a batch of new or updated exchanges (upserted by ID).
@@ -204,6 +208,19 @@ func (m *Model) setAnalysis(flows []mcptap.Flow, findings []mcptap.Finding) {
 	}
 	if m.exFlowIdx != nil {
 		m.indexExchanges()
+	}
+	if m.opts.Label != nil {
+		m.labels = make(map[string]string, len(flows))
+		for _, f := range flows {
+			for _, h := range f.Hops {
+				if ex, ok := m.exchange(h.Exchange); ok {
+					if l := m.opts.Label(ex); l != "" {
+						m.labels[f.ID] = l
+						break
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -26,7 +26,8 @@ type shared struct {
 	flowIdx  map[string]int
 	findings []mcptap.Finding
 	findIdx  map[string]int
-	errors   int // error findings
+	labels   map[string]string // flow ID → Options.Label of its first labelled hop
+	errors   int               // error findings
 	warnings int // warning findings
 	dropped  uint64
 

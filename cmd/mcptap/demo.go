@@ -134,7 +134,9 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 		},
 	}
 	if useTUI {
-		opts.View = func(ctx context.Context, c *live.Capture) error { return runTUI(ctx, c, viewSub, f.tokenTimeout) }
+		opts.View = func(ctx context.Context, c *live.Capture, p *lab.Plan) error {
+			return runTUI(ctx, c, viewSub, f.tokenTimeout, p.ScenarioOf)
+		}
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer cancel()

@@ -170,7 +170,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		viewDone = done
 		go func() {
 			defer close(done)
-			viewErr = runTUI(viewCtx, capture, viewSub, f.tokenTimeout)
+			viewErr = runTUI(viewCtx, capture, viewSub, f.tokenTimeout, nil)
 		}()
 	} else {
 		viewDone = live.Lines(stdout, viewSub, f.tokenTimeout)

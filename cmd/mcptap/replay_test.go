@@ -115,6 +115,7 @@ func saveScreen(t *testing.T, name, screen string) {
 func TestTUICommands(t *testing.T) {
 	bin := buildMcptap(t)
 	t.Run("proxy-live", func(t *testing.T) { proxyLiveTUIInTmux(t, bin) })
+	t.Run("demo-live", func(t *testing.T) { demoTUIInTmux(t, bin) })
 	t.Run("tmux", func(t *testing.T) { replayTUIInTmux(t, bin) })
 	t.Run("no-color", func(t *testing.T) { replayTUINoColor(t, bin) })
 	t.Run("no-tui", func(t *testing.T) { replayNoTUIPrintsLines(t, bin) })
@@ -136,7 +137,7 @@ func replayTUIInTmux(t *testing.T, bin string) {
 
 	screen := s.waitFor("Flows (4)", "replay", "session ")
 	saveScreen(t, "flows", screen)
-	for _, want := range []string{"✓ Claude", "✗ ChatGPT", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
+	for _, want := range []string{"! Claude", "ok with 1 warning", "✗ ChatGPT", "state.not-echoed · auth-server", "token.never-called · client", "callback.state-not-found · client"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("flows screen lacks %q:\n%s", want, screen)
 		}

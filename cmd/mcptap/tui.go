@@ -16,8 +16,9 @@ const tuiAvailable = true
 
 // runTUI shows the live view over sub (the TUI's own subscription, made before
 // the capture started) and returns when the user quits or ctx ends. The TUI
-// runs its own oauth.Tracker with tokenTimeout.
-func runTUI(ctx context.Context, c *live.Capture, sub *mcptap.Subscription, tokenTimeout time.Duration) error {
+// runs its own oauth.Tracker with tokenTimeout; label, if set, names the
+// flows (the demo's scenarios).
+func runTUI(ctx context.Context, c *live.Capture, sub *mcptap.Subscription, tokenTimeout time.Duration, label func(mcptap.Exchange) string) error {
 	viewLog.Hold()
 	defer viewLog.Release()
 	sess := c.Session()
@@ -28,6 +29,7 @@ func runTUI(ctx context.Context, c *live.Capture, sub *mcptap.Subscription, toke
 			Upstream:     upstreams(sess),
 			TokenTimeout: tokenTimeout,
 			Dropped:      c.Dropped,
+			Label:        label,
 		},
 		Sub: sub,
 	})

@@ -75,3 +75,18 @@ func proxyLiveTUIInTmux(t *testing.T, bin string) {
 		t.Errorf("proxy did not end its session cleanly after the TUI quit:\n%s", screen)
 	}
 }
+
+// The demo's live view labels each flow with the scenario that made it.
+func demoTUIInTmux(t *testing.T, bin string) {
+	needTmux(t)
+	s := startTmux(t, []string{"MCPTAP_HOME=" + t.TempDir(), "TERM=xterm-256color"},
+		bin, "demo", "--scenario", "state-dropped")
+	screen := s.waitFor("SCENARIO", "state-dropped", "state.not-echoed · auth-server")
+	for _, l := range strings.Split(screen, "\n") {
+		if strings.Contains(l, "state.not-echoed") && !strings.Contains(l, "state-dropped") {
+			t.Errorf("the state.not-echoed flow is not labelled state-dropped: %q", l)
+		}
+	}
+	s.keys("q")
+	s.waitFor("mcptap-exit=")
+}
