@@ -53,6 +53,7 @@ type Capture struct {
 	log      *slog.Logger
 	stopOnce sync.Once
 	stopErr  error
+	reads    *readServer // nil when the read API could not start
 }
 
 // Start binds the proxy's listeners, creates the session in the store,
@@ -105,6 +106,11 @@ func Start(cfg Config) (*Capture, error) {
 		}
 		return nil, fmt.Errorf("live: %w", err)
 	}
+	// Other commands read this file through the capture while it records.
+	reads, err := serveReads(cfg.Store, log)
+	if err != nil {
+		log.Warn("other mcptap commands cannot read this database until the capture stops", "err", err)
+	}
 	n := cfg.RecorderBuffer
 	if n <= 0 {
 		n = DefaultRecorderBuffer
@@ -119,6 +125,7 @@ func Start(cfg Config) (*Capture, error) {
 		proxy:   p,
 		browser: fw,
 		log:     log,
+		reads:   reads,
 	}
 	p.Serve()
 	if fw != nil {
@@ -207,6 +214,9 @@ func (c *Capture) Stop(ctx context.Context) error {
 		}
 		if dropped > 0 {
 			c.log.Warn("recorder fell behind", "session", c.session.ID, "dropped", dropped)
+		}
+		if c.reads != nil {
+			c.reads.close(ctx)
 		}
 		c.stopErr = errors.Join(perr, werr, eerr)
 	})

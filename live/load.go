@@ -35,7 +35,7 @@ func IsFile(arg string) bool {
 // Load reads what arg names: a HAR file (IsFile), or else a stored session
 // of store (an ID prefix; "" is the latest). It is the one loader behind
 // report, replay and replay --send; the analysis sorts what it returns.
-func Load(arg string, store *recorder.Store) (mcptap.Session, []mcptap.Exchange, error) {
+func Load(arg string, store recorder.Reader) (mcptap.Session, []mcptap.Exchange, error) {
 	if IsFile(arg) {
 		return loadFile(arg)
 	}
@@ -64,7 +64,7 @@ func loadFile(path string) (mcptap.Session, []mcptap.Exchange, error) {
 	return sess, exs, nil
 }
 
-func loadStored(store *recorder.Store, arg string) (mcptap.Session, []mcptap.Exchange, error) {
+func loadStored(store recorder.Reader, arg string) (mcptap.Session, []mcptap.Exchange, error) {
 	var (
 		sess mcptap.Session
 		err  error

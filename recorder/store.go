@@ -633,11 +633,36 @@ func decodeExchange(session string, id, meta, body []byte) (mcptap.Exchange, err
 	return ex, nil
 }
 
+// Reader is what the commands that only read need of a database: the Store
+// itself, or a running mcptap's read API when it holds the file.
+type Reader interface {
+	Path() string
+	Close() error
+	Session(id string) (mcptap.Session, error)
+	Sessions() ([]mcptap.Session, error)
+	Latest() (mcptap.Session, error)
+	FindSession(prefix string) (mcptap.Session, error)
+	Exchanges(session string, fn func(mcptap.Exchange) error) error
+	Exchange(session, id string) (mcptap.Exchange, error)
+}
+
+var _ Reader = (*Store)(nil)
+
 // Exchanges calls fn for each exchange of a session in ID order, bodies
 // included. fn runs inside a read transaction: it must not write to the store.
 // An error from fn stops the walk and is returned.
 func (s *Store) Exchanges(session string, fn func(mcptap.Exchange) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	_, err := s.ExchangePage(session, "", 0, fn)
+	return err
+}
+
+// ExchangePage is Exchanges from the exchange after ID after ("" from the
+// first) for at most limit exchanges (0: all), in one read transaction. next
+// is the ID to continue after, "" when the session has no more. A reader that
+// pages keeps each transaction short, so a long read never holds up a writer
+// that must grow the file.
+func (s *Store) ExchangePage(session, after string, limit int, fn func(mcptap.Exchange) error) (next string, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketSessions) == nil || tx.Bucket(bucketSessions).Get([]byte(session)) == nil {
 			return fmt.Errorf("session %s: %w", session, ErrNotFound)
 		}
@@ -650,13 +675,24 @@ func (s *Store) Exchanges(session string, fn func(mcptap.Exchange) error) error 
 			return nil
 		}
 		mc := meta.Cursor()
+		k, v := mc.First()
+		if after != "" {
+			k, v = mc.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, v = mc.Next()
+			}
+		}
 		var bc *bolt.Cursor
 		var bk, bv []byte
-		if body != nil {
+		if body != nil && k != nil {
 			bc = body.Cursor()
-			bk, bv = bc.First()
+			bk, bv = bc.Seek(k)
 		}
-		for k, v := mc.First(); k != nil; k, v = mc.Next() {
+		for n := 0; k != nil; k, v = mc.Next() {
+			if limit > 0 && n == limit {
+				next = after
+				return nil
+			}
 			// Both buckets share keys and order: walk them side by side
 			// instead of a Get (a tree descent) per exchange.
 			for bk != nil && bytes.Compare(bk, k) < 0 {
@@ -673,9 +709,12 @@ func (s *Store) Exchanges(session string, fn func(mcptap.Exchange) error) error 
 			if err := fn(ex); err != nil {
 				return err
 			}
+			after = ex.ID
+			n++
 		}
 		return nil
 	})
+	return next, err
 }
 
 // Exchange returns one exchange of a session, bodies included.

@@ -33,10 +33,28 @@ func openStore(cmd *cobra.Command) (*recorder.Store, error) {
 }
 
 // openStoreRead opens an existing database read-only (a shared lock: other
-// readers may open it too, a recorder may not). A missing file is an exit-2
-// error wrapping fs.ErrNotExist that says how to make one.
-func openStoreRead(cmd *cobra.Command) (*recorder.Store, error) {
-	return openStoreWith(cmd, &recorder.Options{ReadOnly: true})
+// readers may open it too, a recorder may not). A database that a running
+// mcptap is recording into is read through that process's read API
+// (live.DialReads), so a second terminal can look at a live session. A
+// missing file is an exit-2 error wrapping fs.ErrNotExist that says how to
+// make one.
+func openStoreRead(cmd *cobra.Command) (recorder.Reader, error) {
+	s, err := openStoreWith(cmd, &recorder.Options{ReadOnly: true})
+	if err == nil {
+		return s, nil
+	}
+	if !errors.Is(err, recorder.ErrInUse) {
+		return nil, err
+	}
+	path, perr := dbPath(cmd)
+	if perr != nil {
+		return nil, err
+	}
+	r, derr := live.DialReads(path)
+	if derr != nil {
+		return nil, err // the file is busy and nobody serves it: say so
+	}
+	return r, nil
 }
 
 func openStoreWith(cmd *cobra.Command, opts *recorder.Options) (*recorder.Store, error) {
@@ -56,7 +74,7 @@ func openStoreWith(cmd *cobra.Command, opts *recorder.Options) (*recorder.Store,
 
 // pickSession resolves an optional SESSION argument (a unique ID prefix) or
 // the latest session, as exit-2 errors when it names nothing.
-func pickSession(store *recorder.Store, args []string) (mcptap.Session, error) {
+func pickSession(store recorder.Reader, args []string) (mcptap.Session, error) {
 	var sess mcptap.Session
 	var err error
 	if len(args) > 0 {
@@ -101,7 +119,7 @@ func exactArgs(n int) cobra.PositionalArgs {
 // loadSource reads a SESSION|FILE.har argument with live.Load: bad input is exit
 // 2, a database that could not be read exit 3. store may be nil when arg
 // names a file.
-func loadSource(arg string, store *recorder.Store) (mcptap.Session, []mcptap.Exchange, error) {
+func loadSource(arg string, store recorder.Reader) (mcptap.Session, []mcptap.Exchange, error) {
 	sess, exs, err := live.Load(arg, store)
 	var ie *live.InputError
 	switch {

@@ -228,6 +228,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("sigint", func(t *testing.T) { testProxySIGINTFlushesAndEnds(t, bin) })
 	t.Run("refusals", func(t *testing.T) { testProxyRefusals(t, bin) })
 	t.Run("cpuprofile", func(t *testing.T) { testCPUProfileEnv(t, bin) })
+	t.Run("read-while-recording", func(t *testing.T) { testReadWhileRecording(t, bin) })
 }
 
 // testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile
