@@ -101,7 +101,7 @@ var keyIndex = func() map[string]*binding {
 // keyLine lists the bindings the current view shows, in key-line order.
 func (m *Model) keyLine() string {
 	if m.filtering {
-		return m.st.key.Render("/") + " " + m.input + "█  " + m.st.dim.Render(strings.Join(filterKeys, ": ") + ": · enter apply · esc cancel")
+		return m.st.key.Render("/") + " " + m.input + "█  " + m.st.dim.Render(strings.Join(filterKeys, ": ")+": · enter apply · esc cancel")
 	}
 	if m.reportBase != "" {
 		var opts []string

@@ -83,9 +83,9 @@ type Model struct {
 	filtering  bool
 	input      string
 	reportBase string // while r asks for the format: the file to write, without extension
-	help      bool
-	msg       string
-	copied    string
+	help       bool
+	msg        string
+	copied     string
 
 	width, height int
 }

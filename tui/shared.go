@@ -28,7 +28,7 @@ type shared struct {
 	findIdx  map[string]int
 	labels   map[string]string // flow ID → Options.Label of its first labelled hop
 	errors   int               // error findings
-	warnings int // warning findings
+	warnings int               // warning findings
 	dropped  uint64
 
 	// display preferences
