@@ -526,8 +526,8 @@ func TestForwardShutdownCutsOpenMITMStream(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	err = e.fw.Shutdown(ctx)
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("Shutdown took %v", took)
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("Shutdown took %v: it waited for the open stream instead of cutting it", took)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v, want it to report the cut stream", err)

@@ -66,11 +66,27 @@ func TestCancelledStreamRecordedAsCutDespiteCleanEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan []byte)
+	first := make(chan struct{})
 	go func() {
-		b, _ := io.ReadAll(resp.Body)
-		done <- b
+		// the first event, then wait for the next one
+		var b []byte
+		buf := make([]byte, 256)
+		for !strings.Contains(string(b), "\n\n") {
+			n, err := resp.Body.Read(buf)
+			b = append(b, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		close(first)
+		rest, _ := io.ReadAll(resp.Body)
+		done <- append(b, rest...)
 	}()
-	time.Sleep(20 * time.Millisecond) // the reader is waiting for the next event
+	select { // the reader has the first event and waits for the next
+	case <-first:
+	case <-time.After(time.Minute):
+		t.Fatal("the first event never arrived")
+	}
 	cancel()
 	select {
 	case b := <-done:

@@ -107,8 +107,8 @@ func TestOpenInUse(t *testing.T) {
 				t.Errorf("readOnly=%v: message %q lacks %q", ro, err, want)
 			}
 		}
-		if took > 1500*time.Millisecond {
-			t.Errorf("readOnly=%v: second Open took %v, want about 1s", ro, took)
+		if took > hangLimit {
+			t.Errorf("readOnly=%v: second Open took %v: it waited instead of refusing", ro, took)
 		}
 	}
 }
@@ -148,8 +148,8 @@ func TestOpenInUseOtherProcess(t *testing.T) {
 	if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("Open while another process holds it: %v", err)
 	}
-	if took := time.Since(start); took > 1500*time.Millisecond {
-		t.Errorf("took %v", took)
+	if took := time.Since(start); took > hangLimit {
+		t.Errorf("took %v: it waited instead of refusing", took)
 	}
 }
 
@@ -545,3 +545,8 @@ func storedSessionVersion(t *testing.T, s *Store, id string) int {
 	}
 	return rec.V
 }
+
+// hangLimit tells a hang from a slow machine: Open gives up on a busy file
+// after its one-second timeout, and a loaded machine may take longer than
+// that, but never this long unless Open blocks.
+const hangLimit = 30 * time.Second
