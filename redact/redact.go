@@ -84,11 +84,34 @@ func (r *Redactor) add(v string) string {
 	return s
 }
 
+// marker starts every placeholder.
+const marker = "‹redacted:"
+
+// Contains reports whether s holds a placeholder: text that went through a
+// Redactor (a redacted export) and no longer carries the values it replaced.
+func Contains(s string) bool { return strings.Contains(s, marker) }
+
+// ExchangeRedacted reports whether any part of ex a client sent (target,
+// headers, body) holds a placeholder.
+func ExchangeRedacted(ex mcptap.Exchange) bool {
+	if Contains(ex.Target) || Contains(string(ex.ReqBody)) {
+		return true
+	}
+	for _, vs := range ex.ReqHeader {
+		for _, v := range vs {
+			if Contains(v) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // placeholder is v's keyed hash with its length and character class.
 func (r *Redactor) placeholder(v string) string {
 	m := hmac.New(sha256.New, r.key)
 	m.Write([]byte(v))
-	return fmt.Sprintf("‹redacted:len=%d:%s:%s›", len(v), charClass(v), hex.EncodeToString(m.Sum(nil))[:6])
+	return fmt.Sprintf("%slen=%d:%s:%s›", marker, len(v), charClass(v), hex.EncodeToString(m.Sum(nil))[:6])
 }
 
 // Target returns a request target with the values of its secret query

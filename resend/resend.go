@@ -19,6 +19,7 @@ import (
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/proxy"
 	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/redact"
 )
 
 // Defaults for Options.
@@ -31,6 +32,10 @@ const (
 // ErrSelect wraps the errors of choosing which recorded requests to re-send
 // (none went to an upstream, or the named one is not in the recording).
 var ErrSelect = errors.New("cannot choose the requests to re-send")
+
+// ErrRedacted is returned for a recording whose requests carry redaction
+// placeholders: re-sending them would check nothing.
+var ErrRedacted = errors.New("the recording is redacted")
 
 // Options configures one re-send.
 type Options struct {
@@ -301,6 +306,11 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 	if err != nil {
 		return nil, fmt.Errorf("resend: %w: %w", ErrSelect, err)
 	}
+	for _, ex := range reqs {
+		if redact.ExchangeRedacted(ex) {
+			return nil, fmt.Errorf("resend: %w: %s %s carries redaction placeholders instead of the values it sent; re-send the stored session or an export made with --no-redact", ErrRedacted, ex.Method, strings.SplitN(ex.Target, "?", 2)[0])
+		}
+	}
 	origName := opts.Original.ID
 	if origName == "" {
 		origName = opts.Original.Name
@@ -455,11 +465,19 @@ func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange
 
 // Write prints the outcome: the new session, what was sent, and the rules
 // that were fixed, appeared and stayed.
+// Unreachable reports whether no re-sent request got a response.
+func (r *Result) Unreachable() bool { return r.Sent > 0 && r.Failed == r.Sent }
+
 func (r *Result) Write(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "re-sent %d of %d recorded requests (those to %s) to %s as session %s\n", r.Sent, r.Recorded, r.From, upstreamOf(r.Session), r.Session.ID)
+	if r.Unreachable() {
+		fmt.Fprintf(&b, "the upstream %s did not answer any request (%s): nothing was checked\n", upstreamOf(r.Session), r.FirstErr)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	if r.Failed > 0 {
-		fmt.Fprintf(&b, "  %d requests got no response from the upstream (first: %s)\n", r.Failed, r.FirstErr)
+		fmt.Fprintf(&b, "  %d requests got no response from the upstream (first: %s): the comparison below is incomplete\n", r.Failed, r.FirstErr)
 	}
 	for _, s := range r.Skipped {
 		fmt.Fprintf(&b, "  skipped: %s\n", s)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -353,8 +354,28 @@ func TestResendUnreachableUpstream(t *testing.T) {
 	}
 	var out strings.Builder
 	_ = res.Write(&out)
-	if res.Sent != 2 || res.Failed != 2 || !strings.Contains(out.String(), "2 requests got no response from the upstream") {
+	if res.Sent != 2 || res.Failed != 2 || !res.Unreachable() || !strings.Contains(out.String(), "did not answer any request") ||
+		!strings.Contains(out.String(), "nothing was checked") || strings.Contains(out.String(), "fixed") {
 		t.Errorf("sent %d, failed %d, output:\n%s", res.Sent, res.Failed, out.String())
+	}
+}
+
+// A redacted recording (an export's default) is refused: its placeholders
+// would go out instead of the values, and the re-send would check nothing.
+func TestResendRefusesRedactedRecording(t *testing.T) {
+	store, err := recorder.Open(filepath.Join(t.TempDir(), "r.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	up, _ := url.Parse("http://127.0.0.1:1")
+	exs := []mcptap.Exchange{
+		{ID: "01", Mode: mcptap.ModeReverse, Upstream: "http://127.0.0.1:1", Method: "POST", Host: "x", Target: "/token", Status: 200,
+			ReqHeader: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}},
+			ReqBody:   []byte("grant_type=authorization_code&code=‹redacted:len=12:b64url:3f9a1c›")},
+	}
+	if _, err := Run(context.Background(), exs, Options{Store: store, Upstream: up}); !errors.Is(err, ErrRedacted) || !strings.Contains(err.Error(), "--no-redact") {
+		t.Fatalf("redacted recording: %v, want ErrRedacted saying how to get an unredacted one", err)
 	}
 }
 

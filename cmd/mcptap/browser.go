@@ -71,13 +71,13 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 		return err
 	}
 	if err := chromium.CheckProxy(f.proxyAddr, ca.Cert.Raw, ca.CertPath); err != nil {
-		return &exitError{code: 1, err: err}
+		return runtimeErr(err)
 	}
 
 	bin := f.browser
 	if bin == "" {
 		if bin, err = chromium.Find(); err != nil {
-			return &exitError{code: 1, err: err}
+			return runtimeErr(err)
 		}
 	} else if bin, err = exec.LookPath(bin); err != nil {
 		return usageErr(fmt.Errorf("--browser: %w", err))
@@ -85,7 +85,7 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 
 	profile, err := os.MkdirTemp("", "mcptap-browser-")
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("create a temporary browser profile: %w", err)}
+		return runtimeErr(fmt.Errorf("create a temporary browser profile: %w", err))
 	}
 	if !f.keepProfile {
 		defer os.RemoveAll(profile)
@@ -107,7 +107,7 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 	defer signal.Stop(sigs)
 	br, err := chromium.Start(bin, args)
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return runtimeErr(err)
 	}
 	fmt.Fprintf(stderr, "mcptap: started %s through the browser proxy at %s\n", bin, f.proxyAddr)
 	fmt.Fprintf(stderr, "mcptap: temporary profile %s trusts mcptap's CA (SPKI %s) and nothing else changes\n", profile, ca.SPKIHash())
@@ -128,7 +128,7 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 		}
 	}
 	if werr != nil {
-		return &exitError{code: 1, err: werr}
+		return runtimeErr(werr)
 	}
 	if f.keepProfile {
 		fmt.Fprintf(stderr, "mcptap: kept the profile at %s\n", profile)

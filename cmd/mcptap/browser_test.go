@@ -84,8 +84,8 @@ func TestBrowserCommandErrors(t *testing.T) {
 	ln := httptest.NewServer(http.NotFoundHandler())
 	addr := strings.TrimPrefix(ln.URL, "http://")
 	ln.Close()
-	if _, errOut, code := execRoot(t, "browser", "--proxy", addr); code != 1 || !strings.Contains(errOut, "--browser-proxy") {
-		t.Errorf("no proxy running: exit %d %q, want 1 saying how to start one", code, errOut)
+	if _, errOut, code := execRoot(t, "browser", "--proxy", addr); code != 3 || !strings.Contains(errOut, "--browser-proxy") {
+		t.Errorf("no proxy running: exit %d %q, want 3 saying how to start one", code, errOut)
 	}
 
 	// A browser proxy signing with another CA (another MCPTAP_HOME).
@@ -98,7 +98,7 @@ func TestBrowserCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fw.Shutdown(context.Background())
-	if _, errOut, code := execRoot(t, "browser", "--proxy", fw.Addr()); code != 1 || !strings.Contains(errOut, "different CA") {
+	if _, errOut, code := execRoot(t, "browser", "--proxy", fw.Addr()); code != 3 || !strings.Contains(errOut, "different CA") {
 		t.Errorf("proxy with another CA: exit %d %q", code, errOut)
 	}
 }

@@ -18,7 +18,7 @@ func loadCA() (*proxy.CA, error) {
 	}
 	ca, err := proxy.LoadOrCreateCA(home)
 	if err != nil {
-		return nil, &exitError{code: 1, err: fmt.Errorf("browser proxy CA: %w", err)}
+		return nil, runtimeErr(fmt.Errorf("browser proxy CA: %w", err))
 	}
 	return ca, nil
 }

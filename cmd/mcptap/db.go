@@ -67,7 +67,7 @@ func openStoreWith(cmd *cobra.Command, opts *recorder.Options) (*recorder.Store,
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, usageErr(fmt.Errorf("no database at %s yet: record a session with `mcptap proxy` or `mcptap import FILE.har` first: %w", path, fs.ErrNotExist))
 		}
-		return nil, usageErr(err)
+		return nil, runtimeErr(err) // busy, unreadable or damaged: not the user's typing
 	}
 	return s, nil
 }
@@ -128,6 +128,6 @@ func loadSource(arg string, store recorder.Reader) (mcptap.Session, []mcptap.Exc
 	case errors.As(err, &ie):
 		return sess, nil, usageErr(err)
 	default:
-		return sess, nil, &exitError{code: 3, err: err}
+		return sess, nil, runtimeErr(err)
 	}
 }

@@ -12,7 +12,8 @@ import (
 )
 
 // exitError carries an exit code through cobra: 1 for findings at or above
-// --fail-on, 2 for usage errors and unreadable input.
+// --fail-on, 2 for usage errors and unreadable input, 3 when mcptap could not
+// do its job at run time (CLI.md).
 type exitError struct {
 	code int
 	err  error
@@ -23,6 +24,11 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // usageErr marks err as exit code 2 (bad usage or unreadable input).
 func usageErr(err error) error { return &exitError{code: 2, err: err} }
+
+// runtimeErr marks err as exit code 3: mcptap could not do its job (a port
+// in use, a busy or unwritable database, no browser, no browser proxy, an
+// unreachable upstream); the message says what to do.
+func runtimeErr(err error) error { return &exitError{code: 3, err: err} }
 
 func main() {
 	os.Exit(run(os.Args[1:]))

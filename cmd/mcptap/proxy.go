@@ -150,7 +150,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		BrowserCA:     browserCA,
 	})
 	if err != nil {
-		return &exitError{code: 1, err: err}
+		return runtimeErr(err) // a port in use or that cannot be bound
 	}
 	addrs := capture.Addrs()
 	fmt.Fprintf(stderr, "mcptap: recording session %s into %s\n", sess.ID, store.Path())
@@ -197,18 +197,22 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 
 	final, err := store.Session(sess.ID)
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("read back session %s: %w", sess.ID, err)}
+		return runtimeErr(fmt.Errorf("read back session %s: %w", sess.ID, err))
 	}
 	fmt.Fprintf(stderr, "mcptap: session %s: %d exchanges, %d dropped\n", final.ID, final.Exchanges, final.Dropped)
 	if final.Dropped > 0 {
 		fmt.Fprintln(stderr, "mcptap: the recorder fell behind; the dropped exchanges are missing from the database")
 	}
 	fmt.Fprintf(stderr, "mcptap: see the verdicts with: mcptap report %s\n", final.ID)
-	if stopErr != nil {
-		fmt.Fprintln(stderr, "mcptap:", stopErr)
+	var lost error
+	if final.Dropped > 0 {
+		lost = fmt.Errorf("%d exchange(s) of session %s were not recorded", final.Dropped, final.ID)
+	}
+	if err := errors.Join(stopErr, lost); err != nil {
+		return runtimeErr(err)
 	}
 	if viewErr != nil {
-		return &exitError{code: 1, err: viewErr}
+		return runtimeErr(viewErr)
 	}
 	return nil
 }

@@ -430,7 +430,7 @@ func testProxyRefusals(t *testing.T, bin string) {
 
 	holder := startProxyChild(t, bin, db, up.URL)
 	code, out, took := run("proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", up.URL)
-	if code != 2 || !strings.Contains(out, db) || !strings.Contains(out, "in use") {
+	if code != 3 || !strings.Contains(out, db) || !strings.Contains(out, "in use") {
 		t.Errorf("second mcptap on a busy database: exit %d, %q", code, out)
 	}
 	if took > hangLimit {

@@ -97,7 +97,7 @@ func runReplay(cmd *cobra.Command, arg string, noTUI bool, tokenTimeout time.Dur
 		Exchanges: exs,
 	})
 	if err != nil {
-		return &exitError{code: 1, err: fmt.Errorf("viewer: %w", err)}
+		return runtimeErr(fmt.Errorf("viewer: %w", err))
 	}
 	return nil
 }

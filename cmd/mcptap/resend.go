@@ -68,13 +68,17 @@ func runResend(cmd *cobra.Command, arg string, f *sendFlags, tokenTimeout time.D
 		Store: store, Upstream: up, Original: sess, From: f.from, TokenTimeout: tokenTimeout,
 	})
 	if err != nil {
-		if errors.Is(err, resend.ErrSelect) {
+		if errors.Is(err, resend.ErrSelect) || errors.Is(err, resend.ErrRedacted) {
 			return usageErr(err)
 		}
-		return &exitError{code: 1, err: err}
+		return runtimeErr(err)
 	}
 	if err := res.Write(cmd.OutOrStdout()); err != nil {
 		return err
+	}
+	if res.Failed > 0 {
+		return runtimeErr(fmt.Errorf("%d of %d re-sent requests got no response from %s (first: %s); start the server and run this again",
+			res.Failed, res.Sent, f.upstream, res.FirstErr))
 	}
 	if resend.HasError(res.New) {
 		return &exitError{code: 1, err: fmt.Errorf("the re-sent session %s has error findings", res.Session.ID)}

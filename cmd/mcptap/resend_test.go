@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -85,6 +87,22 @@ func TestReplaySend(t *testing.T) {
 	t.Logf("HAR:\n%s", out)
 	if _, errOut, code := runCmd(t, "replay", "--db", db, orig, "--send", "--upstream", fixedURL, "--from", "http://127.0.0.1:1"); code != 2 || !strings.Contains(errOut, "no recorded request went to http://127.0.0.1:1") {
 		t.Errorf("--from naming no recorded upstream: exit %d, %q; want 2 and a message naming it", code, errOut)
+	}
+	// A redacted export is refused (exit 2); an upstream that is down is
+	// exit 3 and nothing is reported as fixed.
+	redacted := filepath.Join(t.TempDir(), "redacted.har")
+	if _, errOut, code := runCmd(t, "export", "--db", db, orig, "--har", redacted); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
+	if _, errOut, code := runCmd(t, "replay", "--db", db, redacted, "--send", "--upstream", fixedURL); code != 2 || !strings.Contains(errOut, "redact") {
+		t.Errorf("replay --send of a redacted export: exit %d %q, want 2 naming the redaction", code, errOut)
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	out, errOut, code = runCmd(t, "replay", "--db", db, orig, "--send", "--upstream", downURL)
+	if code != 3 || !strings.Contains(out, "nothing was checked") || strings.Contains(out, "fixed (") || !strings.Contains(errOut, "no response") {
+		t.Errorf("replay --send to a stopped server: exit %d, want 3 saying nothing was checked\n%s\n%s", code, out, errOut)
 	}
 	brokenURL := labServer(t, broken, host)
 	out, errOut, code = runCmd(t, "replay", "--db", db, orig, "--send", "--upstream", brokenURL)

@@ -271,7 +271,7 @@ func TestSessionsDatabaseInUse(t *testing.T) {
 	for _, args := range [][]string{{"sessions"}, {"import", harFixture("firefox.har")}, {"export", "--har", filepath.Join(t.TempDir(), "x.har")}} {
 		start := time.Now()
 		_, errs, code := runCmd(t, append([]string{"--db", db}, args...)...)
-		if code != 2 || !strings.Contains(errs, db) || !strings.Contains(errs, "another mcptap") {
+		if code != 3 || !strings.Contains(errs, db) || !strings.Contains(errs, "another mcptap") {
 			t.Errorf("%v while in use: %d %q", args, code, errs)
 		}
 		if took := time.Since(start); took > hangLimit {
