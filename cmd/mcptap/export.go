@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/har"
+	"github.com/mcptap/mcptap/internal/safefile"
 	"github.com/mcptap/mcptap/redact"
 )
 
@@ -58,10 +57,13 @@ The file is created 0600; "--har -" writes to stdout.`,
 			if harPath == "-" {
 				return har.Write(cmd.OutOrStdout(), sess, exs, red)
 			}
-			if err := writeFileAtomic(harPath, func(w io.Writer) error {
+			if err := safefile.Write(harPath, func(w io.Writer) error {
 				return har.Write(w, sess, exs, red)
 			}); err != nil {
-				return err
+				if errors.Is(err, safefile.ErrRefused) {
+					return usageErr(err)
+				}
+				return runtimeErr(err)
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d exchanges of session %s to %s\n", len(exs), sess.ID, harPath)
 			return nil
@@ -70,35 +72,4 @@ The file is created 0600; "--har -" writes to stdout.`,
 	cmd.Flags().StringVar(&harPath, "har", "", "HAR file to write (\"-\" for stdout)")
 	cmd.Flags().BoolVar(&noRedact, "no-redact", false, "write secrets as recorded")
 	return cmd
-}
-
-// writeFileAtomic writes path through a temporary file in the same directory
-// that is created 0600 and renamed into place, so a failed export leaves no
-// half-written file and an existing file's wider mode is not inherited.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

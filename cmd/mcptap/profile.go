@@ -5,6 +5,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+
+	"github.com/mcptap/mcptap/internal/safefile"
 )
 
 // profileEnv names a file to write a CPU profile of the whole command to
@@ -23,24 +25,26 @@ func startProfile() (stop func(), err error) {
 	cpuPath, memPath := os.Getenv(profileEnv), os.Getenv(memProfileEnv)
 	stopCPU := func() {}
 	if cpuPath != "" {
-		f, err := os.OpenFile(cpuPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		f, err := safefile.Create(cpuPath)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", profileEnv, err)
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
+			f.Abort()
 			return nil, fmt.Errorf("%s: %w", profileEnv, err)
 		}
 		stopCPU = func() {
 			pprof.StopCPUProfile()
-			f.Close()
+			if err := f.Close(); err != nil {
+				fmt.Fprintf(os.Stderr, "mcptap: %s: %v\n", profileEnv, err)
+			}
 		}
 	}
 	if memPath == "" {
 		return stopCPU, nil
 	}
 	// Fail now, not after the run, if the file cannot be written.
-	f, err := os.OpenFile(memPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	f, err := safefile.Create(memPath)
 	if err != nil {
 		stopCPU()
 		return nil, fmt.Errorf("%s: %w", memProfileEnv, err)
@@ -49,8 +53,10 @@ func startProfile() (stop func(), err error) {
 		stopCPU()
 		runtime.GC() // the inuse views then show what the end of the run kept
 		err := pprof.Lookup("heap").WriteTo(f, 0)
-		if cerr := f.Close(); err == nil {
-			err = cerr
+		if err != nil {
+			f.Abort()
+		} else {
+			err = f.Close()
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "mcptap: %s: %v\n", memProfileEnv, err)

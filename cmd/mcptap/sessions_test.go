@@ -340,3 +340,35 @@ func TestSessionsAndDecodeEscapeControlCharacters(t *testing.T) {
 		t.Errorf("decode: %d %q", code, out)
 	}
 }
+
+// export never replaces what is not a regular file: /dev/null stays the
+// device (as root, a rename over it broke the machine), a directory and a
+// symbolic link are refused with exit 2 and left as they were.
+func TestExportTargets(t *testing.T) {
+	tempHome(t)
+	if _, errs, code := runCmd(t, "import", harFixture("firefox.har")); code != 0 {
+		t.Fatalf("import: %d %s", code, errs)
+	}
+	if _, errs, code := runCmd(t, "export", "--har", os.DevNull); code != 0 {
+		t.Fatalf("export to %s: %d %s", os.DevNull, code, errs)
+	}
+	if fi, err := os.Lstat(os.DevNull); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		t.Fatalf("%s is now %v (%v)", os.DevNull, fi.Mode(), err)
+	}
+	dir := t.TempDir()
+	if _, errs, code := runCmd(t, "export", "--har", dir); code != 2 || !strings.Contains(errs, "directory") {
+		t.Errorf("export to a directory: exit %d %q, want 2", code, errs)
+	}
+	target := filepath.Join(dir, "kept.har")
+	os.WriteFile(target, []byte("kept"), 0o600)
+	link := filepath.Join(dir, "link.har")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, code := runCmd(t, "export", "--har", link); code != 2 || !strings.Contains(errs, "symbolic link") {
+		t.Errorf("export to a symlink: exit %d %q, want 2", code, errs)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "kept" {
+		t.Errorf("the symlink's target was written: %q", b)
+	}
+}
