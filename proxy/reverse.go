@@ -53,6 +53,7 @@ type Proxy struct {
 	servers   []*http.Server
 	listeners []net.Listener
 	addrs     []string
+	own       ownConns // connections dialed for reverse requests: a request from one is a loop
 	inflight  sync.WaitGroup
 	serving   sync.WaitGroup
 }
@@ -107,6 +108,7 @@ func Listen(cfg Config) (*Proxy, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Proxy{cfg: cfg, base: DefaultUpstreamTransport(cfg.ResponseHeaderTimeout)}
+	p.base.DialContext = p.own.dial(p.base.DialContext)
 	// ReverseProxy gives each outgoing request a Header of its own.
 	p.transport = &Transport{Base: p.base, BodyCap: cfg.BodyCap, Publish: cfg.Publish, Session: cfg.Session, ShareRequestHeader: true}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
@@ -343,6 +345,10 @@ func shortReason(err error) string {
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.p.inflight.Add(1)
 	defer h.p.inflight.Done()
+	if h.p.own.from(r.RemoteAddr) {
+		refuseLoop(w, h.listener, h.upstream)
+		return
+	}
 	// Without full duplex, the HTTP/1 server discards and closes the unread rest of the request
 	// body when the response head is written. The outbound transport reads the
 	// inbound body until EOF even after the upstream has answered (it checks
