@@ -39,6 +39,9 @@ type Config struct {
 	// same Transport. BrowserCA (required then) signs its certificates.
 	BrowserListen string
 	BrowserCA     *proxy.CA
+	// BrowserSecret, when set, is the per-run password the browser proxy
+	// requires (proxy.ForwardConfig.Secret).
+	BrowserSecret string
 }
 
 // Capture is a running capture session.
@@ -92,7 +95,7 @@ func Start(cfg Config) (*Capture, error) {
 	}
 	var fw *proxy.Forward
 	if cfg.BrowserListen != "" {
-		fw, err = proxy.ListenForward(proxy.ForwardConfig{Listen: cfg.BrowserListen, CA: cfg.BrowserCA, Transport: p.Transport(), Log: pcfg.Log})
+		fw, err = proxy.ListenForward(proxy.ForwardConfig{Listen: cfg.BrowserListen, CA: cfg.BrowserCA, Transport: p.Transport(), Log: pcfg.Log, Secret: cfg.BrowserSecret})
 		if err != nil {
 			_ = p.Shutdown(context.Background())
 			return nil, err

@@ -3,7 +3,9 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +40,19 @@ type ForwardConfig struct {
 	BodyCap   int                   // used only when Transport is nil
 	Publish   func(mcptap.Exchange) // used only when Transport is nil
 	Log       *slog.Logger          // nil discards; goproxy's own log lines go here, never to stderr
+	// Secret, when set, is the per-run password every client must present
+	// (Proxy-Authorization: Basic, user ProxyUser); others get 407. Any local
+	// process and user can reach a loopback port: the secret is what keeps
+	// them from recording through, or browsing as, the user's session.
+	Secret string
+}
+
+// ProxyUser is the user name of the browser proxy's credentials.
+const ProxyUser = "mcptap"
+
+// ProxyAuthorization is the Proxy-Authorization value for secret.
+func ProxyAuthorization(secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(ProxyUser+":"+secret))
 }
 
 // NewForward returns an HTTP forward proxy handler for a browser: plain-HTTP
@@ -67,6 +82,7 @@ type forward struct {
 	transport *Transport
 	caPEM     []byte
 	log       *slog.Logger
+	auth      []byte // the Proxy-Authorization clients must send; nil: none
 
 	// inflight counts requests between the start of their upstream round
 	// trip and the end of their response body, so Shutdown can wait for
@@ -98,6 +114,9 @@ func newForward(cfg ForwardConfig) (*forward, error) {
 		tr = &Transport{Base: DefaultUpstreamTransport(0), BodyCap: cfg.BodyCap, Publish: cfg.Publish, Session: cfg.Session}
 	}
 	f := &forward{transport: tr, caPEM: cfg.CA.CertPEM, log: log}
+	if cfg.Secret != "" {
+		f.auth = []byte(ProxyAuthorization(cfg.Secret))
+	}
 	f.stopCtx, f.stop = context.WithCancel(context.Background())
 
 	ca := cfg.CA.TLS // a copy: goproxy keeps a pointer to it
@@ -207,10 +226,29 @@ func (f *forward) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Never an open proxy: whatever address it is bound to, only this
 		// machine may use it.
 		http.Error(w, "mcptap browser proxy: only clients on this machine (loopback) may use it", http.StatusForbidden)
-		f.log.Warn("browser proxy refused a non-loopback client", "remote", r.RemoteAddr, "method", r.Method, "target", r.RequestURI)
+		f.log.Warn("browser proxy refused a non-loopback client", "remote", r.RemoteAddr, "method", r.Method, "host", hostOnly(r))
 		return
 	}
+	if f.auth != nil {
+		got := r.Header.Get("Proxy-Authorization")
+		if subtle.ConstantTimeCompare([]byte(got), f.auth) != 1 {
+			w.Header().Set("Proxy-Authenticate", `Basic realm="mcptap browser proxy"`)
+			http.Error(w, "mcptap browser proxy: this proxy needs the credentials of its run; start the browser with `mcptap browser`", http.StatusProxyAuthRequired)
+			f.log.Warn("browser proxy refused a client without its credentials", "remote", r.RemoteAddr, "method", r.Method, "host", hostOnly(r))
+			return
+		}
+		r.Header.Del("Proxy-Authorization") // for this hop only: never forwarded, never recorded
+	}
 	f.gp.ServeHTTP(w, r)
+}
+
+// hostOnly names where a refused request was going without its path and
+// query, which may carry codes or tokens.
+func hostOnly(r *http.Request) string {
+	if r.Method == http.MethodConnect || r.URL.Host == "" {
+		return r.Host
+	}
+	return r.URL.Host
 }
 
 // roundTrip sends one request through the recording Transport. An upstream

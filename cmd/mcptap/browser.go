@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mcptap/mcptap/internal/chromium"
 	"github.com/mcptap/mcptap/proxy"
+	"github.com/mcptap/mcptap/recorder"
 )
 
 type browserFlags struct {
@@ -70,7 +72,18 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := chromium.CheckProxy(f.proxyAddr, ca.Cert.Raw, ca.CertPath); err != nil {
+	home, err := recorder.DefaultHome()
+	if err != nil {
+		return usageErr(err)
+	}
+	secret, err := proxy.ReadSecret(home, f.proxyAddr)
+	if err != nil {
+		if cerr := chromium.CheckProxy(f.proxyAddr, "", ca.Cert.Raw, ca.CertPath); cerr != nil && strings.Contains(cerr.Error(), "no browser proxy at") {
+			return runtimeErr(cerr) // nothing listens there: say how to start one
+		}
+		return runtimeErr(err)
+	}
+	if err := chromium.CheckProxy(f.proxyAddr, proxy.ProxyAuthorization(secret), ca.Cert.Raw, ca.CertPath); err != nil {
 		return runtimeErr(err)
 	}
 
@@ -92,12 +105,18 @@ func runBrowser(cmd *cobra.Command, f browserFlags) error {
 	}
 	stderr := cmd.ErrOrStderr()
 	asRoot := os.Geteuid() == 0
+	ext := filepath.Join(profile, "mcptap-proxy-credentials")
+	// The extension opens the page once it can answer the proxy's 407.
+	if err := chromium.WriteAuthExtension(ext, proxy.ProxyUser, secret, target); err != nil {
+		return runtimeErr(fmt.Errorf("browser proxy credentials: %w", err))
+	}
 	args := chromium.Args(chromium.Options{
 		ProxyAddr:  f.proxyAddr,
 		SPKI:       ca.SPKIHash(),
 		ProfileDir: profile,
-		URL:        target,
+		URL:        "about:blank",
 		NoSandbox:  asRoot, // Chromium refuses to start as root with its sandbox on
+		Extension:  ext,
 	})
 
 	// Ctrl-C reaches the browser too (same process group); stay alive until

@@ -23,6 +23,7 @@ import (
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/internal/chromium"
 	"github.com/mcptap/mcptap/internal/syncbuf"
+	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/proxy"
 )
 
@@ -76,7 +77,8 @@ func TestCACommand(t *testing.T) {
 }
 
 func TestBrowserCommandErrors(t *testing.T) {
-	t.Setenv("MCPTAP_HOME", t.TempDir())
+	home := t.TempDir()
+	t.Setenv("MCPTAP_HOME", home)
 	if _, errOut, code := execRoot(t, "browser", "--proxy", "0.0.0.0:8781"); code != 2 || !strings.Contains(errOut, "loopback") {
 		t.Errorf("non-loopback --proxy: exit %d %q, want 2 naming loopback", code, errOut)
 	}
@@ -98,8 +100,31 @@ func TestBrowserCommandErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fw.Shutdown(context.Background())
+	// A proxy of no run of this MCPTAP_HOME: no credentials to give it.
+	if _, errOut, code := execRoot(t, "browser", "--proxy", fw.Addr()); code != 3 || !strings.Contains(errOut, "no credentials") {
+		t.Errorf("proxy of another home: exit %d %q", code, errOut)
+	}
+	if _, err := proxy.WriteSecret(home, fw.Addr(), "stale"); err != nil {
+		t.Fatal(err)
+	}
 	if _, errOut, code := execRoot(t, "browser", "--proxy", fw.Addr()); code != 3 || !strings.Contains(errOut, "different CA") {
 		t.Errorf("proxy with another CA: exit %d %q", code, errOut)
+	}
+	// A proxy that wants other credentials than the ones on file.
+	own, err := proxy.LoadOrCreateCA(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw2, err := proxy.StartForward(proxy.ForwardConfig{Listen: "127.0.0.1:0", CA: own, Secret: "the-real-one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fw2.Shutdown(context.Background())
+	if _, err := proxy.WriteSecret(home, fw2.Addr(), "an-old-one"); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := execRoot(t, "browser", "--proxy", fw2.Addr()); code != 3 || !strings.Contains(errOut, "refused this run's credentials") {
+		t.Errorf("proxy with other credentials: exit %d %q", code, errOut)
 	}
 }
 
@@ -207,17 +232,46 @@ func TestProxyBrowserProxyEndToEnd(t *testing.T) {
 
 	wrapper := filepath.Join(tmp, "headless-chromium")
 	argsFile := filepath.Join(tmp, "args")
-	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" > %q\nexec %q --headless --disable-gpu --disable-dev-shm-usage --dump-dom \"$@\"\n", argsFile, real)
+	script := fmt.Sprintf("#!/bin/sh\nprintf '%%s\\n' \"$@\" > %q\nexec %q --headless --disable-gpu --disable-dev-shm-usage \"$@\"\n", argsFile, real)
 	if err := os.WriteFile(wrapper, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	bctx, bcancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer bcancel()
-	b := exec.CommandContext(bctx, bin, "browser", "--proxy", fwd, "--browser", wrapper, "--url", as.URL+"/authorize?state=e2e")
+	// The browser stays open, as for a user, until the flow's callback is
+	// recorded (read through the running proxy); then Ctrl-C closes it.
+	b := exec.Command(bin, "browser", "--proxy", fwd, "--browser", wrapper, "--url", as.URL+"/authorize?state=e2e")
 	b.Env = env
+	var bOut syncbuf.Buffer
+	b.Stdout, b.Stderr = &bOut, &bOut
 	bStart := time.Now()
-	if out, err := b.CombinedOutput(); err != nil {
-		t.Fatalf("mcptap browser: %v\n%s", err, out)
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	bDone := make(chan error, 1)
+	go func() { bDone <- b.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !recordedThroughProxy(db, "/callback") {
+		select {
+		case err := <-bDone:
+			t.Fatalf("mcptap browser exited before the callback was recorded: %v\n%s\n%s", err, bOut.String(), stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Process.Kill()
+			t.Fatalf("the browser's callback was never recorded:\n%s\n%s", bOut.String(), stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := b.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-bDone:
+		if err != nil {
+			t.Fatalf("mcptap browser after Ctrl-C: %v\n%s", err, bOut.String())
+		}
+	case <-time.After(time.Minute):
+		b.Process.Kill()
+		t.Fatalf("mcptap browser did not end after Ctrl-C:\n%s", bOut.String())
 	}
 
 	t.Logf("mcptap browser ran %v", time.Since(bStart).Round(time.Millisecond))
@@ -286,10 +340,34 @@ func checkBrowserArgs(t *testing.T, argsFile, home, proxyAddr string) {
 	}
 	joined := strings.Join(args, " ")
 	if !strings.Contains(joined, "--ignore-certificate-errors-spki-list="+ca.SPKIHash()) ||
-		!strings.Contains(joined, "--proxy-server=http://"+proxyAddr) || profile == "" {
+		!strings.Contains(joined, "--proxy-server=http://"+proxyAddr) || profile == "" ||
+		!strings.Contains(joined, "--load-extension="+filepath.Join(profile, "mcptap-proxy-credentials")) {
 		t.Errorf("browser started with %q", args)
 	}
 	if _, err := os.Stat(profile); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary profile %q still exists (%v)", profile, err)
 	}
+}
+
+// recordedThroughProxy reports whether the session a running mcptap records
+// into db holds a forward (browser) exchange whose path is path, read through
+// the proxy's read API.
+func recordedThroughProxy(db, path string) bool {
+	r, err := live.DialReads(db)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	sess, err := r.Latest()
+	if err != nil {
+		return false
+	}
+	found := false
+	_ = r.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+		if ex.Mode == mcptap.ModeForward && strings.SplitN(ex.Target, "?", 2)[0] == path && ex.Complete {
+			found = true
+		}
+		return nil
+	})
+	return found
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/proxy"
+	"github.com/mcptap/mcptap/recorder"
 )
 
 // proxyFlags are the options of `mcptap proxy`.
@@ -100,6 +101,10 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	if err != nil {
 		return err
 	}
+	var browserSecret string
+	if browserCA != nil {
+		browserSecret = proxy.NewSecret()
+	}
 	store, err := openStore(cmd)
 	if err != nil {
 		return err
@@ -148,6 +153,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		},
 		BrowserListen: f.browserProxy,
 		BrowserCA:     browserCA,
+		BrowserSecret: browserSecret,
 	})
 	if err != nil {
 		return runtimeErr(err) // a port in use or that cannot be bound
@@ -158,7 +164,18 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		fmt.Fprintf(stderr, "mcptap: listening on http://%s -> %s\n", a, routes[i].Upstream)
 	}
 	if a := capture.BrowserAddr(); a != "" {
+		home, err := recorder.DefaultHome()
+		var secretPath string
+		if err == nil {
+			secretPath, err = proxy.WriteSecret(home, a, browserSecret)
+		}
+		if err != nil {
+			_ = capture.Stop(context.Background())
+			return runtimeErr(err)
+		}
+		defer os.Remove(secretPath)
 		fmt.Fprintf(stderr, "mcptap: browser proxy on http://%s; start a browser through it with: mcptap browser --proxy %s\n", a, a)
+		fmt.Fprintf(stderr, "mcptap: it serves only clients with this run's credentials (user %s, password in %s)\n", proxy.ProxyUser, secretPath)
 	}
 
 	var viewDone <-chan struct{}

@@ -3,6 +3,7 @@ package chromium
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -23,6 +25,9 @@ type Options struct {
 	ProfileDir string // a fresh, empty directory; Chromium honours the SPKI flag only with --user-data-dir
 	URL        string // page to open; empty opens none
 	NoSandbox  bool   // needed only when running as root (containers, CI)
+	// Extension, when set, is an unpacked extension to load: the one
+	// WriteAuthExtension writes, which answers the browser proxy's 407.
+	Extension string
 }
 
 // Args are the command-line flags that make Chromium or Chrome send
@@ -52,6 +57,11 @@ func Args(o Options) []string {
 	}
 	if o.NoSandbox {
 		args = append(args, "--no-sandbox")
+	}
+	if o.Extension != "" {
+		args = append(args, "--load-extension="+o.Extension, "--disable-extensions-except="+o.Extension,
+			// branded Chrome 137+ ignores --load-extension unless this is off
+			"--disable-features=DisableLoadExtensionCommandLineSwitch")
 	}
 	if o.URL != "" {
 		args = append(args, o.URL)
@@ -96,7 +106,7 @@ func Find() (string, error) {
 
 // CheckProxy makes sure an mcptap browser proxy is listening at addr and
 // signs with the CA certificate (DER) that the profile is about to trust.
-func CheckProxy(addr string, caDER []byte, caPath string) error {
+func CheckProxy(addr, proxyAuth string, caDER []byte, caPath string) error {
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{Proxy: nil}}
 	defer client.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -105,12 +115,18 @@ func CheckProxy(addr string, caDER []byte, caPath string) error {
 	if err != nil {
 		return err
 	}
+	if proxyAuth != "" {
+		req.Header.Set("Proxy-Authorization", proxyAuth)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("no browser proxy at %s (%v); start one first, e.g.: mcptap proxy --upstream http://localhost:3000 --browser-proxy %s", addr, err, addr)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode == http.StatusProxyAuthRequired {
+		return fmt.Errorf("the browser proxy at %s refused this run's credentials: was it restarted, or started with another MCPTAP_HOME?", addr)
+	}
 	if err != nil || resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s does not look like mcptap's browser proxy (GET /ca.pem: %s); is another program using that port?", addr, resp.Status)
 	}
@@ -181,4 +197,44 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.b)
+}
+
+// WriteAuthExtension writes into dir an unpacked extension that answers the
+// browser proxy's 407 with user and password (and nothing else: it gives no
+// credentials to sites), then opens start (if any). Chromium cannot take
+// proxy credentials from its command line; its extension API is the
+// supported way. The extension's listener is registered when its service
+// worker starts, which can be after the first page's first request, so the
+// page to open is not given on the command line (the browser would show the
+// proxy's 407 instead) but opened by the extension once it can answer. The
+// directory lives in the throwaway profile and goes with it.
+func WriteAuthExtension(dir, user, password, start string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	manifest := `{"manifest_version": 3, "name": "mcptap browser proxy credentials", "version": "1.0",
+ "permissions": ["webRequest", "webRequestAuthProvider", "storage", "tabs"], "host_permissions": ["<all_urls>"],
+ "background": {"service_worker": "background.js"}}
+`
+	consts, err := json.Marshal(map[string]any{"creds": map[string]string{"username": user, "password": password}, "start": start})
+	if err != nil {
+		return err
+	}
+	js := "const cfg = " + string(consts) + ";\n" +
+		"chrome.webRequest.onAuthRequired.addListener(\n" +
+		"  (details) => details.isProxy ? { authCredentials: cfg.creds } : {},\n" +
+		"  { urls: ['<all_urls>'] }, ['blocking']);\n" +
+		"// open the start page once, when the listener above is in place (the\n" +
+		"// service worker may be restarted later: the session flag keeps it once)\n" +
+		"chrome.storage.session.get('opened').then(async (s) => {\n" +
+		"  if (s.opened || !cfg.start) return;\n" +
+		"  await chrome.storage.session.set({ opened: true });\n" +
+		"  const tabs = await chrome.tabs.query({});\n" +
+		"  if (tabs.length > 0) chrome.tabs.update(tabs[0].id, { url: cfg.start });\n" +
+		"  else chrome.tabs.create({ url: cfg.start });\n" +
+		"});\n"
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(manifest), 0o600); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "background.js"), []byte(js), 0o600)
 }
