@@ -187,14 +187,11 @@ func storedTargets(t *testing.T, path string) (mcptap.Session, map[string]mcptap
 	return sessions[0], got
 }
 
-// load sends POSTs with unique targets from conc goroutines, each pausing
-// pace between requests, until stop is closed, and returns the targets whose
-// responses the client read completely, in the order they completed.
-func load(addr string, conc int, pace time.Duration, stop <-chan struct{}) func() []string {
-	return loadCounted(addr, conc, pace, stop, nil)
-}
-
-// loadCounted is load that also counts completed requests into completed.
+// loadCounted sends POSTs with unique targets from conc goroutines, each
+// pausing pace between requests, until stop is closed, and returns a function
+// that waits for them and lists the targets whose responses the client read
+// completely, in the order they completed; each completion is also counted
+// into completed (when not nil), for a test to wait on.
 func loadCounted(addr string, conc int, pace time.Duration, stop <-chan struct{}, completed *atomic.Int64) func() []string {
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: conc}, Timeout: 5 * time.Second}
 	var mu sync.Mutex
