@@ -10,21 +10,32 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf16"
 
 	"github.com/mcptap/mcptap"
 )
 
-// secretParams are query, form and JSON member names whose values are secrets.
-// state, client_id, redirect_uri and code_challenge are not: they are what a
-// reader compares across hops, and none of them grants access.
+// secretParams are query, form and JSON member names whose values are
+// secrets, written normalized (lower case, no '_' or '-': "accessToken",
+// "access_token" and "access-token" are one name; see isSecretName). state,
+// client_id, redirect_uri and code_challenge are not: they are what a reader
+// compares across hops, and none of them grants access.
 var secretParams = map[string]bool{
-	"code": true, "code_verifier": true, "access_token": true, "refresh_token": true,
-	"id_token": true, "client_secret": true, "client_assertion": true, "assertion": true,
-	"subject_token": true, "actor_token": true, "password": true, "token": true,
-	"registration_access_token": true, "id_token_hint": true, "session_token": true,
+	"code": true, "codeverifier": true, "accesstoken": true, "refreshtoken": true,
+	"idtoken": true, "clientsecret": true, "clientassertion": true, "assertion": true,
+	"subjecttoken": true, "actortoken": true, "password": true, "token": true,
+	"registrationaccesstoken": true, "idtokenhint": true, "sessiontoken": true,
+	"devicecode": true, "apikey": true,
+}
+
+// isSecretName reports whether a parameter or member name carries a secret,
+// in any of the spellings clients use.
+func isSecretName(name string) bool {
+	return secretParams[strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(name))]
 }
 
 // minSecretLen keeps tiny values ("1", "ok") from being treated as secrets,
@@ -74,14 +85,58 @@ func (r *Redactor) add(v string) string {
 	}
 	s := r.placeholder(v)
 	if len(v) >= minSecretLen {
-		r.secrets[v] = s
-		// The same value percent-encoded (in a query or a form) is the same secret.
-		if q := url.QueryEscape(v); q != v {
-			r.secrets[q] = s
+		// The same value in every encoding it can take in recorded text is
+		// the same secret: percent-encoded (query and path styles), JSON-
+		// escaped (Go's and others' \u003c…, and the "\/" some encoders
+		// write for '/'), and both at once.
+		for _, form := range encodings(v) {
+			r.secrets[form] = s
 		}
 		r.replacer = nil
 	}
 	return s
+}
+
+// encodings are the spellings of v that recorded text can hold.
+func encodings(v string) []string {
+	forms := []string{v, url.QueryEscape(v), url.PathEscape(v)}
+	if b, err := json.Marshal(v); err == nil {
+		j := string(b[1 : len(b)-1])
+		forms = append(forms, j, strings.ReplaceAll(j, "/", `\/`))
+	}
+	var jb strings.Builder // JSON with every non-ASCII rune and '/' escaped, as some encoders write
+	jsonEscapeAll(&jb, v)
+	forms = append(forms, jb.String())
+	out := forms[:0]
+	seen := map[string]bool{}
+	for _, f := range forms {
+		if f != "" && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func jsonEscapeAll(b *strings.Builder, v string) {
+	for _, c := range v {
+		switch {
+		case c == '"' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(c)
+		case c == '/':
+			b.WriteString(`\/`)
+		case c < 0x20 || c > 0x7e:
+			if c > 0xffff {
+				c1, c2 := utf16.EncodeRune(c)
+				fmt.Fprintf(b, `\u%04x\u%04x`, c1, c2)
+			} else {
+				fmt.Fprintf(b, `\u%04x`, c)
+			}
+		default:
+			b.WriteRune(c)
+		}
+	}
 }
 
 // marker starts every placeholder.
@@ -141,7 +196,7 @@ func (r *Redactor) Target(target string) string {
 		if err != nil {
 			dk = k
 		}
-		if has && v != "" && secretParams[strings.ToLower(dk)] {
+		if has && v != "" && isSecretName(dk) {
 			pair = k + "=" + r.placeholder(v)
 		}
 		b.WriteString(pair)
@@ -240,7 +295,7 @@ func (r *Redactor) learnForm(q string) {
 		if dk, err := url.QueryUnescape(k); err == nil {
 			k = dk
 		}
-		if !secretParams[strings.ToLower(k)] || v == "" {
+		if !isSecretName(k) || v == "" {
 			continue
 		}
 		r.add(v) // the raw bytes as they stand in the text
@@ -250,9 +305,31 @@ func (r *Redactor) learnForm(q string) {
 	}
 }
 
+// looseJSONSecret finds "name": "value pairs in text that is not (or not
+// all) valid JSON: a body cut at --body-cap ends inside its token, and the
+// start of a token is still a secret. The value may end without its quote.
+var looseJSONSecret = regexp.MustCompile(`"([A-Za-z_-]{2,40})"\s*:\s*"((?:[^"\\]|\\.)*)`)
+
 func (r *Redactor) learnBody(ctype string, body []byte) {
 	if len(body) == 0 {
 		return
+	}
+	// Whatever the Content-Type says (or fails to say), a body may hold a
+	// form's secrets (a token request sent without a Content-Type) and
+	// JSON members, whole or cut short.
+	if !bytes.ContainsAny(body, " \n{") {
+		r.learnForm(string(body))
+	}
+	for _, m := range looseJSONSecret.FindAllSubmatch(body, -1) {
+		if isSecretName(string(m[1])) {
+			v := string(m[2])
+			var dv string
+			if json.Unmarshal([]byte(`"`+v+`"`), &dv) == nil {
+				r.add(dv)
+			} else {
+				r.add(v)
+			}
+		}
 	}
 	switch {
 	case strings.Contains(ctype, "x-www-form-urlencoded"):
@@ -281,7 +358,7 @@ func (r *Redactor) learnJSON(v any) {
 			if s, ok := m.(string); ok {
 				lk := strings.ToLower(k)
 				switch {
-				case secretParams[lk]:
+				case isSecretName(k):
 					r.add(s)
 				case strings.Contains(lk, "url") || strings.Contains(lk, "uri"):
 					r.learnQuery(s) // e.g. ChatGPT's {"full_redirect_url": "…?code=…"}
