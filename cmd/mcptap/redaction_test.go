@@ -25,9 +25,9 @@ import (
 func TestNoSecretSurvivesAnyOutput(t *testing.T) {
 	tempHome(t)
 	const (
-		code     = "AC/code+with=chars-0123456789"                     // '/', '+', '=': percent- and JSON-escaped differently
+		code     = "AC/code+with=chars-0123456789"                          // '/', '+', '=': percent- and JSON-escaped differently
 		access   = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJl/x+y" // JSON-escaped as \/ by some servers
-		camel    = "camelCaseAccessToken-9f8e7d6c5b4a"                 // a JSON "accessToken" member
+		camel    = "camelCaseAccessToken-9f8e7d6c5b4a"                      // a JSON "accessToken" member
 		refresh  = "refresh-in-a-form-without-content-type-42"
 		secret   = "client secret with spaces & symbols"
 		verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
