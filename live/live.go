@@ -124,7 +124,9 @@ func Start(cfg Config) (*Capture, error) {
 		session: sess,
 		broker:  broker,
 		sub:     sub,
-		writer:  cfg.Store.Record(sub.C),
+		writer: cfg.Store.RecordWith(sub.C, func(err error, lost int) {
+			log.Error("recording failed: exchanges lost", "lost", lost, "err", err)
+		}),
 		proxy:   p,
 		browser: fw,
 		log:     log,
@@ -192,7 +194,7 @@ func (c *Capture) Session() mcptap.Session { return c.session }
 func (c *Capture) Broker() *mcptap.Broker { return c.broker }
 
 // Dropped is how many publications the recorder has missed so far.
-func (c *Capture) Dropped() uint64 { return c.sub.Dropped() }
+func (c *Capture) Dropped() uint64 { return c.sub.Dropped() + c.writer.Lost() }
 
 // Stop shuts the proxy down (in-flight exchanges finish until ctx is done),
 // closes the broker so every consumer drains and stops, waits for the
@@ -210,7 +212,7 @@ func (c *Capture) Stop(ctx context.Context) error {
 		perr = errors.Join(perr, berr)
 		c.broker.Close()
 		werr := c.writer.Wait()
-		dropped := c.sub.Dropped()
+		dropped := c.Dropped() // the recorder fell behind, or its commits failed
 		var eerr error
 		if err := c.store.EndSession(c.session.ID, time.Now(), dropped); err != nil {
 			eerr = fmt.Errorf("live: end session %s: %w", c.session.ID, err)

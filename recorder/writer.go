@@ -32,6 +32,8 @@ type Writer struct {
 	err     error
 	stored  atomic.Uint64
 	batches atomic.Uint64
+	lost    atomic.Uint64
+	onFail  func(err error, lost int)
 }
 
 // MaxGroup bounds the distinct exchanges of one write transaction, and
@@ -62,10 +64,21 @@ const minCommitGap = 50 * time.Millisecond
 // commit does not stop the writer (the channel keeps draining so publishers
 // never stall); the first error is returned by Wait.
 func (s *Store) Record(c <-chan mcptap.Exchange) *Writer {
-	w := &Writer{s: s, c: c, done: make(chan struct{})}
+	return s.RecordWith(c, nil)
+}
+
+// RecordWith is Record that also calls onFail (on the writer's goroutine)
+// with each failed commit's error and how many exchanges it lost, so that a
+// full disk is said while it happens, not at the end.
+func (s *Store) RecordWith(c <-chan mcptap.Exchange, onFail func(err error, lost int)) *Writer {
+	w := &Writer{s: s, c: c, done: make(chan struct{}), onFail: onFail}
 	go w.run()
 	return w
 }
+
+// Lost is how many exchanges failed commits have lost (a full disk, an
+// unwritable file): they are missing from the database.
+func (w *Writer) Lost() uint64 { return w.lost.Load() }
 
 // Wait returns once the channel is closed and the last batch is committed,
 // with the first error the writer met.
@@ -119,6 +132,10 @@ func (w *Writer) run() {
 		}
 		if err := w.commit(&bw, batch); err != nil {
 			w.fail(err)
+			w.lost.Add(uint64(len(batch)))
+			if w.onFail != nil {
+				w.onFail(err, len(batch))
+			}
 		} else {
 			w.stored.Add(uint64(len(batch)))
 			w.batches.Add(1)

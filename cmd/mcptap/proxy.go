@@ -216,14 +216,18 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	if err != nil {
 		return runtimeErr(fmt.Errorf("read back session %s: %w", sess.ID, err))
 	}
-	fmt.Fprintf(stderr, "mcptap: session %s: %d exchanges, %d dropped\n", final.ID, final.Exchanges, final.Dropped)
-	if final.Dropped > 0 {
-		fmt.Fprintln(stderr, "mcptap: the recorder fell behind; the dropped exchanges are missing from the database")
+	// The session record may not have taken the count (the disk that
+	// failed the commits may fail that write too): the capture's own count
+	// is the truth.
+	dropped := max(final.Dropped, capture.Dropped())
+	fmt.Fprintf(stderr, "mcptap: session %s: %d exchanges, %d dropped\n", final.ID, final.Exchanges, dropped)
+	if dropped > 0 {
+		fmt.Fprintln(stderr, "mcptap: the dropped exchanges are missing from the database (the recorder fell behind, or its writes failed: see above)")
 	}
 	fmt.Fprintf(stderr, "mcptap: see the verdicts with: mcptap report %s\n", final.ID)
 	var lost error
-	if final.Dropped > 0 {
-		lost = fmt.Errorf("%d exchange(s) of session %s were not recorded", final.Dropped, final.ID)
+	if dropped > 0 {
+		lost = fmt.Errorf("%d exchange(s) of session %s were not recorded", dropped, final.ID)
 	}
 	if err := errors.Join(stopErr, lost); err != nil {
 		return runtimeErr(err)

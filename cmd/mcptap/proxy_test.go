@@ -53,8 +53,19 @@ var listeningRE = regexp.MustCompile(`listening on http://(\S+) ->`)
 // startProxyChild runs the binary against upstream and waits for its listen address.
 func startProxyChild(t *testing.T, bin, db, upstream string, extra ...string) *proxyChild {
 	t.Helper()
+	return startProxyChildLimited(t, 0, bin, db, upstream, extra...)
+}
+
+// startProxyChildLimited is startProxyChild under a file size limit of
+// fsizeKiB (0: none), set with the shell's ulimit: writes that would grow a
+// file past it fail with EFBIG, as on a full disk.
+func startProxyChildLimited(t *testing.T, fsizeKiB int, bin, db, upstream string, extra ...string) *proxyChild {
+	t.Helper()
 	args := append([]string{"proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", upstream}, extra...)
 	cmd := exec.Command(bin, args...)
+	if fsizeKiB > 0 {
+		cmd = exec.Command("sh", append([]string{"-c", fmt.Sprintf(`ulimit -f %d && exec "$0" "$@"`, fsizeKiB*2), bin}, args...)...)
+	}
 	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
 	c := &proxyChild{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout = c.stdout
@@ -242,6 +253,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("refusals", func(t *testing.T) { testProxyRefusals(t, bin) })
 	t.Run("cpuprofile", func(t *testing.T) { testCPUProfileEnv(t, bin) })
 	t.Run("read-while-recording", func(t *testing.T) { testReadWhileRecording(t, bin) })
+	t.Run("full-disk", func(t *testing.T) { testProxyFullDisk(t, bin) })
 }
 
 // testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile
@@ -485,4 +497,61 @@ func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// testProxyFullDisk: when the database cannot grow (a file size limit stands
+// in for a full disk), the lost exchanges are said while it happens, counted
+// as dropped, and the stop exits 3 saying how many were lost: never the
+// silent "0 dropped" and exit 0 of a full 5 MiB filesystem.
+func testProxyFullDisk(t *testing.T, bin string) {
+	up := echoUpstream(t)
+	db := filepath.Join(t.TempDir(), "full.db")
+	// The file exists, as after earlier recordings; from now on it may grow
+	// by little more than one session record.
+	imp := exec.Command(bin, "--db", db, "import", harFixture("firefox.har"))
+	imp.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("import: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := startProxyChildLimited(t, int(fi.Size()>>10)+48, bin, db, up.URL)
+	// bbolt grows its file 16 MiB at a time: 48 bodies of 512 KiB need the next step
+	body := strings.Repeat("x", 512<<10)
+	answered := 0
+	for i := range 48 {
+		resp, err := http.Post(fmt.Sprintf("http://%s/mcp?n=%d", child.addr, i), "application/json", strings.NewReader(`{"pad":"`+body+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			answered++
+		}
+	}
+	if answered != 48 {
+		t.Fatalf("the proxy answered %d of 48: a failing recorder must never fail traffic", answered)
+	}
+	waitUntil(t, time.Minute, "the live warning about lost exchanges", func() bool {
+		return strings.Contains(child.stderr.String(), "recording failed: exchanges lost")
+	})
+	if err := child.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	child.wait(t)
+	var ee *exec.ExitError
+	if !errors.As(child.err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("exit %v, want 3\n%s", child.err, child.stderr.String())
+	}
+	m := regexp.MustCompile(`(\d+) exchange\(s\) of session \w+ were not recorded`).FindStringSubmatch(child.stderr.String())
+	if m == nil || m[1] == "0" {
+		t.Fatalf("the stop does not say how many were lost:\n%s", child.stderr.String())
+	}
+	if !strings.Contains(child.stderr.String(), "file too large") {
+		t.Errorf("the stop does not say why:\n%s", child.stderr.String())
+	}
+	t.Logf("lost %s of 48", m[1])
 }
