@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +29,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrNoSessions means the database holds no session yet.
 	ErrNoSessions = errors.New("no sessions recorded yet")
+	// ErrDamaged means the file is not a sound database: truncated, or with
+	// pages overwritten. What is readable can be copied out (Salvage).
+	ErrDamaged = errors.New("damaged database")
 	// ErrNewerFormat means a record was written by a newer mcptap than this one.
 	ErrNewerFormat = errors.New("written by a newer mcptap")
 )
@@ -140,7 +145,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		// commit holds out of the old mapping and waiting for readers.
 		bo.InitialMmapSize = 1 << 30
 	}
-	db, err := bolt.Open(path, 0o600, bo)
+	db, err := openGuarded(path, bo)
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w: another mcptap is recording into or reading %s; stop it or pass --db to use another file", ErrInUse, path)
@@ -149,7 +154,7 @@ func Open(path string, opts *Options) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, opts: o}
 	if !o.ReadOnly {
-		err := db.Update(func(tx *bolt.Tx) error {
+		err := s.update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketSessions, bucketExchanges} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
@@ -165,6 +170,53 @@ func Open(path string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
+// openGuarded is bolt.Open that turns a panic or a memory fault on a damaged
+// file (bbolt reads the pages it maps, and a scrambled page can make it
+// index past them) into an error wrapping ErrDamaged.
+func openGuarded(path string, bo *bolt.Options) (db *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, damaged(path, r)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, bo)
+	if err != nil && !errors.Is(err, bolterrors.ErrTimeout) && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+		err = fmt.Errorf("%w: %s is not a readable mcptap database (%w): its header pages are damaged, so nothing can be read or salvaged from it; move it aside and record into a new file (or pass --db)", ErrDamaged, path, err)
+	}
+	return db, err
+}
+
+// damaged is the error for a damage found at run time, with what to do.
+func damaged(path string, cause any) error {
+	return fmt.Errorf("%w: %s cannot be read (%v); copy what is readable into a new file with: mcptap sessions --db %s --salvage NEW.db", ErrDamaged, path, cause, path)
+}
+
+// view and update are db.View and db.Update that report damage as an error
+// wrapping ErrDamaged instead of crashing the process: bbolt panics on pages
+// it cannot make sense of, and a read past a truncated mapping is a memory
+// fault, which SetPanicOnFault makes a panic. bbolt rolls the transaction
+// back on the way out.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(s.path, r)
+		}
+	}()
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = damaged(s.path, r)
+		}
+	}()
+	return s.db.Update(fn)
+}
+
 // Path is the file the store was opened from.
 func (s *Store) Path() string { return s.path }
 
@@ -178,7 +230,7 @@ func (s *Store) Close() error {
 
 // CreateSession stores a new session. Its ID must be set and unused.
 func (s *Store) CreateSession(sess mcptap.Session) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return createSession(tx, sess) })
+	return s.update(func(tx *bolt.Tx) error { return createSession(tx, sess) })
 }
 
 func createSession(tx *bolt.Tx, sess mcptap.Session) error {
@@ -223,7 +275,7 @@ func putSession(b *bolt.Bucket, sess mcptap.Session) error {
 // EndSession records when a session ended and how many exchanges the recorder
 // could not keep up with.
 func (s *Store) EndSession(id string, ended time.Time, dropped uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		sess, err := getSession(tx, id)
 		if err != nil {
@@ -238,7 +290,7 @@ func (s *Store) EndSession(id string, ended time.Time, dropped uint64) error {
 // Import stores a new session and its exchanges in one transaction, so an
 // interrupted import leaves nothing behind.
 func (s *Store) Import(sess mcptap.Session, exs []mcptap.Exchange) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if err := createSession(tx, sess); err != nil {
 			return err
 		}
@@ -285,7 +337,7 @@ func exchangeCount(tx *bolt.Tx, id string) uint64 {
 // Session returns one session; its Exchanges field holds the stored count.
 func (s *Store) Session(id string) (mcptap.Session, error) {
 	var sess mcptap.Session
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		sess, err = getSession(tx, id)
 		return err
@@ -297,12 +349,12 @@ func (s *Store) Session(id string) (mcptap.Session, error) {
 // which is the order they were created in).
 func (s *Store) Sessions() ([]mcptap.Session, error) {
 	var out []mcptap.Session
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		if b == nil {
-			return nil
+			return damaged(s.path, "it has no session list") // Open creates one in every file it writes
 		}
-		return b.ForEach(func(k, v []byte) error {
+		err := b.ForEach(func(k, v []byte) error {
 			sess, err := decodeSession(tx, string(k), v)
 			if err != nil {
 				return err
@@ -310,6 +362,12 @@ func (s *Store) Sessions() ([]mcptap.Session, error) {
 			out = append(out, sess)
 			return nil
 		})
+		if err == nil && len(out) == 0 {
+			if cerr := checkTx(tx); cerr != nil {
+				return damaged(s.path, cerr)
+			}
+		}
+		return err
 	})
 	return out, err
 }
@@ -318,13 +376,16 @@ func (s *Store) Sessions() ([]mcptap.Session, error) {
 // ErrNoSessions.
 func (s *Store) Latest() (mcptap.Session, error) {
 	var sess mcptap.Session
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		if b == nil {
-			return fmt.Errorf("%s: %w", s.path, ErrNoSessions)
+			return damaged(s.path, "it has no session list") // Open creates one in every file it writes
 		}
 		k, v := b.Cursor().Last()
 		if k == nil {
+			if err := checkTx(tx); err != nil {
+				return damaged(s.path, err) // damage that reads as an empty list
+			}
 			return fmt.Errorf("%s: %w", s.path, ErrNoSessions)
 		}
 		var err error
@@ -334,6 +395,22 @@ func (s *Store) Latest() (mcptap.Session, error) {
 	return sess, err
 }
 
+// checkTx looks for damage where a result looks wrong (no sessions at all),
+// since a damaged tree can read as an empty one: exchanges stored under
+// sessions that the list does not have, or what bbolt's consistency check
+// finds (it walks every page, hence only here).
+func checkTx(tx *bolt.Tx) error {
+	if ex := tx.Bucket(bucketExchanges); ex != nil {
+		if k, _ := ex.Cursor().First(); k != nil {
+			return fmt.Errorf("the session list is empty but exchanges of session %q are stored", k)
+		}
+	}
+	for err := range tx.Check() {
+		return err
+	}
+	return nil
+}
+
 // FindSession returns the session whose ID is prefix or the only one that
 // starts with prefix.
 func (s *Store) FindSession(prefix string) (mcptap.Session, error) {
@@ -341,7 +418,7 @@ func (s *Store) FindSession(prefix string) (mcptap.Session, error) {
 		return mcptap.Session{}, errors.New("find session: empty ID")
 	}
 	var sess mcptap.Session
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSessions)
 		if b == nil {
 			return fmt.Errorf("session %s: %w", prefix, ErrNotFound)
@@ -404,7 +481,7 @@ func existingSessionBucket(tx *bolt.Tx, id string) *bolt.Bucket {
 // PutExchanges stores exchanges of a session in one transaction, upserting by
 // ID (an incomplete copy never replaces a complete one).
 func (s *Store) PutExchanges(session string, exs []mcptap.Exchange) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return putExchanges(tx, session, exs) })
+	return s.update(func(tx *bolt.Tx) error { return putExchanges(tx, session, exs) })
 }
 
 func putExchanges(tx *bolt.Tx, session string, exs []mcptap.Exchange) error {
@@ -662,7 +739,7 @@ func (s *Store) Exchanges(session string, fn func(mcptap.Exchange) error) error 
 // pages keeps each transaction short, so a long read never holds up a writer
 // that must grow the file.
 func (s *Store) ExchangePage(session, after string, limit int, fn func(mcptap.Exchange) error) (next string, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketSessions) == nil || tx.Bucket(bucketSessions).Get([]byte(session)) == nil {
 			return fmt.Errorf("session %s: %w", session, ErrNotFound)
 		}
@@ -720,7 +797,7 @@ func (s *Store) ExchangePage(session, after string, limit int, fn func(mcptap.Ex
 // Exchange returns one exchange of a session, bodies included.
 func (s *Store) Exchange(session, id string) (mcptap.Exchange, error) {
 	var ex mcptap.Exchange
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		sb := existingSessionBucket(tx, session)
 		if sb == nil {
 			return fmt.Errorf("session %s: %w", session, ErrNotFound)

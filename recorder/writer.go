@@ -213,7 +213,7 @@ func (w *Writer) run() {
 }
 
 func (w *Writer) commit(bw *batchWriter, batch []mcptap.Exchange) error {
-	err := w.s.db.Update(func(tx *bolt.Tx) error {
+	err := w.s.update(func(tx *bolt.Tx) error {
 		bw.reset(tx)
 		var skipped error
 		for i := range batch {

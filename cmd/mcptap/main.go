@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/mcptap/mcptap/recorder"
 	"github.com/spf13/cobra"
 )
 
@@ -52,10 +53,16 @@ func run(args []string) int {
 		if ee.err != nil && ee.err.Error() != "" {
 			fmt.Fprintln(os.Stderr, "mcptap:", ee.err)
 		}
+		if errors.Is(err, recorder.ErrDamaged) {
+			return 3 // whichever step met the damage
+		}
 		return ee.code
 	}
 	fmt.Fprintln(os.Stderr, "mcptap:", err)
-	return 2
+	if errors.Is(err, recorder.ErrDamaged) {
+		return 3
+	}
+	return 2 // cobra's own errors (an unknown command) are usage errors
 }
 
 func newRootCmd() *cobra.Command {

@@ -254,6 +254,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("cpuprofile", func(t *testing.T) { testCPUProfileEnv(t, bin) })
 	t.Run("read-while-recording", func(t *testing.T) { testReadWhileRecording(t, bin) })
 	t.Run("full-disk", func(t *testing.T) { testProxyFullDisk(t, bin) })
+	t.Run("damaged", func(t *testing.T) { testDamagedDatabase(t, bin) })
 }
 
 // testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -14,11 +15,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/recorder"
 	"github.com/mcptap/mcptap/report"
 )
 
 func newSessionsCmd() *cobra.Command {
-	var asJSON bool
+	var (
+		asJSON  bool
+		salvage string
+	)
 	cmd := &cobra.Command{
 		Use:   "sessions",
 		Short: "List recorded sessions",
@@ -32,6 +37,9 @@ Any unique prefix of an ID names a session in report, replay and export.`,
   mcptap sessions --json | jq '.[-1].id'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if salvage != "" {
+				return runSalvage(cmd, salvage)
+			}
 			var list []mcptap.Session
 			store, err := openStoreRead(cmd)
 			switch {
@@ -43,7 +51,7 @@ Any unique prefix of an ID names a session in report, replay and export.`,
 				list, err = store.Sessions()
 				store.Close()
 				if err != nil {
-					return usageErr(fmt.Errorf("read sessions from %s: %w", store.Path(), err))
+					return runtimeErr(fmt.Errorf("read sessions from %s: %w", store.Path(), err))
 				}
 			}
 			if asJSON {
@@ -53,7 +61,41 @@ Any unique prefix of an ID names a session in report, replay and export.`,
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array instead of a table")
+	cmd.Flags().StringVar(&salvage, "salvage", "", "copy every readable session of a damaged database (--db) into this new file")
 	return cmd
+}
+
+// runSalvage copies what is readable of the database into a new file.
+func runSalvage(cmd *cobra.Command, out string) error {
+	if _, err := os.Lstat(out); err == nil {
+		return usageErr(fmt.Errorf("--salvage %s: the file exists; name a new one", out))
+	}
+	src, err := openStoreWith(cmd, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := recorder.Open(out, nil)
+	if err != nil {
+		return runtimeErr(err)
+	}
+	res, err := recorder.Salvage(src, dst)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return runtimeErr(err)
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "copied %d session(s), %d exchange(s) from %s into %s\n", res.Sessions, res.Exchanges, src.Path(), out)
+	for _, p := range res.Partial {
+		fmt.Fprintf(w, "  in part: %s\n", report.Printable(p))
+	}
+	for _, l := range res.Lost {
+		fmt.Fprintf(w, "  not copied: %s\n", report.Printable(l))
+	}
+	fmt.Fprintf(w, "use it with: mcptap --db %s sessions\n", out)
+	return nil
 }
 
 // sessionState is "ended" for a closed session and "crashed?" for one
