@@ -39,6 +39,9 @@ type proxyFlags struct {
 	browserProxy   string
 }
 
+// viewDrain is how long a stop waits for the view to finish its output.
+const viewDrain = 3 * time.Second
+
 func newProxyCmd() *cobra.Command {
 	var f proxyFlags
 	cmd := &cobra.Command{
@@ -210,7 +213,14 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	}()
 	stopErr := capture.Stop(ctx)
 	cancel()
-	<-viewDone
+	// The recording is complete here. The view may still be writing: a
+	// line view whose stdout nobody reads (a paused pager, a full pipe)
+	// would hold the stop forever, so it gets a moment and is then left.
+	select {
+	case <-viewDone:
+	case <-time.After(viewDrain):
+		fmt.Fprintln(stderr, "mcptap: the line view's output is not being read (a paused pager or a full pipe?); stopping without it")
+	}
 
 	final, err := store.Session(sess.ID)
 	if err != nil {

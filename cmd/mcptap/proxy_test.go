@@ -59,7 +59,18 @@ func startProxyChild(t *testing.T, bin, db, upstream string, extra ...string) *p
 // startProxyChildLimited is startProxyChild under a file size limit of
 // fsizeKiB (0: none), set with the shell's ulimit: writes that would grow a
 // file past it fail with EFBIG, as on a full disk.
+// startProxyChildStdout is startProxyChild with stdout going to out.
+func startProxyChildStdout(t *testing.T, out *os.File, bin, db, upstream string) *proxyChild {
+	t.Helper()
+	return startProxyChildWith(t, 0, out, bin, db, upstream)
+}
+
 func startProxyChildLimited(t *testing.T, fsizeKiB int, bin, db, upstream string, extra ...string) *proxyChild {
+	t.Helper()
+	return startProxyChildWith(t, fsizeKiB, nil, bin, db, upstream, extra...)
+}
+
+func startProxyChildWith(t *testing.T, fsizeKiB int, stdout *os.File, bin, db, upstream string, extra ...string) *proxyChild {
 	t.Helper()
 	args := append([]string{"proxy", "--no-tui", "--db", db, "--listen", "127.0.0.1:0", "--upstream", upstream}, extra...)
 	cmd := exec.Command(bin, args...)
@@ -69,6 +80,9 @@ func startProxyChildLimited(t *testing.T, fsizeKiB int, bin, db, upstream string
 	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
 	c := &proxyChild{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	cmd.Stdout = c.stdout
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(c.stderr, pw)
 	if err := cmd.Start(); err != nil {
@@ -255,6 +269,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("read-while-recording", func(t *testing.T) { testReadWhileRecording(t, bin) })
 	t.Run("full-disk", func(t *testing.T) { testProxyFullDisk(t, bin) })
 	t.Run("damaged", func(t *testing.T) { testDamagedDatabase(t, bin) })
+	t.Run("blocked-stdout", func(t *testing.T) { testProxyStopsWithBlockedStdout(t, bin) })
 }
 
 // testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile
@@ -555,4 +570,41 @@ func testProxyFullDisk(t *testing.T, bin string) {
 		t.Errorf("the stop does not say why:\n%s", child.stderr.String())
 	}
 	t.Logf("lost %s of 48", m[1])
+}
+
+// testProxyStopsWithBlockedStdout: the line view's stdout is a pipe nobody
+// reads (a paused pager); SIGINT and SIGTERM still stop the proxy, with the
+// recording complete.
+func testProxyStopsWithBlockedStdout(t *testing.T, bin string) {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		up := echoUpstream(t)
+		db := filepath.Join(t.TempDir(), "blocked.db")
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pr.Close() // never read until the end
+		child := startProxyChildStdout(t, pw, bin, db, up.URL)
+		pw.Close()
+		// Enough lines to fill the pipe (64 KiB) many times over.
+		for i := range 1500 {
+			resp, err := http.Get(fmt.Sprintf("http://%s/item-with-a-longish-path-to-fill-the-pipe-sooner?n=%d", child.addr, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if err := child.cmd.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-child.exited:
+		case <-time.After(hangLimit):
+			t.Fatalf("%v: the proxy did not stop with its stdout blocked:\n%s", sig, child.stderr.String())
+		}
+		if child.err != nil || !strings.Contains(child.stderr.String(), "1500 exchanges") {
+			t.Errorf("%v: exit %v, want 0 with all 1500 exchanges recorded:\n%s", sig, child.err, child.stderr.String())
+		}
+	}
 }
