@@ -4,7 +4,7 @@
 STATICCHECK_VERSION := v0.8.2
 GO ?= go
 
-.PHONY: ci fmt-check vet staticcheck test test-short bench build
+.PHONY: ci fmt-check vet staticcheck test test-short bench build fuzz
 
 ci: fmt-check vet staticcheck test
 
@@ -33,3 +33,16 @@ test-short:
 # Benchmarks print ratios measured within one run; no pass/fail thresholds.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+# Every fuzz target for FUZZTIME each, with a short minimisation so the time
+# goes to exploring (the default minimisation can eat a whole short run).
+# `go test` (and so `make test`) already runs each target's seed corpus and
+# the failures kept in testdata/fuzz.
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s $$pkg || exit 1; \
+	  done; \
+	done

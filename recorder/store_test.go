@@ -550,3 +550,26 @@ func storedSessionVersion(t *testing.T, s *Store, id string) int {
 // after its one-second timeout, and a loaded machine may take longer than
 // that, but never this long unless Open blocks.
 const hangLimit = 30 * time.Second
+
+// FuzzRecordRoundTrip: any exchange, bodies included, stored as its two
+// records comes back the same.
+func FuzzRecordRoundTrip(f *testing.F) {
+	f.Add("/mcp?x=1", "text/event-stream", []byte("data: {}\n\n"), []byte{0, 1, 2, 0xff}, 200, true)
+	f.Add("", "", []byte{}, []byte(nil), 0, false)
+	f.Add("*", "a\x00b", []byte("\x1b[2J"), []byte("\r\n"), 599, true)
+	f.Fuzz(func(t *testing.T, target, ctype string, reqBody, respBody []byte, status int, complete bool) {
+		ex := mcptap.Exchange{ID: "id", Session: "s", Target: target, Method: "POST", Status: status, Complete: complete,
+			ReqHeader: http.Header{"Content-Type": {ctype}}, RespHeader: http.Header{"X": {ctype, target}},
+			ReqBody: reqBody, RespBody: respBody, ReqSize: int64(len(reqBody)), RespSize: int64(len(respBody)),
+			Start: time.Unix(1700000000, 5).UTC()}
+		got, err := decodeExchange("s", []byte("id"), appendMeta(nil, &ex), appendBody(nil, &ex))
+		if err != nil {
+			t.Fatalf("own records refused: %v", err)
+		}
+		if got.Target != ex.Target || got.Status != ex.Status || got.Complete != ex.Complete ||
+			!bytes.Equal(got.ReqBody, ex.ReqBody) || !bytes.Equal(got.RespBody, ex.RespBody) ||
+			!reflect.DeepEqual(got.ReqHeader, ex.ReqHeader) || !reflect.DeepEqual(got.RespHeader, ex.RespHeader) {
+			t.Fatalf("round trip changed the exchange:\n%+v\n%+v", ex, got)
+		}
+	})
+}

@@ -97,6 +97,12 @@ func diffSpan(a, b string) (i, j, k int) {
 // sanitize replaces control characters so recorded bytes cannot move the
 // cursor or change the terminal's state.
 func sanitize(s string) string {
+	// Invalid UTF-8 first: a stray lead byte would make the terminal take
+	// the escape sequence after it (the TUI's own styling) as a broken
+	// character and print the rest of it as text.
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
 	if !strings.ContainsFunc(s, isControl) {
 		return s
 	}
