@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/internal/wire"
+	"golang.org/x/net/netutil"
 )
 
 // Route is one reverse listener and the upstream it forwards to.
@@ -43,7 +44,22 @@ type Config struct {
 	// AllowRemote permits listeners on non-loopback addresses. Without it
 	// Start refuses them, so mcptap is never an open proxy by accident.
 	AllowRemote bool
+	// MaxConns bounds the client connections each listener serves at once;
+	// beyond it new ones wait to be accepted. 0 means DefaultMaxConns,
+	// negative no limit.
+	MaxConns int
+	// BodyIdleTimeout cuts a request whose body stops arriving for this long
+	// (a client that sends its headers and then trickles or stalls). 0 means
+	// DefaultBodyIdleTimeout, negative none. Responses and streams are
+	// never time-limited.
+	BodyIdleTimeout time.Duration
 }
+
+// Defaults of Config.MaxConns and Config.BodyIdleTimeout.
+const (
+	DefaultMaxConns        = 1024
+	DefaultBodyIdleTimeout = time.Minute
+)
 
 // Proxy is a running reverse proxy.
 type Proxy struct {
@@ -127,8 +143,14 @@ func Listen(cfg Config) (*Proxy, error) {
 			p.closeListeners()
 			return nil, fmt.Errorf("proxy: listen %s: %w", addr, err)
 		}
-		p.listeners = append(p.listeners, ln)
 		p.addrs = append(p.addrs, ln.Addr().String())
+		switch {
+		case cfg.MaxConns == 0:
+			ln = netutil.LimitListener(ln, DefaultMaxConns)
+		case cfg.MaxConns > 0:
+			ln = netutil.LimitListener(ln, cfg.MaxConns)
+		}
+		p.listeners = append(p.listeners, ln)
 		h := newRouteHandler(p, rt.Upstream, cfg.HostHeader == "upstream", errLog)
 		h.listener = ln.Addr().String()
 		p.servers = append(p.servers, &http.Server{
@@ -283,6 +305,13 @@ func newRouteHandler(p *Proxy, up *url.URL, hostUpstream bool, errLog *log.Logge
 			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
+			if errors.Is(err, errBodyIdle) {
+				// the client's fault, and its connection is done for
+				w.Header().Set("Connection", "close")
+				w.WriteHeader(http.StatusRequestTimeout)
+				_, _ = io.WriteString(w, "mcptap: "+err.Error()+"\n")
+				return
+			}
 			w.WriteHeader(http.StatusBadGateway)
 			_, _ = io.WriteString(w, "mcptap: upstream "+h.upstream+" failed: "+shortReason(err)+"\n")
 		},
@@ -349,6 +378,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuseLoop(w, h.listener, h.upstream)
 		return
 	}
+	if d := h.p.bodyIdle(); d > 0 && r.Body != nil && r.Body != http.NoBody {
+		r.Body = &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: d}
+	}
 	// Without full duplex, the HTTP/1 server discards and closes the unread rest of the request
 	// body when the response head is written. The outbound transport reads the
 	// inbound body until EOF even after the upstream has answered (it checks
@@ -414,3 +446,45 @@ func (w *flushWriter) FlushError() error {
 
 // Unwrap gives http.ResponseController the server's own writer (Hijack for upgrades).
 func (w *flushWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (p *Proxy) bodyIdle() time.Duration {
+	switch d := p.cfg.BodyIdleTimeout; {
+	case d == 0:
+		return DefaultBodyIdleTimeout
+	case d < 0:
+		return 0
+	default:
+		return d
+	}
+}
+
+// idleBody is a request body whose every read must make progress within idle:
+// each read pushes the connection's read deadline, and the end of the body
+// clears it, so the server's own reads (for the next request, or to see the
+// client go) are not limited. A body that stalled leaves the deadline passed,
+// so the server closes the connection after answering.
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	done bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if !b.done {
+		_ = b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !b.done {
+		b.done = true
+		if err == io.EOF {
+			_ = b.rc.SetReadDeadline(time.Time{})
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			err = fmt.Errorf("%w: no request body bytes from the client for %v", errBodyIdle, b.idle)
+		}
+	}
+	return n, err
+}
+
+// errBodyIdle is the error of a request whose body stopped arriving.
+var errBodyIdle = errors.New("client stalled")

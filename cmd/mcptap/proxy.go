@@ -32,6 +32,8 @@ type proxyFlags struct {
 	bodyCap        string
 	hostHeader     string
 	respHdrTimeout time.Duration
+	bodyTimeout    time.Duration
+	maxConns       int
 	tokenTimeout   time.Duration
 	drain          time.Duration
 	noTUI          bool
@@ -80,6 +82,8 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
 	fl.StringVar(&f.bodyCap, "body-cap", "1MiB", "bytes recorded per body (larger bodies stream whole, recorded truncated); e.g. 65536, 256KiB, 4MiB")
 	fl.StringVar(&f.hostHeader, "host-header", "client", "Host sent upstream: client (as the tunnel sent it) or upstream (the upstream's own)")
 	fl.DurationVar(&f.respHdrTimeout, "response-header-timeout", 2*time.Minute, "longest wait for the upstream's response head (0: none); streams have no limit")
+	fl.DurationVar(&f.bodyTimeout, "body-timeout", proxy.DefaultBodyIdleTimeout, "cut a request whose body stops arriving for this long (408; 0: never)")
+	fl.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "client connections served at once per listener; more wait (0: no limit)")
 	fl.DurationVar(&f.tokenTimeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token call may take before token.never-called")
 	fl.DurationVar(&f.drain, "drain", 5*time.Second, "on stop, how long in-flight exchanges may take to finish")
 	fl.BoolVar(&f.noTUI, "no-tui", false, "print one line per exchange and finding instead of the live view")
@@ -99,6 +103,9 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	}
 	if f.hostHeader != "client" && f.hostHeader != "upstream" {
 		return usageErr(fmt.Errorf("--host-header %q: want client or upstream", f.hostHeader))
+	}
+	if f.bodyTimeout < 0 || f.maxConns < 0 {
+		return usageErr(fmt.Errorf("--body-timeout %v, --max-conns %d: must not be negative (0 turns them off)", f.bodyTimeout, f.maxConns))
 	}
 	browserCA, err := browserProxyCA(f.browserProxy)
 	if err != nil {
@@ -152,6 +159,8 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 			BodyCap:               bodyCap,
 			HostHeader:            f.hostHeader,
 			ResponseHeaderTimeout: f.respHdrTimeout,
+			BodyIdleTimeout:       orNone(f.bodyTimeout),
+			MaxConns:              orNone(f.maxConns),
 			AllowRemote:           f.allowRemote,
 		},
 		BrowserListen: f.browserProxy,
@@ -334,3 +343,12 @@ func isTerminal(w io.Writer) bool {
 }
 
 // The live view (tuiAvailable, runTUI) is in tui.go.
+
+// orNone maps a flag's 0 ("none") to the proxy's negative "no limit" (its 0
+// means "the default").
+func orNone[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}

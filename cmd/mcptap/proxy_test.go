@@ -446,6 +446,7 @@ func testProxyRefusals(t *testing.T, bin string) {
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--route", "nonsense"}, "LISTEN=URL"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--body-cap", "lots"}, "--body-cap"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--host-header", "both"}, "client or upstream"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--max-conns", "-1"}, "must not be negative"},
 	} {
 		code, out, _ := run(tc.args...)
 		if code != 2 || !strings.Contains(out, tc.want) {

@@ -1,0 +1,125 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A request whose body stalls is cut after BodyIdleTimeout; one whose body
+// keeps coming, however slowly in total, is not.
+func TestBodyIdleTimeout(t *testing.T) {
+	got := make(chan string, 2)
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		got <- fmt.Sprintf("%d %v", len(b), err)
+		io.WriteString(w, "ok")
+	}))
+	col := newCollector()
+	p, err := Start(Config{Routes: []Route{{Listen: "127.0.0.1:0", Upstream: up}}, Publish: col.Publish, BodyIdleTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	addr := p.Addrs()[0]
+
+	// Stalled: 10 of 100 bytes, then nothing. The proxy hangs up.
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+	c.SetReadDeadline(time.Now().Add(hangLimit))
+	rest, err := io.ReadAll(c) // the answer, then the proxy hangs up
+	if err != nil {
+		t.Fatalf("the stalled request was not cut: %v", err)
+	}
+	if !strings.HasPrefix(string(rest), "HTTP/1.1 408") || !strings.Contains(string(rest), "no request body bytes") {
+		t.Errorf("the stalled request was answered %q, want 408 saying why", rest)
+	}
+	exs := col.waitComplete(t, 1)
+	if !strings.Contains(exs[0].Err, "no request body bytes") {
+		t.Errorf("the cut request is recorded without its error: %+v", exs[0])
+	}
+
+	// Steady: 20 chunks 100 ms apart (2 s in all, each gap under the limit).
+	pr, pw := io.Pipe()
+	go func() {
+		for range 20 {
+			pw.Write([]byte("x"))
+			time.Sleep(100 * time.Millisecond)
+		}
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/mcp", pr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("a slow but steady body: %d %q", resp.StatusCode, body)
+	}
+	select {
+	case s := <-got:
+		if s != "20 <nil>" {
+			t.Errorf("the upstream read %s, want the 20 bytes", s)
+		}
+	case <-time.After(hangLimit):
+		t.Fatal("the upstream never got the steady body")
+	}
+}
+
+// MaxConns: beyond the limit a new connection waits until one closes.
+func TestMaxConns(t *testing.T) {
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	p, err := Start(Config{Routes: []Route{{Listen: "127.0.0.1:0", Upstream: up}}, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	addr := p.Addrs()[0]
+	var held []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	done := make(chan string, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + addr + "/x")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	select {
+	case s := <-done:
+		t.Fatalf("a third connection was served while two were held: %q", s)
+	case <-time.After(300 * time.Millisecond):
+	}
+	held[0].Close()
+	select {
+	case s := <-done:
+		if !strings.Contains(s, "ok") {
+			t.Fatalf("after a slot freed: %q", s)
+		}
+	case <-time.After(hangLimit):
+		t.Fatal("the waiting connection was never served")
+	}
+	held[1].Close()
+}
+
+// hangLimit tells a hang from a slow machine.
+const hangLimit = 30 * time.Second
