@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -69,7 +71,24 @@ func openStoreWith(cmd *cobra.Command, opts *recorder.Options) (*recorder.Store,
 		}
 		return nil, runtimeErr(err) // busy, unreadable or damaged: not the user's typing
 	}
+	warnLooseMode(cmd, path)
 	return s, nil
+}
+
+// warnLooseMode says when the database's directory or file lets other users
+// in: recordings hold tokens and codes. mcptap creates them 0700 and 0600; an
+// existing directory (a shared $MCPTAP_HOME, a --db in /tmp) keeps its mode.
+func warnLooseMode(cmd *cobra.Command, path string) {
+	for _, p := range []string{filepath.Dir(path), path} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if fi.IsDir() && fi.Mode()&os.ModeSticky != 0 && fi.Mode().Perm()&0o002 != 0 {
+			continue // /tmp and the like: shared, but the file itself is 0600
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "mcptap: warning: %s is mode %04o: other users may read recorded tokens and codes; chmod go-rwx %s\n", p, fi.Mode().Perm(), p)
+	}
 }
 
 // pickSession resolves an optional SESSION argument (a unique ID prefix) or

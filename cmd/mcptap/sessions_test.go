@@ -372,3 +372,20 @@ func TestExportTargets(t *testing.T) {
 		t.Errorf("the symlink's target was written: %q", b)
 	}
 }
+
+// A data directory that other users can enter gets a warning naming it.
+func TestLooseDataDirWarns(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o755)
+	db := filepath.Join(dir, "m.db")
+	if _, errs, code := runCmd(t, "--db", db, "import", harFixture("firefox.har")); code != 0 || !strings.Contains(errs, dir+" is mode 0755") {
+		t.Errorf("import into a 0755 directory: exit %d, %q; want a warning naming it", code, errs)
+	}
+	os.Chmod(dir, 0o700)
+	if _, errs, _ := runCmd(t, "--db", db, "sessions"); strings.Contains(errs, "warning") {
+		t.Errorf("a 0700 directory warned: %q", errs)
+	}
+}
