@@ -123,3 +123,41 @@ func TestMaxConns(t *testing.T) {
 
 // hangLimit tells a hang from a slow machine.
 const hangLimit = 30 * time.Second
+
+// A client that half-closes after a complete request (it is done sending,
+// not reading) gets the upstream's own answer, not a made-up empty 200.
+func TestHalfCloseGetsTheRealAnswer(t *testing.T) {
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(200 * time.Millisecond) // answered after the client's FIN
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		io.WriteString(w, `{"real":"answer"}`)
+	}))
+	col := newCollector()
+	p, err := Start(Config{Routes: []Route{{Listen: "127.0.0.1:0", Upstream: up}}, Publish: col.Publish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	c, err := net.Dial("tcp", p.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(hangLimit))
+	got, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 201") || !strings.Contains(string(got), `{"real":"answer"}`) {
+		t.Fatalf("half-closed client got %q, want the upstream's 201 and body", got)
+	}
+	exs := col.waitComplete(t, 1)
+	if exs[0].Status != 201 || string(exs[0].RespBody) != `{"real":"answer"}` {
+		t.Errorf("recorded %d %q", exs[0].Status, exs[0].RespBody)
+	}
+}

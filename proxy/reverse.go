@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcptap/mcptap"
@@ -69,7 +70,9 @@ type Proxy struct {
 	servers   []*http.Server
 	listeners []net.Listener
 	addrs     []string
-	own       ownConns // connections dialed for reverse requests: a request from one is a loop
+	own       ownConns      // connections dialed for reverse requests: a request from one is a loop
+	stopping  chan struct{} // closed when Shutdown cuts what is still running
+	stopOnce  sync.Once
 	inflight  sync.WaitGroup
 	serving   sync.WaitGroup
 }
@@ -123,7 +126,7 @@ func Listen(cfg Config) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Proxy{cfg: cfg, base: DefaultUpstreamTransport(cfg.ResponseHeaderTimeout)}
+	p := &Proxy{cfg: cfg, base: DefaultUpstreamTransport(cfg.ResponseHeaderTimeout), stopping: make(chan struct{})}
 	p.base.DialContext = p.own.dial(p.base.DialContext)
 	// ReverseProxy gives each outgoing request a Header of its own.
 	p.transport = &Transport{Base: p.base, BodyCap: cfg.BodyCap, Publish: cfg.Publish, Session: cfg.Session, ShareRequestHeader: true}
@@ -229,6 +232,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 		}
 	}
 	if forced {
+		p.stopOnce.Do(func() { close(p.stopping) })
 		for _, srv := range p.servers {
 			_ = srv.Close()
 		}
@@ -300,8 +304,18 @@ func newRouteHandler(p *Proxy, up *url.URL, hostUpstream bool, errLog *log.Logge
 		BufferPool:    bufPool,
 		ErrorLog:      errLog,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-				return // the client went away; nobody to answer
+			if errors.Is(err, context.Canceled) {
+				select {
+				case <-p.stopping:
+					return // mcptap is stopping and closes the connection
+				default:
+				}
+				// the client's side ended and the upstream did not answer in
+				// time: say so (a client that is gone never reads it)
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(http.StatusGatewayTimeout)
+				_, _ = io.WriteString(w, "mcptap: the client closed its side of the connection and the upstream "+h.upstream+" did not answer in time\n")
+				return
 			}
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -404,8 +418,45 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := w.(errFlusher); ok {
 		in.fw.flusher = f
 	}
-	h.rp.ServeHTTP(&in.fw, r.WithContext(WithClientInfo(r.Context(), &in.info)))
+	// The upstream request does not end when the client's side does: a
+	// client that half-closes after a complete request (shutdown(SHUT_WR))
+	// still reads the answer, and net/http cancels the request's context
+	// on that EOF just as on a closed connection. clientEnded decides.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(WithClientInfo(r.Context(), &in.info)))
+	defer cancel()
+	defer context.AfterFunc(r.Context(), func() { h.clientEnded(ctx, &in.fw, cancel) })()
+	h.rp.ServeHTTP(&in.fw, r.WithContext(ctx))
 }
+
+// clientEnded runs when net/http saw the client's side end. Once the
+// response is under way, the client is taken as gone and the upstream
+// request ends (a stream stops). Before that it may only have half-closed:
+// the upstream gets until its response head is due (ResponseHeaderTimeout,
+// or halfCloseWait) to answer, and writing the answer tells a closed client
+// from a half-closed one. A stopping proxy ends it at once.
+func (h *routeHandler) clientEnded(ctx context.Context, fw *flushWriter, cancel context.CancelFunc) {
+	if fw.wrote.Load() {
+		cancel()
+		return
+	}
+	wait := h.p.cfg.ResponseHeaderTimeout
+	if wait <= 0 {
+		wait = halfCloseWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		cancel()
+	case <-h.p.stopping:
+		cancel()
+	case <-ctx.Done(): // answered, or the handler ended
+	}
+}
+
+// halfCloseWait bounds the wait for the answer to a half-closed client when
+// no ResponseHeaderTimeout is set.
+const halfCloseWait = 2 * time.Minute
 
 // inbound is the per-request state of the route handler.
 type inbound struct {
@@ -421,7 +472,15 @@ type inbound struct {
 // upgrades still work.
 type flushWriter struct {
 	http.ResponseWriter
-	flusher errFlusher // nil if the server's writer cannot flush
+	flusher errFlusher  // nil if the server's writer cannot flush
+	wrote   atomic.Bool // the response head went out
+}
+
+func (w *flushWriter) WriteHeader(code int) {
+	if code >= 200 {
+		w.wrote.Store(true)
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // errFlusher is what net/http's server ResponseWriter implements (an
@@ -429,6 +488,7 @@ type flushWriter struct {
 type errFlusher interface{ FlushError() error }
 
 func (w *flushWriter) Write(p []byte) (int, error) {
+	w.wrote.Store(true)
 	n, err := w.ResponseWriter.Write(p)
 	if err == nil && w.flusher != nil {
 		err = w.flusher.FlushError()
