@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcptap/mcptap"
 )
 
 // A request whose body stalls is cut after BodyIdleTimeout; one whose body
@@ -159,5 +161,52 @@ func TestHalfCloseGetsTheRealAnswer(t *testing.T) {
 	exs := col.waitComplete(t, 1)
 	if exs[0].Status != 201 || string(exs[0].RespBody) != `{"real":"answer"}` {
 		t.Errorf("recorded %d %q", exs[0].Status, exs[0].RespBody)
+	}
+}
+
+// Requests net/http refuses before any handler (a request line it cannot
+// parse, headers past the limit) are recorded with what was refused and why.
+func TestRefusedRequestsAreRecorded(t *testing.T) {
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	col := newCollector()
+	p, err := Start(Config{Routes: []Route{{Listen: "127.0.0.1:0", Upstream: up}}, Publish: col.Publish})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(t.Context())
+	send := func(raw string) string {
+		c, err := net.Dial("tcp", p.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, raw)
+		c.SetReadDeadline(time.Now().Add(hangLimit))
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	// a served request first: a later refusal on a fresh connection is still seen
+	if got := send("GET /fine HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); !strings.Contains(got, "ok") {
+		t.Fatalf("normal request: %q", got)
+	}
+	if got := send("GET /huge HTTP/1.1\r\nHost: tunnel.example\r\nX-Big: " + strings.Repeat("a", 2<<20) + "\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 431") {
+		t.Fatalf("huge headers: %q", got[:min(len(got), 80)])
+	}
+	if got := send("NOT A REQUEST\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 400") {
+		t.Fatalf("bad request line: %q", got)
+	}
+	exs := col.waitComplete(t, 3)
+	byStatus := map[int]mcptap.Exchange{}
+	for _, ex := range exs {
+		byStatus[ex.Status] = ex
+	}
+	if ex, ok := byStatus[431]; !ok || ex.Target != "/huge" || ex.Host != "tunnel.example" || !strings.Contains(ex.Err, "never saw it") {
+		t.Errorf("431 recorded as %+v", ex)
+	}
+	if ex, ok := byStatus[400]; !ok || ex.Target != "NOT A REQUEST" {
+		t.Errorf("400 recorded as %+v", ex)
+	}
+	if ex := byStatus[200]; ex.Target != "/fine" || ex.Err != "" {
+		t.Errorf("the served request: %+v", ex)
 	}
 }

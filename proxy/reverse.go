@@ -153,12 +153,14 @@ func Listen(cfg Config) (*Proxy, error) {
 		case cfg.MaxConns > 0:
 			ln = netutil.LimitListener(ln, cfg.MaxConns)
 		}
+		ln = &sniffListener{Listener: ln, p: p, listener: p.addrs[len(p.addrs)-1]}
 		p.listeners = append(p.listeners, ln)
 		h := newRouteHandler(p, rt.Upstream, cfg.HostHeader == "upstream", errLog)
 		h.listener = ln.Addr().String()
 		p.servers = append(p.servers, &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 30 * time.Second,
+			ConnContext:       withSniffConn,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          errLog,
 		})
@@ -388,6 +390,7 @@ func shortReason(err error) string {
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.p.inflight.Add(1)
 	defer h.p.inflight.Done()
+	defer handling(r)()
 	if h.p.own.from(r.RemoteAddr) {
 		refuseLoop(w, h.listener, h.upstream)
 		return
