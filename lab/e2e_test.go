@@ -20,6 +20,11 @@ import (
 // never makes a late but present call look missing.
 const demoTokenTimeout = 10 * time.Second
 
+// labBound bounds a whole run of scenarios or peers: far above what they
+// take on a loaded 2-core machine (tens of seconds), so that only a hang
+// reaches it, and a run that reaches it fails saying so.
+const labBound = 5 * time.Minute
+
 // capture runs the scenarios behind a real live capture (Record) and
 // returns the exchanges as stored.
 func capture(t *testing.T, scs []Scenario) (*Plan, []mcptap.Exchange) {
@@ -29,12 +34,15 @@ func capture(t *testing.T, scs []Scenario) (*Plan, []mcptap.Exchange) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), labBound)
 	defer cancel()
 	sess := mcptap.Session{ID: mcptap.NewID(time.Now()), Source: mcptap.SourceDemo, Name: "lab e2e"}
 	plan, exs, err := Record(ctx, store, sess, scs, RecordOptions{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the scenarios did not finish within %v", labBound)
 	}
 	t.Cleanup(plan.Close)
 	return plan, exs

@@ -172,7 +172,7 @@ func runInterop(t *testing.T, bin string, advertiseInternal bool) (tsResult, []m
 			stopProxy()
 		}
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), labBound)
 	defer cancel()
 
 	srvArgs := []string{"peer.mjs", "server", "--port", strconv.Itoa(serverPort), "--public", "http://" + addrs[0]}

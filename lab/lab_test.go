@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 )
 
 func runWorld(t *testing.T, sc Scenario) *Result {
@@ -14,7 +13,7 @@ func runWorld(t *testing.T, sc Scenario) *Result {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = w.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), labBound)
 	defer cancel()
 	res, err := w.Run(ctx)
 	if err != nil {

@@ -38,7 +38,7 @@ func recorded(t *testing.T, scs []Scenario) (*Plan, []*Result, map[string][]mcpt
 	if err := plan.Bind(px.Addrs()); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), labBound)
 	defer cancel()
 	results, err := plan.Run(ctx, nil)
 	if err != nil {

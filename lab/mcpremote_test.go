@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	mcptap "github.com/mcptap/mcptap"
 )
@@ -85,7 +84,7 @@ func runMCPRemote(t *testing.T, o peerOptions, connect bool, verdict mcptap.Rule
 		t.Fatal(err)
 	}
 	browserHAR := filepath.Join(tmp, "browser.har")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), labBound)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "node_modules", "mcp-remote", "dist", "proxy.js"), w.mcpURL, "--allow-http")
 	cmd.Dir = tmp

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 
 	mcptap "github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/har"
@@ -85,7 +84,7 @@ func TestHARFromMitmproxy(t *testing.T) {
 			proxyURL, stop := startMitmdump(t)
 			c.opts.proxy = proxyURL
 			w := startPeerWorld(t, c.opts)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), labBound)
 			defer cancel()
 			err := connectGoSDK(ctx, w, c.opts)
 			t.Logf("client: %v", err)

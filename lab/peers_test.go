@@ -461,7 +461,7 @@ func runGoSDKCases(t *testing.T, cases []peerCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			w := startPeerWorld(t, c.opts)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), labBound)
 			defer cancel()
 			err := connectGoSDK(ctx, w, c.opts)
 			if (err == nil) != c.connect {

@@ -116,7 +116,7 @@ func TestCompressedBodiesAnalysedAndRedacted(t *testing.T) {
 			do("POST", "/token", "application/x-www-form-urlencoded", "grant_type=authorization_code&code=c0de-1234567890&client_id=c1&redirect_uri="+
 				url.QueryEscape("http://127.0.0.1:33418/callback")+"&code_verifier="+verifier+"&resource="+url.QueryEscape(base+"/mcp"), "")
 			do("POST", "/mcp", "application/json", init, access)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := c.Stop(ctx); err != nil {
 				t.Fatal(err)
