@@ -110,7 +110,7 @@ func Start(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("live: %w", err)
 	}
 	// Other commands read this file through the capture while it records.
-	reads, err := serveReads(cfg.Store, log)
+	reads, err := serveReads(cfg.Store, sess.ID, log)
 	if err != nil {
 		log.Warn("other mcptap commands cannot read this database until the capture stops", "err", err)
 	}

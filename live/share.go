@@ -44,7 +44,7 @@ type readServer struct {
 // serveReads serves store's reads on ReadSocket(store.Path()). It replaces a
 // socket that nobody answers on (left by a crash); one that answers belongs
 // to another capture of the same file in this process and is left alone.
-func serveReads(store *recorder.Store, log *slog.Logger) (*readServer, error) {
+func serveReads(store *recorder.Store, live string, log *slog.Logger) (*readServer, error) {
 	path := ReadSocket(store.Path())
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -62,7 +62,7 @@ func serveReads(store *recorder.Store, log *slog.Logger) (*readServer, error) {
 		return nil, fmt.Errorf("read API: %w", err)
 	}
 	mux := http.NewServeMux()
-	h := &readHandler{store: store}
+	h := &readHandler{store: store, live: live}
 	mux.HandleFunc("GET /v1/sessions", h.sessions)
 	mux.HandleFunc("GET /v1/session", h.session)
 	mux.HandleFunc("GET /v1/exchanges", h.exchanges)
@@ -82,7 +82,27 @@ func (rs *readServer) close(ctx context.Context) {
 	_ = os.Remove(rs.path)
 }
 
-type readHandler struct{ store *recorder.Store }
+type readHandler struct {
+	store *recorder.Store
+	live  string // the session being recorded: its copies say so (RecordingSetting)
+}
+
+// RecordingSetting is the session setting the read API adds to the session a
+// running capture is still recording ("true"): without an end time it would
+// otherwise read as crashed.
+const RecordingSetting = "recording"
+
+func (h *readHandler) mark(s mcptap.Session) mcptap.Session {
+	if s.ID == h.live {
+		settings := make(map[string]string, len(s.Settings)+1)
+		for k, v := range s.Settings {
+			settings[k] = v
+		}
+		settings[RecordingSetting] = "true"
+		s.Settings = settings
+	}
+	return s
+}
 
 // apiError is the body of a failed read: kind lets the client give back the
 // recorder's sentinel errors.
@@ -116,6 +136,9 @@ func (h *readHandler) sessions(w http.ResponseWriter, _ *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	for i := range ss {
+		ss[i] = h.mark(ss[i])
+	}
 	writeJSON(w, ss)
 }
 
@@ -136,7 +159,7 @@ func (h *readHandler) session(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, s)
+	writeJSON(w, h.mark(s))
 }
 
 // streamEnd is the last line of a complete exchange stream: a reader that

@@ -35,7 +35,7 @@ func TestReadAPI(t *testing.T) {
 	if err := store.Import(sess, exs); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := serveReads(store, slog.New(slog.DiscardHandler))
+	rs, err := serveReads(store, sess.ID, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestReadAPI(t *testing.T) {
 		"Latest":  r.Latest,
 		"Find":    func() (mcptap.Session, error) { return r.FindSession(sess.ID[:6]) },
 	} {
-		if s, err := f(); err != nil || s.ID != sess.ID || s.Exchanges != len(exs) {
+		if s, err := f(); err != nil || s.ID != sess.ID || s.Exchanges != len(exs) || s.Settings[RecordingSetting] != "true" {
 			t.Errorf("%s: %+v %v", name, s, err)
 		}
 	}

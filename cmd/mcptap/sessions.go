@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/recorder"
 	"github.com/mcptap/mcptap/report"
 )
@@ -102,6 +103,9 @@ func runSalvage(cmd *cobra.Command, out string) error {
 // without an end: whoever lists sessions holds the database lock, so the
 // process that recorded it is gone.
 func sessionState(s mcptap.Session) string {
+	if s.Settings[live.RecordingSetting] == "true" {
+		return "recording" // read through the running proxy
+	}
 	if s.Ended.IsZero() {
 		return "crashed?"
 	}

@@ -44,6 +44,7 @@ func testReadWhileRecording(t *testing.T, bin string) {
 	var sessions []struct {
 		ID        string `json:"id"`
 		Exchanges int    `json:"exchanges"`
+		State     string `json:"state"`
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -55,6 +56,9 @@ func testReadWhileRecording(t *testing.T, bin string) {
 			t.Fatalf("%v: %s", err, out)
 		}
 		if len(sessions) == 1 && sessions[0].Exchanges == n {
+			if sessions[0].State != "recording" {
+				t.Errorf("the session being recorded shows as %q, want recording", sessions[0].State)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
