@@ -51,6 +51,7 @@ func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) 
 					}
 					printFindings(w, fs)
 				}
+				printResettled(w, tr.Resettled())
 			},
 			Idle:  func() { w.Flush() },
 			Rest:  lineViewRest,
@@ -64,6 +65,13 @@ func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) 
 		}
 	}()
 	return done
+}
+
+// printResettled corrects findings printed earlier at another severity.
+func printResettled(w io.Writer, fs []mcptap.Finding) {
+	for _, f := range fs {
+		fmt.Fprintf(w, "! now %s: %s [%s] the client went on past discovery (%s)\n", f.Severity, f.Rule, f.Fault, f.Title)
+	}
 }
 
 func printFindings(w io.Writer, fs []mcptap.Finding) {

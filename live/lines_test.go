@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap/internal/syncbuf"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
 
 	"github.com/mcptap/mcptap"
 )
@@ -142,5 +143,32 @@ func TestLinesRedactTargetsAndEscapeControls(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("line view lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// A discovery flaw that the client went past is an error while it might stop
+// there and a warning once it went on (the fourth principle). The line view
+// printed it once, as raised; it now also prints the correction.
+func TestLinesCorrectSettledFindings(t *testing.T) {
+	var fx oauthtest.Fixture
+	for _, f := range oauthtest.Fixtures {
+		if f.Name == "discovery-issuer-slash-passed" {
+			fx = f
+		}
+	}
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("lines", 1024)
+	var out syncbuf.Buffer
+	done := Lines(&out, sub, time.Minute)
+	for _, ex := range fx.Exchanges() {
+		b.Publish(ex)
+	}
+	b.Close()
+	<-done
+	got := out.String()
+	raised := strings.Index(got, "! error discovery.issuer-mismatch")
+	fixed := strings.Index(got, "! now warning: discovery.issuer-mismatch")
+	if raised < 0 || fixed < raised {
+		t.Fatalf("want the finding raised as an error, then corrected to a warning:\n%s", got)
 	}
 }

@@ -184,6 +184,9 @@ func (t *Tracker) raise(r *ruleDef, h hit) (mcptap.Finding, bool) {
 	t.findings[id] = fd
 	t.findingSeq[id] = len(t.findingList)
 	t.findingList = append(t.findingList, fd)
+	if passable[fd.Rule] {
+		t.unsettled = append(t.unsettled, unsettled{fd, fd.Severity})
+	}
 	t.anchor[id] = h.anchor
 	t.byAnchor[h.anchor] = append(t.byAnchor[h.anchor], fd)
 	if x := t.byID[h.anchor]; x != nil && x.flow != nil {
@@ -520,6 +523,30 @@ func (t *Tracker) settle(fd *mcptap.Finding) {
 		sev = mcptap.SevWarning
 	}
 	fd.Severity = sev
+}
+
+// Resettled returns the findings whose severity changed since they were
+// raised (or last returned), because their flow went on: a discovery flaw
+// that was an error while the client might stop there becomes a warning once
+// it got past discovery. A view that printed findings as they were raised
+// (the --no-tui line view) prints these to correct itself. Copies, as from
+// Findings.
+func (t *Tracker) Resettled() []mcptap.Finding {
+	var out []mcptap.Finding
+	keep := t.unsettled[:0]
+	for _, u := range t.unsettled {
+		t.settle(u.fd)
+		if u.fd.Severity != u.shown {
+			out = append(out, ownCopy(u.fd))
+			u.shown = u.fd.Severity
+		}
+		if u.shown != mcptap.SevWarning { // a warning is final: the flow cannot un-pass discovery
+			keep = append(keep, u)
+		}
+	}
+	clear(t.unsettled[len(keep):])
+	t.unsettled = keep
+	return out
 }
 
 // wentPastDiscovery says the client reached the authorization server with

@@ -46,6 +46,12 @@ const (
 	bigStateChars = 255
 )
 
+// unsettled is a passable finding and the severity it was last reported at.
+type unsettled struct {
+	fd    *mcptap.Finding
+	shown mcptap.Severity
+}
+
 // Tracker rebuilds flows incrementally. Observe is called for every published
 // copy of every exchange, Tick when time passes without traffic, Finish when
 // the recording ends. Batch analysis is the same Tracker folded over stored
@@ -94,6 +100,9 @@ type Tracker struct {
 
 	findings    map[string]*mcptap.Finding
 	findingList []*mcptap.Finding
+	// unsettled are passable findings still at their catalogue severity:
+	// Resettled reports them when their flow goes past discovery.
+	unsettled   []unsettled
 	byAnchor    map[string][]*mcptap.Finding // anchor exchange -> findings, in the order raised
 	findingSeq  map[string]int               // finding ID -> index in findingList
 	anchor      map[string]string            // finding ID -> anchor exchange
