@@ -22,6 +22,7 @@ import (
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/proxy"
 	"github.com/mcptap/mcptap/recorder"
+	"github.com/mcptap/mcptap/telemetry"
 )
 
 // proxyFlags are the options of `mcptap proxy`.
@@ -34,6 +35,7 @@ type proxyFlags struct {
 	respHdrTimeout time.Duration
 	bodyTimeout    time.Duration
 	maxConns       int
+	metrics        string
 	tokenTimeout   time.Duration
 	drain          time.Duration
 	noTUI          bool
@@ -83,6 +85,7 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
 	fl.StringVar(&f.hostHeader, "host-header", "client", "Host sent upstream: client (as the tunnel sent it) or upstream (the upstream's own)")
 	fl.DurationVar(&f.respHdrTimeout, "response-header-timeout", 2*time.Minute, "longest wait for the upstream's response head (0: none); streams have no limit")
 	fl.DurationVar(&f.bodyTimeout, "body-timeout", proxy.DefaultBodyIdleTimeout, "cut a request whose body stops arriving for this long (408; 0: never)")
+	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics of the OAuth flows at http://ADDR/metrics, e.g. 127.0.0.1:9464 (loopback unless --allow-remote)")
 	fl.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "client connections served at once per listener; more wait (0: no limit)")
 	fl.DurationVar(&f.tokenTimeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token call may take before token.never-called")
 	fl.DurationVar(&f.drain, "drain", 5*time.Second, "on stop, how long in-flight exchanges may take to finish")
@@ -103,6 +106,15 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	}
 	if f.hostHeader != "client" && f.hostHeader != "upstream" {
 		return usageErr(fmt.Errorf("--host-header %q: want client or upstream", f.hostHeader))
+	}
+	if f.metrics != "" {
+		host, _, err := net.SplitHostPort(f.metrics)
+		if err != nil {
+			return usageErr(fmt.Errorf("--metrics %q: want host:port, e.g. 127.0.0.1:9464", f.metrics))
+		}
+		if !f.allowRemote && !proxy.IsLoopback(host) {
+			return usageErr(fmt.Errorf("--metrics %q is not loopback; anyone who reaches it could read the metrics (pass --allow-remote to mean it)", f.metrics))
+		}
 	}
 	if f.bodyTimeout < 0 || f.maxConns < 0 {
 		return usageErr(fmt.Errorf("--body-timeout %v, --max-conns %d: must not be negative (0 turns them off)", f.bodyTimeout, f.maxConns))
@@ -139,6 +151,10 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	} else {
 		viewSub = broker.Subscribe("lines", 4096)
 	}
+	var metricsSub *mcptap.Subscription
+	if f.metrics != "" {
+		metricsSub = broker.Subscribe("metrics", 8192)
+	}
 	now := time.Now()
 	sess := mcptap.Session{
 		ID:      mcptap.NewID(now),
@@ -169,6 +185,17 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	})
 	if err != nil {
 		return runtimeErr(err) // a port in use or that cannot be bound
+	}
+	if metricsSub != nil {
+		mctx, stopMetrics := context.WithCancel(context.Background())
+		defer stopMetrics()
+		m := telemetry.Start(mctx, metricsSub, telemetry.Options{TokenTimeout: f.tokenTimeout, Dropped: capture.Dropped})
+		addr, err := m.Serve(mctx, f.metrics, f.allowRemote)
+		if err != nil {
+			_ = capture.Stop(context.Background())
+			return runtimeErr(err)
+		}
+		fmt.Fprintf(stderr, "mcptap: Prometheus metrics on http://%s/metrics\n", addr)
 	}
 	addrs := capture.Addrs()
 	fmt.Fprintf(stderr, "mcptap: recording session %s into %s\n", sess.ID, store.Path())

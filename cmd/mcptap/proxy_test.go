@@ -270,6 +270,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("full-disk", func(t *testing.T) { testProxyFullDisk(t, bin) })
 	t.Run("damaged", func(t *testing.T) { testDamagedDatabase(t, bin) })
 	t.Run("blocked-stdout", func(t *testing.T) { testProxyStopsWithBlockedStdout(t, bin) })
+	t.Run("metrics", func(t *testing.T) { testProxyMetrics(t, bin) })
 }
 
 // testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile
@@ -447,6 +448,7 @@ func testProxyRefusals(t *testing.T, bin string) {
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--body-cap", "lots"}, "--body-cap"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--host-header", "both"}, "client or upstream"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--max-conns", "-1"}, "must not be negative"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--metrics", "0.0.0.0:9464"}, "not loopback"},
 	} {
 		code, out, _ := run(tc.args...)
 		if code != 2 || !strings.Contains(out, tc.want) {
@@ -608,4 +610,38 @@ func testProxyStopsWithBlockedStdout(t *testing.T, bin string) {
 			t.Errorf("%v: exit %v, want 0 with all 1500 exchanges recorded:\n%s", sig, child.err, child.stderr.String())
 		}
 	}
+}
+
+// testProxyMetrics: --metrics serves the Prometheus endpoint of the running
+// proxy; what went through it is counted.
+func testProxyMetrics(t *testing.T, bin string) {
+	up := echoUpstream(t)
+	db := filepath.Join(t.TempDir(), "m.db")
+	child := startProxyChild(t, bin, db, up.URL, "--metrics", "127.0.0.1:0")
+	var metricsURL string
+	waitUntil(t, time.Minute, "the metrics address", func() bool {
+		m := regexp.MustCompile(`Prometheus metrics on (http://\S+/metrics)`).FindStringSubmatch(child.stderr.String())
+		if m != nil {
+			metricsURL = m[1]
+		}
+		return m != nil
+	})
+	for i := range 3 {
+		resp, err := http.Get(fmt.Sprintf("http://%s/mcp?n=%d", child.addr, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	waitUntil(t, time.Minute, "3 exchanges in the metrics", func() bool {
+		resp, err := http.Get(metricsURL)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(b), `mcptap_exchanges_total{mode="reverse"} 3`)
+	})
+	child.cmd.Process.Signal(os.Interrupt)
+	child.wait(t)
 }

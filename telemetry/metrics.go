@@ -1,0 +1,213 @@
+// Package telemetry exports what mcptap sees to the observability stack a
+// team already runs: Prometheus metrics of the OAuth flows (this file). It is
+// a consumer of the broker like the recorder: it runs its own analysis in its
+// own goroutine, so a slow scraper never slows the proxy, and its labels are
+// bounded (client names, hop kinds, rule IDs, severities, fault sides: never a
+// value from the traffic, never a token, code or state).
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
+)
+
+// Funnel stages, in the order a connector setup goes through them.
+var funnel = []struct {
+	stage string
+	kinds []mcptap.HopKind
+}{
+	{"challenge", []mcptap.HopKind{mcptap.HopMCPUnauthenticated}},
+	{"metadata", []mcptap.HopKind{mcptap.HopDiscoveryResource, mcptap.HopDiscoveryAuth}},
+	{"register", []mcptap.HopKind{mcptap.HopRegister}},
+	{"authorize", []mcptap.HopKind{mcptap.HopAuthorize}},
+	{"token", []mcptap.HopKind{mcptap.HopToken}},
+	{"authenticated_call", []mcptap.HopKind{mcptap.HopMCP}},
+}
+
+// Metrics is a running metrics consumer and its registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	exchanges *prometheus.CounterVec   // by mode
+	hops      *prometheus.CounterVec   // by kind
+	hopTime   *prometheus.HistogramVec // by kind
+	findings  *prometheus.CounterVec   // by rule, severity, fault
+	funnel    *prometheus.GaugeVec     // flows that reached each stage, by client
+	flows     *prometheus.GaugeVec     // flows by client, verdict rule, fault
+	refresh   *prometheus.CounterVec   // refresh outcomes
+
+	dropped func() uint64
+	done    chan struct{}
+}
+
+// Options configure Metrics.
+type Options struct {
+	TokenTimeout time.Duration
+	// Dropped reports exchanges the capture could not keep (the recorder
+	// fell behind or failed): exported as mcptap_exchanges_dropped.
+	Dropped func() uint64
+}
+
+// flowsEvery is how often the per-flow gauges are rebuilt from the analysis
+// (Flows costs time in proportion to the recent flows).
+const flowsEvery = 5 * time.Second
+
+// Start consumes sub until it closes (or ctx ends) and keeps the metrics.
+func Start(ctx context.Context, sub *mcptap.Subscription, o Options) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), dropped: o.Dropped, done: make(chan struct{})}
+	m.exchanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_exchanges_total",
+		Help: "Exchanges seen complete, by listener mode (reverse: the tunnel; forward: the browser proxy)."}, []string{"mode"})
+	m.hops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_oauth_hops_total",
+		Help: "Exchanges the analysis classified as an OAuth or MCP hop, by hop kind."}, []string{"kind"})
+	m.hopTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "mcptap_oauth_hop_duration_seconds",
+		Help: "Duration of OAuth and MCP hops (request start to response end), by hop kind.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"kind"})
+	m.findings = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_oauth_findings_total",
+		Help: "Findings raised, by rule ID, severity and fault side."}, []string{"rule", "severity", "fault"})
+	m.funnel = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcptap_oauth_funnel_flows",
+		Help: "Flows among the recent ones that reached each stage of the connector setup, by client."}, []string{"client", "stage"})
+	m.flows = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcptap_oauth_flows",
+		Help: "Recent flows by client, verdict rule and fault side."}, []string{"client", "verdict", "fault"})
+	m.refresh = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_oauth_refresh_total",
+		Help: "Refresh-token requests by outcome (ok: 2xx, error: otherwise)."}, []string{"outcome"})
+	m.reg.MustRegister(m.exchanges, m.hops, m.hopTime, m.findings, m.funnel, m.flows, m.refresh)
+	if o.Dropped != nil {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mcptap_exchanges_dropped_total",
+			Help: "Exchanges the capture could not record (the recorder fell behind, or its writes failed)."},
+			func() float64 { return float64(o.Dropped()) }))
+	}
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mcptap_metrics_updates_dropped_total",
+		Help: "Exchanges these metrics skipped because their consumer fell behind (the proxy never waits for it)."},
+		func() float64 { return float64(sub.Dropped()) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcptap_metrics_queue_depth",
+		Help: "Exchanges waiting for these metrics' consumer."}, func() float64 { return float64(len(sub.C)) }))
+	tr := oauth.NewTracker(oauth.Options{TokenTimeout: o.TokenTimeout, Forget: true})
+	go func() {
+		defer close(m.done)
+		last := time.Time{}
+		sub.Consume(ctx, mcptap.Consumer{
+			Batch: func(batch []mcptap.Exchange) {
+				for i := range batch {
+					m.observe(tr, &batch[i])
+				}
+				if time.Since(last) >= flowsEvery {
+					m.rebuild(tr)
+					last = time.Now()
+				}
+			},
+			Rest:  100 * time.Millisecond,
+			Every: flowsEvery,
+			Tick: func(now time.Time) {
+				m.count(tr.Tick(now))
+				m.rebuild(tr)
+				last = time.Now()
+			},
+		})
+		m.count(tr.Finish())
+		m.rebuild(tr)
+	}()
+	return m
+}
+
+// Done is closed once the subscription ended and the last counts are in.
+func (m *Metrics) Done() <-chan struct{} { return m.done }
+
+func (m *Metrics) observe(tr *oauth.Tracker, ex *mcptap.Exchange) {
+	m.count(tr.Observe(*ex))
+	if !ex.Complete {
+		return
+	}
+	m.exchanges.WithLabelValues(string(ex.Mode)).Inc()
+	kind, ok := tr.Hop(ex.ID)
+	if !ok {
+		return
+	}
+	m.hops.WithLabelValues(string(kind)).Inc()
+	if !ex.End.IsZero() && !ex.Start.IsZero() {
+		m.hopTime.WithLabelValues(string(kind)).Observe(ex.End.Sub(ex.Start).Seconds())
+	}
+	if kind == mcptap.HopRefresh {
+		outcome := "error"
+		if ex.Status >= 200 && ex.Status < 300 {
+			outcome = "ok"
+		}
+		m.refresh.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) count(fs []mcptap.Finding) {
+	for _, f := range fs {
+		m.findings.WithLabelValues(string(f.Rule), string(f.Severity), string(f.Fault)).Inc()
+	}
+}
+
+// rebuild sets the per-flow gauges from the flows the analysis holds.
+func (m *Metrics) rebuild(tr *oauth.Tracker) {
+	m.funnel.Reset()
+	m.flows.Reset()
+	for _, f := range tr.Flows() {
+		client := f.Client
+		if client == "" {
+			client = oauth.ClientUnknown
+		}
+		m.flows.WithLabelValues(client, string(f.Verdict.Rule), string(f.Verdict.Fault)).Inc()
+		seen := map[mcptap.HopKind]bool{}
+		for _, h := range f.Hops {
+			seen[h.Kind] = true
+		}
+		for _, st := range funnel {
+			for _, k := range st.kinds {
+				if seen[k] {
+					m.funnel.WithLabelValues(client, st.stage).Inc()
+					break
+				}
+			}
+		}
+	}
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Serve serves the metrics on addr (loopback unless allowRemote) at
+// /metrics until ctx ends; it returns the bound address at once.
+func (m *Metrics) Serve(ctx context.Context, addr string, allowRemote bool) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("metrics address %q: %w", addr, err)
+	}
+	ip := net.ParseIP(host)
+	if !allowRemote && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return "", fmt.Errorf("metrics address %q is not loopback; pass --allow-remote to expose it", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("metrics: listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener failed; the proxy goes on without metrics
+		}
+	}()
+	return ln.Addr().String(), nil
+}

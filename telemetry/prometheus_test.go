@@ -1,0 +1,156 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
+)
+
+func fixture(t *testing.T, name string) []mcptap.Exchange {
+	t.Helper()
+	for _, fx := range oauthtest.Fixtures {
+		if fx.Name == name {
+			return fx.Exchanges()
+		}
+	}
+	t.Fatalf("no fixture %s", name)
+	return nil
+}
+
+// scrapeBound bounds the wait for Prometheus's first scrapes (it scrapes
+// every second here).
+var scrapeBound = 2 * time.Minute
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// A real Prometheus server (Debian's, installed by .ci/run) scrapes the
+// metrics of a recorded flow (seed 000: the code was issued and no token call
+// came): the funnel per client, findings by rule, flows by verdict. The
+// scraped text carries no code, token or state.
+func TestPrometheusScrapesFlows(t *testing.T) {
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the prometheus server (Debian package prometheus) is required under CI")
+		}
+		t.Skip("prometheus not installed")
+	}
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("metrics", 4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m := Start(ctx, sub, Options{TokenTimeout: time.Minute, Dropped: func() uint64 { return 7 }})
+	addr, err := m.Serve(ctx, "127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := fixture(t, "seed000-server") // ChatGPT: code issued, no token call
+	for _, ex := range exs {
+		b.Publish(ex)
+	}
+	b.Close()
+	<-m.Done()
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: mcptap\n    static_configs:\n      - targets: [%q]\n", addr)), 0o600)
+	web := freeAddr(t)
+	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+web)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+
+	query := func(q string) []map[string]any {
+		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return nil
+		}
+		defer resp.Body.Close()
+		var r struct {
+			Data struct {
+				Result []map[string]any `json:"result"`
+			} `json:"data"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&r) != nil {
+			return nil
+		}
+		return r.Data.Result
+	}
+	// Prometheus scrapes every second: wait (bounded) for the first scrape.
+	deadline := time.Now().Add(scrapeBound)
+	for len(query(`mcptap_oauth_findings_total{rule="token.never-called"}`)) == 0 {
+		if time.Now().After(deadline) {
+			targets := ""
+			if resp, err := http.Get("http://" + web + "/api/v1/targets"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				targets = string(b)
+			}
+			raw := ""
+			if resp, err := http.Get("http://" + web + "/api/v1/query?query=mcptap_oauth_findings_total"); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				raw = string(b)
+			}
+			t.Fatalf("Prometheus never had the findings; targets: %s\nquery: %s\n%s", targets, raw, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for q, want := range map[string]string{
+		`mcptap_oauth_findings_total{rule="token.never-called",severity="error",fault="client"}`: "1",
+		`mcptap_oauth_funnel_flows{client="chatgpt",stage="authorize"}`:                          "1",
+		`mcptap_oauth_funnel_flows{client="chatgpt",stage="token"}`:                              "",
+		`mcptap_oauth_flows{client="chatgpt",verdict="token.never-called",fault="client"}`:       "1",
+		`mcptap_exchanges_dropped_total`:                                                         "7",
+		`sum(mcptap_exchanges_total)`:                                                            fmt.Sprint(len(exs)),
+	} {
+		res := query(q)
+		got := ""
+		if len(res) > 0 {
+			got = fmt.Sprint(res[0]["value"].([]any)[1])
+		}
+		if got != want {
+			t.Errorf("%s = %q, want %q", q, got, want)
+		}
+	}
+
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, ex := range exs {
+		if _, q, ok := strings.Cut(ex.Target, "?"); ok {
+			for _, kv := range strings.Split(q, "&") {
+				if k, v, _ := strings.Cut(kv, "="); (k == "state" || k == "code") && len(v) > 3 && strings.Contains(string(text), v) {
+					t.Errorf("the metrics carry the %s %q", k, v)
+				}
+			}
+		}
+	}
+}
