@@ -573,3 +573,41 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// Prune deletes the sessions that ended before the cutoff (a crashed one
+// counts from its start) with their exchanges, never the one being recorded.
+func TestPrune(t *testing.T) {
+	s, _ := openTest(t, nil)
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	mk := func(id string, started, ended time.Time) {
+		if err := s.Import(mcptap.Session{ID: id, Source: mcptap.SourceProxy, Started: started, Ended: ended},
+			[]mcptap.Exchange{{ID: id + "-1", Session: id, Start: started, Method: "GET", Target: "/", Status: 200, Complete: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("old", now.Add(-10*24*time.Hour), now.Add(-9*24*time.Hour))
+	mk("crashed-old", now.Add(-8*24*time.Hour), time.Time{})
+	mk("recent", now.Add(-2*24*time.Hour), now.Add(-2*24*time.Hour+time.Hour))
+	mk("live", now.Add(-30*24*time.Hour), time.Time{}) // recording for a month: kept
+	gone, err := s.Prune(now.Add(-7*24*time.Hour), "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gone) != 2 {
+		t.Fatalf("pruned %v, want old and crashed-old", gone)
+	}
+	left, _ := s.Sessions()
+	var ids []string
+	for _, ss := range left {
+		ids = append(ids, ss.ID)
+	}
+	if strings.Join(ids, ",") != "live,recent" {
+		t.Fatalf("left %v, want live and recent", ids)
+	}
+	if err := s.Exchanges("old", func(mcptap.Exchange) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the pruned session's exchanges: %v", err)
+	}
+	if _, err := s.Exchange("recent", "recent-1"); err != nil {
+		t.Errorf("a kept session lost its exchange: %v", err)
+	}
+}

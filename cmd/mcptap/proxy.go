@@ -36,6 +36,7 @@ type proxyFlags struct {
 	bodyTimeout    time.Duration
 	maxConns       int
 	metrics        string
+	retain         string
 	tokenTimeout   time.Duration
 	drain          time.Duration
 	noTUI          bool
@@ -85,6 +86,7 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
 	fl.StringVar(&f.hostHeader, "host-header", "client", "Host sent upstream: client (as the tunnel sent it) or upstream (the upstream's own)")
 	fl.DurationVar(&f.respHdrTimeout, "response-header-timeout", 2*time.Minute, "longest wait for the upstream's response head (0: none); streams have no limit")
 	fl.DurationVar(&f.bodyTimeout, "body-timeout", proxy.DefaultBodyIdleTimeout, "cut a request whose body stops arriving for this long (408; 0: never)")
+	fl.StringVar(&f.retain, "retain", "", "delete recorded sessions that ended longer ago than this (e.g. 7d, 36h), at start and hourly; the session being recorded is kept")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics of the OAuth flows at http://ADDR/metrics, e.g. 127.0.0.1:9464 (loopback unless --allow-remote)")
 	fl.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "client connections served at once per listener; more wait (0: no limit)")
 	fl.DurationVar(&f.tokenTimeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token call may take before token.never-called")
@@ -115,6 +117,10 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		if !f.allowRemote && !proxy.IsLoopback(host) {
 			return usageErr(fmt.Errorf("--metrics %q is not loopback; anyone who reaches it could read the metrics (pass --allow-remote to mean it)", f.metrics))
 		}
+	}
+	retain, err := parseRetain(f.retain)
+	if err != nil {
+		return usageErr(fmt.Errorf("--retain %q: %w", f.retain, err))
 	}
 	if f.bodyTimeout < 0 || f.maxConns < 0 {
 		return usageErr(fmt.Errorf("--body-timeout %v, --max-conns %d: must not be negative (0 turns them off)", f.bodyTimeout, f.maxConns))
@@ -196,6 +202,11 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 			return runtimeErr(err)
 		}
 		fmt.Fprintf(stderr, "mcptap: Prometheus metrics on http://%s/metrics\n", addr)
+	}
+	if retain > 0 {
+		rctx, stopRetain := context.WithCancel(context.Background())
+		defer stopRetain()
+		go pruneEvery(rctx, store, sess.ID, retain, time.Hour, stderr)
 	}
 	addrs := capture.Addrs()
 	fmt.Fprintf(stderr, "mcptap: recording session %s into %s\n", sess.ID, store.Path())
@@ -378,4 +389,44 @@ func orNone[T int | time.Duration](v T) T {
 		return -1
 	}
 	return v
+}
+
+// parseRetain reads a retention: a Go duration, or whole days ("7d").
+func parseRetain(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n <= 0 {
+			return 0, errors.New("want a positive number of days (7d) or a duration (36h)")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return 0, errors.New("want a positive number of days (7d) or a duration (36h)")
+	}
+	return v, nil
+}
+
+// pruneEvery deletes the sessions older than retain now and every period,
+// keeping the one being recorded, and says what it deleted.
+func pruneEvery(ctx context.Context, store *recorder.Store, live string, retain, period time.Duration, log io.Writer) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		gone, err := store.Prune(time.Now().Add(-retain), live)
+		switch {
+		case err != nil:
+			fmt.Fprintf(log, "mcptap: pruning sessions older than %v: %v\n", retain, err)
+		case len(gone) > 0:
+			fmt.Fprintf(log, "mcptap: deleted %d session(s) older than %v (--retain)\n", len(gone), retain)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,6 +272,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("damaged", func(t *testing.T) { testDamagedDatabase(t, bin) })
 	t.Run("blocked-stdout", func(t *testing.T) { testProxyStopsWithBlockedStdout(t, bin) })
 	t.Run("metrics", func(t *testing.T) { testProxyMetrics(t, bin) })
+	t.Run("retain", func(t *testing.T) { testProxyRetain(t, bin) })
 }
 
 // testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile
@@ -449,6 +451,7 @@ func testProxyRefusals(t *testing.T, bin string) {
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--host-header", "both"}, "client or upstream"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--max-conns", "-1"}, "must not be negative"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--metrics", "0.0.0.0:9464"}, "not loopback"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--retain", "a week"}, "--retain"},
 	} {
 		code, out, _ := run(tc.args...)
 		if code != 2 || !strings.Contains(out, tc.want) {
@@ -644,4 +647,44 @@ func testProxyMetrics(t *testing.T, bin string) {
 	})
 	child.cmd.Process.Signal(os.Interrupt)
 	child.wait(t)
+}
+
+// testProxyRetain: with --retain 7d the proxy deletes the sessions that
+// ended more than 7 days ago and keeps the rest and its own.
+func testProxyRetain(t *testing.T, bin string) {
+	up := echoUpstream(t)
+	db := filepath.Join(t.TempDir(), "r.db")
+	s, err := recorder.Open(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for _, c := range []struct {
+		id  string
+		age time.Duration
+	}{{"old-session", 10 * 24 * time.Hour}, {"recent-session", 24 * time.Hour}} {
+		if err := s.Import(mcptap.Session{ID: c.id, Source: mcptap.SourceImport, Started: now.Add(-c.age), Ended: now.Add(-c.age)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	child := startProxyChild(t, bin, db, up.URL, "--retain", "7d")
+	waitUntil(t, time.Minute, "the pruning", func() bool {
+		return strings.Contains(child.stderr.String(), "deleted 1 session(s) older than 168h0m0s")
+	})
+	child.cmd.Process.Signal(os.Interrupt)
+	child.wait(t)
+	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	list, _ := store.Sessions()
+	var ids []string
+	for _, ss := range list {
+		ids = append(ids, ss.ID)
+	}
+	if len(ids) != 2 || !slices.Contains(ids, "recent-session") || slices.Contains(ids, "old-session") {
+		t.Errorf("sessions after --retain 7d: %v, want recent-session and the proxy's own", ids)
+	}
 }
