@@ -18,7 +18,13 @@ import (
 // pair only, so the forwarded bytes stay what the client sent (no marker
 // header), and it catches only loops on this machine's loopback or
 // interfaces, which is where the misconfiguration happens.
-type ownConns struct{ m sync.Map } // local address → struct{}
+type ownConns struct{ m sync.Map } // "local|remote" of an outbound connection → struct{}
+
+// pairKey names a TCP connection by both ends. Both are needed: Linux gives
+// the same ephemeral port to connections to different destinations, so a
+// client's connection to mcptap can share its port number with one of
+// mcptap's own connections to an upstream without being it.
+func pairKey(local, remote string) string { return local + "|" + remote }
 
 // dial wraps a DialContext so that connections dialed for requests that came
 // in on a reverse route are remembered until they close. Forward (browser)
@@ -31,29 +37,34 @@ func (o *ownConns) dial(next func(ctx context.Context, network, addr string) (ne
 			return nil, err
 		}
 		if info, ok := ClientInfoFrom(ctx); ok && info.Mode == mcptap.ModeReverse {
-			local := c.LocalAddr().String()
-			o.m.Store(local, struct{}{})
-			return &ownConn{Conn: c, o: o, local: local}, nil
+			key := pairKey(c.LocalAddr().String(), c.RemoteAddr().String())
+			o.m.Store(key, struct{}{})
+			return &ownConn{Conn: c, o: o, key: key}, nil
 		}
 		return c, nil
 	}
 }
 
-// from reports whether a request's remote address is one of our own dials.
-func (o *ownConns) from(remoteAddr string) bool {
-	_, ok := o.m.Load(remoteAddr)
+// from reports whether a request arrived on one of our own dials: its
+// remote end is the dial's local end and its local end the dial's remote.
+func (o *ownConns) from(r *http.Request) bool {
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	_, ok = o.m.Load(pairKey(r.RemoteAddr, local.String()))
 	return ok
 }
 
 type ownConn struct {
 	net.Conn
-	o     *ownConns
-	local string
-	once  sync.Once
+	o    *ownConns
+	key  string
+	once sync.Once
 }
 
 func (c *ownConn) Close() error {
-	c.once.Do(func() { c.o.m.Delete(c.local) })
+	c.once.Do(func() { c.o.m.Delete(c.key) })
 	return c.Conn.Close()
 }
 

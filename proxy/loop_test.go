@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -79,5 +81,25 @@ func TestBrowserThroughForwardToReverseIsNoLoop(t *testing.T) {
 		if ex.Status == http.StatusLoopDetected {
 			t.Errorf("%s %s was taken for a loop", ex.Mode, ex.Target)
 		}
+	}
+}
+
+// Linux gives one ephemeral port to connections to different destinations:
+// a client's connection to mcptap may share its port with one of mcptap's
+// own upstream connections. Only the same connection (both ends) is a loop.
+func TestLoopNeedsBothEnds(t *testing.T) {
+	var o ownConns
+	o.m.Store(pairKey("127.0.0.1:50000", "127.0.0.1:8780"), struct{}{}) // mcptap → its own listener 8780
+	req := func(remote, local string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		addr, _ := net.ResolveTCPAddr("tcp", local)
+		return r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, addr))
+	}
+	if !o.from(req("127.0.0.1:50000", "127.0.0.1:8780")) {
+		t.Error("the connection mcptap dialed to itself is not seen as a loop")
+	}
+	if o.from(req("127.0.0.1:50000", "127.0.0.1:8781")) {
+		t.Error("a client that shares the port number on another listener is taken for a loop")
 	}
 }

@@ -391,7 +391,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.p.inflight.Add(1)
 	defer h.p.inflight.Done()
 	defer handling(r)()
-	if h.p.own.from(r.RemoteAddr) {
+	if h.p.own.from(r) {
 		refuseLoop(w, h.listener, h.upstream)
 		return
 	}
