@@ -31,6 +31,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -122,7 +123,7 @@ func main() {
 	batch := flag.Int("batch", 64, "recorder batch size of the in-process path (mcptap proxy uses the recorder's default, 64)")
 	profPath := flag.String("profile-path", "mcptap", "in-process path profiled by -cpuprofile: direct, bare, norec or mcptap")
 	mcptapBin := flag.String("mcptap", "", "mcptap binary for the process path (default: build ./cmd/mcptap)")
-	only := flag.String("paths", "direct,bare-p,mcptap-p", "comma-separated paths to measure, or all: direct, bare-p, bare1w-p, mcptap-p (processes of their own), bare, norec, mcptap (in this process)")
+	only := flag.String("paths", "direct,bare-p,mcptap-p", "comma-separated paths to measure, or all: direct, bare-p, bare1w-p, mcptap-p, mcptap-exp-p (the binary with --metrics and --otlp on; processes of their own), bare, norec, mcptap (in this process)")
 	flag.Parse()
 	want := func(name string) bool { return *only == "all" || slices.Contains(strings.Split(*only, ","), name) }
 	procs := want("bare-p") || want("mcptap-p")
@@ -181,6 +182,36 @@ func main() {
 			log.Fatal(err)
 		}
 		paths = append(paths, benchPath{name: "bare-p", addr: bareProc.addr, proc: bareProc}, benchPath{name: "mcptap-p", addr: mcptapProc.addr, proc: mcptapProc})
+	}
+	var expProc *child
+	if want("mcptap-exp-p") {
+		bin := *mcptapBin
+		if bin == "" {
+			if bin, err = buildMcptap(dir); err != nil {
+				log.Fatal(err)
+			}
+		}
+		// Both exporters on: a Prometheus endpoint (scraped every second
+		// below, as a server would) and OTLP to a collector that takes
+		// everything, on loopback.
+		collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusOK)
+		}))
+		defer collector.Close()
+		metricsAddr := freeLoopbackAddr()
+		if expProc, err = startMcptapChild(bin, upURL, filepath.Join(dir, "exp.db"), "--metrics", metricsAddr, "--otlp", collector.URL); err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			for range time.Tick(time.Second) {
+				if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+		paths = append(paths, benchPath{name: "mcptap-exp-p", addr: expProc.addr, proc: expProc})
 	}
 	if want("bare1w-p") {
 		if bare1wProc, err = startBareChild(upURL, true); err != nil {
@@ -270,6 +301,11 @@ func main() {
 			log.Printf("bare proxy (one write): %v", err)
 		}
 	}
+	if expProc != nil {
+		if err := expProc.stop(); err != nil {
+			log.Printf("mcptap proxy with exporters: %v", err)
+		}
+	}
 
 	med := map[string]result{}
 	for name, rs := range all {
@@ -305,6 +341,7 @@ func main() {
 		}
 	}
 	ratios("mcptap proxy binary / bare proxy sending short bodies in one write, as mcptap does", med["mcptap-p"], med["bare1w-p"], false)
+	ratios("mcptap with --metrics and --otlp on / the same binary with them off", med["mcptap-exp-p"], med["mcptap-p"], false)
 	ratios("in-process mcptap (recorder only) / bare", med["mcptap"], med["bare"], !procs)
 	ratios("in-process norec (proxy without the recorder) / bare", med["norec"], med["bare"], false)
 	if len(all["mcptap"]) > 0 {
@@ -452,4 +489,14 @@ func drive(addr string, conns int, d time.Duration, body string) result {
 		res.p99 = all[len(all)*99/100]
 	}
 	return res
+}
+
+// freeLoopbackAddr is a loopback address nothing listens on now.
+func freeLoopbackAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -197,8 +197,8 @@ func buildMcptap(dir string) (string, error) {
 }
 
 // startMcptapChild runs `mcptap proxy --no-tui` recording into dbPath.
-func startMcptapChild(bin string, up *url.URL, dbPath string) (*child, error) {
-	cmd := exec.Command(bin, "proxy", "--upstream", up.String(), "--listen", "127.0.0.1:0", "--db", dbPath, "--no-tui")
+func startMcptapChild(bin string, up *url.URL, dbPath string, extra ...string) (*child, error) {
+	cmd := exec.Command(bin, append([]string{"proxy", "--upstream", up.String(), "--listen", "127.0.0.1:0", "--db", dbPath, "--no-tui"}, extra...)...)
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a Ctrl-C on the benchmark is ours to pass on
 	return startChild(cmd)

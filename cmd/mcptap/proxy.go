@@ -37,6 +37,7 @@ type proxyFlags struct {
 	maxConns       int
 	metrics        string
 	retain         string
+	otlp           string
 	tokenTimeout   time.Duration
 	drain          time.Duration
 	noTUI          bool
@@ -86,6 +87,7 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
 	fl.StringVar(&f.hostHeader, "host-header", "client", "Host sent upstream: client (as the tunnel sent it) or upstream (the upstream's own)")
 	fl.DurationVar(&f.respHdrTimeout, "response-header-timeout", 2*time.Minute, "longest wait for the upstream's response head (0: none); streams have no limit")
 	fl.DurationVar(&f.bodyTimeout, "body-timeout", proxy.DefaultBodyIdleTimeout, "cut a request whose body stops arriving for this long (408; 0: never)")
+	fl.StringVar(&f.otlp, "otlp", "", "export one OpenTelemetry trace per OAuth flow over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318 (OTEL_EXPORTER_OTLP_HEADERS is honoured)")
 	fl.StringVar(&f.retain, "retain", "", "delete recorded sessions that ended longer ago than this (e.g. 7d, 36h), at start and hourly; the session being recorded is kept")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics of the OAuth flows at http://ADDR/metrics, e.g. 127.0.0.1:9464 (loopback unless --allow-remote)")
 	fl.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "client connections served at once per listener; more wait (0: no limit)")
@@ -157,9 +159,12 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	} else {
 		viewSub = broker.Subscribe("lines", 4096)
 	}
-	var metricsSub *mcptap.Subscription
+	var metricsSub, tracesSub *mcptap.Subscription
 	if f.metrics != "" {
 		metricsSub = broker.Subscribe("metrics", 8192)
+	}
+	if f.otlp != "" {
+		tracesSub = broker.Subscribe("traces", 8192)
 	}
 	now := time.Now()
 	sess := mcptap.Session{
@@ -202,6 +207,15 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 			return runtimeErr(err)
 		}
 		fmt.Fprintf(stderr, "mcptap: Prometheus metrics on http://%s/metrics\n", addr)
+	}
+	var traces *telemetry.Traces
+	if tracesSub != nil {
+		traces, err = telemetry.StartTraces(context.Background(), tracesSub, telemetry.TraceOptions{Endpoint: f.otlp, TokenTimeout: f.tokenTimeout})
+		if err != nil {
+			_ = capture.Stop(context.Background())
+			return usageErr(fmt.Errorf("--otlp %q: %w", f.otlp, err))
+		}
+		fmt.Fprintf(stderr, "mcptap: exporting a trace per OAuth flow to %s\n", f.otlp)
 	}
 	if retain > 0 {
 		rctx, stopRetain := context.WithCancel(context.Background())
@@ -269,6 +283,16 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		fmt.Fprintln(stderr, "mcptap: the line view's output is not being read (a paused pager or a full pipe?); stopping without it")
 	}
 
+	if traces != nil {
+		select { // the last flows go out after the capture ends
+		case <-traces.Done():
+		case <-time.After(10 * time.Second):
+			fmt.Fprintln(stderr, "mcptap: the OTLP collector did not take the last traces in time")
+		}
+		if n := traces.Failed(); n > 0 {
+			fmt.Fprintf(stderr, "mcptap: %d span(s) could not be sent to %s\n", n, f.otlp)
+		}
+	}
 	final, err := store.Session(sess.ID)
 	if err != nil {
 		return runtimeErr(fmt.Errorf("read back session %s: %w", sess.ID, err))

@@ -1,0 +1,225 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap"
+)
+
+// jaegerBin is Jaeger v2's all-in-one binary, built by .ci/run from the tools
+// module (tools/jaeger) into GOPATH/bin, or named by $MCPTAP_JAEGER.
+func jaegerBin(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("MCPTAP_JAEGER"), "jaeger"} {
+		if p == "" {
+			continue
+		}
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("jaeger is required under CI (.ci/run builds it from tools/jaeger)")
+	}
+	t.Skip("jaeger not built: (cd tools/jaeger && go build -o $(go env GOPATH)/bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger)")
+	return ""
+}
+
+type jaegerSpan struct {
+	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
+	OperationName string `json:"operationName"`
+	References    []struct {
+		SpanID string `json:"spanID"`
+	} `json:"references"`
+	Tags []struct {
+		Key   string `json:"key"`
+		Value any    `json:"value"`
+	} `json:"tags"`
+	Logs []struct {
+		Fields []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"fields"`
+	} `json:"logs"`
+}
+
+func (s jaegerSpan) tag(k string) string {
+	for _, t := range s.Tags {
+		if t.Key == k {
+			return fmt.Sprint(t.Value)
+		}
+	}
+	return ""
+}
+
+// A real Jaeger (v2, OTLP/HTTP in, its query API out) receives one trace per
+// OAuth flow: a root oauth.flow span with the verdict, a child span per hop
+// with the HTTP server attributes and the failing hop marked, findings as
+// events, and no code, token or state anywhere.
+func TestJaegerReceivesFlowTraces(t *testing.T) {
+	bin := jaegerBin(t)
+	otlp, query, grpcQ := freeAddr(t), freeAddr(t), freeAddr(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "jaeger.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+extensions:
+  jaeger_query:
+    storage:
+      traces: mem
+    http:
+      endpoint: %s
+    grpc:
+      endpoint: %s
+  jaeger_storage:
+    backends:
+      mem:
+        memory:
+          max_traces: 1000
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: %s
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: mem
+`, query, grpcQ, otlp)), 0o600)
+	cmd := exec.Command(bin, "--config", cfg)
+	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none") // Jaeger's own spans: not wanted here
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := http.Get("http://" + query + "/api/services")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jaeger never came up:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("traces", 4096)
+	tr, err := StartTraces(context.Background(), sub, TraceOptions{Endpoint: "http://" + otlp, TokenTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exs := fixture(t, "seed000-server")
+	for _, ex := range exs {
+		b.Publish(ex)
+	}
+	b.Close()
+	<-tr.Done()
+	if tr.Exported() != 1 || tr.Failed() != 0 {
+		t.Fatalf("exported %d flows, %d spans failed", tr.Exported(), tr.Failed())
+	}
+
+	// The recording's spans carry its own times (months ago): search there.
+	from, to := exs[0].Start.Add(-time.Hour).UnixMicro(), exs[len(exs)-1].Start.Add(24*time.Hour).UnixMicro()
+	var spans []jaegerSpan
+	for len(spans) == 0 {
+		resp, err := http.Get(fmt.Sprintf("http://%s/api/traces?service=mcptap&limit=10&start=%d&end=%d", query, from, to))
+		if err == nil {
+			var r struct {
+				Data []struct {
+					Spans []jaegerSpan `json:"spans"`
+				} `json:"data"`
+			}
+			if json.NewDecoder(resp.Body).Decode(&r) == nil && len(r.Data) > 0 {
+				spans = r.Data[0].Spans
+			}
+			resp.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jaeger never had the trace:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var root *jaegerSpan
+	for i := range spans {
+		if spans[i].OperationName == "oauth.flow" {
+			root = &spans[i]
+		}
+	}
+	if root == nil {
+		t.Fatalf("no oauth.flow span among %d", len(spans))
+	}
+	if root.tag("mcptap.verdict.rule") != "token.never-called" || root.tag("mcptap.verdict.fault") != "client" ||
+		root.tag("mcptap.flow.client") != "chatgpt" || root.tag("error") != "true" {
+		t.Errorf("root span tags: %+v", root.Tags)
+	}
+	events := 0
+	for _, l := range root.Logs {
+		for _, f := range l.Fields {
+			if f.Key == "mcptap.rule" && f.Value == "token.never-called" {
+				events++
+			}
+		}
+	}
+	if events != 1 {
+		t.Errorf("the verdict's finding is not an event of the root span: %+v", root.Logs)
+	}
+	children, failing := 0, 0
+	for _, s := range spans {
+		if len(s.References) == 0 || s.References[0].SpanID != root.SpanID {
+			continue
+		}
+		children++
+		if s.tag("mcptap.hop.missing") == "true" {
+			if s.OperationName != "missing token" || s.tag("error.type") != "token.never-called" {
+				t.Errorf("the missing hop's span: %s %+v", s.OperationName, s.Tags)
+			}
+			failing++
+			continue
+		}
+		if s.tag("http.request.method") == "" || s.tag("mcptap.hop.kind") == "" || strings.Contains(s.tag("url.path"), "?") {
+			t.Errorf("hop span %s: %+v", s.OperationName, s.Tags)
+		}
+		if s.tag("error.type") == "token.never-called" {
+			t.Errorf("hop %s is marked failing: the chain broke at the token call that never came", s.OperationName)
+		}
+	}
+	if children < 6 || failing != 1 {
+		t.Errorf("%d child spans (want one per hop and one for the missing token call), %d for the missing hop (want 1)", children, failing)
+	}
+	raw, _ := json.Marshal(spans)
+	for _, ex := range exs {
+		for _, s := range []string{ex.Target, ex.RespHeader.Get("Location")} {
+			_, q, _ := strings.Cut(s, "?")
+			for _, kv := range strings.Split(q, "&") {
+				if k, v, _ := strings.Cut(kv, "="); (k == "state" || k == "code") && len(v) > 3 && strings.Contains(string(raw), v) {
+					t.Errorf("a span carries the %s %q", k, v)
+				}
+			}
+		}
+	}
+}

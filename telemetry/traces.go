@@ -1,0 +1,305 @@
+package telemetry
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
+)
+
+// Traces exports one OpenTelemetry trace per OAuth flow over OTLP/HTTP: a
+// root span oauth.flow (client, verdict rule, severity and fault; findings as
+// events) with a child span per hop carrying the stable HTTP server
+// attributes, and MCP calls named after the MCP conventions. Spans hold no
+// token, code, verifier, state, cookie or Authorization: paths without their
+// query, keyed hashes where a value must correlate (the MCP session).
+//
+// It is a broker consumer with its own analysis, like Metrics. A flow is
+// exported once it ends (complete or failed) and the rest at the end of the
+// recording; hops that arrive after its export (later MCP calls) are not in
+// its trace. The SDK's batch processor sends in the background and drops
+// what a dead collector cannot take: the proxy never waits.
+type Traces struct {
+	tp      *sdktrace.TracerProvider
+	tracer  trace.Tracer
+	key     []byte
+	heads   map[string]head // exchanges of flows not exported yet
+	sent    map[string]bool // flows exported
+	failed  atomic.Uint64   // spans the collector did not take
+	done    chan struct{}
+	flowsIn atomic.Uint64
+}
+
+// head is what a span needs of an exchange.
+type head struct {
+	method, path, host, scheme string
+	status                     int
+	start, end                 time.Time
+	mcpMethod, rpcID, session  string
+	err                        string
+}
+
+// TraceOptions configure Traces.
+type TraceOptions struct {
+	// Endpoint is the OTLP/HTTP base URL (http://127.0.0.1:4318); empty
+	// uses OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT and the SDK's
+	// default. OTEL_EXPORTER_OTLP_HEADERS is honoured (auth).
+	Endpoint     string
+	TokenTimeout time.Duration
+}
+
+// maxHeads bounds the exchanges kept for flows not yet exported.
+const maxHeads = 100_000
+
+// StartTraces consumes sub until it closes (or ctx ends), exporting flows.
+func StartTraces(ctx context.Context, sub *mcptap.Subscription, o TraceOptions) (*Traces, error) {
+	var opts []otlptracehttp.Option
+	if o.Endpoint != "" {
+		u, err := url.Parse(o.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("otlp: %q is not an http(s) URL", o.Endpoint)
+		}
+		// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is: the traces path
+		// goes after it unless it is named.
+		if !strings.HasSuffix(u.Path, "/v1/traces") {
+			u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/traces"
+		}
+		opts = append(opts, otlptracehttp.WithEndpointURL(u.String()))
+	}
+	// The SDK reports export failures through a global handler that
+	// writes to stderr (and would tear through the TUI); they are counted
+	// here instead (Failed) and reported at the stop.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(error) {}))
+	exp, err := otlptracehttp.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("otlp: %w", err)
+	}
+	t := &Traces{heads: map[string]head{}, sent: map[string]bool{}, done: make(chan struct{})}
+	t.key = make([]byte, 32)
+	_, _ = rand.Read(t.key)
+	res := resource.NewSchemaless(attribute.String("service.name", "mcptap"))
+	t.tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(&countingExporter{SpanExporter: exp, failed: &t.failed}), sdktrace.WithResource(res))
+	t.tracer = t.tp.Tracer("github.com/mcptap/mcptap/telemetry")
+	tr := oauth.NewTracker(oauth.Options{TokenTimeout: o.TokenTimeout})
+	go func() {
+		defer close(t.done)
+		sub.Consume(ctx, mcptap.Consumer{
+			Batch: func(batch []mcptap.Exchange) {
+				for i := range batch {
+					t.keep(&batch[i])
+					tr.Observe(batch[i])
+				}
+				t.export(tr, false)
+			},
+			Rest:  100 * time.Millisecond,
+			Every: time.Second,
+			Tick:  func(now time.Time) { tr.Tick(now); t.export(tr, false) },
+		})
+		tr.Finish()
+		t.export(tr, true)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = t.tp.Shutdown(sctx) // flushes what is queued
+	}()
+	return t, nil
+}
+
+// Done is closed once the last flows are exported (or the collector gave up).
+func (t *Traces) Done() <-chan struct{} { return t.done }
+
+// Failed is how many spans the collector did not take.
+func (t *Traces) Failed() uint64 { return t.failed.Load() }
+
+// Exported is how many flows were exported.
+func (t *Traces) Exported() uint64 { return t.flowsIn.Load() }
+
+func (t *Traces) keep(ex *mcptap.Exchange) {
+	if len(t.heads) >= maxHeads {
+		return // a flood of flows that never end: their traces lose hop details
+	}
+	path, _, _ := strings.Cut(ex.Target, "?")
+	if u, err := url.Parse(ex.Target); err == nil && u.IsAbs() {
+		path = u.Path
+	}
+	h := head{method: ex.Method, path: path, host: ex.Host, scheme: ex.Scheme, status: ex.Status, start: ex.Start, end: ex.End, err: ex.Err}
+	if h.end.IsZero() {
+		h.end = ex.ResponseAt
+	}
+	var rpc struct {
+		Method string          `json:"method"`
+		ID     json.RawMessage `json:"id"`
+	}
+	if len(ex.ReqBody) > 0 && json.Unmarshal(ex.ReqBody, &rpc) == nil && rpc.Method != "" {
+		h.mcpMethod = rpc.Method
+		if len(rpc.ID) > 0 && string(rpc.ID) != "null" {
+			h.rpcID = strings.Trim(string(rpc.ID), `"`)
+		}
+	}
+	if sid := ex.ReqHeader.Get("Mcp-Session-Id"); sid != "" {
+		m := hmac.New(sha256.New, t.key)
+		m.Write([]byte(sid))
+		h.session = hex.EncodeToString(m.Sum(nil))[:16]
+	}
+	t.heads[ex.ID] = h
+}
+
+// export sends every flow that ended (all of them at the end) once.
+func (t *Traces) export(tr *oauth.Tracker, all bool) {
+	var findings map[string][]mcptap.Finding
+	for _, f := range tr.Flows() {
+		if t.sent[f.ID] || (!all && f.Status == mcptap.FlowInProgress) || len(f.Hops) == 0 {
+			continue
+		}
+		if findings == nil {
+			findings = map[string][]mcptap.Finding{}
+			for _, fd := range tr.Findings() {
+				findings[fd.Flow] = append(findings[fd.Flow], fd)
+			}
+		}
+		t.sent[f.ID] = true
+		t.flowsIn.Add(1)
+		t.exportFlow(f, findings[f.ID])
+		for _, h := range f.Hops {
+			delete(t.heads, h.Exchange)
+		}
+	}
+}
+
+func (t *Traces) exportFlow(f mcptap.Flow, fds []mcptap.Finding) {
+	start, end := f.Started, f.Updated
+	for _, h := range f.Hops {
+		if hd, ok := t.heads[h.Exchange]; ok && hd.end.After(end) {
+			end = hd.end
+		}
+	}
+	client := f.Client
+	if client == "" {
+		client = oauth.ClientUnknown
+	}
+	ctx, root := t.tracer.Start(context.Background(), "oauth.flow", trace.WithTimestamp(start), trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			attribute.String("mcptap.flow.client", client),
+			attribute.String("mcptap.flow.status", string(f.Status)),
+			attribute.String("mcptap.verdict.rule", string(f.Verdict.Rule)),
+			attribute.String("mcptap.verdict.severity", string(f.Verdict.Severity)),
+			attribute.String("mcptap.verdict.fault", string(f.Verdict.Fault)),
+		))
+	broken, missing := -1, mcptap.HopKind("")
+	var verdictAt time.Time
+	for _, fd := range fds {
+		root.AddEvent("finding", trace.WithTimestamp(fd.At), trace.WithAttributes(
+			attribute.String("mcptap.rule", string(fd.Rule)),
+			attribute.String("mcptap.severity", string(fd.Severity)),
+			attribute.String("mcptap.fault", string(fd.Fault)),
+			attribute.String("error.type", string(fd.Rule)),
+		))
+		if fd.Rule == f.Verdict.Rule {
+			broken, missing, _ = oauth.BrokenHop(f, fd)
+			verdictAt = fd.At
+		}
+	}
+	if f.Verdict.Severity == mcptap.SevError {
+		root.SetStatus(codes.Error, string(f.Verdict.Rule))
+		root.SetAttributes(attribute.String("error.type", string(f.Verdict.Rule)))
+	}
+	lastEnd := start
+	for i, h := range f.Hops {
+		hd, ok := t.heads[h.Exchange]
+		if !ok {
+			continue
+		}
+		name := hd.method + " " + string(h.Kind)
+		attrs := []attribute.KeyValue{
+			attribute.String("http.request.method", hd.method),
+			attribute.String("url.path", hd.path),
+			attribute.String("url.scheme", hd.scheme),
+			attribute.String("server.address", hd.host),
+			attribute.String("mcptap.hop.kind", string(h.Kind)),
+		}
+		if h.Inner {
+			attrs = append(attrs, attribute.Bool("mcptap.hop.inner", true))
+		}
+		if hd.status > 0 {
+			attrs = append(attrs, attribute.Int("http.response.status_code", hd.status))
+		}
+		if (h.Kind == mcptap.HopMCP || h.Kind == mcptap.HopMCPUnauthenticated) && hd.mcpMethod != "" {
+			name = hd.mcpMethod // the MCP conventions' {mcp.method.name} (the target is not read)
+			attrs = append(attrs, attribute.String("mcp.method.name", hd.mcpMethod))
+			if hd.rpcID != "" {
+				attrs = append(attrs, attribute.String("jsonrpc.request.id", hd.rpcID))
+			}
+			if hd.session != "" {
+				attrs = append(attrs, attribute.String("mcp.session.id", hd.session))
+			}
+		}
+		_, sp := t.tracer.Start(ctx, name, trace.WithTimestamp(hd.start), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+		switch {
+		case i == broken && f.Verdict.Severity == mcptap.SevError:
+			sp.SetAttributes(attribute.String("error.type", string(f.Verdict.Rule)))
+			sp.SetStatus(codes.Error, string(f.Verdict.Rule))
+		case hd.err != "":
+			sp.SetAttributes(attribute.String("error.type", "transport"))
+			sp.SetStatus(codes.Error, "transport error")
+		case hd.status >= 500:
+			sp.SetAttributes(attribute.String("error.type", fmt.Sprint(hd.status)))
+			sp.SetStatus(codes.Error, "")
+		}
+		e := hd.end
+		if e.IsZero() {
+			e = hd.start
+		}
+		if e.After(lastEnd) {
+			lastEnd = e
+		}
+		sp.End(trace.WithTimestamp(e))
+	}
+	if missing != "" {
+		// the hop that never came, from the last one to when the rule gave up on it
+		if verdictAt.Before(lastEnd) {
+			verdictAt = lastEnd
+		}
+		_, sp := t.tracer.Start(ctx, "missing "+string(missing), trace.WithTimestamp(lastEnd), trace.WithAttributes(
+			attribute.String("mcptap.hop.kind", string(missing)),
+			attribute.Bool("mcptap.hop.missing", true),
+			attribute.String("error.type", string(f.Verdict.Rule)),
+		))
+		sp.SetStatus(codes.Error, string(f.Verdict.Rule))
+		sp.End(trace.WithTimestamp(verdictAt))
+		if verdictAt.After(end) {
+			end = verdictAt
+		}
+	}
+	root.End(trace.WithTimestamp(end))
+}
+
+// countingExporter counts the spans the collector did not take.
+type countingExporter struct {
+	sdktrace.SpanExporter
+	failed *atomic.Uint64
+}
+
+func (c *countingExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	err := c.SpanExporter.ExportSpans(ctx, spans)
+	if err != nil {
+		c.failed.Add(uint64(len(spans)))
+	}
+	return err
+}
