@@ -64,3 +64,26 @@ func FuzzRawTarget(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOriginForm: the browser proxy's absolute-form to origin-form step never
+// panics, keeps the path and query bytes exactly, and always yields a target
+// that starts with "/" for an absolute URL with a host.
+func FuzzOriginForm(f *testing.F) {
+	for _, s := range []string{"http://h/p?q", "https://h", "http://h?x=1", "/already", "*", "", "host:443", "http://", "x://y/z\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		got := originForm(target)
+		i := strings.Index(target, "://")
+		switch {
+		case target == "" || target[0] == '/' || target == "*" || i < 0:
+			if got != target {
+				t.Fatalf("originForm(%q) = %q, want it unchanged", target, got)
+			}
+		default:
+			if !strings.HasPrefix(got, "/") || !strings.HasSuffix(target, strings.TrimPrefix(got, "/")) {
+				t.Fatalf("originForm(%q) = %q: not the path and query of the target", target, got)
+			}
+		}
+	})
+}
