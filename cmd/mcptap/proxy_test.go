@@ -273,6 +273,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("blocked-stdout", func(t *testing.T) { testProxyStopsWithBlockedStdout(t, bin) })
 	t.Run("metrics", func(t *testing.T) { testProxyMetrics(t, bin) })
 	t.Run("retain", func(t *testing.T) { testProxyRetain(t, bin) })
+	t.Run("otlp", func(t *testing.T) { testProxyOTLP(t, bin) })
 }
 
 // testCPUProfileEnv: MCPTAP_CPUPROFILE makes any command write a CPU profile
@@ -686,5 +687,40 @@ func testProxyRetain(t *testing.T, bin string) {
 	}
 	if len(ids) != 2 || !slices.Contains(ids, "recent-session") || slices.Contains(ids, "old-session") {
 		t.Errorf("sessions after --retain 7d: %v, want recent-session and the proxy's own", ids)
+	}
+}
+
+// testProxyOTLP: --otlp sends the recorded flows to the collector, at the
+// latest when the proxy stops (a flow still in progress goes out then).
+func testProxyOTLP(t *testing.T, bin string) {
+	got := make(chan string, 16)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, len(b))
+	}))
+	defer collector.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "https://chatgpt.com/connector_platform_oauth_redirect?code=AC_otlp&state="+r.URL.Query().Get("state"), http.StatusFound)
+	}))
+	defer up.Close()
+	child := startProxyChild(t, bin, filepath.Join(t.TempDir(), "o.db"), up.URL, "--otlp", collector.URL)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get("http://" + child.addr + "/oauth/authorize?response_type=code&client_id=c&redirect_uri=https%3A%2F%2Fchatgpt.com%2Fconnector_platform_oauth_redirect&state=otlp-state-1&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	child.cmd.Process.Signal(os.Interrupt)
+	child.wait(t)
+	select {
+	case s := <-got:
+		if !strings.HasPrefix(s, "POST /v1/traces ") || strings.HasSuffix(s, " 0") {
+			t.Errorf("the collector got %q, want a POST of spans to /v1/traces", s)
+		}
+	case <-time.After(hangLimit):
+		t.Fatalf("no trace reached the collector:\n%s", child.stderr.String())
+	}
+	if strings.Contains(child.stderr.String(), "could not be sent") {
+		t.Errorf("spans were reported lost:\n%s", child.stderr.String())
 	}
 }
