@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -609,5 +610,40 @@ func TestPrune(t *testing.T) {
 	}
 	if _, err := s.Exchange("recent", "recent-1"); err != nil {
 		t.Errorf("a kept session lost its exchange: %v", err)
+	}
+}
+
+// PruneToSize deletes the oldest sessions until the data fits, and never the
+// live one.
+func TestPruneToSize(t *testing.T) {
+	s, _ := openTest(t, nil)
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	body := bytes.Repeat([]byte("x"), 200<<10)
+	for i := range 5 {
+		id := fmt.Sprintf("s%d", i)
+		start := t0.Add(time.Duration(i) * time.Hour)
+		if err := s.Import(mcptap.Session{ID: id, Source: mcptap.SourceProxy, Started: start, Ended: start.Add(time.Minute)},
+			[]mcptap.Exchange{{ID: id + "-1", Session: id, Start: start, Method: "POST", Target: "/", ReqBody: body, ReqSize: int64(len(body)), Status: 200, Complete: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := s.Used()
+	if err != nil || before < 5*200<<10 {
+		t.Fatalf("used %d (%v): want at least the 5 bodies", before, err)
+	}
+	gone, err := s.PruneToSize(500<<10, "s0") // s0 is "live": kept though oldest
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, _ := s.Used()
+	var ids []string
+	for _, g := range gone {
+		ids = append(ids, g.ID)
+	}
+	if after > 500<<10 || len(ids) == 0 || ids[0] != "s1" || slices.Contains(ids, "s0") {
+		t.Fatalf("pruned %v, used %d -> %d; want the oldest but s0 first, under 500 KiB", ids, before, after)
+	}
+	if _, err := s.Session("s0"); err != nil {
+		t.Errorf("the live session went: %v", err)
 	}
 }

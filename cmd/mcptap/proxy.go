@@ -37,6 +37,7 @@ type proxyFlags struct {
 	maxConns       int
 	metrics        string
 	retain         string
+	maxDBSize      string
 	otlp           string
 	tokenTimeout   time.Duration
 	drain          time.Duration
@@ -88,6 +89,7 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
 	fl.DurationVar(&f.respHdrTimeout, "response-header-timeout", 2*time.Minute, "longest wait for the upstream's response head (0: none); streams have no limit")
 	fl.DurationVar(&f.bodyTimeout, "body-timeout", proxy.DefaultBodyIdleTimeout, "cut a request whose body stops arriving for this long (408; 0: never)")
 	fl.StringVar(&f.otlp, "otlp", "", "export one OpenTelemetry trace per OAuth flow over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318 (OTEL_EXPORTER_OTLP_HEADERS is honoured)")
+	fl.StringVar(&f.maxDBSize, "max-db-size", "", "delete the oldest recorded sessions while the data takes more than this (e.g. 2GB), checked every minute; the session being recorded is kept")
 	fl.StringVar(&f.retain, "retain", "", "delete recorded sessions that ended longer ago than this (e.g. 7d, 36h), at start and hourly; the session being recorded is kept")
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics of the OAuth flows at http://ADDR/metrics, e.g. 127.0.0.1:9464 (loopback unless --allow-remote)")
 	fl.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "client connections served at once per listener; more wait (0: no limit)")
@@ -123,6 +125,12 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	retain, err := parseRetain(f.retain)
 	if err != nil {
 		return usageErr(fmt.Errorf("--retain %q: %w", f.retain, err))
+	}
+	var maxDB int64
+	if f.maxDBSize != "" {
+		if maxDB, err = parseBytes(f.maxDBSize, 1<<50); err != nil || maxDB < 1<<20 {
+			return usageErr(fmt.Errorf("--max-db-size %q: want a size of at least 1MB, such as 500MB or 2GB", f.maxDBSize))
+		}
 	}
 	if f.bodyTimeout < 0 || f.maxConns < 0 {
 		return usageErr(fmt.Errorf("--body-timeout %v, --max-conns %d: must not be negative (0 turns them off)", f.bodyTimeout, f.maxConns))
@@ -217,10 +225,14 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		}
 		fmt.Fprintf(stderr, "mcptap: exporting a trace per OAuth flow to %s\n", f.otlp)
 	}
-	if retain > 0 {
+	if retain > 0 || maxDB > 0 {
 		rctx, stopRetain := context.WithCancel(context.Background())
 		defer stopRetain()
-		go pruneEvery(rctx, store, sess.ID, retain, time.Hour, stderr)
+		period := time.Hour
+		if maxDB > 0 {
+			period = time.Minute
+		}
+		go pruneEvery(rctx, store, sess.ID, retain, maxDB, period, stderr)
 	}
 	addrs := capture.Addrs()
 	fmt.Fprintf(stderr, "mcptap: recording session %s into %s\n", sess.ID, store.Path())
@@ -374,22 +386,33 @@ func parseUpstream(raw string) (*url.URL, error) {
 
 // parseSize reads a byte count with an optional unit: 65536, 64k, 64KiB, 1M, 1MiB.
 func parseSize(s string) (int, error) {
+	n, err := parseBytes(s, 1<<30)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size such as 65536, 256KiB or 1MiB (at most 1GiB)", s)
+	}
+	return int(n), nil
+}
+
+// parseBytes reads a size with an optional unit (K, KB, KiB, M…, G…, T…:
+// powers of 1024), at most max.
+func parseBytes(s string, max int64) (int64, error) {
 	t := strings.TrimSpace(s)
-	mult := 1
+	mult := int64(1)
 	lower := strings.ToLower(t)
 	for _, u := range []struct {
 		suffix string
-		mult   int
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"k", 1 << 10}, {"m", 1 << 20}, {"b", 1}} {
+		mult   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40}, {"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"tb", 1 << 40},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1}} {
 		if strings.HasSuffix(lower, u.suffix) {
 			mult = u.mult
 			t = strings.TrimSpace(t[:len(t)-len(u.suffix)])
 			break
 		}
 	}
-	n, err := strconv.Atoi(t)
-	if err != nil || n < 0 || n > (1<<30)/mult {
-		return 0, fmt.Errorf("%q is not a size such as 65536, 256KiB or 1MiB (at most 1GiB)", s)
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > max/mult {
+		return 0, fmt.Errorf("%q is not a size", s)
 	}
 	return n * mult, nil
 }
@@ -434,18 +457,30 @@ func parseRetain(s string) (time.Duration, error) {
 	return v, nil
 }
 
-// pruneEvery deletes the sessions older than retain now and every period,
-// keeping the one being recorded, and says what it deleted.
-func pruneEvery(ctx context.Context, store *recorder.Store, live string, retain, period time.Duration, log io.Writer) {
+// pruneEvery deletes, now and every period, the sessions older than retain
+// and then the oldest while the data is over maxDB (each when set), keeping
+// the one being recorded, and says what it deleted.
+func pruneEvery(ctx context.Context, store *recorder.Store, live string, retain time.Duration, maxDB int64, period time.Duration, log io.Writer) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		gone, err := store.Prune(time.Now().Add(-retain), live)
-		switch {
-		case err != nil:
-			fmt.Fprintf(log, "mcptap: pruning sessions older than %v: %v\n", retain, err)
-		case len(gone) > 0:
-			fmt.Fprintf(log, "mcptap: deleted %d session(s) older than %v (--retain)\n", len(gone), retain)
+		if retain > 0 {
+			gone, err := store.Prune(time.Now().Add(-retain), live)
+			switch {
+			case err != nil:
+				fmt.Fprintf(log, "mcptap: pruning sessions older than %v: %v\n", retain, err)
+			case len(gone) > 0:
+				fmt.Fprintf(log, "mcptap: deleted %d session(s) older than %v (--retain)\n", len(gone), retain)
+			}
+		}
+		if maxDB > 0 {
+			gone, err := store.PruneToSize(maxDB, live)
+			switch {
+			case err != nil:
+				fmt.Fprintf(log, "mcptap: pruning to --max-db-size: %v\n", err)
+			case len(gone) > 0:
+				fmt.Fprintf(log, "mcptap: deleted the %d oldest session(s) to stay under %d bytes (--max-db-size)\n", len(gone), maxDB)
+			}
 		}
 		select {
 		case <-ctx.Done():

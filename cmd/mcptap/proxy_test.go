@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -453,6 +454,7 @@ func testProxyRefusals(t *testing.T, bin string) {
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--max-conns", "-1"}, "must not be negative"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--metrics", "0.0.0.0:9464"}, "not loopback"},
 		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--retain", "a week"}, "--retain"},
+		{[]string{"proxy", "--no-tui", "--upstream", up.URL, "--max-db-size", "lots"}, "--max-db-size"},
 	} {
 		code, out, _ := run(tc.args...)
 		if code != 2 || !strings.Contains(out, tc.want) {
@@ -687,6 +689,42 @@ func testProxyRetain(t *testing.T, bin string) {
 	}
 	if len(ids) != 2 || !slices.Contains(ids, "recent-session") || slices.Contains(ids, "old-session") {
 		t.Errorf("sessions after --retain 7d: %v, want recent-session and the proxy's own", ids)
+	}
+
+	// --max-db-size: three sessions of 600 KiB against a 1 MiB limit: the
+	// two oldest go.
+	db2 := filepath.Join(t.TempDir(), "size.db")
+	s2, err := recorder.Open(db2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("x"), 600<<10)
+	for i, id := range []string{"big-1", "big-2", "big-3"} {
+		at := now.Add(time.Duration(i-3) * time.Hour)
+		if err := s2.Import(mcptap.Session{ID: id, Source: mcptap.SourceImport, Started: at, Ended: at},
+			[]mcptap.Exchange{{ID: id + "-x", Session: id, Start: at, Method: "POST", Target: "/", ReqBody: body, ReqSize: int64(len(body)), Status: 200, Complete: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2.Close()
+	child = startProxyChild(t, bin, db2, up.URL, "--max-db-size", "1MB")
+	waitUntil(t, time.Minute, "the size pruning", func() bool {
+		return strings.Contains(child.stderr.String(), "deleted the 2 oldest session(s)")
+	})
+	child.cmd.Process.Signal(os.Interrupt)
+	child.wait(t)
+	store2, err := recorder.Open(db2, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store2.Close()
+	list, _ = store2.Sessions()
+	ids = ids[:0]
+	for _, ss := range list {
+		ids = append(ids, ss.ID)
+	}
+	if len(ids) != 2 || !slices.Contains(ids, "big-3") {
+		t.Errorf("sessions after --max-db-size 1MB: %v, want big-3 and the proxy's own", ids)
 	}
 }
 
