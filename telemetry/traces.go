@@ -102,12 +102,16 @@ func StartTraces(ctx context.Context, sub *mcptap.Subscription, o TraceOptions) 
 	go func() {
 		defer close(t.done)
 		sub.Consume(ctx, mcptap.Consumer{
+			// Flows that ended are looked for once a second (Tick), not per
+			// batch: rebuilding flows costs time in proportion to the recent
+			// ones, and a trace a second late is as good.
 			Batch: func(batch []mcptap.Exchange) {
 				for i := range batch {
-					t.keep(&batch[i])
 					tr.Observe(batch[i])
+					if _, hop := tr.Hop(batch[i].ID); hop {
+						t.keep(&batch[i]) // only hops can be in a trace
+					}
 				}
-				t.export(tr, false)
 			},
 			Rest:  100 * time.Millisecond,
 			Every: time.Second,
