@@ -129,16 +129,17 @@ exporters:
 
 	b := mcptap.NewBroker()
 	sub := b.Subscribe("traces", 4096)
-	tr, err := StartTraces(context.Background(), sub, TraceOptions{Endpoint: "http://" + otlp, TokenTimeout: time.Minute})
+	e, err := Start(context.Background(), sub, Options{OTLP: "http://" + otlp, TokenTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
+	tr := e.Traces
 	exs := fixture(t, "seed000-server")
 	for _, ex := range exs {
 		b.Publish(ex)
 	}
 	b.Close()
-	<-tr.Done()
+	<-e.Done()
 	if tr.Exported() != 1 || tr.Failed() != 0 {
 		t.Fatalf("exported %d flows, %d spans failed", tr.Exported(), tr.Failed())
 	}

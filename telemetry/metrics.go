@@ -34,7 +34,8 @@ var funnel = []struct {
 	{"authenticated_call", []mcptap.HopKind{mcptap.HopMCP}},
 }
 
-// Metrics is a running metrics consumer and its registry.
+// Metrics is the Prometheus registry of the flows, fed by the telemetry
+// consumer (Start).
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -47,24 +48,15 @@ type Metrics struct {
 	refresh   *prometheus.CounterVec   // refresh outcomes
 
 	dropped func() uint64
-	done    chan struct{}
-}
-
-// Options configure Metrics.
-type Options struct {
-	TokenTimeout time.Duration
-	// Dropped reports exchanges the capture could not keep (the recorder
-	// fell behind or failed): exported as mcptap_exchanges_dropped.
-	Dropped func() uint64
 }
 
 // flowsEvery is how often the per-flow gauges are rebuilt from the analysis
 // (Flows costs time in proportion to the recent flows).
 const flowsEvery = 5 * time.Second
 
-// Start consumes sub until it closes (or ctx ends) and keeps the metrics.
-func Start(ctx context.Context, sub *mcptap.Subscription, o Options) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), dropped: o.Dropped, done: make(chan struct{})}
+// newMetrics builds the registry; the telemetry consumer (Start) feeds it.
+func newMetrics(sub *mcptap.Subscription, dropped func() uint64) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), dropped: dropped}
 	m.exchanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_exchanges_total",
 		Help: "Exchanges seen complete, by listener mode (reverse: the tunnel; forward: the browser proxy)."}, []string{"mode"})
 	m.hops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_oauth_hops_total",
@@ -80,55 +72,27 @@ func Start(ctx context.Context, sub *mcptap.Subscription, o Options) *Metrics {
 	m.refresh = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_oauth_refresh_total",
 		Help: "Refresh-token requests by outcome (ok: 2xx, error: otherwise)."}, []string{"outcome"})
 	m.reg.MustRegister(m.exchanges, m.hops, m.hopTime, m.findings, m.funnel, m.flows, m.refresh)
-	if o.Dropped != nil {
+	if dropped != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mcptap_exchanges_dropped_total",
 			Help: "Exchanges the capture could not record (the recorder fell behind, or its writes failed)."},
-			func() float64 { return float64(o.Dropped()) }))
+			func() float64 { return float64(dropped()) }))
 	}
-	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mcptap_metrics_updates_dropped_total",
-		Help: "Exchanges these metrics skipped because their consumer fell behind (the proxy never waits for it)."},
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mcptap_telemetry_skipped_total",
+		Help: "Exchanges the telemetry consumer skipped because it fell behind (the proxy never waits for it)."},
 		func() float64 { return float64(sub.Dropped()) }))
-	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcptap_metrics_queue_depth",
-		Help: "Exchanges waiting for these metrics' consumer."}, func() float64 { return float64(len(sub.C)) }))
-	tr := oauth.NewTracker(oauth.Options{TokenTimeout: o.TokenTimeout, Forget: true})
-	go func() {
-		defer close(m.done)
-		last := time.Time{}
-		sub.Consume(ctx, mcptap.Consumer{
-			Batch: func(batch []mcptap.Exchange) {
-				for i := range batch {
-					m.observe(tr, &batch[i])
-				}
-				if time.Since(last) >= flowsEvery {
-					m.rebuild(tr)
-					last = time.Now()
-				}
-			},
-			Rest:  100 * time.Millisecond,
-			Every: flowsEvery,
-			Tick: func(now time.Time) {
-				m.count(tr.Tick(now))
-				m.rebuild(tr)
-				last = time.Now()
-			},
-		})
-		m.count(tr.Finish())
-		m.rebuild(tr)
-	}()
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcptap_telemetry_queue_depth",
+		Help: "Exchanges waiting for the telemetry consumer."}, func() float64 { return float64(len(sub.C)) }))
 	return m
 }
 
-// Done is closed once the subscription ended and the last counts are in.
-func (m *Metrics) Done() <-chan struct{} { return m.done }
-
-func (m *Metrics) observe(tr *oauth.Tracker, ex *mcptap.Exchange) {
-	m.count(tr.Observe(*ex))
+// observe counts an exchange the analysis just saw, with the findings it raised.
+func (m *Metrics) observe(ex *mcptap.Exchange, fs []mcptap.Finding, kind mcptap.HopKind, hop bool) {
+	m.count(fs)
 	if !ex.Complete {
 		return
 	}
 	m.exchanges.WithLabelValues(string(ex.Mode)).Inc()
-	kind, ok := tr.Hop(ex.ID)
-	if !ok {
+	if !hop {
 		return
 	}
 	m.hops.WithLabelValues(string(kind)).Inc()

@@ -60,8 +60,11 @@ func TestPrometheusScrapesFlows(t *testing.T) {
 	sub := b.Subscribe("metrics", 4096)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m := Start(ctx, sub, Options{TokenTimeout: time.Minute, Dropped: func() uint64 { return 7 }})
-	addr, err := m.Serve(ctx, "127.0.0.1:0", false)
+	e, err := Start(ctx, sub, Options{TokenTimeout: time.Minute, Metrics: true, Dropped: func() uint64 { return 7 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := e.Metrics.Serve(ctx, "127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ func TestPrometheusScrapesFlows(t *testing.T) {
 		b.Publish(ex)
 	}
 	b.Close()
-	<-m.Done()
+	<-e.Done()
 
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")

@@ -32,7 +32,7 @@ import (
 // token, code, verifier, state, cookie or Authorization: paths without their
 // query, keyed hashes where a value must correlate (the MCP session).
 //
-// It is a broker consumer with its own analysis, like Metrics. A flow is
+// The telemetry consumer (Start) feeds it from its analysis. A flow is
 // exported once it ends (complete or failed) and the rest at the end of the
 // recording; hops that arrive after its export (later MCP calls) are not in
 // its trace. The SDK's batch processor sends in the background and drops
@@ -44,7 +44,6 @@ type Traces struct {
 	heads   map[string]head // exchanges of flows not exported yet
 	sent    map[string]bool // flows exported
 	failed  atomic.Uint64   // spans the collector did not take
-	done    chan struct{}
 	flowsIn atomic.Uint64
 }
 
@@ -57,25 +56,17 @@ type head struct {
 	err                        string
 }
 
-// TraceOptions configure Traces.
-type TraceOptions struct {
-	// Endpoint is the OTLP/HTTP base URL (http://127.0.0.1:4318); empty
-	// uses OTEL_EXPORTER_OTLP_ENDPOINT / _TRACES_ENDPOINT and the SDK's
-	// default. OTEL_EXPORTER_OTLP_HEADERS is honoured (auth).
-	Endpoint     string
-	TokenTimeout time.Duration
-}
-
 // maxHeads bounds the exchanges kept for flows not yet exported.
 const maxHeads = 100_000
 
-// StartTraces consumes sub until it closes (or ctx ends), exporting flows.
-func StartTraces(ctx context.Context, sub *mcptap.Subscription, o TraceOptions) (*Traces, error) {
+// newTraces sets up the OTLP/HTTP exporter for endpoint (a base URL; empty
+// uses the OTEL_EXPORTER_OTLP_* environment); the telemetry consumer feeds it.
+func newTraces(ctx context.Context, endpoint string) (*Traces, error) {
 	var opts []otlptracehttp.Option
-	if o.Endpoint != "" {
-		u, err := url.Parse(o.Endpoint)
+	if endpoint != "" {
+		u, err := url.Parse(endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("otlp: %q is not an http(s) URL", o.Endpoint)
+			return nil, fmt.Errorf("otlp: %q is not an http(s) URL", endpoint)
 		}
 		// A base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is: the traces path
 		// goes after it unless it is named.
@@ -92,42 +83,21 @@ func StartTraces(ctx context.Context, sub *mcptap.Subscription, o TraceOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)
 	}
-	t := &Traces{heads: map[string]head{}, sent: map[string]bool{}, done: make(chan struct{})}
+	t := &Traces{heads: map[string]head{}, sent: map[string]bool{}}
 	t.key = make([]byte, 32)
 	_, _ = rand.Read(t.key)
 	res := resource.NewSchemaless(attribute.String("service.name", "mcptap"))
 	t.tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(&countingExporter{SpanExporter: exp, failed: &t.failed}), sdktrace.WithResource(res))
 	t.tracer = t.tp.Tracer("github.com/mcptap/mcptap/telemetry")
-	tr := oauth.NewTracker(oauth.Options{TokenTimeout: o.TokenTimeout})
-	go func() {
-		defer close(t.done)
-		sub.Consume(ctx, mcptap.Consumer{
-			// Flows that ended are looked for once a second (Tick), not per
-			// batch: rebuilding flows costs time in proportion to the recent
-			// ones, and a trace a second late is as good.
-			Batch: func(batch []mcptap.Exchange) {
-				for i := range batch {
-					tr.Observe(batch[i])
-					if _, hop := tr.Hop(batch[i].ID); hop {
-						t.keep(&batch[i]) // only hops can be in a trace
-					}
-				}
-			},
-			Rest:  100 * time.Millisecond,
-			Every: time.Second,
-			Tick:  func(now time.Time) { tr.Tick(now); t.export(tr, false) },
-		})
-		tr.Finish()
-		t.export(tr, true)
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = t.tp.Shutdown(sctx) // flushes what is queued
-	}()
 	return t, nil
 }
 
-// Done is closed once the last flows are exported (or the collector gave up).
-func (t *Traces) Done() <-chan struct{} { return t.done }
+// shutdown flushes what the batch processor still holds.
+func (t *Traces) shutdown() {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = t.tp.Shutdown(sctx)
+}
 
 // Failed is how many spans the collector did not take.
 func (t *Traces) Failed() uint64 { return t.failed.Load() }

@@ -167,12 +167,9 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	} else {
 		viewSub = broker.Subscribe("lines", 4096)
 	}
-	var metricsSub, tracesSub *mcptap.Subscription
-	if f.metrics != "" {
-		metricsSub = broker.Subscribe("metrics", 8192)
-	}
-	if f.otlp != "" {
-		tracesSub = broker.Subscribe("traces", 8192)
+	var telemetrySub *mcptap.Subscription // one consumer, one analysis, for both exporters
+	if f.metrics != "" || f.otlp != "" {
+		telemetrySub = broker.Subscribe("telemetry", 8192)
 	}
 	now := time.Now()
 	sess := mcptap.Session{
@@ -205,25 +202,27 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	if err != nil {
 		return runtimeErr(err) // a port in use or that cannot be bound
 	}
-	if metricsSub != nil {
-		mctx, stopMetrics := context.WithCancel(context.Background())
-		defer stopMetrics()
-		m := telemetry.Start(mctx, metricsSub, telemetry.Options{TokenTimeout: f.tokenTimeout, Dropped: capture.Dropped})
-		addr, err := m.Serve(mctx, f.metrics, f.allowRemote)
-		if err != nil {
-			_ = capture.Stop(context.Background())
-			return runtimeErr(err)
-		}
-		fmt.Fprintf(stderr, "mcptap: Prometheus metrics on http://%s/metrics\n", addr)
-	}
-	var traces *telemetry.Traces
-	if tracesSub != nil {
-		traces, err = telemetry.StartTraces(context.Background(), tracesSub, telemetry.TraceOptions{Endpoint: f.otlp, TokenTimeout: f.tokenTimeout})
+	var exporters *telemetry.Exporters
+	if telemetrySub != nil {
+		tctx, stopTelemetry := context.WithCancel(context.Background())
+		defer stopTelemetry()
+		exporters, err = telemetry.Start(tctx, telemetrySub, telemetry.Options{TokenTimeout: f.tokenTimeout,
+			Metrics: f.metrics != "", Dropped: capture.Dropped, OTLP: f.otlp})
 		if err != nil {
 			_ = capture.Stop(context.Background())
 			return usageErr(fmt.Errorf("--otlp %q: %w", f.otlp, err))
 		}
-		fmt.Fprintf(stderr, "mcptap: exporting a trace per OAuth flow to %s\n", f.otlp)
+		if exporters.Metrics != nil {
+			addr, err := exporters.Metrics.Serve(tctx, f.metrics, f.allowRemote)
+			if err != nil {
+				_ = capture.Stop(context.Background())
+				return runtimeErr(err)
+			}
+			fmt.Fprintf(stderr, "mcptap: Prometheus metrics on http://%s/metrics\n", addr)
+		}
+		if exporters.Traces != nil {
+			fmt.Fprintf(stderr, "mcptap: exporting a trace per OAuth flow to %s\n", f.otlp)
+		}
 	}
 	if retain > 0 || maxDB > 0 {
 		rctx, stopRetain := context.WithCancel(context.Background())
@@ -295,13 +294,13 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		fmt.Fprintln(stderr, "mcptap: the line view's output is not being read (a paused pager or a full pipe?); stopping without it")
 	}
 
-	if traces != nil {
+	if exporters != nil && exporters.Traces != nil {
 		select { // the last flows go out after the capture ends
-		case <-traces.Done():
+		case <-exporters.Done():
 		case <-time.After(10 * time.Second):
 			fmt.Fprintln(stderr, "mcptap: the OTLP collector did not take the last traces in time")
 		}
-		if n := traces.Failed(); n > 0 {
+		if n := exporters.Traces.Failed(); n > 0 {
 			fmt.Fprintf(stderr, "mcptap: %d span(s) could not be sent to %s\n", n, f.otlp)
 		}
 	}
