@@ -29,8 +29,11 @@ it is on, with the evidence and the fix.
 
 Secrets (codes, tokens, verifiers, client secrets, cookies, Authorization) are
 replaced by keyed hashes unless --no-redact; equal values keep equal hashes
-within one report. Exit code 0 when no finding is at or above --fail-on, 1 when
-one is, 2 for bad usage or unreadable input.`,
+within one report. Formats: text, markdown, json, html (one self-contained page
+with a sequence diagram per flow), junit (a testcase per flow, a failure per
+finding at or above --fail-on) and sarif (SARIF 2.1.0). Exit code 0 when no
+finding is at or above --fail-on, 1 when one is, 2 for bad usage or unreadable
+input, 3 when the database could not be read (busy, damaged).`,
 		Example: `  mcptap report                          # the latest session, as text
   mcptap report 0188f1c2 --format markdown # paste into an issue
   mcptap report ~/Downloads/chatgpt.com.har --format json --fail-on warning
