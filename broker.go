@@ -59,6 +59,24 @@ func (b *Broker) Publish(ex Exchange) {
 	}
 }
 
+// SubscriberStats is one subscriber's queue: what waits in its buffer and
+// what it missed.
+type SubscriberStats struct {
+	Name            string
+	Queued, Dropped int
+}
+
+// Stats lists every subscriber's queue depth and drops, in subscription order.
+func (b *Broker) Stats() []SubscriberStats {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]SubscriberStats, len(b.subs))
+	for i, s := range b.subs {
+		out[i] = SubscriberStats{Name: s.Name, Queued: len(s.c), Dropped: int(s.Dropped())}
+	}
+	return out
+}
+
 // Dropped is the total number of drops over all subscribers.
 func (b *Broker) Dropped() uint64 {
 	b.mu.RLock()

@@ -53,3 +53,18 @@ func TestBrokerConcurrentPublish(t *testing.T) {
 		t.Fatalf("got %d exchanges, want 6400", n)
 	}
 }
+
+// Stats shows each subscriber's queue and drops.
+func TestBrokerStats(t *testing.T) {
+	b := NewBroker()
+	b.Subscribe("recorder", 4)
+	b.Subscribe("view", 1)
+	for range 3 {
+		b.Publish(Exchange{})
+	}
+	got := b.Stats()
+	want := []SubscriberStats{{Name: "recorder", Queued: 3, Dropped: 0}, {Name: "view", Queued: 1, Dropped: 2}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("Stats() = %+v, want %+v", got, want)
+	}
+}

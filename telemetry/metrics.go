@@ -46,6 +46,10 @@ type Metrics struct {
 	funnel    *prometheus.GaugeVec     // flows that reached each stage, by client
 	flows     *prometheus.GaugeVec     // flows by client, verdict rule, fault
 	refresh   *prometheus.CounterVec   // refresh outcomes
+	// registrations counts the registrations in the recent flows, by
+	// client: against the funnel's connects, the registrations per connect
+	// (DCR churn until a quota runs out).
+	registrations *prometheus.GaugeVec
 
 	dropped func() uint64
 }
@@ -71,7 +75,9 @@ func newMetrics(sub *mcptap.Subscription, dropped func() uint64) *Metrics {
 		Help: "Recent flows by client, verdict rule and fault side."}, []string{"client", "verdict", "fault"})
 	m.refresh = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_oauth_refresh_total",
 		Help: "Refresh-token requests by outcome (ok: 2xx, error: otherwise)."}, []string{"outcome"})
-	m.reg.MustRegister(m.exchanges, m.hops, m.hopTime, m.findings, m.funnel, m.flows, m.refresh)
+	m.registrations = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mcptap_oauth_registrations",
+		Help: "Client registrations among the recent flows, by client (divide by the funnel's authenticated_call for registrations per connect)."}, []string{"client"})
+	m.reg.MustRegister(m.exchanges, m.hops, m.hopTime, m.findings, m.funnel, m.flows, m.refresh, m.registrations)
 	if dropped != nil {
 		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mcptap_exchanges_dropped_total",
 			Help: "Exchanges the capture could not record (the recorder fell behind, or its writes failed)."},
@@ -118,6 +124,7 @@ func (m *Metrics) count(fs []mcptap.Finding) {
 func (m *Metrics) rebuild(tr *oauth.Tracker) {
 	m.funnel.Reset()
 	m.flows.Reset()
+	m.registrations.Reset()
 	for _, f := range tr.Flows() {
 		client := f.Client
 		if client == "" {
@@ -127,6 +134,9 @@ func (m *Metrics) rebuild(tr *oauth.Tracker) {
 		seen := map[mcptap.HopKind]bool{}
 		for _, h := range f.Hops {
 			seen[h.Kind] = true
+			if h.Kind == mcptap.HopRegister {
+				m.registrations.WithLabelValues(client).Inc()
+			}
 		}
 		for _, st := range funnel {
 			for _, k := range st.kinds {
@@ -174,4 +184,26 @@ func (m *Metrics) Serve(ctx context.Context, addr string, allowRemote bool) (str
 		}
 	}()
 	return ln.Addr().String(), nil
+}
+
+// watchBroker exports the broker's consumers' queue depths and drops.
+func (m *Metrics) watchBroker(b *mcptap.Broker) {
+	m.reg.MustRegister(brokerCollector{b})
+}
+
+var (
+	queueDesc = prometheus.NewDesc("mcptap_broker_queue_depth", "Exchanges waiting in each broker consumer's buffer (recorder, view, telemetry).", []string{"consumer"}, nil)
+	dropDesc  = prometheus.NewDesc("mcptap_broker_dropped_total", "Exchanges each broker consumer missed because its buffer was full (the proxy never waits).", []string{"consumer"}, nil)
+)
+
+// brokerCollector reads the broker's stats at each scrape.
+type brokerCollector struct{ b *mcptap.Broker }
+
+func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) { ch <- queueDesc; ch <- dropDesc }
+
+func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range c.b.Stats() {
+		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(s.Queued), s.Name)
+		ch <- prometheus.MustNewConstMetric(dropDesc, prometheus.CounterValue, float64(s.Dropped), s.Name)
+	}
 }

@@ -60,7 +60,7 @@ func TestPrometheusScrapesFlows(t *testing.T) {
 	sub := b.Subscribe("metrics", 4096)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e, err := Start(ctx, sub, Options{TokenTimeout: time.Minute, Metrics: true, Dropped: func() uint64 { return 7 }})
+	e, err := Start(ctx, sub, Options{TokenTimeout: time.Minute, Metrics: true, Dropped: func() uint64 { return 7 }, Broker: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,8 @@ func TestPrometheusScrapesFlows(t *testing.T) {
 		`mcptap_oauth_funnel_flows{client="chatgpt",stage="token"}`:                              "",
 		`mcptap_oauth_flows{client="chatgpt",verdict="token.never-called",fault="client"}`:       "1",
 		`mcptap_exchanges_dropped_total`:                                                         "7",
+		`mcptap_oauth_registrations{client="chatgpt"}`:                                           "1",
+		`mcptap_broker_queue_depth{consumer="metrics"}`:                                          "0",
 		`sum(mcptap_exchanges_total)`:                                                            fmt.Sprint(len(exs)),
 	} {
 		res := query(q)

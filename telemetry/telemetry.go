@@ -19,6 +19,9 @@ type Options struct {
 	// OTLP, when set, exports a trace per flow to this OTLP/HTTP base URL
 	// (Exporters.Traces).
 	OTLP string
+	// Broker, when set, exports every consumer's queue depth and drops
+	// (the recorder's, the view's, this one's).
+	Broker *mcptap.Broker
 }
 
 // Exporters are the running exporters: one consumer of the broker with one
@@ -39,6 +42,9 @@ func Start(ctx context.Context, sub *mcptap.Subscription, o Options) (*Exporters
 	e := &Exporters{done: make(chan struct{})}
 	if o.Metrics {
 		e.Metrics = newMetrics(sub, o.Dropped)
+		if o.Broker != nil {
+			e.Metrics.watchBroker(o.Broker)
+		}
 	}
 	if o.OTLP != "" {
 		t, err := newTraces(ctx, o.OTLP)

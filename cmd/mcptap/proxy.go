@@ -207,7 +207,7 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		tctx, stopTelemetry := context.WithCancel(context.Background())
 		defer stopTelemetry()
 		exporters, err = telemetry.Start(tctx, telemetrySub, telemetry.Options{TokenTimeout: f.tokenTimeout,
-			Metrics: f.metrics != "", Dropped: capture.Dropped, OTLP: f.otlp})
+			Metrics: f.metrics != "", Dropped: capture.Dropped, OTLP: f.otlp, Broker: broker})
 		if err != nil {
 			_ = capture.Stop(context.Background())
 			return usageErr(fmt.Errorf("--otlp %q: %w", f.otlp, err))
