@@ -107,7 +107,6 @@ type htmlFlow struct {
 	Warnings       int
 	Diagram        htmlDiagram
 	StateJSON      string
-	FaultWords     string
 }
 
 type htmlKV struct{ K, V string }
@@ -135,7 +134,6 @@ type htmlPage struct {
 	Exchanges                []htmlExchange
 	Clients, Faults, Results []string
 	Detail                   bool
-	Generated                string
 }
 
 const (
@@ -159,7 +157,7 @@ func (r Report) writeHTML(w io.Writer) error {
 	hopOf := map[string]Hop{}
 	flowOf := map[string]string{}
 	for i, f := range r.Flows {
-		hf := htmlFlow{Flow: f, N: i + 1, StateJSON: decodedJSON(f.State.Decoded), FaultWords: f.Verdict.Fault.Words()}
+		hf := htmlFlow{Flow: f, N: i + 1, StateJSON: decodedJSON(f.State.Decoded)}
 		for _, fd := range ordered(f, groups) {
 			fd := fd
 			if hf.VerdictFinding == nil && f.Verdict.Rule != "ok" && mcptap.RuleID(fd.Rule) == f.Verdict.Rule {

@@ -50,8 +50,6 @@ type Metrics struct {
 	// client: against the funnel's connects, the registrations per connect
 	// (DCR churn until a quota runs out).
 	registrations *prometheus.GaugeVec
-
-	dropped func() uint64
 }
 
 // flowsEvery is how often the per-flow gauges are rebuilt from the analysis
@@ -60,7 +58,7 @@ const flowsEvery = 5 * time.Second
 
 // newMetrics builds the registry; the telemetry consumer (Start) feeds it.
 func newMetrics(sub *mcptap.Subscription, dropped func() uint64) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), dropped: dropped}
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.exchanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_exchanges_total",
 		Help: "Exchanges seen complete, by listener mode (reverse: the tunnel; forward: the browser proxy)."}, []string{"mode"})
 	m.hops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mcptap_oauth_hops_total",
