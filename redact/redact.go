@@ -315,11 +315,17 @@ func (r *Redactor) learnBody(ctype string, body []byte) {
 		return
 	}
 	// Whatever the Content-Type says (or fails to say), a body may hold a
-	// form's secrets (a token request sent without a Content-Type) and
-	// JSON members, whole or cut short.
-	if !bytes.ContainsAny(body, " \n{") {
+	// form's secrets (a token request sent without a Content-Type).
+	if strings.Contains(ctype, "x-www-form-urlencoded") || !bytes.ContainsAny(body, " \n{") {
 		r.learnForm(string(body))
 	}
+	var v any
+	if json.Unmarshal(body, &v) == nil { // whole JSON: every member, at any depth
+		r.learnJSON(v)
+		return
+	}
+	// Not one JSON document: JSON cut short at --body-cap (the start of a
+	// token is still a secret), server-sent events, text quoting JSON.
 	for _, m := range looseJSONSecret.FindAllSubmatch(body, -1) {
 		if isSecretName(string(m[1])) {
 			v := string(m[2])
@@ -331,15 +337,7 @@ func (r *Redactor) learnBody(ctype string, body []byte) {
 			}
 		}
 	}
-	switch {
-	case strings.Contains(ctype, "x-www-form-urlencoded"):
-		r.learnForm(string(body))
-	case strings.Contains(ctype, "json") || json.Valid(body):
-		var v any
-		if json.Unmarshal(body, &v) == nil {
-			r.learnJSON(v)
-		}
-	case bytes.Contains(body, []byte("data:")): // SSE: JSON in each data line
+	if bytes.Contains(body, []byte("data:")) { // SSE: JSON in each data line
 		for _, line := range bytes.Split(body, []byte("\n")) {
 			if d, ok := bytes.CutPrefix(bytes.TrimSpace(line), []byte("data:")); ok {
 				var v any
