@@ -96,14 +96,11 @@ func (m *Model) statusLine() string {
 		parts = append(parts, "replay")
 	}
 	// counts first: on a narrow terminal the addresses are cut, not these
-	parts = append(parts,
-		plural(len(m.exs), "exchange"),
-		plural(len(m.flows), "flow"),
-		plural(m.errors, "error"),
-		fmt.Sprintf("%d dropped", m.dropped+m.opts.Session.Dropped))
-	if m.warnings > 0 { // after the errors: a connection that works can still carry them
-		parts = append(parts[:4], append([]string{plural(m.warnings, "warning")}, parts[4:]...)...)
+	parts = append(parts, plural(len(m.exs), "exchange"), plural(len(m.flows), "flow"), plural(m.errors, "error"))
+	if m.warnings > 0 { // a connection that works can still carry them
+		parts = append(parts, plural(m.warnings, "warning"))
 	}
+	parts = append(parts, fmt.Sprintf("%d dropped", m.dropped+m.opts.Session.Dropped))
 	if len(m.opts.Listen) > 0 {
 		s := "listen " + firstAndMore(m.opts.Listen)
 		if len(m.opts.Upstream) > 0 {
