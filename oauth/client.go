@@ -217,20 +217,6 @@ func isLoopbackURL(u string) bool {
 	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
 }
 
-// hostOf returns the host (without port) of an absolute URL, lowercased.
-func hostOf(u string) string {
-	hp := hostPortOf(u)
-	if strings.HasPrefix(hp, "[") {
-		if i := strings.Index(hp, "]"); i >= 0 {
-			return hp[:i+1]
-		}
-	}
-	if i := strings.LastIndexByte(hp, ':'); i >= 0 {
-		return hp[:i]
-	}
-	return hp
-}
-
 // hostPortOf returns host[:port] of an absolute URL, lowercased.
 func hostPortOf(u string) string {
 	_, rest, ok := strings.Cut(u, "://")

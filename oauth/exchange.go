@@ -48,13 +48,18 @@ type exInfo struct {
 	forgotten   bool     // dropped under Options.Forget; still in Tracker.list until it is compacted
 }
 
-func (x *exInfo) id() string     { return x.ex.ID }
-func (x *exInfo) at() time.Time  { return x.ex.Start }
-func (x *exInfo) status() int    { return x.ex.Status }
+func (x *exInfo) id() string { return x.ex.ID }
+
+func (x *exInfo) at() time.Time { return x.ex.Start }
+
+func (x *exInfo) status() int { return x.ex.Status }
+
 func (x *exInfo) method() string { return strings.ToUpper(x.ex.Method) }
+
 func (x *exInfo) reqH(k string) string {
 	return x.ex.ReqHeader.Get(k)
 }
+
 func (x *exInfo) respH(k string) string { return x.ex.RespHeader.Get(k) }
 
 // parse fills the request-side fields; it runs when an exchange is first seen.
@@ -85,44 +90,9 @@ func (x *exInfo) parseResponse() {
 	}
 }
 
-// clientURL is the URL the client used: behind a tunnel the reverse proxy
-// sees http://127.0.0.1, but X-Forwarded-Proto/Host say what the client typed.
-func clientURL(ex *mcptap.Exchange) string {
-	u := ex.URL()
-	if len(ex.Target) > 0 && ex.Target[0] != '/' {
-		return u
-	}
-	scheme, host := ex.Scheme, ex.Host
-	if p := firstToken(ex.ReqHeader.Get("X-Forwarded-Proto")); p != "" {
-		scheme = p
-	}
-	if h := firstToken(ex.ReqHeader.Get("X-Forwarded-Host")); h != "" {
-		host = h
-	}
-	if scheme == "" {
-		scheme = "http"
-	}
-	return scheme + "://" + host + ex.Target
-}
-
 func firstToken(s string) string {
 	s, _, _ = strings.Cut(s, ",")
 	return strings.TrimSpace(s)
-}
-
-// endpointKey reduces a URL to host[:port]+path so that an endpoint named in
-// metadata (https://public/token) matches the request the proxy saw even when
-// the scheme was lost behind a tunnel.
-func endpointKey(u string) string {
-	base, _ := splitURL(u)
-	_, rest, ok := strings.Cut(base, "://")
-	if !ok {
-		return strings.ToLower(base)
-	}
-	hp, path, _ := strings.Cut(rest, "/")
-	hp = strings.ToLower(hp)
-	hp = strings.TrimSuffix(strings.TrimSuffix(hp, ":443"), ":80")
-	return hp + "/" + strings.TrimSuffix(path, "/")
 }
 
 func isJSONRPC(b []byte) bool {

@@ -111,13 +111,3 @@ func unhex(c byte) byte {
 	}
 	return c - 'A' + 10
 }
-
-// splitURL cuts a URL or request target into the part before '?' and the raw
-// query, dropping any fragment.
-func splitURL(u string) (base, rawQuery string) {
-	if i := strings.IndexByte(u, '#'); i >= 0 {
-		u = u[:i]
-	}
-	base, rawQuery, _ = strings.Cut(u, "?")
-	return base, rawQuery
-}

@@ -2,13 +2,142 @@ package oauth
 
 import (
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 
-	"github.com/mcptap/mcptap"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcptap/mcptap"
 )
+
+func rulePKCEMissing(t *Tracker, f *flow) []hit {
+	if f.a == nil || (f.challenge != "" && f.method == "S256") {
+		return nil
+	}
+	got := "no code_challenge"
+	if f.challenge != "" {
+		got = "code_challenge_method=" + showAbsent(f.method, f.method != "") + " (plain)"
+	}
+	accepted := isRedirectStatus(f.a.status()) || f.a.status() == 200
+	return []hit{{anchor: f.a.id(), secondary: accepted,
+		detail:   "The authorize request has " + got + ". MCP requires PKCE with S256; many authorization servers refuse the request, others accept it and lose the protection.",
+		evidence: []mcptap.Evidence{ev(f.a, "query.code_challenge_method", "S256", got, "")}}}
+}
+
+func ruleResourceMissing(t *Tracker, f *flow) []hit {
+	if f.a != nil && !f.hasResource {
+		return []hit{{anchor: f.a.id(),
+			detail:   "The authorize request has no resource parameter (RFC 8707; required by MCP since 2025-06-18). Authorization servers that scope tokens by audience (WorkOS, Cloudflare Access, Windmill) refuse it or mint a token for the wrong audience.",
+			evidence: []mcptap.Evidence{ev(f.a, "query.resource", "the MCP server's resource URL", "(absent)", "")}}}
+	}
+	for _, tk := range f.tokens {
+		if _, ok := tk.form.Lookup("resource"); !ok && f.hasResource {
+			return []hit{{anchor: tk.id(),
+				detail:   "The token request has no resource parameter although the authorize request had one.",
+				evidence: []mcptap.Evidence{ev(tk, "form.resource", f.resource, "(absent)", "")}}}
+		}
+	}
+	return nil
+}
+
+// flowPRM is the protected resource metadata that led to this flow, or the
+// latest one seen on any host the flow touched.
+func (t *Tracker) flowPRM(f *flow) *exInfo {
+	for i := len(f.pre) - 1; i >= 0; i-- {
+		if f.pre[i].prm != nil {
+			return f.pre[i]
+		}
+	}
+	if f.a != nil && f.hasResource {
+		for _, p := range t.prmByHost[hostPortOf(f.resource)] {
+			if p.prm != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+func ruleAuthorizeResourceMismatch(t *Tracker, f *flow) []hit {
+	if f.a == nil || !f.hasResource {
+		return nil
+	}
+	p := t.flowPRM(f)
+	if p == nil || p.prm.Resource == "" || p.prm.Resource == f.resource {
+		return nil
+	}
+	return []hit{{anchor: f.a.id(), exchanges: ids(p, f.a),
+		detail:   fmt.Sprintf("The protected resource metadata says resource %q; the authorize request sent %q. The token will be minted for the wrong audience, or the authorization server answers invalid_target.", p.prm.Resource, f.resource),
+		evidence: []mcptap.Evidence{ev(f.a, "query.resource", p.prm.Resource, f.resource, "protected resource metadata vs authorize")}}}
+}
+
+func ruleRedirectUnregistered(t *Tracker, f *flow) []hit {
+	if f.a == nil || f.redirectURI == "" || f.clientID == "" {
+		return nil
+	}
+	var list []string
+	var from *exInfo
+	fault := mcptap.FaultClient
+	if r := t.regs[f.clientID]; r != nil && r.order < f.a.order {
+		list, from = r.reg.RedirectURIs, r
+		var req oauthex.ClientRegistrationMetadata
+		_ = jsonUnmarshal(r.ex.ReqBody, &req)
+		if contains(req.RedirectURIs, f.redirectURI) && !contains(list, f.redirectURI) {
+			fault = mcptap.FaultAuthServer // the client asked for it; the server dropped it
+		}
+	} else if strings.HasPrefix(f.clientID, "https://") {
+		for i := len(f.pre) - 1; i >= 0; i-- {
+			if f.pre[i].url == f.clientID {
+				var doc oauthex.ClientRegistrationMetadata
+				if jsonUnmarshal(f.pre[i].ex.RespBody, &doc) == nil {
+					list, from = doc.RedirectURIs, f.pre[i]
+				}
+			}
+		}
+	}
+	if from == nil || contains(list, f.redirectURI) {
+		return nil
+	}
+	if f.codeEx != nil && sameRedirectTarget(f.codeEx.loc, f.redirectURI) {
+		// The authorization server issued a code to this redirect_uri: it
+		// accepted it (RFC 8252 §7.3 makes loopback ports match any port).
+		// A prediction the flow contradicts is no finding.
+		return nil
+	}
+	return []hit{{anchor: f.a.id(), exchanges: ids(from, f.a), fault: fault,
+		detail:   fmt.Sprintf("The authorize request uses redirect_uri %q, but client %q registered only %v. The authorization server will show an error page instead of logging in (port or path drift, localhost vs 127.0.0.1, claude.ai vs claude.com).", f.redirectURI, f.clientID, list),
+		evidence: []mcptap.Evidence{ev(f.a, "query.redirect_uri", strings.Join(list, " "), f.redirectURI, "registered vs used")}}}
+}
+
+func ruleErrorNotRedirected(t *Tracker, f *flow) []hit {
+	for _, a := range f.authz {
+		if a.status() < 400 || !t.complete(a) {
+			continue
+		}
+		if unknownClientRE.MatchString(string(a.ex.RespBody)) || strings.Contains(strings.ToLower(string(a.ex.RespBody)), "redirect_uri") ||
+			len(ruleRedirectUnregistered(t, f)) > 0 || len(ruleStateTooLong(t, f)) > 0 {
+			continue // a page is right when the client or redirect_uri is invalid
+		}
+		return []hit{{anchor: a.id(),
+			detail:   fmt.Sprintf("The authorize request was answered %d %s with a page (%s) instead of a redirect to %s with error and state, so the client waits forever.", a.status(), orNone(a.respH("Content-Type")), truncate(string(a.ex.RespBody), 100), f.redirectURI),
+			evidence: []mcptap.Evidence{ev(a, "status", "302 to redirect_uri?error=…&state=…", fmt.Sprint(a.status()), "")}}}
+	}
+	return nil
+}
+
+func ruleWrongRedirectTarget(t *Tracker, f *flow) []hit {
+	if f.redirectURI == "" {
+		return nil
+	}
+	for _, r := range f.redirects {
+		if sameRedirectTarget(r.loc, f.redirectURI) {
+			continue
+		}
+		return []hit{{anchor: r.id(), exchanges: ids(f.a, r),
+			detail:   fmt.Sprintf("The authorize request asked to be sent back to %q; the code went to %q. The client never receives it.", f.redirectURI, r.locBase),
+			evidence: []mcptap.Evidence{ev(r, "header.Location", f.redirectURI, r.locBase, "")}}}
+	}
+	return nil
+}
 
 // authzError is what an authorization error code says: the cause in the
 // user's terms, the side that produces it, and where that reading comes from.
@@ -89,101 +218,4 @@ func ruleErrorReturned(t *Tracker, f *flow) []hit {
 			evidence: []mcptap.Evidence{ev(r, "query.error", "code=…", "error="+code, truncate(desc, 120))}}}
 	}
 	return nil
-}
-
-// ruleMCPForbidden: an MCP request answered 403 that is not a step-up
-// (insufficient_scope). The Go SDK's DNS-rebinding protection answers
-// "Forbidden: invalid Host header" to a request that came through a tunnel
-// (Host is the tunnel's) while the server listens on loopback.
-func ruleMCPForbidden(t *Tracker, x *exInfo) []hit {
-	if x.kind != mcptap.HopMCP || x.status() != 403 || !t.complete(x) {
-		return nil
-	}
-	if strings.Contains(strings.ToLower(x.respH("WWW-Authenticate")), "insufficient_scope") || isEdgeResponse(x) {
-		return nil
-	}
-	body := truncate(string(x.ex.RespBody), 160)
-	detail := fmt.Sprintf("%s %s was answered 403 (%s).", x.method(), x.base, orNone(body))
-	fix := "Find the check that refuses the request (Host allow-list, IP allow-list, WAF) and allow the client's traffic through it."
-	lower := strings.ToLower(body)
-	switch {
-	case strings.Contains(lower, "invalid host header") || strings.Contains(lower, "host header"):
-		detail += " This is a Host check: the MCP Go SDK (and similar DNS-rebinding protections) refuses requests whose Host is not loopback when the server listens on loopback, which is every request through a tunnel."
-		fix = "Disable the loopback-Host protection for this deployment (Go SDK: StreamableHTTPOptions.DisableLocalhostProtection) or allow the tunnel's host; or run mcptap with --host-header upstream so the server sees its own Host."
-	case x.bearer == "":
-		detail += " The request carried no bearer, so this is not an authorization decision on a token."
-	default:
-		detail += " The request carried the bearer the token endpoint issued."
-	}
-	return []hit{{key: x.key + "|403", detail: detail, fix: fix,
-		evidence: []mcptap.Evidence{ev(x, "status", "200 (or 401 with a challenge)", "403", body)}}}
-}
-
-// isEdgeResponse says the answer was produced by an edge in front of the
-// server (Cloudflare and similar), not by the server itself.
-func isEdgeResponse(x *exInfo) bool {
-	h := x.ex.RespHeader
-	return h.Get("Cf-Mitigated") != "" || (strings.EqualFold(h.Get("Server"), "cloudflare") && h.Get("Cf-Ray") != "" && x.status() == 403 &&
-		strings.Contains(strings.ToLower(h.Get("Content-Type")), "text/html"))
-}
-
-// ruleChallengeInternal: the 401's resource_metadata names an origin the
-// client cannot reach (loopback, a private address, plain http while the
-// client came over https) or another host than the one the client used.
-// BASE_URL left at localhost behind a tunnel is the usual cause.
-func ruleChallengeInternal(t *Tracker, x *exInfo) []hit {
-	if x.kind != mcptap.HopMCPUnauthenticated || x.status() != 401 {
-		return nil
-	}
-	rm := resourceMetadataParam(x.ex.RespHeader.Values("Www-Authenticate"))
-	if rm == "" {
-		return nil
-	}
-	u, err := url.Parse(rm)
-	if err != nil || u.Host == "" {
-		return nil
-	}
-	cu, err := url.Parse(x.url)
-	if err != nil {
-		return nil
-	}
-	host := u.Hostname()
-	var why string
-	switch {
-	case isInternalHost(host) && !isInternalHost(cu.Hostname()):
-		why = fmt.Sprintf("it names %s, an address only the server's own machine or network can reach", u.Host)
-	case u.Scheme == "http" && cu.Scheme == "https":
-		why = "it is plain http while the client came over https"
-	case !strings.EqualFold(u.Host, cu.Host):
-		why = fmt.Sprintf("it names %s while the client connected to %s", u.Host, cu.Host)
-	default:
-		return nil
-	}
-	return []hit{{key: x.key + "|" + rm,
-		detail:   fmt.Sprintf("The 401 challenge's resource_metadata is %q: %s. The client cannot fetch the protected resource metadata from there and stops before discovery.", rm, why),
-		fix:      "Build resource_metadata from the public URL the client uses (configure BASE_URL / the issuer to the tunnel's https origin), not from the address the server listens on.",
-		evidence: []mcptap.Evidence{ev(x, "header.WWW-Authenticate", cu.Scheme+"://"+cu.Host+"/.well-known/oauth-protected-resource…", rm, "")}}}
-}
-
-// resourceMetadataParam reads resource_metadata from the Bearer challenge,
-// with the same parser the no-challenge rule uses.
-func resourceMetadataParam(hdrs []string) string {
-	chs, _ := oauthex.ParseWWWAuthenticate(hdrs)
-	for _, c := range chs {
-		if c.Scheme == "bearer" && c.Params["resource_metadata"] != "" {
-			return c.Params["resource_metadata"]
-		}
-	}
-	return ""
-}
-
-// isInternalHost: loopback, private, link-local, or a name that only
-// resolves inside a machine or a container network.
-func isInternalHost(h string) bool {
-	h = strings.ToLower(strings.Trim(h, "[]"))
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") || strings.HasSuffix(h, ".local") || strings.HasSuffix(h, ".internal") || h == "host.docker.internal" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && (ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsUnspecified())
 }

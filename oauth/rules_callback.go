@@ -1,0 +1,131 @@
+package oauth
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mcptap/mcptap"
+)
+
+func isStateNotFound(x *exInfo) bool {
+	return x.status() == 404 || strings.Contains(strings.ToLower(string(x.ex.RespBody)), "state not found")
+}
+
+// cause finds the earlier hop that explains a failure further down the
+// chain: its fault side, title and rule (for hit.cause).
+func (t *Tracker) cause(f *flow) (mcptap.Fault, string, mcptap.RuleID) {
+	causes := []struct {
+		rule  mcptap.RuleID
+		check func(*Tracker, *flow) []hit
+		fault mcptap.Fault
+		title string
+	}{
+		{mcptap.RuleStateNotEchoed, ruleStateNotEchoed, mcptap.FaultAuthServer, "state not returned with the code"},
+		{mcptap.RuleStateAltered, ruleStateAltered, mcptap.FaultAuthServer, "state came back altered"},
+		{mcptap.RuleStateStale, ruleStateStale, mcptap.FaultClient, "callback carries the state of a replaced attempt"},
+		{mcptap.RuleAuthorizeWrongRedirectTarget, ruleWrongRedirectTarget, mcptap.FaultAuthServer, "code sent somewhere other than the requested redirect_uri"},
+	}
+	for _, c := range causes {
+		if hs := c.check(t, f); len(hs) > 0 {
+			fault, title := c.fault, c.title
+			if hs[0].fault != "" {
+				fault = hs[0].fault
+			}
+			if hs[0].title != "" {
+				title = hs[0].title
+			}
+			return fault, title, c.rule
+		}
+	}
+	return "", "", ""
+}
+
+func ruleCallbackStateNotFound(t *Tracker, f *flow) []hit {
+	for _, c := range f.completions {
+		if c.status() < 400 || !isStateNotFound(c) || !t.complete(c) {
+			continue
+		}
+		intact, checked := chainIntact(f)
+		rb, _ := splitURL(f.redirectURI)
+		attempts := t.attempts[rb]
+		detail := fmt.Sprintf("%s %s answered %d %s. Checked: %s; authorize attempts to this callback in the session: %d.",
+			c.method(), c.base, c.status(), truncate(string(c.ex.RespBody), 80), strings.Join(checked, "; "), attempts)
+		h := hit{anchor: c.id(), exchanges: ids(f.a, c), detail: detail,
+			evidence: []mcptap.Evidence{ev(c, "status", "200", fmt.Sprint(c.status()), truncate(string(c.ex.RespBody), 80))}}
+		if !intact {
+			fault, cause, rule := t.cause(f)
+			h.fault, h.cause = fault, rule
+			h.detail += " This is a consequence of an earlier hop: " + cause + "."
+			h.fix = "Fix the earlier hop first (see the flow's verdict)."
+		} else if acc := accountMismatch(f, c); acc != "" {
+			h.fault = mcptap.FaultUser
+			h.detail += " " + acc
+			h.exchanges = append(ids(f.links...), h.exchanges...)
+			h.fix = "Finish the connection in the same browser, account and workspace that started it."
+		} else if attempts > 1 {
+			h.detail += " Several attempts were started; only the newest one's state is kept by ChatGPT."
+		}
+		if f.a == nil {
+			h.fault = mcptap.FaultUnknown
+		}
+		return []hit{h}
+	}
+	return nil
+}
+
+// accountMismatch compares ChatGPT-Account-ID between the link initiation and
+// the callback completion (reference §6, H3).
+func accountMismatch(f *flow, c *exInfo) string {
+	got := c.reqH("ChatGPT-Account-ID")
+	if got == "" {
+		return ""
+	}
+	// The link initiation is where the attempt started; then the hops.
+	for _, l := range f.links {
+		if w := l.reqH("ChatGPT-Account-ID"); w != "" && w != got {
+			return fmt.Sprintf("The callback ran under ChatGPT account %s, the attempt started (link initiation %s) under %s.", got, l.id(), w)
+		}
+	}
+	for _, h := range f.hops {
+		if w := h.x.reqH("ChatGPT-Account-ID"); w != "" && w != got && h.x != c {
+			return fmt.Sprintf("The callback ran under ChatGPT account %s, the attempt started under %s.", got, w)
+		}
+	}
+	return ""
+}
+
+func ruleCallbackRejected(t *Tracker, f *flow) []hit {
+	var xs []*exInfo
+	for _, h := range f.hops {
+		if h.inner {
+			continue
+		}
+		if h.kind == mcptap.HopCallback && h.x.status() >= 400 {
+			xs = append(xs, h.x)
+		}
+		if h.kind == mcptap.HopCallbackCompletion && h.x.status() >= 400 && !isStateNotFound(h.x) {
+			xs = append(xs, h.x)
+		}
+	}
+	for _, c := range xs {
+		if !t.complete(c) {
+			continue
+		}
+		h := hit{anchor: c.id(), exchanges: ids(f.a, c),
+			detail:   fmt.Sprintf("The client's callback %s %s answered %d (%s).", c.method(), c.base, c.status(), truncate(string(c.ex.RespBody), 100)),
+			evidence: []mcptap.Evidence{ev(c, "status", "2xx", fmt.Sprint(c.status()), truncate(string(c.ex.RespBody), 100))}}
+		if c.status() == 405 {
+			h.detail += " 405: the callback expects GET; check that the authorization server does not use response_mode=form_post."
+		}
+		if ok, _ := chainIntact(f); !ok {
+			fault, cause, rule := t.cause(f)
+			h.fault, h.cause = fault, rule
+			h.detail += " This is a consequence of an earlier hop: " + cause + "."
+			h.fix = "Fix the earlier hop first (see the flow's verdict)."
+		} else {
+			h.detail += " The code and state it received were intact."
+		}
+		return []hit{h}
+	}
+	return nil
+}

@@ -1,0 +1,391 @@
+package oauth
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+
+	"github.com/mcptap/mcptap"
+)
+
+func tokenClientID(x *exInfo) string {
+	if c := x.form.Get("client_id"); c != "" {
+		return c
+	}
+	if a := x.reqH("Authorization"); len(a) > 6 && strings.EqualFold(a[:6], "basic ") {
+		if b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a[6:])); err == nil {
+			id, _, _ := strings.Cut(string(b), ":")
+			return unescape(id, true)
+		}
+	}
+	return ""
+}
+
+func tokenAuthMethod(x *exInfo) string {
+	switch {
+	case x.form.Get("client_assertion") != "":
+		return "private_key_jwt"
+	case len(x.reqH("Authorization")) > 6 && strings.EqualFold(x.reqH("Authorization")[:6], "basic "):
+		return "client_secret_basic"
+	case x.form.Get("client_secret") != "":
+		return "client_secret_post"
+	}
+	return "none"
+}
+
+func tokenError(x *exInfo) string {
+	if x.status() < 400 {
+		return ""
+	}
+	return str(jsonObject(x.ex.RespBody), "error")
+}
+
+// codeTokens lists authorization_code token requests of the flow.
+func codeTokens(f *flow) []*exInfo {
+	var out []*exInfo
+	for _, tk := range f.tokens {
+		if tk.form.Get("grant_type") == "authorization_code" || tk.form.Get("code") != "" {
+			out = append(out, tk)
+		}
+	}
+	return out
+}
+
+func pkceBad(f *flow, tk *exInfo) (bool, string) {
+	c, got := pkceCheck(f, tk)
+	if c.Result == mcptap.CheckNotChecked && c.Detail == pkceRedacted {
+		tk.noteUnchecked("the PKCE verifier is redacted in this recording: the PKCE proof was not checked")
+	}
+	return c.Result == mcptap.CheckFailed, got
+}
+
+// pkceCheck compares a token request's code_verifier with the code_challenge
+// of the outer authorize that issued the code (never the inner leg's, which
+// an OAuth proxy makes with its own verifier). got is what the verifier
+// gives (its S256, or itself for plain), for the evidence.
+func pkceCheck(f *flow, tk *exInfo) (c mcptap.Check, got string) {
+	c = mcptap.Check{Name: "pkce", Exchange: tk.id()}
+	v, has := tk.form.Lookup("code_verifier")
+	method := f.method
+	if method == "" {
+		method = "plain"
+	}
+	switch {
+	case f.a == nil || f.challenge == "":
+		c.Result, c.Detail = mcptap.CheckNotChecked, "no authorize with a code_challenge in this flow to compare with"
+	case !has || v == "":
+		c.Result, c.Detail = mcptap.CheckFailed, "the token request has no code_verifier; the authorize sent code_challenge "+f.challenge
+		got = "(no code_verifier)"
+	case isRedacted(v) || isRedacted(f.challenge):
+		c.Result, c.Detail = mcptap.CheckNotChecked, pkceRedacted
+	case pkceMatches(v, f.challenge, method):
+		c.Result, c.Detail = mcptap.CheckPassed, "BASE64URL(SHA256(code_verifier)) = "+S256(v)+" matches the authorize's code_challenge (method "+method+")"
+	default:
+		got = v
+		if method == "S256" {
+			got = S256(v)
+		}
+		c.Result, c.Detail = mcptap.CheckFailed, "BASE64URL(SHA256(code_verifier)) = "+S256(v)+"; the authorize's code_challenge is "+f.challenge+" (method "+method+")"
+	}
+	return c, got
+}
+
+func rulePKCEMismatch(t *Tracker, f *flow) []hit {
+	for _, tk := range codeTokens(f) {
+		if bad, got := pkceBad(f, tk); bad {
+			return []hit{{anchor: tk.id(), exchanges: ids(f.a, tk),
+				detail: fmt.Sprintf("BASE64URL(SHA256(code_verifier)) = %s, but the authorize that issued this code sent code_challenge %s. The client sent the verifier of another attempt (several instances or attempts overwriting one stored verifier).", got, f.challenge),
+				evidence: []mcptap.Evidence{ev(f.a, "query.code_challenge", f.challenge, "", "from the authorize"),
+					ev(tk, "form.code_verifier (S256)", f.challenge, got, "")}}}
+		}
+	}
+	return nil
+}
+
+func redirectBad(f *flow, tk *exInfo) bool {
+	ru, has := tk.form.Lookup("redirect_uri")
+	return f.a != nil && has && f.redirectURI != "" && ru != f.redirectURI
+}
+
+func ruleTokenRedirectMismatch(t *Tracker, f *flow) []hit {
+	for _, tk := range codeTokens(f) {
+		if redirectBad(f, tk) {
+			got := tk.form.Get("redirect_uri")
+			return []hit{{anchor: tk.id(), exchanges: ids(f.a, tk),
+				detail:   fmt.Sprintf("The authorize used redirect_uri %q; the token request sends %q. The authorization server must refuse the code (invalid_grant).", f.redirectURI, got),
+				evidence: []mcptap.Evidence{ev(tk, "form.redirect_uri", f.redirectURI, got, "")}}}
+		}
+	}
+	return nil
+}
+
+// redeemed indexes a flow's code token requests once, so that asking, for
+// each of them, whether its code was redeemed before is linear in the flow,
+// not quadratic: it returns the earlier request (in the flow's order) that
+// redeemed the same code successfully, or nil.
+func redeemed(f *flow) func(tk *exInfo) *exInfo {
+	tokens := codeTokens(f)
+	first := make(map[string]int, len(tokens))
+	pos := make(map[*exInfo]int, len(tokens))
+	for i, o := range tokens {
+		pos[o] = i
+		if c := o.form.Get("code"); c != "" && o.status() < 400 {
+			if _, ok := first[c]; !ok {
+				first[c] = i
+			}
+		}
+	}
+	return func(tk *exInfo) *exInfo {
+		c := tk.form.Get("code")
+		if c == "" {
+			return nil
+		}
+		i, ok := first[c]
+		if p, in := pos[tk]; !ok || !in || i >= p {
+			return nil
+		}
+		return tokens[i]
+	}
+}
+
+func ruleCodeReused(t *Tracker, f *flow) []hit {
+	before := redeemed(f)
+	for _, tk := range codeTokens(f) {
+		if o := before(tk); o != nil {
+			return []hit{{anchor: tk.id(), exchanges: ids(o, tk),
+				detail:   fmt.Sprintf("This code was already redeemed at %s (answer %d). A code is good for one token request.", o.at().Format("15:04:05.000"), o.status()),
+				evidence: []mcptap.Evidence{ev(tk, "form.code", "a fresh code", "the code redeemed by "+o.id(), "")}}}
+		}
+	}
+	return nil
+}
+
+func clientBad(f *flow, tk *exInfo) bool {
+	c := tokenClientID(tk)
+	return f.a != nil && c != "" && f.clientID != "" && c != f.clientID
+}
+
+func ruleTokenClientMismatch(t *Tracker, f *flow) []hit {
+	for _, tk := range codeTokens(f) {
+		if clientBad(f, tk) {
+			return []hit{{anchor: tk.id(), exchanges: ids(f.a, tk),
+				detail:   fmt.Sprintf("The code was issued to client %q; the token request authenticates as %q.", f.clientID, tokenClientID(tk)),
+				evidence: []mcptap.Evidence{ev(tk, "form.client_id", f.clientID, tokenClientID(tk), "")}}}
+		}
+	}
+	return nil
+}
+
+func ruleInvalidGrant(t *Tracker, f *flow) []hit {
+	var before func(*exInfo) *exInfo
+	for _, tk := range append(codeTokens(f), f.refreshes...) {
+		if tokenError(tk) != "invalid_grant" {
+			continue
+		}
+		if before == nil {
+			before = redeemed(f)
+		}
+		if bad, _ := pkceBad(f, tk); bad || redirectBad(f, tk) || before(tk) != nil || clientBad(f, tk) {
+			continue // a more precise rule explains it
+		}
+		h := hit{anchor: tk.id(), exchanges: ids(f.a, tk),
+			evidence: []mcptap.Evidence{ev(tk, "body.error", "", "invalid_grant", truncate(string(tk.ex.RespBody), 120))}}
+		switch {
+		case tk.kind == mcptap.HopRefresh:
+			h.fault = mcptap.FaultUnknown
+			h.detail = "The refresh token was refused (revoked, rotated already, or expired). The client should start a new authorization; if it hangs instead, that is the client's bug."
+		case f.a == nil:
+			h.fault = mcptap.FaultUnknown
+			h.detail = "The token endpoint refused the code, and the authorize that issued it was not captured, so PKCE, redirect_uri and client cannot be compared. Route the authorization server through mcptap (--route) to decide."
+		default:
+			age := tk.at().Sub(f.codeAt)
+			h.detail = fmt.Sprintf("Checked and consistent: code_verifier matches code_challenge, redirect_uri and client_id equal the authorize's, the code was not redeemed before; it was %s old. So the authorization server lost or expired the code (in-memory store, several instances, code lifetime).", words(age))
+		}
+		return []hit{h}
+	}
+	return nil
+}
+
+func ruleInvalidClient(t *Tracker, f *flow) []hit {
+	for _, tk := range append(codeTokens(f), f.refreshes...) {
+		if tokenError(tk) != "invalid_client" {
+			continue
+		}
+		used := tokenAuthMethod(tk)
+		cid := tokenClientID(tk)
+		r := t.regs[cid]
+		h := hit{anchor: tk.id(), exchanges: ids(r, tk)}
+		switch {
+		case r == nil:
+			h.fault = mcptap.FaultUnknown
+			h.detail = fmt.Sprintf("The token endpoint refused client %q (authenticated with %s). No registration of this client was captured, so the registered method is unknown; capture the registration (or check the AS's client settings) to decide.", cid, used)
+			h.evidence = []mcptap.Evidence{ev(tk, "token_endpoint_auth_method", "(unknown)", used, "")}
+		default:
+			reg := r.reg.TokenEndpointAuthMethod
+			if reg == "" {
+				reg = "client_secret_basic"
+			}
+			h.evidence = []mcptap.Evidence{ev(tk, "token_endpoint_auth_method", reg, used, "registered vs used")}
+			if reg == used {
+				h.fault = mcptap.FaultAuthServer
+				h.detail = fmt.Sprintf("The client authenticated with %s, which is what it registered, and was still refused: the authorization server forgot or mis-stored the client.", used)
+			} else {
+				h.detail = fmt.Sprintf("The client registered token_endpoint_auth_method %s but authenticated with %s.", reg, used)
+			}
+		}
+		return []hit{h}
+	}
+	return nil
+}
+
+func ruleInvalidTarget(t *Tracker, f *flow) []hit {
+	for _, tk := range codeTokens(f) {
+		if tokenError(tk) == "invalid_target" {
+			return []hit{{anchor: tk.id(), exchanges: ids(f.a, tk),
+				detail:   fmt.Sprintf("The token endpoint refused resource %q (invalid_target): it is not registered as an audience/API at the authorization server.", tk.form.Get("resource")),
+				evidence: []mcptap.Evidence{ev(tk, "form.resource", "a registered audience", tk.form.Get("resource"), "invalid_target")}}}
+		}
+		got, has := tk.form.Lookup("resource")
+		if has && f.hasResource && got != f.resource {
+			return []hit{{anchor: tk.id(), exchanges: ids(f.a, tk), fault: mcptap.FaultClient,
+				detail:   fmt.Sprintf("The authorize asked for resource %q; the token request asks for %q.", f.resource, got),
+				evidence: []mcptap.Evidence{ev(tk, "form.resource", f.resource, got, "")}}}
+		}
+	}
+	return nil
+}
+
+func ruleBadTokenResponse(t *Tracker, f *flow) []hit {
+	for _, tk := range append(codeTokens(f), f.refreshes...) {
+		if tk.status() != 200 || !t.complete(tk) {
+			continue
+		}
+		ct := tk.respH("Content-Type")
+		var why, want, got string
+		switch {
+		case tk.tokenResp == nil && tk.respBodyUnrecorded():
+			tk.noteUnchecked("the token response body was not recorded (cut or left out by the capture): its shape was not checked")
+			continue
+		case tk.tokenResp == nil:
+			why, want, got = "a body that is not JSON", "application/json", orNone(ct)+": "+truncate(string(tk.ex.RespBody), 60)
+		case str(tk.tokenResp, "error") != "":
+			why, want, got = "an error body", "status 400", "200 error="+str(tk.tokenResp, "error")
+		case str(tk.tokenResp, "access_token") == "":
+			why, want, got = "no access_token", "access_token", "(absent)"
+		case str(tk.tokenResp, "token_type") == "":
+			why, want, got = "no token_type", "token_type: Bearer", "(absent)"
+		default:
+			continue
+		}
+		return []hit{{anchor: tk.id(),
+			detail:   fmt.Sprintf("The token response is 200 but has %s. Clients fail with \"Unexpected token\" or \"Unknown error\".", why),
+			evidence: []mcptap.Evidence{ev(tk, "response", want, got, why)}}}
+	}
+	return nil
+}
+
+func ruleAudienceMismatch(t *Tracker, f *flow) []hit {
+	tk := f.tokenOK
+	if tk == nil || tk.tokenResp == nil {
+		return nil
+	}
+	if tk.accessJWT == nil {
+		d := DecodeJWT(str(tk.tokenResp, "access_token"))
+		tk.accessJWT = &d
+	}
+	jt := *tk.accessJWT
+	if jt.Kind != "jwt" {
+		return nil
+	}
+	want, from := "", "protected resource metadata"
+	if p := t.flowPRM(f); p != nil {
+		want = p.prm.Resource
+	} else if f.hasResource {
+		want, from = f.resource, "authorize resource parameter (no protected resource metadata captured)"
+	}
+	aud := jt.Audience()
+	if want == "" || contains(aud, want) {
+		return nil
+	}
+	return []hit{{anchor: tk.id(),
+		detail:   fmt.Sprintf("The access token's aud is %v; the resource is %q (%s). The MCP server must reject it.", aud, want, from),
+		evidence: []mcptap.Evidence{ev(tk, "access_token.aud", want, strings.Join(aud, " "), from)}}}
+}
+
+func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
+	if !t.waitCode[f] {
+		return nil
+	}
+	at, x := f.codeAt, f.codeEx
+	handoff := at.IsZero()
+	if handoff {
+		at, x = f.handoffAt, f.handoffEx
+	}
+	if x == nil {
+		t.unwait(t.waitCode, f)
+		return nil
+	}
+	for _, tk := range f.tokens {
+		if tk.form.Get("code") == f.code && f.code != "" {
+			t.unwait(t.waitCode, f)
+			return nil
+		}
+	}
+	if !final && t.now.Sub(at) < t.opts.TokenTimeout {
+		return nil
+	}
+	t.unwait(t.waitCode, f)
+	for _, h := range f.hops {
+		if (h.kind == mcptap.HopCallbackCompletion || h.kind == mcptap.HopCallback) && !h.inner && h.x.status() >= 400 {
+			return nil // the client's callback failed: that finding explains it
+		}
+	}
+	if !t.sawToken {
+		browserSide := true
+		for _, h := range f.hops {
+			browserSide = browserSide && h.x.ex.Mode == mcptap.ModeForward
+			// The client's own callback shows a browser-side capture; the
+			// inner callback (the MCP server's /oauth/callback from an
+			// upstream identity provider) is the server's, seen by the
+			// reverse proxy, and says nothing of the kind (issue 12: it was
+			// taken for the client's callback and the flow read ok).
+			if !h.inner && (h.kind == mcptap.HopCallback || h.kind == mcptap.HopCallbackCompletion) {
+				browserSide = true
+				break
+			}
+		}
+		if browserSide {
+			// A browser-side capture: the token request goes from the client's
+			// backend and is never visible here.
+			return nil
+		}
+	}
+	waited := t.now.Sub(at)
+	h := hit{anchor: x.id(), key: x.id() + "|" + f.id, exchanges: ids(f.a, x)}
+	if handoff {
+		h.fault = mcptap.FaultUnknown
+		h.title = "authorization handed to an external provider; no code came back"
+		h.detail = fmt.Sprintf("The authorize was redirected to %s at %s and nothing came back within %s. The authorization happened at an external provider; run with the browser proxy to see the callback.", hostOf(x.loc), at.Format("15:04:05"), words(waited))
+		h.evidence = []mcptap.Evidence{ev(x, "header.Location", "", x.loc, "handed to the upstream provider")}
+		return []hit{h}
+	}
+	h.detail = fmt.Sprintf("A code was issued at %s (redirect to %s) and no token request for it arrived", at.Format("15:04:05"), x.locBase)
+	if final && waited < t.opts.TokenTimeout {
+		h.detail += fmt.Sprintf(" before the recording ended (%s later).", words(waited))
+	} else {
+		h.detail += fmt.Sprintf(" within %s.", words(t.opts.TokenTimeout))
+	}
+	if fault, cause, rule := t.cause(f); fault != "" {
+		h.fault, h.cause = fault, rule
+		h.detail += " An earlier hop explains it: " + cause + "."
+		h.fix = "Fix the earlier hop first (see the flow's verdict)."
+	} else {
+		intact, checked := chainIntact(f)
+		_ = intact
+		h.detail += " Checked: " + strings.Join(checked, "; ") + ". The client received what it needs and no token request reached this proxy. Two sides can produce that absence: the client platform (it never sent it) or an edge in front of the tunnel (a WAF or bot rule that blocked it before it arrived). What decides it: the tunnel's own request log (ngrok's inspector, cloudflared's logs) shows whether the token request reached the edge; with the browser proxy, the client's own callback shows why it stopped."
+	}
+	h.evidence = []mcptap.Evidence{ev(x, "header.Location code", "a token request with this code", "none", "")}
+	return []hit{h}
+}
+
+const pkceRedacted = "the verifier or the challenge is redacted in this recording"
