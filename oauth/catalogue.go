@@ -83,7 +83,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleAuthorizeErrorNotRedirected, Severity: mcptap.SevWarning, Fault: mcptap.FaultAuthServer,
 		Title: "authorization error shown as a page instead of redirected",
 		Fix:   "When the client and redirect_uri are valid, redirect errors to redirect_uri with error, error_description and state (RFC 6749 §4.1.2.1), so the client can show them.",
-		Flow:  ruleErrorNotRedirected},
+		Flow:  ruleErrorNotRedirected, YieldsTo: []mcptap.RuleID{mcptap.RuleAuthorizeRedirectURIUnregistered, mcptap.RuleStateTooLong}},
 	{ID: mcptap.RuleAuthorizeWrongRedirectTarget, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title: "code sent somewhere other than the requested redirect_uri",
 		Fix:   "Redirect to exactly the redirect_uri of the authorize request (after validating it), not to the first registered one or to your own callback.",
@@ -109,11 +109,11 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleCallbackStateNotFound, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "client platform could not find its own OAuth state",
 		Fix:   "Nothing on your server explains it: report it to the client platform with this evidence (state chain intact, one attempt, timings). Meanwhile retry once with a fresh Connect in a single tab.",
-		Flow:  ruleCallbackStateNotFound},
+		Flow:  ruleCallbackStateNotFound, CausedBy: brokenChain},
 	{ID: mcptap.RuleCallbackRejected, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "client callback rejected a well-formed code and state",
 		Fix:   "Check that the authorization server redirects with GET (no response_mode=form_post) to the exact callback; if it does, report it to the client platform with this evidence.",
-		Flow:  ruleCallbackRejected},
+		Flow:  ruleCallbackRejected, CausedBy: brokenChain},
 	// Token.
 	{ID: mcptap.RuleTokenPKCEMismatch, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "code_verifier does not match the code_challenge",
@@ -154,7 +154,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleTokenNeverCalled, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "code issued but never redeemed",
 		Fix:   "Your side did its part: the code and state went back to the client. Report it to the client platform with this evidence (code issued, state intact, no token request).",
-		Timed: ruleTokenNeverCalled},
+		Timed: ruleTokenNeverCalled, Awaits: awaitToken, CausedBy: brokenChain},
 	// The attempt as a whole (raised at Finish by incompleteFlows).
 	{ID: mcptap.RuleFlowIncomplete, Severity: mcptap.SevWarning, Fault: mcptap.FaultUnknown,
 		Title: "the attempt ended before it succeeded",
@@ -171,11 +171,17 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleMCPBearerRejected, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
 		Title:    "MCP server rejected the token it just got",
 		Fix:      "Validate the token against the canonical resource URL (aud), the issuer and JWKS of the authorization server that issued it.",
-		Exchange: ruleBearerRejected},
+		Exchange: ruleBearerRejected, SidedBy: []mcptap.RuleID{mcptap.RuleTokenAudienceMismatch}},
 	{ID: mcptap.RuleMCPBearerNeverSent, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "token issued but never used",
 		Fix:   "Rule out redirects on the MCP URL and unreachable protected resource metadata first; then report to the client platform with this timeline.",
-		Timed: ruleBearerNeverSent},
+		Timed: ruleBearerNeverSent, Awaits: awaitBearer},
+}
+
+// brokenChain are the hops that break the code's way back to the client:
+// the cause of any failure further down (callback, token).
+var brokenChain = []mcptap.RuleID{
+	mcptap.RuleStateNotEchoed, mcptap.RuleStateAltered, mcptap.RuleStateStale, mcptap.RuleAuthorizeWrongRedirectTarget,
 }
 
 func ev(x *exInfo, field, want, got, note string) mcptap.Evidence {

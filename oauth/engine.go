@@ -22,10 +22,66 @@ type ruleDef struct {
 	Exchange func(t *Tracker, x *exInfo) []hit
 	// Flow looks at one attempt as it stands.
 	Flow func(t *Tracker, f *flow) []hit
-	// Timed looks at an attempt waiting for something; final is true at Finish.
-	Timed func(t *Tracker, f *flow, final bool) []hit
+	// Timed looks at an attempt whose wait for Awaits ran out (or, with
+	// final, whose recording ended first). It only checks: the engine keeps
+	// the "waiting since" facts and takes the flow off its timer.
+	Timed  func(t *Tracker, f *flow, final bool) []hit
+	Awaits await
 	// Session runs once at Finish over what no flow explains.
 	Session func(t *Tracker) []hit
+
+	// How this rule relates to others, applied by the engine (rules never
+	// run each other). All name Flow rules of the same flow.
+	//
+	// CausedBy: a hit of one of these explains this rule's hit, which is
+	// then a symptom: the finding names the cause, takes its fault side,
+	// and the flow's verdict goes to the cause.
+	CausedBy []mcptap.RuleID
+	// SidedBy: a hit of one of these decides this rule's fault side and
+	// adds its reason, but this rule stays the verdict (the token's audience
+	// decides whose 401 it was; the 401 is still what broke the flow).
+	SidedBy []mcptap.RuleID
+	// YieldsTo: a hit of one of these makes this rule's hit moot (a page is
+	// the right answer to an unregistered redirect_uri): it is not raised.
+	YieldsTo []mcptap.RuleID
+}
+
+// await is a fact a timed rule waits for.
+type await int
+
+const (
+	awaitNothing await = iota
+	awaitToken         // a code (or a hand-off) was issued: a token request for it
+	awaitBearer        // a token was issued: an MCP request that carries it
+)
+
+// set is the tracker's set of flows waiting for a.
+func (t *Tracker) waitSet(a await) map[*flow]bool {
+	switch a {
+	case awaitToken:
+		return t.waitCode
+	case awaitBearer:
+		return t.waitBearer
+	}
+	return nil
+}
+
+// since is when f started waiting for a (zero: it has nothing to wait for).
+func (a await) since(f *flow) time.Time {
+	switch a {
+	case awaitToken:
+		if f.codeEx != nil && !f.codeAt.IsZero() {
+			return f.codeAt
+		}
+		if f.handoffEx != nil {
+			return f.handoffAt
+		}
+	case awaitBearer:
+		if f.tokenOK != nil {
+			return f.tokenOKAt
+		}
+	}
+	return time.Time{}
 }
 
 // hit is one occurrence of a rule.
@@ -44,8 +100,95 @@ type hit struct {
 	// only when no other error is on the chain.
 	secondary bool
 	// cause is the rule of an earlier finding on the same flow that explains
-	// this one; the verdict then names the cause.
+	// this one; the verdict then names the cause. Set by the engine from
+	// the rule's CausedBy.
 	cause mcptap.RuleID
+	// alone is detail that holds only when no cause explains the hit (what
+	// was checked, which sides can produce an absence).
+	alone string
+}
+
+// byID finds a catalogue entry.
+func ruleByID(id mcptap.RuleID) *ruleDef {
+	for i := range catalogue {
+		if catalogue[i].ID == id {
+			return &catalogue[i]
+		}
+	}
+	return nil
+}
+
+func init() {
+	// The relations name Flow rules of the catalogue; a typo would silently
+	// relate nothing.
+	for _, r := range catalogue {
+		for _, id := range append(append(append([]mcptap.RuleID(nil), r.CausedBy...), r.YieldsTo...), r.SidedBy...) {
+			if c := ruleByID(id); c == nil || c.Flow == nil {
+				panic(fmt.Sprintf("oauth: rule %s relates to %s, which is not a flow rule of the catalogue", r.ID, id))
+			}
+		}
+		if (r.Timed != nil) != (r.Awaits != awaitNothing) {
+			panic(fmt.Sprintf("oauth: timed rule %s must name what it awaits", r.ID))
+		}
+	}
+}
+
+// relate applies r's declared relations to its hits on flow f.
+func (t *Tracker) relate(r *ruleDef, f *flow, hs []hit) []hit {
+	if len(hs) == 0 {
+		return nil
+	}
+	if f != nil {
+		for _, id := range r.YieldsTo {
+			if len(ruleByID(id).Flow(t, f)) > 0 {
+				return nil
+			}
+		}
+	}
+	var cause *ruleDef
+	var ch hit
+	if f != nil {
+		for _, id := range r.CausedBy {
+			c := ruleByID(id)
+			if chs := c.Flow(t, f); len(chs) > 0 {
+				cause, ch = c, chs[0]
+				break
+			}
+		}
+	}
+	if f != nil {
+		for _, id := range r.SidedBy {
+			c := ruleByID(id)
+			if chs := c.Flow(t, f); len(chs) > 0 {
+				for i := range hs {
+					hs[i].fault = c.Fault
+					if chs[0].fault != "" {
+						hs[i].fault = chs[0].fault
+					}
+					hs[i].detail += " " + c.Title + ": " + chs[0].detail
+				}
+				break
+			}
+		}
+	}
+	for i := range hs {
+		h := &hs[i]
+		if cause == nil {
+			h.detail += h.alone
+			continue
+		}
+		title, fault := cause.Title, cause.Fault
+		if ch.title != "" {
+			title = ch.title
+		}
+		if ch.fault != "" {
+			fault = ch.fault
+		}
+		h.cause, h.fault = cause.ID, fault
+		h.detail += " This is a consequence of an earlier hop: " + title + "."
+		h.fix = "Fix the earlier hop first (see the flow's verdict)."
+	}
+	return hs
 }
 
 func (t *Tracker) evaluate(x *exInfo) []mcptap.Finding {
@@ -67,7 +210,7 @@ func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
 		if r.Exchange == nil {
 			continue
 		}
-		for _, h := range r.Exchange(t, x) {
+		for _, h := range t.relate(r, x.flow, r.Exchange(t, x)) {
 			if h.anchor == "" {
 				h.anchor = x.id()
 			}
@@ -90,7 +233,7 @@ func (t *Tracker) runFlow(f *flow) []mcptap.Finding {
 		if r.Flow == nil {
 			continue
 		}
-		for _, h := range r.Flow(t, f) {
+		for _, h := range t.relate(r, f, r.Flow(t, f)) {
 			if fd, ok := t.raise(r, h); ok {
 				out = append(out, fd)
 			}
@@ -123,8 +266,20 @@ func (t *Tracker) timed(final bool) []mcptap.Finding {
 	for i := range catalogue {
 		r := &catalogue[i]
 		if r.Timed != nil {
+			set := t.waitSet(r.Awaits)
 			for _, f := range fs {
-				for _, h := range r.Timed(t, f, final) {
+				if !set[f] {
+					continue
+				}
+				since := r.Awaits.since(f)
+				if !since.IsZero() && !final && t.now.Sub(since) < t.opts.TokenTimeout {
+					continue
+				}
+				t.unwait(set, f)
+				if since.IsZero() {
+					continue
+				}
+				for _, h := range t.relate(r, f, r.Timed(t, f, final)) {
 					if h.at.IsZero() {
 						h.at = t.now
 					}

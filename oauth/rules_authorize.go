@@ -113,9 +113,8 @@ func ruleErrorNotRedirected(t *Tracker, f *flow) []hit {
 		if a.status() < 400 || !t.complete(a) {
 			continue
 		}
-		if unknownClientRE.MatchString(string(a.ex.RespBody)) || strings.Contains(strings.ToLower(string(a.ex.RespBody)), "redirect_uri") ||
-			len(ruleRedirectUnregistered(t, f)) > 0 || len(ruleStateTooLong(t, f)) > 0 {
-			continue // a page is right when the client or redirect_uri is invalid
+		if unknownClientRE.MatchString(string(a.ex.RespBody)) || strings.Contains(strings.ToLower(string(a.ex.RespBody)), "redirect_uri") {
+			continue // a page is right when the client or redirect_uri is invalid (and see YieldsTo)
 		}
 		return []hit{{anchor: a.id(),
 			detail:   fmt.Sprintf("The authorize request was answered %d %s with a page (%s) instead of a redirect to %s with error and state, so the client waits forever.", a.status(), orNone(a.respH("Content-Type")), truncate(string(a.ex.RespBody), 100), f.redirectURI),

@@ -11,35 +11,6 @@ func isStateNotFound(x *exInfo) bool {
 	return x.status() == 404 || strings.Contains(strings.ToLower(string(x.ex.RespBody)), "state not found")
 }
 
-// cause finds the earlier hop that explains a failure further down the
-// chain: its fault side, title and rule (for hit.cause).
-func (t *Tracker) cause(f *flow) (mcptap.Fault, string, mcptap.RuleID) {
-	causes := []struct {
-		rule  mcptap.RuleID
-		check func(*Tracker, *flow) []hit
-		fault mcptap.Fault
-		title string
-	}{
-		{mcptap.RuleStateNotEchoed, ruleStateNotEchoed, mcptap.FaultAuthServer, "state not returned with the code"},
-		{mcptap.RuleStateAltered, ruleStateAltered, mcptap.FaultAuthServer, "state came back altered"},
-		{mcptap.RuleStateStale, ruleStateStale, mcptap.FaultClient, "callback carries the state of a replaced attempt"},
-		{mcptap.RuleAuthorizeWrongRedirectTarget, ruleWrongRedirectTarget, mcptap.FaultAuthServer, "code sent somewhere other than the requested redirect_uri"},
-	}
-	for _, c := range causes {
-		if hs := c.check(t, f); len(hs) > 0 {
-			fault, title := c.fault, c.title
-			if hs[0].fault != "" {
-				fault = hs[0].fault
-			}
-			if hs[0].title != "" {
-				title = hs[0].title
-			}
-			return fault, title, c.rule
-		}
-	}
-	return "", "", ""
-}
-
 func ruleCallbackStateNotFound(t *Tracker, f *flow) []hit {
 	for _, c := range f.completions {
 		if c.status() < 400 || !isStateNotFound(c) || !t.complete(c) {
@@ -53,10 +24,7 @@ func ruleCallbackStateNotFound(t *Tracker, f *flow) []hit {
 		h := hit{anchor: c.id(), exchanges: ids(f.a, c), detail: detail,
 			evidence: []mcptap.Evidence{ev(c, "status", "200", fmt.Sprint(c.status()), truncate(string(c.ex.RespBody), 80))}}
 		if !intact {
-			fault, cause, rule := t.cause(f)
-			h.fault, h.cause = fault, rule
-			h.detail += " This is a consequence of an earlier hop: " + cause + "."
-			h.fix = "Fix the earlier hop first (see the flow's verdict)."
+			// The engine names the cause (CausedBy).
 		} else if acc := accountMismatch(f, c); acc != "" {
 			h.fault = mcptap.FaultUser
 			h.detail += " " + acc
@@ -117,12 +85,7 @@ func ruleCallbackRejected(t *Tracker, f *flow) []hit {
 		if c.status() == 405 {
 			h.detail += " 405: the callback expects GET; check that the authorization server does not use response_mode=form_post."
 		}
-		if ok, _ := chainIntact(f); !ok {
-			fault, cause, rule := t.cause(f)
-			h.fault, h.cause = fault, rule
-			h.detail += " This is a consequence of an earlier hop: " + cause + "."
-			h.fix = "Fix the earlier hop first (see the flow's verdict)."
-		} else {
+		if ok, _ := chainIntact(f); ok {
 			h.detail += " The code and state it received were intact."
 		}
 		return []hit{h}

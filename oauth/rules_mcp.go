@@ -24,25 +24,13 @@ func ruleBearerRejected(t *Tracker, x *exInfo) []hit {
 	h := hit{key: f.id, exchanges: ids(f.tokenOK, x),
 		detail:   fmt.Sprintf("The token endpoint issued a token at %s; the MCP server answered 401 to it (%s).", f.tokenOKAt.Format("15:04:05"), orNone(x.respH("WWW-Authenticate"))),
 		evidence: []mcptap.Evidence{ev(x, "status", "200", "401", x.respH("WWW-Authenticate"))}}
-	if hs := ruleAudienceMismatch(t, f); len(hs) > 0 {
-		h.fault = mcptap.FaultAuthServer
-		h.detail += " The token's audience is wrong: " + hs[0].detail
-	}
 	return []hit{h}
 }
 
 func ruleBearerNeverSent(t *Tracker, f *flow, final bool) []hit {
-	if !t.waitBearer[f] {
-		return nil
-	}
 	if f.bearerSeen || f.tokenOK == nil {
-		t.unwait(t.waitBearer, f)
 		return nil
 	}
-	if !final && t.now.Sub(f.tokenOKAt) < t.opts.TokenTimeout {
-		return nil
-	}
-	t.unwait(t.waitBearer, f)
 	if !t.sawMCP {
 		return nil // no MCP traffic captured at all: the MCP server is not behind this proxy
 	}

@@ -313,28 +313,16 @@ func ruleAudienceMismatch(t *Tracker, f *flow) []hit {
 }
 
 func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
-	if !t.waitCode[f] {
-		return nil
-	}
 	at, x := f.codeAt, f.codeEx
-	handoff := at.IsZero()
+	handoff := at.IsZero() || x == nil
 	if handoff {
 		at, x = f.handoffAt, f.handoffEx
 	}
-	if x == nil {
-		t.unwait(t.waitCode, f)
-		return nil
-	}
 	for _, tk := range f.tokens {
 		if tk.form.Get("code") == f.code && f.code != "" {
-			t.unwait(t.waitCode, f)
 			return nil
 		}
 	}
-	if !final && t.now.Sub(at) < t.opts.TokenTimeout {
-		return nil
-	}
-	t.unwait(t.waitCode, f)
 	for _, h := range f.hops {
 		if (h.kind == mcptap.HopCallbackCompletion || h.kind == mcptap.HopCallback) && !h.inner && h.x.status() >= 400 {
 			return nil // the client's callback failed: that finding explains it
@@ -375,14 +363,9 @@ func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
 	} else {
 		h.detail += fmt.Sprintf(" within %s.", words(t.opts.TokenTimeout))
 	}
-	if fault, cause, rule := t.cause(f); fault != "" {
-		h.fault, h.cause = fault, rule
-		h.detail += " An earlier hop explains it: " + cause + "."
-		h.fix = "Fix the earlier hop first (see the flow's verdict)."
-	} else {
-		intact, checked := chainIntact(f)
-		_ = intact
-		h.detail += " Checked: " + strings.Join(checked, "; ") + ". The client received what it needs and no token request reached this proxy. Two sides can produce that absence: the client platform (it never sent it) or an edge in front of the tunnel (a WAF or bot rule that blocked it before it arrived). What decides it: the tunnel's own request log (ngrok's inspector, cloudflared's logs) shows whether the token request reached the edge; with the browser proxy, the client's own callback shows why it stopped."
+	{
+		_, checked := chainIntact(f)
+		h.alone = " Checked: " + strings.Join(checked, "; ") + ". The client received what it needs and no token request reached this proxy. Two sides can produce that absence: the client platform (it never sent it) or an edge in front of the tunnel (a WAF or bot rule that blocked it before it arrived). What decides it: the tunnel's own request log (ngrok's inspector, cloudflared's logs) shows whether the token request reached the edge; with the browser proxy, the client's own callback shows why it stopped."
 	}
 	h.evidence = []mcptap.Evidence{ev(x, "header.Location code", "a token request with this code", "none", "")}
 	return []hit{h}
