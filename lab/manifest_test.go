@@ -276,6 +276,14 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("want a token call and no request with a bearer")
 			}
 		},
+		"edge-silent-after-token": func(t *testing.T, name string) {
+			if len(tokenCalls(exs[name])) == 0 || len(find(exs[name], func(ex mcptap.Exchange) bool { return ex.ReqHeader.Get("Authorization") != "" })) != 0 {
+				t.Error("want a token call and no request with a bearer")
+			}
+			if len(find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "auth_callback") })) == 0 {
+				t.Error("want Claude's callback (claude.ai …/auth_callback) in the traffic")
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")

@@ -104,8 +104,10 @@ func Scenarios() []Scenario {
 			Server: ResourceFaults{NoChallenge: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryNoChallenge}, Faults: serverFault}},
 		{Name: "bearer-rejected", Title: "The MCP server checks the token audience against its origin and rejects a correct token", Profile: ProfileChatGPT,
 			Server: ResourceFaults{AudienceOrigin: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPBearerRejected}, Faults: serverFault}},
-		{Name: "bearer-never-sent", Title: "After the token exchange the client calls the MCP server without the bearer", Profile: ProfileClaude,
+		{Name: "bearer-never-sent", Title: "After the token exchange the client calls the MCP server without the bearer", Profile: ProfileChatGPT,
 			Client: ClientFaults{NoBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPBearerNeverSent}, Faults: clientFault}},
+		{Name: "edge-silent-after-token", Title: "Claude gets its token and its authenticated calls never arrive (an edge's AI-bot rule is the first suspect)", Profile: ProfileClaude,
+			Client: ClientFaults{NoBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleEdgeSilentAfterToken}, Faults: []mcptap.Fault{mcptap.FaultUser}}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}

@@ -140,6 +140,37 @@ func (t *Tracker) learn(x *exInfo) {
 	}
 	x.learned = true
 	ok := x.status() >= 200 && x.status() < 300
+	switch {
+	case isNonceChallenge(x):
+		t.nonceRun[x.key]++
+	case ok && t.nonceRun[x.key] > 0:
+		delete(t.nonceRun, x.key)
+	}
+	if x.kind == mcptap.HopMCP {
+		if strings.Contains(strings.ToLower(x.respH("Content-Type")), "text/event-stream") && x.ex.End.Sub(x.ex.Start) >= streamCutWindow {
+			s := append(t.streams[x.key], x)
+			if len(s) > keptStreams {
+				s = s[len(s)-keptStreams:]
+			}
+			t.streams[x.key] = s
+		}
+		if t.openInit[x.key] == nil && isOpenInitialize(x) {
+			t.openInit[x.key] = x
+		}
+		if isLegacyAnswer(x) {
+			t.legacyInit[x.key] = x
+		}
+		if f := x.flow; f != nil {
+			if f.initialize == nil && negotiated(x) != "" {
+				f.initialize = x
+			}
+			if _, ok := insufficientScope(x); ok && f.clientID != "" {
+				if r := t.scopeRefused[f.clientID]; len(r) == 0 || r[len(r)-1] != f {
+					t.scopeRefused[f.clientID] = append(r, f)
+				}
+			}
+		}
+	}
 	if x.link && ok {
 		t.learnLink(x)
 		return
@@ -178,6 +209,9 @@ func (t *Tracker) learn(x *exInfo) {
 			}
 		}
 	case mcptap.HopRegister:
+		if k := registrationKey(x); k != "" {
+			t.regBodies[k] = append(t.regBodies[k], x)
+		}
 		var req oauthex.ClientRegistrationMetadata
 		_ = json.Unmarshal(x.ex.ReqBody, &req)
 		for _, u := range req.RedirectURIs {

@@ -41,6 +41,17 @@ type ruleDef struct {
 	// adds its reason, but this rule stays the verdict (the token's audience
 	// decides whose 401 it was; the 401 is still what broke the flow).
 	SidedBy []mcptap.RuleID
+	// Passed, for a rule that breaks only some clients, says this flow went
+	// on past it: the finding is then a warning, the catalogue's severity
+	// while the flow stopped there (the flow's own outcome outranks a
+	// prediction). It follows the flow as it grows.
+	Passed func(f *flow) bool
+
+	// Hygiene marks a warning worth fixing that never explains why an
+	// attempt stopped (a client registering again): an attempt that ended
+	// with only such warnings reads flow.incomplete, not that warning.
+	Hygiene bool
+
 	// YieldsTo: a hit of one of these makes this rule's hit moot (a page is
 	// the right answer to an unregistered redirect_uri): it is not raised.
 	YieldsTo []mcptap.RuleID
@@ -119,12 +130,12 @@ func ruleByID(id mcptap.RuleID) *ruleDef {
 }
 
 func init() {
-	// The relations name Flow rules of the catalogue; a typo would silently
-	// relate nothing.
+	// The relations name rules of the catalogue that can be asked on the
+	// same flow or exchange; a typo would silently relate nothing.
 	for _, r := range catalogue {
 		for _, id := range append(append(append([]mcptap.RuleID(nil), r.CausedBy...), r.YieldsTo...), r.SidedBy...) {
-			if c := ruleByID(id); c == nil || c.Flow == nil {
-				panic(fmt.Sprintf("oauth: rule %s relates to %s, which is not a flow rule of the catalogue", r.ID, id))
+			if c := ruleByID(id); c == nil || (c.Flow == nil && c.Exchange == nil && c.Timed == nil) {
+				panic(fmt.Sprintf("oauth: rule %s relates to %s, which is not a rule of the catalogue", r.ID, id))
 			}
 		}
 		if (r.Timed != nil) != (r.Awaits != awaitNothing) {
@@ -133,33 +144,48 @@ func init() {
 	}
 }
 
-// relate applies r's declared relations to its hits on flow f.
-func (t *Tracker) relate(r *ruleDef, f *flow, hs []hit) []hit {
+// hitsOf asks a related rule about the same exchange x (an exchange rule)
+// or the same flow f (a flow rule, or a timed one as if its wait ran out).
+func (t *Tracker) hitsOf(id mcptap.RuleID, x *exInfo, f *flow) []hit {
+	c := ruleByID(id)
+	var hs []hit
+	if c.Exchange != nil && x != nil {
+		hs = append(hs, c.Exchange(t, x)...)
+	}
+	if f != nil {
+		if c.Flow != nil {
+			hs = append(hs, c.Flow(t, f)...)
+		}
+		if c.Timed != nil && !c.Awaits.since(f).IsZero() {
+			hs = append(hs, c.Timed(t, f, true)...)
+		}
+	}
+	return hs
+}
+
+// relate applies r's declared relations to its hits on exchange x (nil for
+// flow and timed rules) and flow f.
+func (t *Tracker) relate(r *ruleDef, x *exInfo, f *flow, hs []hit) []hit {
 	if len(hs) == 0 {
 		return nil
 	}
-	if f != nil {
-		for _, id := range r.YieldsTo {
-			if len(ruleByID(id).Flow(t, f)) > 0 {
-				return nil
-			}
+	for _, id := range r.YieldsTo {
+		if len(t.hitsOf(id, x, f)) > 0 {
+			return nil
 		}
 	}
 	var cause *ruleDef
 	var ch hit
-	if f != nil {
-		for _, id := range r.CausedBy {
-			c := ruleByID(id)
-			if chs := c.Flow(t, f); len(chs) > 0 {
-				cause, ch = c, chs[0]
-				break
-			}
+	for _, id := range r.CausedBy {
+		if chs := t.hitsOf(id, x, f); len(chs) > 0 {
+			cause, ch = ruleByID(id), chs[0]
+			break
 		}
 	}
-	if f != nil {
+	{
 		for _, id := range r.SidedBy {
 			c := ruleByID(id)
-			if chs := c.Flow(t, f); len(chs) > 0 {
+			if chs := t.hitsOf(id, x, f); len(chs) > 0 {
 				for i := range hs {
 					hs[i].fault = c.Fault
 					if chs[0].fault != "" {
@@ -200,7 +226,7 @@ func (t *Tracker) evaluate(x *exInfo) []mcptap.Finding {
 }
 
 func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
-	if x.kind == "" {
+	if x.kind == "" && !isPreflight(x) {
 		return nil
 	}
 	x.judged = t.complete(x)
@@ -210,7 +236,7 @@ func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
 		if r.Exchange == nil {
 			continue
 		}
-		for _, h := range t.relate(r, x.flow, r.Exchange(t, x)) {
+		for _, h := range t.relate(r, x, x.flow, r.Exchange(t, x)) {
 			if h.anchor == "" {
 				h.anchor = x.id()
 			}
@@ -233,7 +259,7 @@ func (t *Tracker) runFlow(f *flow) []mcptap.Finding {
 		if r.Flow == nil {
 			continue
 		}
-		for _, h := range t.relate(r, f, r.Flow(t, f)) {
+		for _, h := range t.relate(r, nil, f, r.Flow(t, f)) {
 			if fd, ok := t.raise(r, h); ok {
 				out = append(out, fd)
 			}
@@ -262,24 +288,37 @@ func (t *Tracker) timed(final bool) []mcptap.Finding {
 		fs = t.expired()
 	}
 	sort.Slice(fs, func(i, j int) bool { return fs[i].n < fs[j].n })
+	// Which flows are due, per fact awaited: decided before any rule runs,
+	// and taken off their timers only after every rule awaiting the same
+	// fact has looked (several rules may wait for one fact).
+	due := map[await][]*flow{}
+	for _, a := range []await{awaitToken, awaitBearer} {
+		set := t.waitSet(a)
+		for _, f := range fs {
+			if !set[f] {
+				continue
+			}
+			since := a.since(f)
+			if !since.IsZero() && !final && t.now.Sub(since) < t.opts.TokenTimeout {
+				continue
+			}
+			due[a] = append(due[a], f)
+		}
+		defer func() {
+			for _, f := range due[a] {
+				t.unwait(set, f)
+			}
+		}()
+	}
 	var out []mcptap.Finding
 	for i := range catalogue {
 		r := &catalogue[i]
 		if r.Timed != nil {
-			set := t.waitSet(r.Awaits)
-			for _, f := range fs {
-				if !set[f] {
+			for _, f := range due[r.Awaits] {
+				if r.Awaits.since(f).IsZero() {
 					continue
 				}
-				since := r.Awaits.since(f)
-				if !since.IsZero() && !final && t.now.Sub(since) < t.opts.TokenTimeout {
-					continue
-				}
-				t.unwait(set, f)
-				if since.IsZero() {
-					continue
-				}
-				for _, h := range t.relate(r, f, r.Timed(t, f, final)) {
+				for _, h := range t.relate(r, nil, f, r.Timed(t, f, final)) {
 					if h.at.IsZero() {
 						h.at = t.now
 					}
@@ -339,7 +378,7 @@ func (t *Tracker) raise(r *ruleDef, h hit) (mcptap.Finding, bool) {
 	t.findings[id] = fd
 	t.findingSeq[id] = len(t.findingList)
 	t.findingList = append(t.findingList, fd)
-	if passable[fd.Rule] {
+	if r.Passed != nil {
 		t.unsettled = append(t.unsettled, unsettled{fd, fd.Severity})
 	}
 	t.anchor[id] = h.anchor
@@ -561,7 +600,7 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	// other does), in hop order.
 	if v.Verdict.Rule == "ok" && t.done && !t.succeeded(f) {
 		for _, fd := range fds {
-			if fd.Severity == mcptap.SevWarning {
+			if fd.Severity == mcptap.SevWarning && !catalogue[t.ruleIdx[fd.Rule]].Hygiene {
 				v.Verdict = mcptap.Verdict{Rule: fd.Rule, Severity: fd.Severity, Fault: fd.Fault}
 				break
 			}
@@ -655,26 +694,17 @@ func (f *flow) notChecked() []string {
 	return out
 }
 
-// passable are the rules that break only some clients: an error when the
-// flow stopped at them, a warning when this client went on past them (the
-// flow's own outcome outranks a prediction).
-var passable = map[mcptap.RuleID]bool{
-	mcptap.RuleDiscoveryNoChallenge:       true, // clients that probe the well-known locations go on
-	mcptap.RuleDiscoveryIssuerMismatch:    true, // a trailing slash: some clients compare loosely
-	mcptap.RuleDiscoveryChallengeInternal: true, // clients that fall back to the well-known locations go on
-}
-
 // settle sets a passable finding's severity from its flow's outcome so far:
 // a warning once the flow got past discovery to an authorize that was
 // answered (a code, a consent page, a hand-off), the catalogue's severity
 // otherwise. It is idempotent and follows the flow as it grows.
 func (t *Tracker) settle(fd *mcptap.Finding) {
-	if !passable[fd.Rule] {
+	r := &catalogue[t.ruleIdx[fd.Rule]]
+	if r.Passed == nil {
 		return
 	}
-	def := t.ruleIdx[fd.Rule]
-	sev := catalogue[def].Severity
-	if x := t.byID[t.anchor[fd.ID]]; x != nil && x.flow != nil && x.flow.wentPastDiscovery() {
+	sev := r.Severity
+	if x := t.byID[t.anchor[fd.ID]]; x != nil && x.flow != nil && r.Passed(x.flow) {
 		sev = mcptap.SevWarning
 	}
 	fd.Severity = sev
@@ -786,7 +816,7 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 		explained := false
 		for _, fd := range t.flowFindings(f) {
 			t.settle(fd)
-			explained = explained || fd.Severity == mcptap.SevError || fd.Severity == mcptap.SevWarning
+			explained = explained || fd.Severity == mcptap.SevError || fd.Severity == mcptap.SevWarning && !catalogue[t.ruleIdx[fd.Rule]].Hygiene
 		}
 		if explained {
 			continue

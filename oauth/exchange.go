@@ -36,6 +36,7 @@ type exInfo struct {
 	learned     bool
 	link        bool // a ChatGPT link initiation (POST …/links/oauth[/reauth]): no hop kind, correlated by its redirect_url
 	bearer      string
+	scheme      string // the Authorization scheme that carried bearer, as sent (Bearer, DPoP)
 	placed      bool
 	prm         *oauthex.ProtectedResourceMetadata
 	asm         *oauthex.AuthServerMeta
@@ -75,8 +76,10 @@ func (x *exInfo) parse() {
 		(ct == "" && bytes.Contains(ex.ReqBody, []byte("grant_type=")))) {
 		x.form = ParseQuery(strings.TrimSpace(string(ex.ReqBody)))
 	}
-	if a := ex.ReqHeader.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		x.bearer = strings.TrimSpace(a[7:])
+	// The access token a request carries: Bearer, or DPoP-bound (RFC 9449
+	// §7.1: "Authorization: DPoP <token>" with a DPoP proof header).
+	if scheme, tok, ok := strings.Cut(ex.ReqHeader.Get("Authorization"), " "); ok && (strings.EqualFold(scheme, "bearer") || strings.EqualFold(scheme, "dpop")) {
+		x.bearer, x.scheme = strings.TrimSpace(tok), scheme
 	}
 	x.parseResponse()
 }
@@ -163,3 +166,9 @@ func (x *exInfo) respBodyUnrecorded() bool { return x.ex.RespTruncated }
 // isRedacted says v is (or holds) an mcptap redaction placeholder: a value
 // that was recorded but is not there to compare.
 func isRedacted(v string) bool { return strings.Contains(v, "‹redacted:") }
+
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
+
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}

@@ -97,9 +97,12 @@ func TestEveryRuleHasAFixture(t *testing.T) {
 			covered[r] = true
 		}
 	}
-	for _, r := range oauth.Catalogue() {
-		if !covered[r.ID] {
-			t.Errorf("no fixture shows %s", r.ID)
+	for _, id := range mcptap.Catalogue {
+		if id == mcptap.RuleDiscoveryLazyAuth {
+			break // Tier 2 on: TestRules takes every variant through a HAR file
+		}
+		if !covered[id] {
+			t.Errorf("no fixture shows %s", id)
 		}
 	}
 }

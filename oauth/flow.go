@@ -48,6 +48,7 @@ type flow struct {
 	tokenUnreadAt time.Time
 	access        string
 	bearerSeen    bool
+	initialize    *exInfo // the first answered initialize among its MCP calls
 	userAgents    []string
 	judged        bool // the rules last ran with every hop complete
 	// dirty says the built value (built) is out of date: a hop, a finding, a

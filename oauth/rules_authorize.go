@@ -218,3 +218,257 @@ func ruleErrorReturned(t *Tracker, f *flow) []hit {
 	}
 	return nil
 }
+
+func ruleNoClientID(t *Tracker, f *flow) []hit {
+	if f.a == nil {
+		return nil
+	}
+	if _, ok := f.aq.Lookup("client_id"); ok {
+		return nil
+	}
+	d := fmt.Sprintf("The authorize request %s carries no client_id; the authorization server cannot know which client asks.", f.a.base)
+	for _, p := range f.pre {
+		if p.kind == mcptap.HopRegister && p.status() >= 400 {
+			d += fmt.Sprintf(" The registration before it failed (%d at %s): the client went on without a client_id.", p.status(), p.at().Format("15:04:05"))
+		}
+	}
+	return []hit{{anchor: f.a.id(), detail: d, evidence: []mcptap.Evidence{ev(f.a, "query.client_id", "the registered client_id", "(absent)", "")}}}
+}
+
+// singleParams are the authorize parameters that must not repeat (RFC 6749
+// §3.1); resource may (RFC 8707 §2).
+var singleParams = []string{"response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope"}
+
+func ruleAuthorizeMalformed(t *Tracker, f *flow) []hit {
+	if f.a == nil {
+		return nil
+	}
+	var why []string
+	var evs []mcptap.Evidence
+	for _, p := range singleParams {
+		if n := f.aq.Count(p); n > 1 {
+			why = append(why, fmt.Sprintf("%s appears %d times", p, n))
+			evs = append(evs, ev(f.a, "query."+p, "once", fmt.Sprintf("%d times", n), ""))
+		}
+	}
+	if ru, ok := f.aq.Lookup("redirect_uri"); ok && ru != "" && !strings.Contains(ru, ":") {
+		why = append(why, fmt.Sprintf("redirect_uri %q is not an absolute URI (an unencoded redirect_uri split into parameters?)", ru))
+		evs = append(evs, ev(f.a, "query.redirect_uri", "an absolute, percent-encoded URI", ru, ""))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return []hit{{anchor: f.a.id(), key: f.a.id() + "|malformed", detail: "The authorize request is malformed: " + strings.Join(why, "; ") + ". Authorization servers refuse it or take the wrong value.", evidence: evs}}
+}
+
+// flowASM is the authorization server metadata of the attempt: the one
+// whose authorization_endpoint the authorize went to.
+func (t *Tracker) flowASM(f *flow) *exInfo {
+	if f.a == nil {
+		return nil
+	}
+	var best *exInfo
+	for _, a := range t.asms {
+		if a.asm != nil && endpointKey(a.asm.AuthorizationEndpoint) == f.a.key {
+			best = a
+		}
+	}
+	return best
+}
+
+func ruleAuthorizeIss(t *Tracker, f *flow) []hit {
+	m := t.flowASM(f)
+	if m == nil || !m.asm.AuthorizationResponseIssParameterSupported {
+		return nil
+	}
+	for _, r := range f.redirects {
+		if r.inner || r.redirInner {
+			continue
+		}
+		if _, hasCode := r.locQ.Lookup("code"); !hasCode {
+			continue
+		}
+		iss, ok := r.locQ.Lookup("iss")
+		if ok && iss == m.asm.Issuer {
+			continue
+		}
+		got := showAbsent(iss, ok)
+		d := fmt.Sprintf("The metadata says authorization_response_iss_parameter_supported: true, and the redirect with the code carries iss %s instead of the issuer %q. Clients that check it (Codex, 2026-07-28 clients; compared as plain strings) refuse the response and never call the token endpoint.", got, m.asm.Issuer)
+		return []hit{{anchor: r.id(), key: r.id() + "|iss", exchanges: ids(m, r), detail: d,
+			evidence: []mcptap.Evidence{ev(r, "header.Location iss", m.asm.Issuer, got, "RFC 9207")}}}
+	}
+	return nil
+}
+
+// reachedToken: the client went on to the token endpoint.
+func reachedToken(f *flow) bool { return len(f.tokens) > 0 || f.tokenOK != nil }
+
+// sessionAuthorizeScope judges, once the recording ended, the attempts
+// that stopped before a token: a scope the metadata does not list is a
+// prediction that a flow which went on contradicts.
+func sessionAuthorizeScope(t *Tracker) []hit {
+	var out []hit
+	for _, f := range t.flows {
+		out = append(out, ruleAuthorizeScope(t, f)...)
+	}
+	return out
+}
+
+func ruleAuthorizeScope(t *Tracker, f *flow) []hit {
+	if f.a == nil || f.tokenOK != nil {
+		return nil // a token was issued: the scope was good enough for this flow
+	}
+	asked := f.aq.Get("scope")
+	if asked == "" {
+		return nil
+	}
+	var lists [][]string
+	var from []string
+	if m := t.flowASM(f); m != nil && len(m.asm.ScopesSupported) > 0 {
+		lists, from = append(lists, m.asm.ScopesSupported), append(from, "the authorization server's scopes_supported")
+	}
+	if p := t.flowPRM(f); p != nil && len(p.prm.ScopesSupported) > 0 {
+		lists, from = append(lists, p.prm.ScopesSupported), append(from, "the protected resource's scopes_supported")
+	}
+	if len(lists) == 0 {
+		return nil
+	}
+	var unknown []string
+	for _, s := range strings.Fields(asked) {
+		known := false
+		for _, l := range lists {
+			known = known || contains(l, s)
+		}
+		if !known {
+			unknown = append(unknown, s)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return []hit{{anchor: f.a.id(), key: f.a.id() + "|scope",
+		detail:   fmt.Sprintf("The authorize asks for scope %q; %v are in neither %s, and the attempt went no further than the authorize.", asked, unknown, strings.Join(from, " nor ")),
+		evidence: []mcptap.Evidence{ev(f.a, "query.scope", strings.Join(lists[0], " "), asked, "")}}}
+}
+
+func ruleRegisteredRedirectRefused(t *Tracker, f *flow) []hit {
+	r := t.regs[f.clientID]
+	if f.a == nil || r == nil || r.reg == nil || !contains(r.reg.RedirectURIs, f.redirectURI) {
+		return nil
+	}
+	for _, a := range f.authz {
+		body := strings.ToLower(string(a.ex.RespBody))
+		if a.status() < 400 || !t.complete(a) || !strings.Contains(body, "redirect") {
+			continue
+		}
+		return []hit{{anchor: a.id(), exchanges: ids(r, a),
+			detail:   fmt.Sprintf("The registration at %s accepted and echoed redirect_uri %s, and the authorize with exactly that redirect_uri was answered %d (%s). The authorization server's two checks disagree.", r.at().Format("15:04:05"), f.redirectURI, a.status(), truncate(string(a.ex.RespBody), 100)),
+			evidence: []mcptap.Evidence{ev(a, "query.redirect_uri", "accepted (registered)", f.redirectURI, truncate(string(a.ex.RespBody), 80))}}}
+	}
+	return nil
+}
+
+// challengedPRM is the protected resource metadata the attempt's 401
+// challenge named, when it was fetched.
+func (t *Tracker) challengedPRM(f *flow) *exInfo {
+	for _, p := range f.pre {
+		if p.kind != mcptap.HopMCPUnauthenticated {
+			continue
+		}
+		u := resourceMetadataParam(p.ex.RespHeader.Values("WWW-Authenticate"))
+		if u == "" {
+			continue
+		}
+		for _, d := range t.prms {
+			if d.prm != nil && canonURL(d.url) == canonURL(u) {
+				return d
+			}
+		}
+	}
+	return nil
+}
+
+func ruleResourceFromWrongPRM(t *Tracker, f *flow) []hit {
+	if f.a == nil || !f.hasResource {
+		return nil
+	}
+	c := t.challengedPRM(f)
+	if c == nil || c.prm.Resource == f.resource {
+		return nil
+	}
+	for _, d := range t.prms {
+		if d.prm != nil && d != c && d.prm.Resource == f.resource {
+			return []hit{{anchor: f.a.id(), exchanges: ids(c, d, f.a),
+				detail:   fmt.Sprintf("The 401 challenge named the protected resource metadata at %s (resource %q), but the authorize sends resource %q from another document (%s). The client must use the metadata the challenge points to.", c.url, c.prm.Resource, f.resource, d.url),
+				evidence: []mcptap.Evidence{ev(f.a, "query.resource", c.prm.Resource, f.resource, "from "+d.url)}}}
+		}
+	}
+	return nil
+}
+
+// formActionAllows says whether a CSP form-action source list lets a form on
+// page send the browser on to target (CSP3 §6.3.2.3, enough of it).
+func formActionAllows(sources []string, page, target string) bool {
+	to := strings.ToLower(originOf(target))
+	scheme, _, _ := strings.Cut(to, "://")
+	for _, s := range sources {
+		s = strings.ToLower(strings.Trim(s, " "))
+		switch {
+		case s == "'self'":
+			if to == strings.ToLower(originOf(page)) {
+				return true
+			}
+		case s == "*":
+			return true
+		case strings.HasSuffix(s, ":") && !strings.Contains(s, "/"):
+			if strings.TrimSuffix(s, ":") == scheme {
+				return true
+			}
+		case s == "'none'":
+		default:
+			host := s
+			if _, rest, ok := strings.Cut(s, "://"); ok {
+				host = rest
+			}
+			host, _, _ = strings.Cut(host, "/")
+			th := strings.ToLower(hostPortOf(target))
+			if host == th || (strings.HasPrefix(host, "*.") && strings.HasSuffix(th, host[1:])) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sessionCSPBlocksRedirect judges, once the recording ended, the attempts
+// that never came back from the consent page.
+func sessionCSPBlocksRedirect(t *Tracker) []hit {
+	var out []hit
+	for _, f := range t.flows {
+		out = append(out, ruleCSPBlocksRedirect(t, f)...)
+	}
+	return out
+}
+
+func ruleCSPBlocksRedirect(t *Tracker, f *flow) []hit {
+	if f.a == nil || f.code != "" || len(f.redirects) > 0 || len(f.callbacks) > 0 || f.redirectURI == "" {
+		return nil
+	}
+	for _, a := range f.authz {
+		for _, csp := range a.ex.RespHeader.Values("Content-Security-Policy") {
+			for _, dir := range strings.Split(csp, ";") {
+				fields := strings.Fields(dir)
+				if len(fields) == 0 || !strings.EqualFold(fields[0], "form-action") {
+					continue
+				}
+				if formActionAllows(fields[1:], a.url, f.redirectURI) {
+					continue
+				}
+				return []hit{{anchor: a.id(), key: a.id() + "|csp",
+					detail:   fmt.Sprintf("The consent page's Content-Security-Policy says %q, which does not allow the redirect to %s: the browser refuses to follow the form's redirect, and no callback came.", strings.TrimSpace(dir), originOf(f.redirectURI)),
+					evidence: []mcptap.Evidence{ev(a, "header.Content-Security-Policy", "form-action allowing "+originOf(f.redirectURI), strings.TrimSpace(dir), "")}}}
+			}
+		}
+	}
+	return nil
+}

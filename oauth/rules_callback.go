@@ -92,3 +92,38 @@ func ruleCallbackRejected(t *Tracker, f *flow) []hit {
 	}
 	return nil
 }
+
+func ruleCallbackUnreachable(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopCallback || x.inner || !isLoopbackURL(x.url) || !x.ex.Complete || (x.ex.Err == "" && x.status() != 0) {
+		return nil
+	}
+	return []hit{{key: x.key + "|unreachable",
+		detail:   fmt.Sprintf("The browser was sent to the client's loopback callback %s and could not reach it (%s): the client that started the login is no longer listening there (it exited, timed out, or listens on another port or on localhost vs 127.0.0.1).", x.base, orNone(x.ex.Err)),
+		evidence: []mcptap.Evidence{ev(x, "status", "the client's callback page", "connection failed", x.ex.Err)}}}
+}
+
+// expectsCompletion: a ChatGPT callback page, which posts the code and state
+// to ChatGPT's backend (…/links/oauth/callback) when it loads.
+func expectsCompletion(x *exInfo) bool {
+	p := strings.ToLower(pathOf(x.base))
+	return clientFromRedirect(x.base) == ClientChatGPT && (strings.HasPrefix(p, "/connector/oauth/") || p == "/connector_platform_oauth_redirect")
+}
+
+func sessionCallbackMissingData(t *Tracker) []hit {
+	var out []hit
+	for _, f := range t.flows {
+		if len(f.completions) > 0 {
+			continue
+		}
+		for _, c := range f.callbacks {
+			if c.inner || !successful(c) || !expectsCompletion(c) {
+				continue
+			}
+			out = append(out, hit{anchor: c.id(), key: c.id() + "|missing-data", exchanges: ids(f.a, c),
+				detail:   fmt.Sprintf("ChatGPT's callback page %s loaded (%d) with the code and state, and the page never posted them to ChatGPT's backend (…/links/oauth/callback) before the recording ended. A script blocker, a closed tab, or a page error stops it there.", c.base, c.status()),
+				evidence: []mcptap.Evidence{ev(c, "callback completion", "POST …/links/oauth/callback", "none", "")}})
+			break
+		}
+	}
+	return out
+}

@@ -336,3 +336,93 @@ func resourceMetadataParam(hdrs []string) string {
 	}
 	return ""
 }
+
+func sessionASMetadataMissing(t *Tracker) []hit {
+	byOrigin := map[string][]*exInfo{}
+	var order []string
+	for _, a := range t.asms {
+		o := originOf(a.url)
+		if _, ok := byOrigin[o]; !ok {
+			order = append(order, o)
+		}
+		byOrigin[o] = append(byOrigin[o], a)
+	}
+	var out []hit
+	for _, o := range order {
+		xs := byOrigin[o]
+		missing := true
+		for _, a := range xs {
+			missing = missing && (a.status() == 404 || a.status() == 410)
+		}
+		if !missing {
+			continue
+		}
+		var urls []string
+		for _, a := range xs {
+			urls = append(urls, a.base)
+		}
+		last := xs[len(xs)-1]
+		out = append(out, hit{anchor: last.id(), key: o + "|as-missing", exchanges: ids(xs...),
+			detail:   fmt.Sprintf("Every authorization server metadata location the client tried on %s answered 404: %s. Without it the client knows no authorize, token or registration endpoint.", o, strings.Join(urls, ", ")),
+			evidence: []mcptap.Evidence{ev(last, "status", "200 application/json at one of them", "404 at all", "")}})
+	}
+	return out
+}
+
+// preflightFor names what an OPTIONS preflight was for, from the endpoint
+// it asked about, and whose fault a refusal is ("" when it is no OAuth or
+// MCP endpoint).
+func (t *Tracker) preflightFor(x *exInfo) (string, mcptap.Fault) {
+	p := strings.ToLower(pathOf(x.base))
+	switch {
+	case strings.Contains(p, "/.well-known/oauth-protected-resource"):
+		return "the protected resource metadata", mcptap.FaultServer
+	case strings.Contains(p, "/.well-known/oauth-authorization-server"), strings.Contains(p, "/.well-known/openid-configuration"):
+		return "the authorization server metadata", mcptap.FaultAuthServer
+	case t.tokenEP[x.key]:
+		return "the token endpoint", mcptap.FaultAuthServer
+	case t.regEP[x.key]:
+		return "the registration endpoint", mcptap.FaultAuthServer
+	case t.mcpEP[x.key]:
+		return "the MCP endpoint", mcptap.FaultServer
+	}
+	return "", ""
+}
+
+func isPreflight(x *exInfo) bool {
+	return x.method() == "OPTIONS" && x.reqH("Access-Control-Request-Method") != ""
+}
+
+func ruleCORSPreflight(t *Tracker, x *exInfo) []hit {
+	if !isPreflight(x) || !t.complete(x) {
+		return nil
+	}
+	what, fault := t.preflightFor(x)
+	if what == "" {
+		return nil
+	}
+	origin := x.reqH("Origin")
+	acao := x.respH("Access-Control-Allow-Origin")
+	var why, want, got string
+	switch {
+	case x.status() >= 400 || x.status() == 0:
+		why, want, got = fmt.Sprintf("answered %d", x.status()), "2xx with CORS headers", fmt.Sprint(x.status())
+	case acao == "" || (acao != "*" && acao != origin):
+		why, want, got = "no Access-Control-Allow-Origin for "+origin, origin+" or *", showAbsent(acao, acao != "")
+	default:
+		allowed := strings.ToLower(x.respH("Access-Control-Allow-Headers"))
+		for _, h := range strings.Split(x.reqH("Access-Control-Request-Headers"), ",") {
+			h = strings.ToLower(strings.TrimSpace(h))
+			if h != "" && allowed != "*" && !strings.Contains(","+strings.ReplaceAll(allowed, " ", "")+",", ","+h+",") {
+				why, want, got = "header "+h+" not allowed", h, showAbsent(allowed, allowed != "")
+				break
+			}
+		}
+	}
+	if why == "" {
+		return nil
+	}
+	return []hit{{key: x.key + "|cors", fault: fault,
+		detail:   fmt.Sprintf("The browser's CORS preflight (OPTIONS %s from %s, for %s) was refused: %s. A browser-based client (MCP Inspector, a web app) then cannot read %s.", x.base, orNone(origin), x.reqH("Access-Control-Request-Method"), why, what),
+		evidence: []mcptap.Evidence{ev(x, "header.Access-Control-Allow-Origin", want, got, why)}}}
+}

@@ -1,7 +1,9 @@
 package oauth
 
 import (
+	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/mcptap/mcptap"
@@ -21,6 +23,11 @@ func ruleBearerRejected(t *Tracker, x *exInfo) []hit {
 		return nil
 	}
 	f := x.flow
+	for _, m := range f.mcps {
+		if m.order < x.order && m.bearer == x.bearer && successful(m) {
+			return nil // it worked before: expiry or revocation (mcp.reauth-ignored judges what follows)
+		}
+	}
 	h := hit{key: f.id, exchanges: ids(f.tokenOK, x),
 		detail:   fmt.Sprintf("The token endpoint issued a token at %s; the MCP server answered 401 to it (%s).", f.tokenOKAt.Format("15:04:05"), orNone(x.respH("WWW-Authenticate"))),
 		evidence: []mcptap.Evidence{ev(x, "status", "200", "401", x.respH("WWW-Authenticate"))}}
@@ -47,7 +54,7 @@ func ruleMCPForbidden(t *Tracker, x *exInfo) []hit {
 	if x.kind != mcptap.HopMCP || x.status() != 403 || !t.complete(x) {
 		return nil
 	}
-	if strings.Contains(strings.ToLower(x.respH("WWW-Authenticate")), "insufficient_scope") || isEdgeResponse(x) {
+	if strings.Contains(strings.ToLower(x.respH("WWW-Authenticate")), "insufficient_scope") {
 		return nil
 	}
 	body := truncate(string(x.ex.RespBody), 160)
@@ -65,4 +72,283 @@ func ruleMCPForbidden(t *Tracker, x *exInfo) []hit {
 	}
 	return []hit{{key: x.key + "|403", detail: detail, fix: fix,
 		evidence: []mcptap.Evidence{ev(x, "status", "200 (or 401 with a challenge)", "403", body)}}}
+}
+
+// rpcMethod is the JSON-RPC method of a request body ("" when it is none).
+func rpcMethod(b []byte) string {
+	if !isJSONRPC(b) {
+		return ""
+	}
+	return str(jsonObject(b), "method")
+}
+
+// negotiated is the protocolVersion an initialize answer chose ("" when
+// x is not an answered initialize). An SSE answer carries it in a data line.
+func negotiated(x *exInfo) string {
+	if !bytes.Contains(x.ex.ReqBody, []byte(`"initialize"`)) || rpcMethod(x.ex.ReqBody) != "initialize" || x.status() < 200 || x.status() >= 300 {
+		return ""
+	}
+	b := x.ex.RespBody
+	if i := strings.Index(string(b), "data:"); i >= 0 && !isJSONBody(b) {
+		line, _, _ := strings.Cut(string(b[i+5:]), "\n")
+		b = []byte(strings.TrimSpace(line))
+	}
+	res, _ := jsonObject(b)["result"].(map[string]any)
+	return str(res, "protocolVersion")
+}
+
+func ruleMCPNotAcceptable(t *Tracker, x *exInfo) []hit {
+	if (x.kind != mcptap.HopMCP && x.kind != mcptap.HopMCPUnauthenticated) || !t.complete(x) {
+		return nil
+	}
+	body := string(x.ex.RespBody)
+	if x.status() != 406 && !strings.Contains(strings.ToLower(body), "not acceptable") {
+		return nil
+	}
+	acc := x.reqH("Accept")
+	return []hit{{key: x.key + "|406",
+		detail:   fmt.Sprintf("%s %s was refused as not acceptable (%d %s). The request's Accept is %q; Streamable HTTP requires both application/json and text/event-stream on every POST. This is the MCP transport, not OAuth.", x.method(), x.base, x.status(), truncate(body, 100), acc),
+		evidence: []mcptap.Evidence{ev(x, "header.Accept", "application/json, text/event-stream", showAbsent(acc, acc != ""), "")}}}
+}
+
+func ruleMCPProtocolVersionHeaderMissing(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopMCP || x.method() != "POST" || x.flow == nil || x.reqH("Mcp-Protocol-Version") != "" || rpcMethod(x.ex.ReqBody) == "initialize" {
+		return nil
+	}
+	init := x.flow.initialize
+	if init == nil || init.order > x.order || negotiated(init) < "2025-06-18" {
+		return nil
+	}
+	v := negotiated(init)
+	return []hit{{key: x.flow.id + "|protocol-version-header",
+		exchanges: ids(init, x),
+		detail:    fmt.Sprintf("initialize negotiated protocol version %s, and the later %s request carries no MCP-Protocol-Version header, which that version requires on every request. Gateways that enforce it (AgentCore) refuse the request.", v, orNone(rpcMethod(x.ex.ReqBody))),
+		evidence:  []mcptap.Evidence{ev(x, "header.MCP-Protocol-Version", v, "(absent)", "")}}}
+}
+
+func ruleMCPLegacyProtocolAnswered(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopMCP || x.method() != "GET" || (x.status() != 405 && x.status() != 404) || !t.complete(x) {
+		return nil
+	}
+	init := t.legacyInit[x.key]
+	if init == nil || init.order > x.order {
+		return nil
+	}
+	params, _ := jsonObject(init.ex.ReqBody)["params"].(map[string]any)
+	asked := str(params, "protocolVersion")
+	return []hit{{key: x.key + "|legacy", exchanges: ids(init, x),
+		detail:   fmt.Sprintf("The client asked initialize for protocol version %s and the server answered %s, the old HTTP+SSE transport's version; the client then fell back to that transport (GET %s) and the server answered %d. ChatGPT shows \"No app actions available yet\".", asked, negotiated(init), x.base, x.status()),
+		evidence: []mcptap.Evidence{ev(init, "result.protocolVersion", asked, negotiated(init), "")}}}
+}
+
+// isLegacyAnswer: an initialize answered with an older protocol version than
+// the one asked for, that of the HTTP+SSE transport.
+func isLegacyAnswer(x *exInfo) bool {
+	v := negotiated(x)
+	if v == "" {
+		return false
+	}
+	params, _ := jsonObject(x.ex.ReqBody)["params"].(map[string]any)
+	asked := str(params, "protocolVersion")
+	return v < "2025-03-26" && asked > v
+}
+
+// isOpenInitialize: an initialize (or 2026-07-28 server/discover) answered
+// 2xx without any token.
+func isOpenInitialize(x *exInfo) bool {
+	if x.kind != mcptap.HopMCP || x.bearer != "" || !successful(x) || x.ex.Mode == mcptap.ModeHAR { // a sanitized HAR strips Authorization: absence proves nothing there
+		return false
+	}
+	m := rpcMethod(x.ex.ReqBody)
+	return m == "initialize" || m == "server/discover"
+}
+
+func ruleLazyAuth(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopMCPUnauthenticated || x.status() != 401 || !t.complete(x) {
+		return nil
+	}
+	open := t.openInit[x.key]
+	if open == nil || open.order > x.order {
+		return nil
+	}
+	m := rpcMethod(x.ex.ReqBody)
+	return []hit{{key: x.key + "|lazy", exchanges: ids(open, x),
+		detail:   fmt.Sprintf("%s was answered %d without a token, then %s on the same endpoint was answered 401. Clients start OAuth only when the first request is refused; a server that lets initialize through and refuses a later call leaves them connected without tools.", rpcMethod(open.ex.ReqBody), open.status(), orNone(m)),
+		evidence: []mcptap.Evidence{ev(open, "status", "401 with a challenge", fmt.Sprint(open.status()), "initialize without a token")}}}
+}
+
+// insufficientScope is the scope a 403 insufficient_scope challenge asks
+// for, and whether x is one.
+func insufficientScope(x *exInfo) (string, bool) {
+	if x.status() != 403 {
+		return "", false
+	}
+	w := x.respH("WWW-Authenticate")
+	if !strings.Contains(strings.ToLower(w), "insufficient_scope") {
+		return "", false
+	}
+	return authParam(w, "scope"), true
+}
+
+// authParam reads one parameter of a WWW-Authenticate challenge.
+func authParam(h, name string) string {
+	l := strings.ToLower(h)
+	i := strings.Index(l, name+"=")
+	for i > 0 && l[i-1] != ' ' && l[i-1] != ',' {
+		j := strings.Index(l[i+1:], name+"=")
+		if j < 0 {
+			return ""
+		}
+		i += 1 + j
+	}
+	if i < 0 {
+		return ""
+	}
+	v := h[i+len(name)+1:]
+	if strings.HasPrefix(v, `"`) {
+		v, _, _ = strings.Cut(v[1:], `"`)
+		return v
+	}
+	v, _, _ = strings.Cut(v, ",")
+	return strings.TrimSpace(v)
+}
+
+func scopeSet(s string) map[string]bool {
+	m := map[string]bool{}
+	for _, v := range strings.Fields(s) {
+		m[v] = true
+	}
+	return m
+}
+
+func ruleStepupByRefresh(t *Tracker, f *flow) []hit {
+	for _, m := range f.mcps {
+		want, ok := insufficientScope(m)
+		if !ok || want == "" {
+			continue
+		}
+		for _, r := range f.refreshes {
+			if r.order < m.order {
+				continue
+			}
+			got := scopeSet(r.form.Get("scope"))
+			missing := false
+			for s := range scopeSet(want) {
+				missing = missing || !got[s]
+			}
+			if !missing {
+				continue
+			}
+			for _, again := range f.mcps {
+				if _, ok := insufficientScope(again); ok && again.order > r.order {
+					return []hit{{anchor: r.id(), key: f.id + "|stepup-refresh", exchanges: ids(m, r, again),
+						detail:   fmt.Sprintf("The server asked for scope %q (403 insufficient_scope); the client refreshed its token without that scope (scope %q) and was refused again. A refresh cannot widen a grant: step-up needs a new authorization with the union of the scopes.", want, r.form.Get("scope")),
+						evidence: []mcptap.Evidence{ev(r, "form.scope", want, showAbsent(r.form.Get("scope"), r.form.Get("scope") != ""), "")}}}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// stepupFrom finds the earlier attempt of the same client whose MCP call
+// was refused for insufficient scope: f is its step-up.
+func (t *Tracker) stepupFrom(f *flow) (*flow, *exInfo, string) {
+	if f.a == nil || f.clientID == "" {
+		return nil, nil, ""
+	}
+	refused := t.scopeRefused[f.clientID]
+	for i := len(refused) - 1; i >= 0; i-- {
+		g := refused[i]
+		if g == f || g.n > f.n || g.a == nil || g.clientID != f.clientID {
+			continue
+		}
+		for _, m := range g.mcps {
+			if want, ok := insufficientScope(m); ok && m.order < f.a.order {
+				return g, m, want
+			}
+		}
+	}
+	return nil, nil, ""
+}
+
+func ruleScopeNotAccumulated(t *Tracker, f *flow) []hit {
+	g, m, want := t.stepupFrom(f)
+	if g == nil {
+		return nil
+	}
+	granted := scopeSet(g.aq.Get("scope"))
+	asked := scopeSet(f.aq.Get("scope"))
+	var dropped []string
+	for s := range granted {
+		if !asked[s] {
+			dropped = append(dropped, s)
+		}
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	sort.Strings(dropped)
+	return []hit{{anchor: f.a.id(), key: f.id + "|scope-union", exchanges: ids(m, f.a),
+		detail:   fmt.Sprintf("After a 403 asking for %q, the new authorize asks for scope %q, dropping %v that the earlier grant had. Step-up must ask for the union of the granted and the required scopes (SEP-2350); otherwise the next call needs the dropped scope and the client loops.", want, f.aq.Get("scope"), dropped),
+		evidence: []mcptap.Evidence{ev(f.a, "query.scope", g.aq.Get("scope")+" "+want, f.aq.Get("scope"), "granted + required vs asked")}}}
+}
+
+func ruleScopeLoop(t *Tracker, f *flow) []hit {
+	g, m, want := t.stepupFrom(f)
+	if g == nil {
+		return nil
+	}
+	// The rounds: attempts of this client with this scope, each started
+	// after a 403 insufficient_scope.
+	rounds := []*exInfo{}
+	for _, h := range t.flows {
+		if h.n > f.n || h.a == nil || h.clientID != f.clientID || h.aq.Get("scope") != f.aq.Get("scope") {
+			continue
+		}
+		if p, _, _ := t.stepupFrom(h); p != nil {
+			rounds = append(rounds, h.a)
+		}
+	}
+	if len(rounds) < 2 {
+		return nil
+	}
+	return []hit{{anchor: f.a.id(), key: f.clientID + "|scope-loop|" + f.aq.Get("scope"), exchanges: append(ids(m), ids(rounds...)...),
+		detail:   fmt.Sprintf("The server refused the token with 403 insufficient_scope (asking for %q) and the client authorized again with the same scope %q, %d times: the loop does not end. The authorization server grants less than the server requires, or the server asks for a scope the client cannot get.", want, f.aq.Get("scope"), len(rounds)),
+		evidence: []mcptap.Evidence{ev(f.a, "query.scope", want, f.aq.Get("scope"), fmt.Sprintf("%d rounds", len(rounds)))}}}
+}
+
+func sessionReauthIgnored(t *Tracker) []hit {
+	var out []hit
+	for _, f := range t.flows {
+		var ok, refused *exInfo
+		for _, m := range f.mcps {
+			if m.bearer == "" {
+				continue
+			}
+			if successful(m) && refused == nil {
+				ok = m
+			}
+			if m.status() == 401 && ok != nil && m.bearer == ok.bearer && refused == nil {
+				refused = m
+			}
+		}
+		if refused == nil {
+			continue
+		}
+		renewed := false
+		for _, x := range t.list {
+			if x.order > refused.order && (x.kind == mcptap.HopRefresh || x.kind == mcptap.HopToken || x.kind == mcptap.HopAuthorize) {
+				renewed = true
+				break
+			}
+		}
+		if renewed {
+			continue
+		}
+		out = append(out, hit{anchor: refused.id(), key: f.id + "|reauth", exchanges: ids(ok, refused),
+			detail:   fmt.Sprintf("The token worked (%s at %s), then the server refused it with 401 (%s) and the client neither refreshed nor authorized again before the recording ended: the connection is dead until someone clicks Connect.", orNone(rpcMethod(ok.ex.ReqBody)), ok.at().Format("15:04:05"), orNone(refused.respH("WWW-Authenticate"))),
+			evidence: []mcptap.Evidence{ev(refused, "status", "a refresh or a new authorize after the 401", "nothing", "")}})
+	}
+	return out
 }

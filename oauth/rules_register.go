@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -59,4 +60,204 @@ func ruleClientUnknown(t *Tracker, x *exInfo) []hit {
 	}
 	return []hit{{detail: fmt.Sprintf("The authorization server answered %d to client_id %q: %s. %s.", x.status(), cid, truncate(body, 160), reg),
 		evidence: []mcptap.Evidence{ev(x, "query.client_id", "a registered client", cid, truncate(body, 160))}}}
+}
+
+func ruleRegisterThrottled(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopRegister || (x.status() != 429 && x.status() != 503) || !t.complete(x) {
+		return nil
+	}
+	body := truncate(string(x.ex.RespBody), 160)
+	d := fmt.Sprintf("Registration answered %d (%s).", x.status(), orNone(body))
+	if ra := x.respH("Retry-After"); ra != "" {
+		d += " Retry-After: " + ra + "."
+	}
+	if n := len(t.regBodies[registrationKey(x)]); n > 1 {
+		d += fmt.Sprintf(" The same client metadata was registered %d times in this session: a client that registers on every connect runs into the quota.", n)
+	}
+	return []hit{{detail: d, evidence: []mcptap.Evidence{ev(x, "status", "201", fmt.Sprint(x.status()), body)}}}
+}
+
+func ruleRegisterBadResponse(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopRegister || x.status() < 200 || x.status() >= 300 || !t.complete(x) {
+		return nil
+	}
+	if x.respBodyUnrecorded() {
+		x.noteUnchecked("the registration response body was not recorded: client_id and the echoed metadata were not checked")
+		return nil
+	}
+	var req oauthex.ClientRegistrationMetadata
+	_ = jsonUnmarshal(x.ex.ReqBody, &req)
+	m := jsonObject(x.ex.RespBody)
+	var why []string
+	var evs []mcptap.Evidence
+	if str(m, "client_id") == "" {
+		why = append(why, "the response has no client_id")
+		evs = append(evs, ev(x, "body.client_id", "a client_id", "(absent)", ""))
+	}
+	if x.status() != 201 {
+		why = append(why, fmt.Sprintf("status %d instead of 201 Created (RFC 7591 §3.2.1)", x.status()))
+		evs = append(evs, ev(x, "status", "201", fmt.Sprint(x.status()), ""))
+	}
+	if got, ok := m["redirect_uris"].([]any); ok && len(req.RedirectURIs) > 0 {
+		var echoed []string
+		for _, u := range got {
+			if s, ok := u.(string); ok {
+				echoed = append(echoed, s)
+			}
+		}
+		if strings.Join(echoed, " ") != strings.Join(req.RedirectURIs, " ") {
+			why = append(why, "the echoed redirect_uris differ from the requested ones")
+			evs = append(evs, ev(x, "body.redirect_uris", strings.Join(req.RedirectURIs, " "), strings.Join(echoed, " "), "requested vs echoed"))
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return []hit{{detail: "Registration succeeded but " + strings.Join(why, "; ") + ". Strict clients (those that check the status or compare the echoed metadata) stop here.", evidence: evs}}
+}
+
+// registrationKey is the client metadata a registration asked for, as one
+// string: the same client registering again sends the same.
+func registrationKey(x *exInfo) string {
+	m := jsonObject(x.ex.ReqBody)
+	if m == nil {
+		return ""
+	}
+	b, _ := json.Marshal(m) // map keys sorted: the same metadata in any order
+	return string(b)
+}
+
+func ruleRegisterChurn(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopRegister || x.status() < 200 || x.status() >= 300 || !t.complete(x) {
+		return nil
+	}
+	k := registrationKey(x)
+	same := t.regBodies[k]
+	if k == "" || len(same) < 2 || same[0] == x {
+		return nil
+	}
+	first := same[0]
+	m := jsonObject(x.ex.ReqBody)
+	return []hit{{key: "churn|" + shortHash(k), exchanges: ids(first, x),
+		detail: fmt.Sprintf("The client registered again with the same metadata (client_name %q, redirect_uris %v): %d registrations since %s. Each one creates a client at the authorization server; a client that registers on every connect fills its quota (Keycloak's Max Clients policy, 429s).",
+			str(m, "client_name"), m["redirect_uris"], len(same), first.at().Format("15:04:05")),
+		evidence: []mcptap.Evidence{ev(x, "body", "one registration, its client_id kept", fmt.Sprintf("%d identical registrations", len(same)), "")}}}
+}
+
+func ruleRegisterWrongHost(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopRegister || !t.complete(x) || t.regEP[x.key] {
+		return nil
+	}
+	var named []string
+	for _, a := range t.asms {
+		if a.asm != nil && a.asm.RegistrationEndpoint != "" && a.order < x.order {
+			named = append(named, a.asm.RegistrationEndpoint)
+		}
+	}
+	if len(named) == 0 {
+		return nil // no metadata seen: nothing says where registration belongs
+	}
+	return []hit{{key: x.key + "|wrong-host",
+		detail:   fmt.Sprintf("The client sent its registration to %s, but the authorization server metadata names %s. The client guessed the endpoint (often the MCP server's origin) instead of reading it from the metadata.", x.base, strings.Join(named, ", ")),
+		evidence: []mcptap.Evidence{ev(x, "url", strings.Join(named, " "), x.base, "registration_endpoint from the metadata")}}}
+}
+
+// isLoopbackOrCustomScheme: a redirect URI of a native app (RFC 8252).
+func isLoopbackOrCustomScheme(u string) bool {
+	scheme, _, ok := strings.Cut(u, "://")
+	if !ok {
+		scheme, _, ok = strings.Cut(u, ":")
+	}
+	scheme = strings.ToLower(scheme)
+	return ok && (scheme != "http" && scheme != "https" || isLoopbackURL(u))
+}
+
+func ruleRegisterApplicationType(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopRegister || x.status() < 400 || x.status() >= 500 || !t.complete(x) {
+		return nil
+	}
+	m := jsonObject(x.ex.ReqBody)
+	if m == nil || m["application_type"] != nil {
+		return nil
+	}
+	var req oauthex.ClientRegistrationMetadata
+	_ = jsonUnmarshal(x.ex.ReqBody, &req)
+	native := ""
+	for _, u := range req.RedirectURIs {
+		if isLoopbackOrCustomScheme(u) {
+			native = u
+		}
+	}
+	resp := jsonObject(x.ex.RespBody)
+	code, desc := str(resp, "error"), strings.ToLower(str(resp, "error_description"))
+	if native == "" || (code != "invalid_redirect_uri" && code != "invalid_client_metadata") {
+		return nil
+	}
+	if strings.Contains(desc, "allowlist") || strings.Contains(desc, "allow list") || strings.Contains(desc, "allow-list") || strings.Contains(desc, "whitelist") {
+		return nil // refused by the server's list of allowed redirects, not by the web default
+	}
+	return []hit{{detail: fmt.Sprintf("The registration asks for the native redirect %s without application_type; the authorization server took the OpenID default (web, which allows only https redirects on public hosts) and answered %s. The 2026-07-28 MCP spec makes application_type a MUST (SEP-837).", native, code),
+		evidence: []mcptap.Evidence{ev(x, "body.application_type", "native", "(absent)", "redirect "+native)}}}
+}
+
+func ruleRegisterCIMDFallback(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopDiscoveryAuth || x.asm == nil || !x.asm.ClientIDMetadataDocumentSupported || !t.complete(x) {
+		return nil
+	}
+	methods := x.asm.TokenEndpointAuthMethodsSupported
+	if len(methods) == 0 || contains(methods, "none") {
+		return nil
+	}
+	return []hit{{key: x.key + "|cimd-fallback",
+		detail:   fmt.Sprintf("The metadata says client_id_metadata_document_supported, but token_endpoint_auth_methods_supported is %v without \"none\". Clients that use a metadata document as a public client (Claude) then fall back to dynamic registration.", methods),
+		evidence: []mcptap.Evidence{ev(x, "body.token_endpoint_auth_methods_supported", "includes none", strings.Join(methods, " "), "")}}}
+}
+
+// isURLClientID: a client ID metadata document's URL used as client_id.
+func isURLClientID(c string) bool { return strings.HasPrefix(c, "https://") }
+
+func ruleRegisterCIMDAuthMethod(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopToken || x.status() < 400 || !t.complete(x) {
+		return nil
+	}
+	cid := tokenClientID(x)
+	if !isURLClientID(cid) || tokenAuthMethod(x) != "private_key_jwt" || tokenError(x) != "invalid_client" {
+		return nil
+	}
+	supported := "not seen"
+	for _, a := range t.asms {
+		if a.asm != nil && len(a.asm.TokenEndpointAuthMethodsSupported) > 0 {
+			supported = strings.Join(a.asm.TokenEndpointAuthMethodsSupported, " ")
+		}
+	}
+	return []hit{{detail: fmt.Sprintf("The client %s authenticated with private_key_jwt (the method its metadata document declares) and the token endpoint answered invalid_client. The metadata's token_endpoint_auth_methods_supported: %s. ChatGPT's per-app documents use private_key_jwt; an authorization server that accepts only none refuses them.", cid, supported),
+		evidence: []mcptap.Evidence{ev(x, "form.client_assertion_type", "accepted", "invalid_client", "token_endpoint_auth_methods_supported: "+supported)}}}
+}
+
+func ruleRegisterCIMDFailed(t *Tracker, x *exInfo) []hit {
+	if (x.kind != mcptap.HopAuthorize && x.kind != mcptap.HopToken) || x.status() < 400 || !t.complete(x) {
+		return nil
+	}
+	cid := x.q.Get("client_id")
+	if x.kind == mcptap.HopToken {
+		cid = tokenClientID(x)
+		if tokenAuthMethod(x) == "private_key_jwt" {
+			return nil // register.cimd-auth-method
+		}
+	}
+	body := string(x.ex.RespBody)
+	if !isURLClientID(cid) || !(unknownClientRE.MatchString(body) || strings.Contains(body, "invalid_client")) {
+		return nil
+	}
+	d := fmt.Sprintf("The client_id is a metadata document URL (%s) and the authorization server answered %d %s: it did not fetch the document, the fetch failed, or the document did not match.", cid, x.status(), truncate(body, 120))
+	for _, o := range t.list {
+		if o.order < x.order && o.base == cid {
+			d += fmt.Sprintf(" The document fetch was recorded: GET %s → %d %s.", cid, o.status(), orNone(o.respH("Content-Type")))
+			if isEdgeResponse(o) {
+				d += " An edge answered it with a bot challenge."
+			}
+		}
+	}
+	d += " The authorization server's own fetch leaves from its host; route it through mcptap (HTTPS_PROXY for a local authorization server) to see it."
+	return []hit{{detail: d, evidence: []mcptap.Evidence{ev(x, "client_id", "a fetched, matching metadata document", cid, truncate(body, 120))}}}
 }

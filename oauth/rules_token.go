@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mcptap/mcptap"
 )
@@ -372,3 +373,120 @@ func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
 }
 
 const pkceRedacted = "the verifier or the challenge is redacted in this recording"
+
+func ruleTokenTransport(t *Tracker, x *exInfo) []hit {
+	if (x.kind != mcptap.HopToken && x.kind != mcptap.HopRefresh) || !t.complete(x) {
+		return nil
+	}
+	ct := strings.ToLower(x.reqH("Content-Type"))
+	switch {
+	case strings.Contains(ct, "json") && x.status() >= 400:
+		return []hit{{key: x.key + "|json", fault: mcptap.FaultClient,
+			detail:   fmt.Sprintf("The token request was sent as %s and answered %d. RFC 6749 §4.1.3 requires application/x-www-form-urlencoded.", x.reqH("Content-Type"), x.status()),
+			evidence: []mcptap.Evidence{ev(x, "header.Content-Type", "application/x-www-form-urlencoded", x.reqH("Content-Type"), "")}}}
+	case x.status() == 405:
+		return []hit{{key: x.key + "|405", fault: mcptap.FaultAuthServer,
+			detail:   fmt.Sprintf("The token endpoint answered %s %s with 405 Method Not Allowed (Allow: %s): the URL the metadata names does not take a POST (a wrong path, or a page served there).", x.method(), x.base, orNone(x.respH("Allow"))),
+			evidence: []mcptap.Evidence{ev(x, "status", "200 (or 400 with a JSON error)", "405", x.respH("Allow"))}}}
+	}
+	return nil
+}
+
+// isAssertionGrant: a token request that needs no authorize (RFC 7523
+// jwt-bearer, ID-JAG, client_credentials).
+func isAssertionGrant(x *exInfo) bool {
+	gt := x.form.Get("grant_type")
+	return gt == "client_credentials" || gt == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+}
+
+func ruleTokenNoRefresh(t *Tracker, f *flow) []hit {
+	tk := f.tokenOK
+	if tk == nil || tk.kind != mcptap.HopToken || isAssertionGrant(tk) || tk.tokenResp == nil || str(tk.tokenResp, "refresh_token") != "" {
+		return nil
+	}
+	return []hit{{anchor: tk.id(), key: tk.id() + "|no-refresh",
+		detail:   fmt.Sprintf("The token response has no refresh_token (expires_in %v): when the access token expires, the user has to connect again.", tk.tokenResp["expires_in"]),
+		evidence: []mcptap.Evidence{ev(tk, "body.refresh_token", "a refresh token", "(absent)", "")}}}
+}
+
+// codeLifetime is the longest a code should live (RFC 6749 §4.1.2: "A
+// maximum authorization code lifetime of 10 minutes is RECOMMENDED").
+const codeLifetime = 10 * time.Minute
+
+func ruleCodeExpired(t *Tracker, f *flow) []hit {
+	if f.codeAt.IsZero() {
+		return nil
+	}
+	for _, tk := range codeTokens(f) {
+		age := tk.at().Sub(f.codeAt)
+		if tk.form.Get("code") != f.code || age <= codeLifetime || tokenError(tk) != "invalid_grant" {
+			continue
+		}
+		return []hit{{anchor: tk.id(), exchanges: ids(f.codeEx, tk),
+			detail:   fmt.Sprintf("The code was issued at %s and redeemed %s later, past the usual lifetime of %s; the token endpoint answered invalid_grant. Something held the code: a login page left open, a slow client, a retry queue.", f.codeAt.Format("15:04:05"), words(age), words(codeLifetime)),
+			evidence: []mcptap.Evidence{ev(tk, "age", "under "+words(codeLifetime), words(age), "")}}}
+	}
+	return nil
+}
+
+func ruleEncryptedOrOpaque(t *Tracker, f *flow) []hit {
+	if f.tokenOK == nil || f.access == "" {
+		return nil
+	}
+	kind := DecodeJWT(f.access).Kind
+	if kind == "jwt" {
+		return nil
+	}
+	for _, m := range f.mcps {
+		if m.status() != 401 || m.bearer != f.access {
+			continue
+		}
+		d := fmt.Sprintf("The access token is %s, and the MCP server answered 401 to it (%s): the server expects a JWT it can validate.", map[string]string{"jwe": "encrypted (a JWE, five segments)", "opaque": "opaque (not a JWT)"}[kind], orNone(m.respH("WWW-Authenticate")))
+		if strings.Contains(strings.ToLower(f.tokenOK.base), "auth0.com") {
+			d += " Auth0 issues such tokens when the authorize has no audience: it ignores resource unless the tenant enables the Resource Parameter Compatibility Profile."
+		}
+		return []hit{{anchor: f.tokenOK.id(), exchanges: ids(f.tokenOK, m), detail: d,
+			evidence: []mcptap.Evidence{ev(f.tokenOK, "access_token", "a JWT (three segments) for this resource", kind, "")}}}
+	}
+	return nil
+}
+
+func ruleClientAssertionInvalid(t *Tracker, x *exInfo) []hit {
+	if (x.kind != mcptap.HopToken && x.kind != mcptap.HopRefresh) || x.form.Get("client_assertion") == "" || !t.complete(x) {
+		return nil
+	}
+	jt := DecodeJWT(x.form.Get("client_assertion"))
+	if jt.Kind != "jwt" || jt.Claims == nil {
+		return nil
+	}
+	cid := x.form.Get("client_id")
+	iss, sub := fmt.Sprint(jt.Claims["iss"]), fmt.Sprint(jt.Claims["sub"])
+	if cid == "" {
+		cid = iss
+	}
+	var why []string
+	var evs []mcptap.Evidence
+	if iss != cid || sub != cid {
+		why = append(why, fmt.Sprintf("iss %q and sub %q must both be the client_id %q", iss, sub, cid))
+		evs = append(evs, ev(x, "client_assertion.iss/sub", cid, iss+" / "+sub, ""))
+	}
+	aud := jt.Audience()
+	okAud := contains(aud, x.base) || contains(aud, x.url)
+	for _, a := range t.asms {
+		if a.asm != nil && contains(aud, a.asm.Issuer) {
+			okAud = true
+		}
+	}
+	if !okAud {
+		why = append(why, fmt.Sprintf("aud %v is neither the token endpoint %s nor the issuer", aud, x.base))
+		evs = append(evs, ev(x, "client_assertion.aud", x.base, strings.Join(aud, " "), ""))
+	}
+	if exp, ok := jt.Time("exp"); ok && exp.Before(x.at()) {
+		why = append(why, fmt.Sprintf("exp %s is before the request (%s)", exp.Format("15:04:05"), x.at().Format("15:04:05")))
+		evs = append(evs, ev(x, "client_assertion.exp", "after "+x.at().Format("15:04:05"), exp.Format("15:04:05"), ""))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return []hit{{detail: "The private_key_jwt client assertion is not valid for this request: " + strings.Join(why, "; ") + fmt.Sprintf(". The token endpoint answered %d.", x.status()), evidence: evs}}
+}

@@ -82,10 +82,16 @@ type Tracker struct {
 	prmByHost    map[string][]*exInfo // by host[:port]
 	prmFail      map[string]*exInfo   // by host[:port]: the first path-suffixed metadata fetch that failed
 	asms         []*exInfo
-	regs         map[string]*exInfo // client_id -> registration exchange
-	attempts     map[string]int     // redirect_uri base -> authorize attempts seen
-	links        map[string]*exInfo // link initiations waiting for their authorize, by linkKey
-	mcpEP        map[string]bool    // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
+	regs         map[string]*exInfo   // client_id -> registration exchange
+	regBodies    map[string][]*exInfo // registration request metadata (registrationKey) -> registrations asking for it
+	streams      map[string][]*exInfo // MCP endpoint key -> its latest event streams (ruleStreamCut)
+	openInit     map[string]*exInfo   // MCP endpoint key -> the first initialize answered 2xx without a token
+	legacyInit   map[string]*exInfo   // MCP endpoint key -> an initialize answered with the HTTP+SSE protocol version
+	nonceRun     map[string]int       // endpoint key -> use_dpop_nonce answers in a row
+	scopeRefused map[string][]*flow   // client_id -> attempts whose MCP call was refused insufficient_scope, in order
+	attempts     map[string]int       // redirect_uri base -> authorize attempts seen
+	links        map[string]*exInfo   // link initiations waiting for their authorize, by linkKey
+	mcpEP        map[string]bool      // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
 	sawMCP       bool
 	sawToken     bool
 	tokened      []*flow // flows in the order their token was issued
@@ -142,6 +148,12 @@ func NewTracker(opts Options) *Tracker {
 		prmByHost:        map[string][]*exInfo{},
 		prmFail:          map[string]*exInfo{},
 		regs:             map[string]*exInfo{},
+		regBodies:        map[string][]*exInfo{},
+		streams:          map[string][]*exInfo{},
+		openInit:         map[string]*exInfo{},
+		legacyInit:       map[string]*exInfo{},
+		nonceRun:         map[string]int{},
+		scopeRefused:     map[string][]*flow{},
 		attempts:         map[string]int{},
 		findings:         map[string]*mcptap.Finding{},
 		byAnchor:         map[string][]*mcptap.Finding{},

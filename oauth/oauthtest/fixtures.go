@@ -143,7 +143,8 @@ var Fixtures = []Fixture{
 	// MCP.
 	{Name: "mcp-bearer-rejected", Scenario: Scenario{Client: "chatgpt", MCPStatus: 401}, Verdict: mcptap.RuleMCPBearerRejected, Fault: mcptap.FaultServer},
 	{Name: "mcp-bearer-rejected-audience", Scenario: Scenario{Client: "chatgpt", MCPStatus: 401, TokenAud: "authenticated"}, Verdict: mcptap.RuleMCPBearerRejected, Fault: mcptap.FaultAuthServer, Has: []mcptap.RuleID{mcptap.RuleTokenAudienceMismatch}},
-	{Name: "mcp-bearer-never-sent", Scenario: Scenario{Client: "claude", NoBearer: true}, Verdict: mcptap.RuleMCPBearerNeverSent, Fault: mcptap.FaultClient},
+	{Name: "edge-silent-after-token", About: "Claude got its token and nothing came: an edge's AI-bot rule is the first suspect", Scenario: Scenario{Client: "claude", NoBearer: true}, Verdict: mcptap.RuleEdgeSilentAfterToken, Fault: mcptap.FaultUser},
+	{Name: "mcp-bearer-never-sent", Scenario: Scenario{Client: "chatgpt", NoBearer: true}, Verdict: mcptap.RuleMCPBearerNeverSent, Fault: mcptap.FaultClient},
 	{Name: "mcp-redirect", Scenario: Scenario{Client: "claude", MCPStatus: 307}, Verdict: mcptap.RuleMCPRedirect, Fault: mcptap.FaultServer},
 }
 

@@ -432,13 +432,17 @@ func (s Scenario) Build(b *Builder) {
 		return
 	}
 	m.JSON(`{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"example","version":"0.1.0"}}}`).RH("Mcp-Session-Id", "sess-"+hex.EncodeToString(hash(seed))[:8])
-	api(b.Do("POST", mcp, 200)).H("Authorization", "Bearer "+access).Body("application/json", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`).
+	api(b.Do("POST", mcp, 200)).H("Authorization", "Bearer "+access, "Mcp-Protocol-Version", "2025-11-25").Body("application/json", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`).
 		JSON(`{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"search","inputSchema":{"type":"object"}}]}}`)
 	if s.Refresh {
 		access2 := JWT(fmt.Sprintf(`{"iss":"%s","sub":"user_42","aud":"%s","exp":%d,"client_id":"%s","n":2}`, o, mcp, T0.Add(2*time.Hour).Unix(), clientID))
-		api(b.Do("POST", tokURL, 200)).Form("grant_type=refresh_token", "refresh_token="+refresh, "client_id="+q(clientID)).
+		rf := []string{"grant_type=refresh_token", "refresh_token=" + refresh, "client_id=" + q(clientID)}
+		if !s.NoResource {
+			rf = append(rf, "resource="+q(firstNonEmpty(s.TokenResource, s.AuthResource, mcp)))
+		}
+		api(b.Do("POST", tokURL, 200)).Form(rf...).
 			JSON(fmt.Sprintf(`{"access_token":"%s","token_type":"Bearer","expires_in":3600,"refresh_token":"%s2"}`, access2, refresh))
-		api(b.Do("POST", mcp, 200)).H("Authorization", "Bearer "+access2).Body("application/json", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"search"}}`).
+		api(b.Do("POST", mcp, 200)).H("Authorization", "Bearer "+access2, "Mcp-Protocol-Version", "2025-11-25").Body("application/json", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"search"}}`).
 			JSON(`{"jsonrpc":"2.0","id":3,"result":{"content":[]}}`)
 	}
 }
