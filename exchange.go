@@ -15,6 +15,7 @@ const (
 	ModeForward Mode = "forward" // the browser's forward/MITM proxy
 	ModeHAR     Mode = "har"     // imported from a HAR file
 	ModeReplay  Mode = "replay"  // re-sent by mcptap replay --send
+	ModeCheck   Mode = "check"   // sent by mcptap check itself, as a platform would
 )
 
 // Exchange is one HTTP request and its response, or its transport error.
@@ -103,6 +104,7 @@ const (
 	SourceImport Source = "import"
 	SourceReplay Source = "replay"
 	SourceDemo   Source = "demo"
+	SourceCheck  Source = "check"
 )
 
 // Session is one recording: a proxy run, a HAR import, a replay or a demo.

@@ -99,6 +99,14 @@ const (
 	RuleMCPNotAcceptable                   RuleID = "mcp.not-acceptable"
 	RuleMCPProtocolVersionHeaderMissing    RuleID = "mcp.protocol-version-header-missing"
 	RuleMCPLegacyProtocolAnswered          RuleID = "mcp.legacy-protocol-answered"
+
+	// check — what only mcptap check can conclude
+	RuleCheckHTTPS                   RuleID = "check.https"
+	RuleCheckNotProtected            RuleID = "check.not-protected"
+	RuleCheckRegistrationUnreachable RuleID = "check.registration-unreachable"
+	RuleCheckCIMDNotAccepted         RuleID = "check.cimd-not-accepted"
+	RuleCheckIssForStableRedirect    RuleID = "check.iss-for-stable-redirect"
+	RuleCheckAuthorizeRefused        RuleID = "check.authorize-refused"
 )
 
 // Catalogue is every rule ID of spec/FINDINGS.md (docs/FINDINGS.md), in its
@@ -188,4 +196,10 @@ var Catalogue = []RuleID{
 	RuleMCPNotAcceptable,
 	RuleMCPProtocolVersionHeaderMissing,
 	RuleMCPLegacyProtocolAnswered,
+	RuleCheckHTTPS,
+	RuleCheckNotProtected,
+	RuleCheckRegistrationUnreachable,
+	RuleCheckCIMDNotAccepted,
+	RuleCheckIssForStableRedirect,
+	RuleCheckAuthorizeRefused,
 }

@@ -43,6 +43,7 @@ type ASFaults struct {
 	AlterState          string // one of the Alter* names: state echoed changed
 	NoS256              bool   // metadata lacks code_challenge_methods_supported
 	IssuerTrailingSlash bool   // metadata issuer has a trailing slash the PRM entry lacks
+	WebDefault          bool   // registration without application_type is a web client: only https redirects
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -131,11 +132,9 @@ func (as *AuthServer) Mount(mux *http.ServeMux) {
 func (as *AuthServer) metadata(oidc bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		iss := as.Issuer()
-		advertised := iss
-		if as.Faults.IssuerTrailingSlash {
-			advertised += "/"
-		}
+		advertised := as.advertisedIssuer()
 		m := map[string]any{
+			"authorization_response_iss_parameter_supported": true,
 			"issuer":                                advertised,
 			"authorization_endpoint":                iss + authorizeEndpointPath,
 			"token_endpoint":                        iss + tokenEndpointPath,
@@ -158,10 +157,11 @@ func (as *AuthServer) metadata(oidc bool) http.HandlerFunc {
 
 func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 	var md struct {
-		ClientName   string   `json:"client_name"`
-		RedirectURIs []string `json:"redirect_uris"`
-		GrantTypes   []string `json:"grant_types"`
-		AuthMethod   string   `json:"token_endpoint_auth_method"`
+		ClientName      string   `json:"client_name"`
+		RedirectURIs    []string `json:"redirect_uris"`
+		GrantTypes      []string `json:"grant_types"`
+		AuthMethod      string   `json:"token_endpoint_auth_method"`
+		ApplicationType string   `json:"application_type"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&md); err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "body is not JSON: "+err.Error())
@@ -175,6 +175,16 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 		if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" {
 			oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", "not an absolute URL: "+u)
 			return
+		}
+	}
+	if as.Faults.WebDefault && md.ApplicationType == "" {
+		// OpenID Connect Registration §2: application_type defaults to web,
+		// and web clients may not use http or custom-scheme redirects.
+		for _, u := range md.RedirectURIs {
+			if !strings.HasPrefix(u, "https://") {
+				oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", "web clients must use https redirect URIs: "+u)
+				return
+			}
 		}
 	}
 	c := &registeredClient{ID: "lab_" + randHex(12), Name: md.ClientName, RedirectURIs: md.RedirectURIs}
@@ -344,16 +354,25 @@ func (as *AuthServer) issueCode(w http.ResponseWriter, r *http.Request, req *aut
 	as.mu.Lock()
 	as.codes[code] = &grant{req: *req, issued: time.Now(), subject: labUserSubject}
 	as.mu.Unlock()
-	loc := req.RedirectURI + querySep(req.RedirectURI) + "code=" + url.QueryEscape(code) + as.stateParam(req)
+	loc := req.RedirectURI + querySep(req.RedirectURI) + "code=" + url.QueryEscape(code) + as.stateParam(req) + "&iss=" + url.QueryEscape(as.advertisedIssuer())
 	w.Header().Set("Location", loc)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusFound)
 }
 
 func (as *AuthServer) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, code string) {
-	loc := req.RedirectURI + querySep(req.RedirectURI) + "error=" + url.QueryEscape(code) + as.stateParam(req)
+	loc := req.RedirectURI + querySep(req.RedirectURI) + "error=" + url.QueryEscape(code) + as.stateParam(req) + "&iss=" + url.QueryEscape(as.advertisedIssuer())
 	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusFound)
+}
+
+// advertisedIssuer is the issuer the metadata names (RFC 9207: the iss of
+// every authorization response equals it).
+func (as *AuthServer) advertisedIssuer() string {
+	if as.Faults.IssuerTrailingSlash {
+		return as.Issuer() + "/"
+	}
+	return as.Issuer()
 }
 
 func (as *AuthServer) stateParam(req *authRequest) string {

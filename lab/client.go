@@ -35,8 +35,11 @@ const (
 const (
 	UserAgentChatGPT = "openai-mcp/1.0.0"
 	UserAgentClaude  = "Claude-User"
-	UserAgentVSCode  = "mcptap-lab-vscode-like/1.0"
-	userAgentBrowser = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
+	// UserAgentClaudeBackend is what Claude's backend sends on discovery,
+	// registration and token calls (field-2026 §2.6).
+	UserAgentClaudeBackend = "python-httpx/0.28.1"
+	UserAgentVSCode        = "mcptap-lab-vscode-like/1.0"
+	userAgentBrowser       = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
 )
 
 // ChatGPT's callback-completion endpoint (an XHR from the web app).
@@ -114,7 +117,11 @@ func NewClient(p Profile, mcpURL, callbackBase func() string) *Client {
 	default:
 		c.CallbackPath = "/"
 	}
-	c.backend = &http.Client{Transport: uaTransport{ua: c.userAgent(), base: newTransport()}, Timeout: 30 * time.Second}
+	bt := uaTransport{ua: c.userAgent(), base: newTransport()}
+	if p == ProfileClaude {
+		bt = uaTransport{ua: UserAgentClaudeBackend, authUA: UserAgentClaude, base: newTransport()}
+	}
+	c.backend = &http.Client{Transport: bt, Timeout: 30 * time.Second}
 	c.browser = &browser{hc: &http.Client{
 		Transport:     uaTransport{ua: userAgentBrowser, base: newTransport()},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -790,6 +797,10 @@ func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 type uaTransport struct {
 	ua   string
 	base http.RoundTripper
+	// authUA, when set, is the User-Agent of requests that carry a bearer
+	// (Claude's backend: python-httpx for discovery and token, Claude-User
+	// for its authenticated MCP calls).
+	authUA string
 }
 
 // CloseIdleConnections lets http.Client.CloseIdleConnections reach the base.
@@ -801,7 +812,11 @@ func (u uaTransport) CloseIdleConnections() {
 
 func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
-	r.Header.Set("User-Agent", u.ua)
+	ua := u.ua
+	if u.authUA != "" && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		ua = u.authUA
+	}
+	r.Header.Set("User-Agent", ua)
 	return u.base.RoundTrip(r)
 }
 

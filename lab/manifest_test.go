@@ -284,6 +284,25 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("want Claude's callback (claude.ai …/auth_callback) in the traffic")
 			}
 		},
+		"edge-blocks-claude-user": func(t *testing.T, name string) {
+			blocked := find(exs[name], func(ex mcptap.Exchange) bool {
+				return ex.Status == 403 && ex.RespHeader.Get("Server") == "cloudflare" && ex.ReqHeader.Get("User-Agent") == "Claude-User"
+			})
+			passed := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.HasPrefix(ex.ReqHeader.Get("User-Agent"), "python-httpx") && ex.Status < 400 && strings.Contains(ex.Target, "/.well-known/")
+			})
+			if len(blocked) == 0 || len(passed) == 0 {
+				t.Errorf("want Claude-User blocked by the edge (%d) while python-httpx discovery passes (%d)", len(blocked), len(passed))
+			}
+		},
+		"register-web-default": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return ex.Method == "POST" && strings.Contains(ex.Target, "register") && ex.Status == 400 &&
+					!strings.Contains(string(ex.ReqBody), "application_type") && strings.Contains(string(ex.RespBody), "web clients")
+			})) == 0 {
+				t.Error("no registration without application_type refused as a web client")
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")

@@ -20,6 +20,9 @@ type ResourceFaults struct {
 	PRMInternalOrigin bool // PRM resource names the server's own (internal) address
 	AudienceOrigin    bool // bearer check compares aud with the origin only (drops the /mcp path)
 	RedirectMCP       bool // authenticated MCP requests get a 308 to /mcp/
+	// EdgeBlockUA: an edge in front of the server (Cloudflare's AI-bot
+	// rule) answers requests whose User-Agent contains it with its block page.
+	EdgeBlockUA string
 }
 
 // ResourceServer is the MCP server as an OAuth resource server.

@@ -108,6 +108,10 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{NoBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPBearerNeverSent}, Faults: clientFault}},
 		{Name: "edge-silent-after-token", Title: "Claude gets its token and its authenticated calls never arrive (an edge's AI-bot rule is the first suspect)", Profile: ProfileClaude,
 			Client: ClientFaults{NoBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleEdgeSilentAfterToken}, Faults: []mcptap.Fault{mcptap.FaultUser}}},
+		{Name: "edge-blocks-claude-user", Title: "An edge in front of the server blocks Claude's authenticated calls (User-Agent Claude-User) with its block page", Profile: ProfileClaude,
+			Server: ResourceFaults{EdgeBlockUA: UserAgentClaude}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleEdgeBlocked}, Faults: []mcptap.Fault{mcptap.FaultUser}}},
+		{Name: "register-web-default", Title: "The client registers a loopback redirect without application_type; the authorization server takes it for a web client", Profile: ProfileVSCode, AutoApprove: true,
+			AS: ASFaults{WebDefault: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRegisterApplicationType}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -81,7 +82,11 @@ func NewWorld(sc Scenario) (*World, error) {
 	if asName == ListenerMCP {
 		w.as.Mount(mcpMux)
 	}
-	if err := w.serve(ListenerMCP, mcpMux, true, ""); err != nil {
+	var mcpHandler http.Handler = mcpMux
+	if ua := sc.Server.EdgeBlockUA; ua != "" {
+		mcpHandler = edgeBlock(ua, mcpMux)
+	}
+	if err := w.serve(ListenerMCP, mcpHandler, true, ""); err != nil {
 		return nil, err
 	}
 	if asName == ListenerAS {
@@ -234,4 +239,20 @@ func portFree(addr string) bool {
 	}
 	_ = ln.Close()
 	return true
+}
+
+// edgeBlock is an edge in front of the server that answers requests whose
+// User-Agent contains ua the way Cloudflare's WAF does, before they reach it.
+func edgeBlock(ua string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("User-Agent"), ua) {
+			rw.Header().Set("Server", "cloudflare")
+			rw.Header().Set("Cf-Ray", "8f1e2d3c4b5a6978-SJC")
+			rw.Header().Set("Content-Type", "text/plain; charset=UTF-8")
+			rw.WriteHeader(http.StatusForbidden)
+			_, _ = rw.Write([]byte("Your request was blocked."))
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,6 +141,54 @@ func Start(cfg Config) (*Capture, error) {
 	return c, nil
 }
 
+// ClientConfig is a recording of requests mcptap sends itself (mcptap
+// check): no listener, the same recording Transport as the proxy, the same
+// recorder, one session.
+type ClientConfig struct {
+	Store   *recorder.Store
+	Session mcptap.Session // the caller sets ID, Source and Name
+	// Base sends the requests; nil means proxy.DefaultUpstreamTransport with
+	// the environment's proxy (HTTPS_PROXY, NO_PROXY).
+	Base    http.RoundTripper
+	BodyCap int
+	Log     *slog.Logger
+}
+
+// StartClient creates the session and its recorder and returns the
+// recording Transport to send through. Stop ends the session.
+func StartClient(cfg ClientConfig) (*Capture, *proxy.Transport, error) {
+	if cfg.Store == nil || cfg.Session.ID == "" {
+		return nil, nil, errors.New("live: no store or no session ID")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	base := cfg.Base
+	if base == nil {
+		t := proxy.DefaultUpstreamTransport(0)
+		t.Proxy = http.ProxyFromEnvironment
+		base = t
+	}
+	broker := mcptap.NewBroker()
+	sess := cfg.Session
+	if sess.Started.IsZero() {
+		sess.Started = time.Now()
+	}
+	sess.Settings = withSettings(sess.Settings, proxy.Config{BodyCap: cfg.BodyCap})
+	if err := cfg.Store.CreateSession(sess); err != nil {
+		return nil, nil, fmt.Errorf("live: %w", err)
+	}
+	sub := broker.Subscribe("recorder", DefaultRecorderBuffer)
+	c := &Capture{
+		store: cfg.Store, session: sess, broker: broker, sub: sub, log: log,
+		writer: cfg.Store.RecordWith(sub.C, func(err error, lost int) {
+			log.Error("recording failed: exchanges lost", "lost", lost, "err", err)
+		}),
+	}
+	return c, &proxy.Transport{Base: base, BodyCap: cfg.BodyCap, Publish: broker.Publish, Session: sess.ID}, nil
+}
+
 // withSettings returns a copy of s with the proxy's settings added where the
 // caller did not set them.
 func withSettings(s map[string]string, pc proxy.Config) map[string]string {
@@ -176,7 +225,12 @@ func setDefault(m map[string]string, k, v string) {
 }
 
 // Addrs returns the proxy's listen addresses, in route order.
-func (c *Capture) Addrs() []string { return c.proxy.Addrs() }
+func (c *Capture) Addrs() []string {
+	if c.proxy == nil {
+		return nil
+	}
+	return c.proxy.Addrs()
+}
 
 // BrowserAddr is the browser proxy's listen address, "" when it is not running.
 func (c *Capture) BrowserAddr() string {
@@ -207,7 +261,10 @@ func (c *Capture) Stop(ctx context.Context) error {
 		if c.browser != nil {
 			bwg.Go(func() { berr = c.browser.Shutdown(ctx) })
 		}
-		perr := c.proxy.Shutdown(ctx)
+		var perr error
+		if c.proxy != nil {
+			perr = c.proxy.Shutdown(ctx)
+		}
 		bwg.Wait()
 		perr = errors.Join(perr, berr)
 		c.broker.Close()

@@ -187,11 +187,12 @@ func insufficientScope(x *exInfo) (string, bool) {
 	if !strings.Contains(strings.ToLower(w), "insufficient_scope") {
 		return "", false
 	}
-	return authParam(w, "scope"), true
+	return ChallengeParam(w, "scope"), true
 }
 
-// authParam reads one parameter of a WWW-Authenticate challenge.
-func authParam(h, name string) string {
+// ChallengeParam reads one auth-param of a WWW-Authenticate challenge
+// (resource_metadata, scope, error), quoted or not; "" when it is absent.
+func ChallengeParam(h, name string) string {
 	l := strings.ToLower(h)
 	i := strings.Index(l, name+"=")
 	for i > 0 && l[i-1] != ' ' && l[i-1] != ',' {

@@ -1,0 +1,210 @@
+package check_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/check"
+	"github.com/mcptap/mcptap/lab"
+	"github.com/mcptap/mcptap/recorder"
+)
+
+// world starts a lab world for sc behind https fronts (one TLS reverse
+// proxy per listener, as a tunnel gives), and returns its MCP URL and a
+// transport that trusts the fronts.
+func world(t *testing.T, sc lab.Scenario) (string, http.RoundTripper) {
+	t.Helper()
+	w, err := lab.NewWorld(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	var rt http.RoundTripper
+	for _, l := range w.Listeners() {
+		target, _ := url.Parse("http://" + l.Addr)
+		rp := httputil.NewSingleHostReverseProxy(target)
+		rp.Director = func(r *http.Request) {
+			r.URL.Scheme, r.URL.Host = target.Scheme, target.Host
+			r.Header.Set("X-Forwarded-Proto", "https")
+		}
+		front := httptest.NewTLSServer(rp)
+		t.Cleanup(front.Close)
+		w.SetPublic(l.Name, front.URL)
+		rt = front.Client().Transport // every front uses the same test certificate
+	}
+	return w.Public(lab.ListenerMCP) + "/mcp", rt
+}
+
+func store(t *testing.T) *recorder.Store {
+	t.Helper()
+	s, err := recorder.Open(filepath.Join(t.TempDir(), "check.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func scenario(t *testing.T, name string) lab.Scenario {
+	t.Helper()
+	sc, ok := lab.Lookup(name)
+	if !ok {
+		t.Fatalf("no lab scenario %s", name)
+	}
+	return sc
+}
+
+func platforms(names ...string) []check.Platform {
+	var out []check.Platform
+	for _, n := range names {
+		p, _ := check.Lookup(n)
+		out = append(out, p)
+	}
+	return out
+}
+
+// lines maps "platform/line" to the line.
+func lines(r *check.Result) map[string]check.Line {
+	m := map[string]check.Line{}
+	for _, p := range r.Platforms {
+		for _, l := range p.Lines {
+			m[p.Platform+"/"+l.ID] = l
+		}
+	}
+	return m
+}
+
+func run(t *testing.T, sc lab.Scenario, opts check.Options) *check.Result {
+	t.Helper()
+	u, rt := world(t, sc)
+	opts.URL, opts.Base = u, rt
+	if opts.Store == nil {
+		opts.Store = store(t)
+	}
+	res, err := check.Run(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_ = check.Write(&buf, res, "text", mcptap.SevError)
+	t.Logf("%s", buf.String())
+	return res
+}
+
+// The healthy worlds pass every line that applies, for every platform; the
+// probes are a session of the store like any other.
+func TestHealthyPassesEveryLine(t *testing.T) {
+	for _, name := range []string{"healthy-chatgpt", "healthy-claude"} {
+		t.Run(name, func(t *testing.T) {
+			st := store(t)
+			res := run(t, scenario(t, name), check.Options{Platforms: check.Platforms, Register: true, Store: st})
+			for key, l := range lines(res) {
+				switch l.Status {
+				case check.Pass:
+				case check.NA:
+					if strings.HasSuffix(key, "/authorize") || strings.HasSuffix(key, "/registration") {
+						t.Errorf("%s: not applicable (%s)", key, l.Detail)
+					}
+				default:
+					t.Errorf("%s: %s %s: %s", key, l.Status, l.Rule, l.Detail)
+				}
+			}
+			for _, p := range res.Platforms {
+				if p.Created == "" {
+					t.Errorf("%s: --register created no client", p.Platform)
+				}
+				for _, fd := range p.Other {
+					t.Errorf("%s: other finding %s: %s", p.Platform, fd.Rule, fd.Detail)
+				}
+			}
+			if res.Failing(mcptap.SevWarning) {
+				t.Error("a healthy world fails")
+			}
+			sess, err := st.Session(res.Session)
+			if err != nil || sess.Source != mcptap.SourceCheck {
+				t.Fatalf("session %s: %+v %v", res.Session, sess, err)
+			}
+			n := 0
+			_ = st.Exchanges(res.Session, func(ex mcptap.Exchange) error {
+				n++
+				if ex.Mode != mcptap.ModeCheck {
+					t.Errorf("exchange %s recorded as %s", ex.ID, ex.Mode)
+				}
+				return nil
+			})
+			if want := len(check.Platforms) * 5; n < want || n > len(check.Platforms)*14 {
+				t.Errorf("%d requests recorded for %d platforms", n, len(check.Platforms))
+			}
+		})
+	}
+}
+
+// Each discovery and registration fault of the lab fails exactly the lines
+// it should, with the rule the traffic analysis raises.
+func TestFaultsFailTheirLines(t *testing.T) {
+	for _, c := range []struct {
+		scenario string
+		as       string
+		fails    map[string]mcptap.RuleID // line -> rule
+	}{
+		{"no-challenge", "claude", map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryNoChallenge}},
+		{"no-s256", "chatgpt", map[string]mcptap.RuleID{"pkce": mcptap.RuleDiscoveryNoPKCES256}},
+		{"issuer-trailing-slash", "claude", map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}},
+		{"prm-internal-origin", "chatgpt", map[string]mcptap.RuleID{"resource": mcptap.RuleDiscoveryResourceMismatch}},
+		{"edge-blocks-claude-user", "claude", map[string]mcptap.RuleID{"edge": mcptap.RuleEdgeBlocked}},
+		{"register-web-default", "claude-code", map[string]mcptap.RuleID{"registration": mcptap.RuleRegisterApplicationType, "authorize": ""}},
+	} {
+		t.Run(c.scenario, func(t *testing.T) {
+			res := run(t, scenario(t, c.scenario), check.Options{Platforms: platforms(c.as), Register: true})
+			for key, l := range lines(res) {
+				id := strings.TrimPrefix(key, c.as+"/")
+				want, listed := c.fails[id]
+				switch {
+				case listed && want != "" && (l.Status != check.Fail || l.Rule != want):
+					t.Errorf("%s: %s %s, want fail %s (%s)", key, l.Status, l.Rule, want, l.Detail)
+				case listed && want == "":
+					// Not reached because of the failure above: either
+					// could not tell or not applicable, never pass.
+					if l.Status == check.Pass {
+						t.Errorf("%s: pass after the registration failed", key)
+					}
+				case !listed && l.Status == check.Fail:
+					t.Errorf("%s: fails %s (%s), want no failure", key, l.Rule, l.Detail)
+				}
+			}
+		})
+	}
+}
+
+// Without https a cloud platform's line fails with the check rule; an IDE
+// has no such requirement.
+func TestHTTPSForCloudPlatforms(t *testing.T) {
+	w, err := lab.NewWorld(scenario(t, "healthy-chatgpt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	res, err := check.Run(context.Background(), check.Options{URL: w.Public(lab.ListenerMCP) + "/mcp", Platforms: platforms("chatgpt", "vscode"), Store: store(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := lines(res)
+	if l := ls["chatgpt/https"]; l.Status != check.Fail || l.Rule != mcptap.RuleCheckHTTPS {
+		t.Errorf("chatgpt/https: %+v", l)
+	}
+	if l := ls["vscode/https"]; l.Status != check.NA {
+		t.Errorf("vscode/https: %+v", l)
+	}
+	// Without --register or --cimd the authorize cannot be tried.
+	if l := ls["vscode/authorize"]; l.Status != check.CouldNotTell || !strings.Contains(l.Detail, "--register") {
+		t.Errorf("vscode/authorize: %+v", l)
+	}
+}
