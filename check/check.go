@@ -315,9 +315,12 @@ func (pr *prober) run() {
 	// Protected resource metadata: the challenge's URL, else the
 	// path-suffixed location, then the root (RFC 9728 §3.1, MCP 2025-11-25).
 	var cands []string
-	if pr.challenge != "" {
+	if pr.challenge != "" && !(oauth.InternalHost(pr.challenge) && !oauth.InternalHost(pr.url.String())) {
 		cands = []string{pr.challenge}
 	} else {
+		// No challenge URL, or one on an internal address that a client
+		// on another machine cannot reach: the well-known locations on the
+		// server's own origin, as clients fall back to.
 		origin := pr.url.Scheme + "://" + pr.url.Host
 		if p := strings.TrimSuffix(pr.url.Path, "/"); p != "" {
 			cands = append(cands, origin+"/.well-known/oauth-protected-resource"+p)

@@ -14,6 +14,7 @@ import (
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/check"
 	"github.com/mcptap/mcptap/lab"
+	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -133,8 +134,10 @@ func TestHealthyPassesEveryLine(t *testing.T) {
 				t.Fatalf("session %s: %+v %v", res.Session, sess, err)
 			}
 			n := 0
+			var exs []mcptap.Exchange
 			_ = st.Exchanges(res.Session, func(ex mcptap.Exchange) error {
 				n++
+				exs = append(exs, ex)
 				if ex.Mode != mcptap.ModeCheck {
 					t.Errorf("exchange %s recorded as %s", ex.ID, ex.Mode)
 				}
@@ -142,6 +145,20 @@ func TestHealthyPassesEveryLine(t *testing.T) {
 			})
 			if want := len(check.Platforms) * 5; n < want || n > len(check.Platforms)*14 {
 				t.Errorf("%d requests recorded for %d platforms", n, len(check.Platforms))
+			}
+			// Opened as a session (report, replay), the probes that stopped
+			// at the authorize's first answer by design read ok, not as an
+			// abandoned attempt or a code never redeemed.
+			flows, fds := oauth.Analyze(exs, oauth.Options{})
+			for _, f := range flows {
+				if f.Verdict.Rule != mcptap.RuleOK {
+					t.Errorf("flow %s of the check session: verdict %s", f.ID, f.Verdict.Rule)
+				}
+			}
+			for _, fd := range fds {
+				if fd.Severity != mcptap.SevInfo {
+					t.Errorf("finding %s on the check session: %s", fd.Rule, fd.Detail)
+				}
 			}
 		})
 	}

@@ -137,13 +137,17 @@ func (w *World) serve(name string, h http.Handler, proxied bool, listen string) 
 	if proxied {
 		l.Listen = listen
 	}
+	w.mu.Lock() // handlers already serving read the listeners
 	w.listeners = append(w.listeners, l)
+	w.mu.Unlock()
 	return nil
 }
 
 // Listeners lists the world's listeners, in a stable order.
 func (w *World) Listeners() []Listener {
+	w.mu.RLock()
 	out := append([]Listener(nil), w.listeners...)
+	w.mu.RUnlock()
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -170,6 +174,8 @@ func (w *World) Public(name string) string {
 
 // Internal is the lab's own origin for the named listener.
 func (w *World) Internal(name string) string {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
 	for _, l := range w.listeners {
 		if l.Name == name {
 			return "http://" + l.Addr
@@ -182,7 +188,7 @@ func (w *World) Internal(name string) string {
 // which recorded exchanges are attributed to this world.
 func (w *World) PublicHosts() []string {
 	var out []string
-	for _, l := range w.listeners {
+	for _, l := range w.Listeners() {
 		out = append(out, hostOf(w.Public(l.Name)))
 	}
 	return out

@@ -36,7 +36,7 @@ func benchTraffic(n, flows int) ([]mcptap.Exchange, *oauthtest.Builder) {
 		}
 	}
 	for i := 0; b.Len() < n; i++ {
-		b.Do("POST", "https://mcp.example.com/mcp", 200).H("Authorization", "Bearer "+tokens[i%len(tokens)]).
+		b.Do("POST", "https://mcp.example.com/mcp", 200).H("Authorization", "Bearer "+tokens[i%len(tokens)], "Mcp-Protocol-Version", "2025-11-25").
 			Body("application/json", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search"}}`).
 			JSON(`{"jsonrpc":"2.0","id":7,"result":{"content":[]}}`)
 	}

@@ -308,7 +308,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleMCPProtocolVersionHeaderMissing, Severity: mcptap.SevWarning, Fault: mcptap.FaultClient,
 		Title:    "MCP-Protocol-Version header missing",
 		Fix:      "Send MCP-Protocol-Version: <negotiated version> on every request after initialize.",
-		Exchange: ruleMCPProtocolVersionHeaderMissing},
+		Exchange: ruleMCPProtocolVersionHeaderMissing, OncePerFlow: true},
 	{ID: mcptap.RuleMCPLegacyProtocolAnswered, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
 		Title:    "server answered with the old HTTP+SSE protocol version",
 		Fix:      "Upgrade the server's MCP SDK so that initialize answers the requested Streamable HTTP version (2025-03-26 or later).",

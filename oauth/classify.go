@@ -161,8 +161,10 @@ func (t *Tracker) learn(x *exInfo) {
 			t.legacyInit[x.key] = x
 		}
 		if f := x.flow; f != nil {
-			if f.initialize == nil && negotiated(x) != "" {
-				f.initialize = x
+			if f.initialize == nil {
+				if v := negotiated(x); v != "" {
+					f.initialize, f.version = x, v
+				}
 			}
 			if _, ok := insufficientScope(x); ok && f.clientID != "" {
 				if r := t.scopeRefused[f.clientID]; len(r) == 0 || r[len(r)-1] != f {
@@ -205,6 +207,9 @@ func (t *Tracker) learn(x *exInfo) {
 				}
 				if m.RegistrationEndpoint != "" {
 					t.regEP[endpointKey(m.RegistrationEndpoint)] = true
+				}
+				if m.AuthorizationEndpoint != "" {
+					t.asmByAuthEP[endpointKey(m.AuthorizationEndpoint)] = x
 				}
 			}
 		}

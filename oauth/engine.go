@@ -47,6 +47,10 @@ type ruleDef struct {
 	// prediction). It follows the flow as it grows.
 	Passed func(f *flow) bool
 
+	// OncePerFlow: one finding per flow is all this exchange rule says;
+	// once raised, the engine stops asking it about the flow's exchanges.
+	OncePerFlow bool
+
 	// Hygiene marks a warning worth fixing that never explains why an
 	// attempt stopped (a client registering again): an attempt that ended
 	// with only such warnings reads flow.incomplete, not that warning.
@@ -233,7 +237,7 @@ func (t *Tracker) runExchange(x *exInfo) []mcptap.Finding {
 	var out []mcptap.Finding
 	for i := range catalogue {
 		r := &catalogue[i]
-		if r.Exchange == nil {
+		if r.Exchange == nil || (r.OncePerFlow && x.flow != nil && x.flow.raised[r.ID]) {
 			continue
 		}
 		for _, h := range t.relate(r, x, x.flow, r.Exchange(t, x)) {
@@ -385,6 +389,12 @@ func (t *Tracker) raise(r *ruleDef, h hit) (mcptap.Finding, bool) {
 	t.byAnchor[h.anchor] = append(t.byAnchor[h.anchor], fd)
 	if x := t.byID[h.anchor]; x != nil && x.flow != nil {
 		x.flow.dirty = true
+		if r.OncePerFlow {
+			if x.flow.raised == nil {
+				x.flow.raised = map[mcptap.RuleID]bool{}
+			}
+			x.flow.raised[r.ID] = true
+		}
 	}
 	if h.secondary {
 		t.secondary[id] = true
@@ -757,6 +767,16 @@ func (f *flow) wentPastDiscovery() bool {
 // page (a browser-side capture, whose token and MCP calls leave from the
 // client's backend).
 func (t *Tracker) succeeded(f *flow) bool {
+	if f.probed() {
+		// mcptap check stops at the authorize's first answer by design:
+		// that answer, when it is no error, is as far as it can see.
+		for _, a := range f.authz {
+			if a.status() >= 200 && a.status() < 400 && a.ex.Err == "" && !hasError(a.locQ) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, m := range f.mcps {
 		if successful(m) {
 			return true
@@ -782,6 +802,18 @@ func (t *Tracker) succeeded(f *flow) bool {
 	}
 	return false
 }
+
+// probed: every hop of the attempt was sent by mcptap check itself.
+func (f *flow) probed() bool {
+	for _, h := range f.hops {
+		if h.x.ex.Mode != mcptap.ModeCheck {
+			return false
+		}
+	}
+	return len(f.hops) > 0
+}
+
+func hasError(q Query) bool { _, ok := q.Lookup("error"); return ok }
 
 // lastHop describes the furthest hop an attempt reached, for flow.incomplete.
 func (f *flow) lastHop() (*exInfo, string) {

@@ -49,8 +49,11 @@ type flow struct {
 	access        string
 	bearerSeen    bool
 	initialize    *exInfo // the first answered initialize among its MCP calls
-	userAgents    []string
-	judged        bool // the rules last ran with every hop complete
+	version       string  // the protocol version that initialize negotiated
+	// raised are the OncePerFlow rules already raised on the flow.
+	raised     map[mcptap.RuleID]bool
+	userAgents []string
+	judged     bool // the rules last ran with every hop complete
 	// dirty says the built value (built) is out of date: a hop, a finding, a
 	// timer or what names the client changed since Flows last built it.
 	dirty   bool

@@ -267,13 +267,7 @@ func (t *Tracker) flowASM(f *flow) *exInfo {
 	if f.a == nil {
 		return nil
 	}
-	var best *exInfo
-	for _, a := range t.asms {
-		if a.asm != nil && endpointKey(a.asm.AuthorizationEndpoint) == f.a.key {
-			best = a
-		}
-	}
-	return best
+	return t.asmByAuthEP[f.a.key]
 }
 
 func ruleAuthorizeIss(t *Tracker, f *flow) []hit {

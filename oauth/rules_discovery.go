@@ -255,7 +255,7 @@ func ruleInternalOrigin(t *Tracker, x *exInfo) []hit {
 	if !isMetadata(x) || (x.prm == nil && x.asm == nil) {
 		return nil
 	}
-	if !strings.HasPrefix(strings.ToLower(x.url), "https://") || internalHost(x.url) {
+	if !strings.HasPrefix(strings.ToLower(x.url), "https://") || InternalHost(x.url) {
 		return nil
 	}
 	type field struct{ name, val string }
@@ -274,7 +274,7 @@ func ruleInternalOrigin(t *Tracker, x *exInfo) []hit {
 		if f.val == "" {
 			continue
 		}
-		if internalHost(f.val) || strings.HasPrefix(strings.ToLower(f.val), "http://") {
+		if InternalHost(f.val) || strings.HasPrefix(strings.ToLower(f.val), "http://") {
 			fault := mcptap.FaultServer
 			if x.asm != nil {
 				fault = mcptap.FaultAuthServer

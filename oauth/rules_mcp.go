@@ -101,10 +101,10 @@ func ruleMCPNotAcceptable(t *Tracker, x *exInfo) []hit {
 	if (x.kind != mcptap.HopMCP && x.kind != mcptap.HopMCPUnauthenticated) || !t.complete(x) {
 		return nil
 	}
-	body := string(x.ex.RespBody)
-	if x.status() != 406 && !strings.Contains(strings.ToLower(body), "not acceptable") {
+	if x.status() != 406 && (x.status() < 400 || !bytes.Contains(bytes.ToLower(x.ex.RespBody), []byte("not acceptable"))) {
 		return nil
 	}
+	body := string(x.ex.RespBody)
 	acc := x.reqH("Accept")
 	return []hit{{key: x.key + "|406",
 		detail:   fmt.Sprintf("%s %s was refused as not acceptable (%d %s). The request's Accept is %q; Streamable HTTP requires both application/json and text/event-stream on every POST. This is the MCP transport, not OAuth.", x.method(), x.base, x.status(), truncate(body, 100), acc),
@@ -112,14 +112,14 @@ func ruleMCPNotAcceptable(t *Tracker, x *exInfo) []hit {
 }
 
 func ruleMCPProtocolVersionHeaderMissing(t *Tracker, x *exInfo) []hit {
-	if x.kind != mcptap.HopMCP || x.method() != "POST" || x.flow == nil || x.reqH("Mcp-Protocol-Version") != "" || rpcMethod(x.ex.ReqBody) == "initialize" {
+	if x.kind != mcptap.HopMCP || x.flow == nil || x.flow.version < "2025-06-18" || x.method() != "POST" || x.reqH("Mcp-Protocol-Version") != "" {
 		return nil
 	}
 	init := x.flow.initialize
-	if init == nil || init.order > x.order || negotiated(init) < "2025-06-18" {
+	if init == nil || init.order > x.order || (bytes.Contains(x.ex.ReqBody, []byte(`"initialize"`)) && rpcMethod(x.ex.ReqBody) == "initialize") {
 		return nil
 	}
-	v := negotiated(init)
+	v := x.flow.version
 	return []hit{{key: x.flow.id + "|protocol-version-header",
 		exchanges: ids(init, x),
 		detail:    fmt.Sprintf("initialize negotiated protocol version %s, and the later %s request carries no MCP-Protocol-Version header, which that version requires on every request. Gateways that enforce it (AgentCore) refuse the request.", v, orNone(rpcMethod(x.ex.ReqBody))),

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -195,7 +196,14 @@ func ruleDPoPSchemeMismatch(t *Tracker, x *exInfo) []hit {
 
 // isNonceChallenge: an answer asking for a DPoP nonce (RFC 9449 §8, §9).
 func isNonceChallenge(x *exInfo) bool {
-	return containsFold(x.respH("WWW-Authenticate"), "use_dpop_nonce") || str(jsonObject(x.ex.RespBody), "error") == "use_dpop_nonce"
+	if x.status() < 400 {
+		return false
+	}
+	if w := x.respH("WWW-Authenticate"); w != "" && containsFold(w, "use_dpop_nonce") {
+		return true
+	}
+	// Most bodies cannot be one: parse only those that name the error.
+	return bytes.Contains(x.ex.RespBody, []byte("use_dpop_nonce")) && str(jsonObject(x.ex.RespBody), "error") == "use_dpop_nonce"
 }
 
 func ruleDPoPNonceLoop(t *Tracker, x *exInfo) []hit {

@@ -314,6 +314,9 @@ func ruleAudienceMismatch(t *Tracker, f *flow) []hit {
 }
 
 func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
+	if f.probed() {
+		return nil // mcptap check never redeems the code it asked for
+	}
 	at, x := f.codeAt, f.codeEx
 	handoff := at.IsZero() || x == nil
 	if handoff {

@@ -89,6 +89,7 @@ type Tracker struct {
 	legacyInit   map[string]*exInfo   // MCP endpoint key -> an initialize answered with the HTTP+SSE protocol version
 	nonceRun     map[string]int       // endpoint key -> use_dpop_nonce answers in a row
 	scopeRefused map[string][]*flow   // client_id -> attempts whose MCP call was refused insufficient_scope, in order
+	asmByAuthEP  map[string]*exInfo   // endpointKey of an authorization_endpoint -> the latest metadata naming it
 	attempts     map[string]int       // redirect_uri base -> authorize attempts seen
 	links        map[string]*exInfo   // link initiations waiting for their authorize, by linkKey
 	mcpEP        map[string]bool      // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
@@ -154,6 +155,7 @@ func NewTracker(opts Options) *Tracker {
 		legacyInit:       map[string]*exInfo{},
 		nonceRun:         map[string]int{},
 		scopeRefused:     map[string][]*flow{},
+		asmByAuthEP:      map[string]*exInfo{},
 		attempts:         map[string]int{},
 		findings:         map[string]*mcptap.Finding{},
 		byAnchor:         map[string][]*mcptap.Finding{},

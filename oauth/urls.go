@@ -31,7 +31,7 @@ func canonURL(u string) string {
 // https with the client; mcptap cannot tell.
 func schemeUnknown(x *exInfo) bool {
 	return x.ex.Mode == mcptap.ModeReverse && strings.HasPrefix(x.url, "http://") &&
-		x.reqH("X-Forwarded-Proto") == "" && !internalHost(x.url)
+		x.reqH("X-Forwarded-Proto") == "" && !InternalHost(x.url)
 }
 
 // sameURL compares a URL derived from the request (want) with one a
@@ -64,7 +64,10 @@ func issuerFor(u string) string {
 	return o
 }
 
-func internalHost(u string) bool {
+// InternalHost says whether a URL names a host only its own machine or
+// network reaches: localhost, *.local, *.internal, loopback, private and
+// link-local addresses.
+func InternalHost(u string) bool {
 	h := strings.Trim(hostOf(u), "[]")
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") || strings.HasSuffix(h, ".internal") || strings.HasSuffix(h, ".local") {
 		return true

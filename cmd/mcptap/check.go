@@ -142,7 +142,8 @@ recorded (database busy or damaged).`,
 	f.StringVar(&as, "as", "all", "the platforms to act as, comma-separated: "+strings.Join(names, ", ")+", or all")
 	f.BoolVar(&register, "register", false, "register a client with each platform's real metadata (this creates clients at the authorization server)")
 	f.BoolVar(&cimd, "cimd", false, "check that each platform's client ID metadata document would be accepted, and authorize with it")
-	f.StringVar(&edge, "edge", "auto", "the edge probe: auto (on for chatgpt and claude), on or off")
+	f.StringVar(&edge, "edge", "auto", "the edge probe: auto (on for chatgpt and claude), on or off; --edge alone is on")
+	f.Lookup("edge").NoOptDefVal = "on"
 	f.StringVar(&format, "format", "text", "output format: "+strings.Join(check.Formats, ", "))
 	f.StringVar(&failOn, "fail-on", "error", "exit 1 when a line fails at or above this severity: error, warning or never")
 	f.DurationVar(&watch, "watch", 0, "re-run every interval and print what changed, until interrupted (e.g. 30s)")

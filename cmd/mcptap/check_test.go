@@ -1,0 +1,136 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcptap/mcptap/internal/syncbuf"
+	"github.com/mcptap/mcptap/lab"
+)
+
+func labWorld(t *testing.T, name string) string {
+	t.Helper()
+	sc, ok := lab.Lookup(name)
+	if !ok {
+		t.Fatalf("no lab scenario %s", name)
+	}
+	w, err := lab.NewWorld(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	return w.Public(lab.ListenerMCP) + "/mcp"
+}
+
+// The real binary checks a live lab server as two IDE platforms, records
+// the probes as a session that report opens, and exits by --fail-on.
+func TestCheckCommand(t *testing.T) {
+	bin := buildMcptap(t)
+	db := filepath.Join(t.TempDir(), "check.db")
+	run := func(args ...string) (string, string, int) {
+		cmd := exec.Command(bin, append([]string{"--db", db}, args...)...)
+		cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
+		var out, errb syncbuf.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+
+	healthy := labWorld(t, "healthy-vscode")
+	out, errOut, code := run("check", healthy, "--as", "vscode,mcp-remote", "--register", "--format", "json")
+	if code != 0 {
+		t.Fatalf("healthy: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var res struct {
+		Session   string
+		Platforms []struct {
+			Platform string
+			Created  string `json:"created_client_id"`
+			Lines    []struct{ ID, Status, Rule string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(res.Platforms) != 2 || res.Platforms[0].Created == "" {
+		t.Fatalf("platforms %+v", res.Platforms)
+	}
+	for _, p := range res.Platforms {
+		for _, l := range p.Lines {
+			if l.Status == "fail" {
+				t.Errorf("%s/%s fails %s", p.Platform, l.ID, l.Rule)
+			}
+		}
+	}
+	// The probes are a session like any other.
+	rep, errOut, code := run("report", res.Session, "--format", "json")
+	if code != 0 || !strings.Contains(rep, `"source": "check"`) {
+		t.Errorf("report of the check session: exit %d %s\n%s", code, errOut, rep)
+	}
+
+	// A fault fails its line, in JUnit too, and the exit code says so.
+	broken := labWorld(t, "no-s256")
+	out, _, code = run("check", broken, "--as", "vscode", "--format", "junit")
+	if code != 1 || !strings.Contains(out, `type="discovery.no-pkce-s256"`) {
+		t.Errorf("no-s256: exit %d\n%s", code, out)
+	}
+	if xmllint, err := exec.LookPath("xmllint"); err == nil {
+		f := filepath.Join(t.TempDir(), "check.xml")
+		_ = os.WriteFile(f, []byte(out), 0o600)
+		if b, err := exec.Command(xmllint, "--noout", "--schema", filepath.Join("..", "..", "report", "testdata", "schema", "junit-10.xsd"), f).CombinedOutput(); err != nil {
+			t.Errorf("xmllint: %v\n%s", err, b)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("xmllint not installed")
+	}
+	if _, _, code := run("check", broken, "--as", "vscode", "--fail-on", "never"); code != 0 {
+		t.Errorf("--fail-on never: exit %d", code)
+	}
+	if _, errOut, code := run("check", "ftp://x", "--as", "vscode"); code != 2 || !strings.Contains(errOut, "not an http(s) URL") {
+		t.Errorf("bad URL: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := run("check", healthy, "--as", "netscape"); code != 2 || !strings.Contains(errOut, "--as") {
+		t.Errorf("bad platform: exit %d %s", code, errOut)
+	}
+}
+
+// --watch re-runs and prints what changed until interrupted.
+func TestCheckWatch(t *testing.T) {
+	bin := buildMcptap(t)
+	u := labWorld(t, "healthy-vscode")
+	cmd := exec.Command(bin, "--db", filepath.Join(t.TempDir(), "w.db"), "check", u, "--as", "vscode", "--watch", "50ms")
+	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
+	var out syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for !strings.Contains(out.String(), "no change") {
+		select {
+		case err := <-done:
+			t.Fatalf("exited before a second run: %v\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	if err := <-done; err != nil {
+		t.Fatalf("after SIGINT: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "✓ pass") {
+		t.Errorf("the first run's checklist is missing:\n%s", out.String())
+	}
+}
