@@ -44,6 +44,11 @@ type ASFaults struct {
 	NoS256              bool   // metadata lacks code_challenge_methods_supported
 	IssuerTrailingSlash bool   // metadata issuer has a trailing slash the PRM entry lacks
 	WebDefault          bool   // registration without application_type is a web client: only https redirects
+	// ErrorRedirect: the authorize is refused with this error_description,
+	// redirected with error=invalid_request (an Entra AADSTS code, say).
+	ErrorRedirect string
+	NoIss         bool // iss advertised in the metadata, left out of the authorization responses
+	MaxClients    int  // registrations beyond this many answer 429 (a quota)
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -189,6 +194,12 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &registeredClient{ID: "lab_" + randHex(12), Name: md.ClientName, RedirectURIs: md.RedirectURIs}
 	as.mu.Lock()
+	if as.Faults.MaxClients > 0 && len(as.clients) >= as.Faults.MaxClients {
+		as.mu.Unlock()
+		w.Header().Set("Retry-After", "3600")
+		oauthError(w, http.StatusTooManyRequests, "too_many_requests", "client registration quota reached")
+		return
+	}
 	as.clients[c.ID] = c
 	as.mu.Unlock()
 	grants := md.GrantTypes
@@ -232,6 +243,12 @@ func (as *AuthServer) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Challenge == "" || req.Method != "S256" {
 		as.redirectError(w, r, req, "invalid_request")
+		return
+	}
+	if as.Faults.ErrorRedirect != "" {
+		loc := req.RedirectURI + querySep(req.RedirectURI) + "error=invalid_request&error_description=" + url.QueryEscape(as.Faults.ErrorRedirect) + as.stateParam(req) + as.issParam()
+		w.Header().Set("Location", loc)
+		w.WriteHeader(http.StatusFound)
 		return
 	}
 	if as.Upstream != nil {
@@ -354,14 +371,14 @@ func (as *AuthServer) issueCode(w http.ResponseWriter, r *http.Request, req *aut
 	as.mu.Lock()
 	as.codes[code] = &grant{req: *req, issued: time.Now(), subject: labUserSubject}
 	as.mu.Unlock()
-	loc := req.RedirectURI + querySep(req.RedirectURI) + "code=" + url.QueryEscape(code) + as.stateParam(req) + "&iss=" + url.QueryEscape(as.advertisedIssuer())
+	loc := req.RedirectURI + querySep(req.RedirectURI) + "code=" + url.QueryEscape(code) + as.stateParam(req) + as.issParam()
 	w.Header().Set("Location", loc)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusFound)
 }
 
 func (as *AuthServer) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, code string) {
-	loc := req.RedirectURI + querySep(req.RedirectURI) + "error=" + url.QueryEscape(code) + as.stateParam(req) + "&iss=" + url.QueryEscape(as.advertisedIssuer())
+	loc := req.RedirectURI + querySep(req.RedirectURI) + "error=" + url.QueryEscape(code) + as.stateParam(req) + as.issParam()
 	w.Header().Set("Location", loc)
 	w.WriteHeader(http.StatusFound)
 }
@@ -373,6 +390,14 @@ func (as *AuthServer) advertisedIssuer() string {
 		return as.Issuer() + "/"
 	}
 	return as.Issuer()
+}
+
+// issParam is the RFC 9207 iss of an authorization response ("" under NoIss).
+func (as *AuthServer) issParam() string {
+	if as.Faults.NoIss {
+		return ""
+	}
+	return "&iss=" + url.QueryEscape(as.advertisedIssuer())
 }
 
 func (as *AuthServer) stateParam(req *authRequest) string {

@@ -55,6 +55,9 @@ type ClientFaults struct {
 	ResourceOrigin   bool // resource = the origin instead of the PRM resource
 	NoBearer         bool // after the token, MCP requests go out without Authorization
 	StateWithPlus    bool // the state is drawn until it contains '+' (so a '+'-fault shows)
+	StrictIss        bool // refuses an authorization response without the iss the metadata promises (RFC 9207)
+	RefreshRace      bool // two refreshes with the same refresh token at once (two instances without a lock)
+	ReRegister       bool // registers again with the same metadata before authorizing (once per connect)
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -85,6 +88,8 @@ type registration struct {
 	ClientID, RedirectURI                                  string
 	Resource                                               string
 	AuthorizationEndpoint, TokenEndpoint, RegistrationEndp string
+	Issuer                                                 string
+	IssSupported                                           bool // authorization_response_iss_parameter_supported
 }
 
 type tokenSet struct {
@@ -258,6 +263,14 @@ func (c *Client) complete(ctx context.Context, q url.Values) (int, string) {
 	if e := q.Get("error"); e != "" {
 		c.setToken(nil, fmt.Errorf("authorization server returned error %q", e))
 		return http.StatusBadRequest, "OAuth provider returned error: " + e
+	}
+	c.mu.Lock()
+	reg := c.reg
+	c.mu.Unlock()
+	if c.Faults.StrictIss && reg != nil && reg.IssSupported && q.Get("iss") != reg.Issuer {
+		// As Codex and 2026-07-28 clients do (RFC 9207 §2.4).
+		c.setToken(nil, fmt.Errorf("authorization response missing required issuer: expected %s", reg.Issuer))
+		return http.StatusBadRequest, "Authorization server response missing required issuer: expected " + reg.Issuer
 	}
 	if !q.Has("state") || q.Get("state") == "" {
 		c.setToken(nil, errors.New("callback has no state"))
@@ -613,6 +626,7 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		RegistrationEndpoint   string   `json:"registration_endpoint"`
 		CodeChallengeMethods   []string `json:"code_challenge_methods_supported"`
 		TokenEndpointAuthMetho []string `json:"token_endpoint_auth_methods_supported"`
+		IssSupported           bool     `json:"authorization_response_iss_parameter_supported"`
 	}
 	isu, err := url.Parse(issuer)
 	if err != nil {
@@ -650,28 +664,41 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
 		"token_endpoint_auth_method": "none",
 	})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.RegistrationEndpoint, bytes.NewReader(body))
+	register := func() (string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.RegistrationEndpoint, bytes.NewReader(body))
+		if err != nil {
+			return "", err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := c.backend.Do(req)
+		if err != nil {
+			return "", fmt.Errorf("register: %w", err)
+		}
+		defer resp.Body.Close()
+		var rr struct {
+			ClientID string `json:"client_id"`
+		}
+		if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&rr) != nil || rr.ClientID == "" {
+			return "", fmt.Errorf("registration answered %d", resp.StatusCode)
+		}
+		return rr.ClientID, nil
+	}
+	id, err := register()
+	if err == nil && c.Faults.ReRegister {
+		// A client that does not keep its registration registers on every
+		// connect; the second connect is this one.
+		id, err = register()
+	}
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.backend.Do(req)
-	if err != nil {
-		return fmt.Errorf("register: %w", err)
-	}
-	defer resp.Body.Close()
-	var rr struct {
-		ClientID string `json:"client_id"`
-	}
-	if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&rr) != nil || rr.ClientID == "" {
-		return fmt.Errorf("registration answered %d", resp.StatusCode)
-	}
+	rr := struct{ ClientID string }{id}
 	c.logf("registered as %s", rr.ClientID)
 	c.mu.Lock()
 	c.reg = &registration{
 		ClientID: rr.ClientID, RedirectURI: redirect, Resource: prm.Resource,
 		AuthorizationEndpoint: meta.AuthorizationEndpoint, TokenEndpoint: meta.TokenEndpoint,
-		RegistrationEndp: meta.RegistrationEndpoint,
+		RegistrationEndp: meta.RegistrationEndpoint, Issuer: meta.Issuer, IssSupported: meta.IssSupported,
 	}
 	c.mu.Unlock()
 	return nil
@@ -750,6 +777,13 @@ wait:
 		nt, err := c.tokenRequest(ctx, reg.TokenEndpoint, f)
 		if err != nil {
 			return stop("refresh failed: %v", err)
+		}
+		if c.Faults.RefreshRace {
+			// A second instance refreshed with the same token a moment
+			// later (no lock shared between them): rotation refuses it.
+			if _, err2 := c.tokenRequest(ctx, reg.TokenEndpoint, f); err2 != nil {
+				c.logf("the second refresh with the same token failed: %v", err2)
+			}
 		}
 		bt.set(nt.AccessToken)
 		if _, err := cs.ListTools(ctx, nil); err != nil {

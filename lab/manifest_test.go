@@ -303,6 +303,44 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("no registration without application_type refused as a web client")
 			}
 		},
+		"authorize-entra-error": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				l := ex.RespHeader.Get("Location")
+				return strings.Contains(l, "error=invalid_request") && strings.Contains(l, "AADSTS9010010") && !strings.Contains(l, "code=")
+			})) == 0 {
+				t.Error("no error redirect with the AADSTS code")
+			}
+		},
+		"iss-not-sent": func(t *testing.T, name string) {
+			meta := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.RespBody), `"authorization_response_iss_parameter_supported":true`)
+			})
+			codes := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.RespHeader.Get("Location"), "code=") })
+			if len(meta) == 0 || len(codes) == 0 || strings.Contains(codes[0].RespHeader.Get("Location"), "iss=") || len(tokenCalls(exs[name])) != 0 {
+				t.Error("want iss advertised, a code without iss, and no token call")
+			}
+		},
+		"refresh-race": func(t *testing.T, name string) {
+			var ok, refused int
+			for _, ex := range exs[name] {
+				if strings.Contains(string(ex.ReqBody), "grant_type=refresh_token") {
+					if ex.Status == 200 {
+						ok++
+					} else if strings.Contains(string(ex.RespBody), "invalid_grant") {
+						refused++
+					}
+				}
+			}
+			if ok != 1 || refused != 1 {
+				t.Errorf("refreshes: %d answered 200, %d invalid_grant; want 1 and 1", ok, refused)
+			}
+		},
+		"registration-quota": func(t *testing.T, name string) {
+			regs := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "POST" && strings.Contains(ex.Target, "register") })
+			if len(regs) != 2 || regs[0].Status != 201 || regs[1].Status != 429 || string(regs[0].ReqBody) != string(regs[1].ReqBody) {
+				t.Errorf("want the same registration twice, 201 then 429; got %d registrations", len(regs))
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")
@@ -338,7 +376,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" {
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" { // a race the winning instance survives
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

@@ -112,6 +112,15 @@ func Scenarios() []Scenario {
 			Server: ResourceFaults{EdgeBlockUA: UserAgentClaude}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleEdgeBlocked}, Faults: []mcptap.Fault{mcptap.FaultUser}}},
 		{Name: "register-web-default", Title: "The client registers a loopback redirect without application_type; the authorization server takes it for a web client", Profile: ProfileVSCode, AutoApprove: true,
 			AS: ASFaults{WebDefault: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRegisterApplicationType}, Faults: clientFault}},
+		{Name: "authorize-entra-error", Title: "The authorization server (Entra) refuses the authorize with AADSTS9010010 and redirects the error back", Profile: ProfileClaude,
+			AS:     ASFaults{ErrorRedirect: "AADSTS9010010: The resource parameter provided in the request doesn't match with the requested scopes."},
+			Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeErrorReturned}, Faults: clientFault}},
+		{Name: "iss-not-sent", Title: "The authorization server advertises RFC 9207 iss but leaves it out; a strict client stops before the token", Profile: ProfileVSCode, AutoApprove: true,
+			AS: ASFaults{NoIss: true}, Client: ClientFaults{StrictIss: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeIss}, Faults: asFault}},
+		{Name: "refresh-race", Title: "Two client instances refresh with the same refresh token; rotation refuses the second", Profile: ProfileChatGPT,
+			Client: ClientFaults{RefreshRace: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRefreshReuseRace}, Faults: clientFault}},
+		{Name: "registration-quota", Title: "The client registers again on every connect and runs into the registration quota", Profile: ProfileClaude,
+			AS: ASFaults{MaxClients: 1}, Client: ClientFaults{ReRegister: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRegisterThrottled}, Faults: asFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}
@@ -125,4 +134,33 @@ func Lookup(name string) (Scenario, bool) {
 		}
 	}
 	return Scenario{}, false
+}
+
+// Phases are the phases of the dance a scenario's fault belongs to, in order.
+var Phases = []string{"healthy", "discovery", "registration", "authorize", "callback", "token", "refresh", "mcp", "edge"}
+
+// Phase is the phase of the dance where the scenario's fault shows, from its
+// expected verdict's rule family.
+func (s Scenario) Phase() string {
+	if s.Expect.Healthy() || len(s.Expect.Rules) == 0 {
+		return "healthy"
+	}
+	family, _, _ := strings.Cut(string(s.Expect.Rules[0]), ".")
+	switch family {
+	case "discovery":
+		return "discovery"
+	case "register", "client":
+		return "registration"
+	case "authorize", "state":
+		return "authorize"
+	case "callback":
+		return "callback"
+	case "token", "code":
+		return "token"
+	case "refresh":
+		return "refresh"
+	case "mcp":
+		return "mcp"
+	}
+	return "edge" // edge, tunnel, transport
 }

@@ -176,8 +176,18 @@ func runDemo(cmd *cobra.Command, f demoFlags) error {
 func listScenarios(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SCENARIO\tCLIENT\tEXPECTED VERDICT\tFAULT\tWHAT")
-	for _, sc := range lab.Scenarios() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sc.Name, sc.Profile, sc.Expect.RulesText(" | "), faults(sc.Expect.Faults), sc.Title)
+	for _, phase := range lab.Phases {
+		first := true
+		for _, sc := range lab.Scenarios() {
+			if sc.Phase() != phase {
+				continue
+			}
+			if first {
+				fmt.Fprintf(tw, "%s\t\t\t\t\n", strings.ToUpper(phase))
+				first = false
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", sc.Name, sc.Profile, sc.Expect.RulesText(" | "), faults(sc.Expect.Faults), sc.Title)
+		}
 	}
 	return tw.Flush()
 }

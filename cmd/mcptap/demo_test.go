@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcptap/mcptap/lab"
+
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -90,5 +92,21 @@ func TestDemoUsage(t *testing.T) {
 	out, _, err := runDemoCmd(t, "--list")
 	if err != nil || !strings.Contains(out, "state-dropped") || !strings.Contains(out, "state.not-echoed") {
 		t.Errorf("--list: %v\n%s", err, out)
+	}
+	// Grouped by phase, in the dance's order, every scenario once.
+	last := -1
+	for _, phase := range lab.Phases {
+		at := strings.Index(out, "\n"+strings.ToUpper(phase))
+		if at >= 0 && at < last {
+			t.Errorf("phase %s listed out of order", phase)
+		}
+		if at >= 0 {
+			last = at
+		}
+	}
+	for _, sc := range lab.Scenarios() {
+		if strings.Count(out, "  "+sc.Name+" ") != 1 {
+			t.Errorf("scenario %s not listed once", sc.Name)
+		}
 	}
 }
