@@ -164,21 +164,35 @@ func TestHealthyPassesEveryLine(t *testing.T) {
 	}
 }
 
-// Each discovery and registration fault of the lab fails exactly the lines
-// it should, with the rule the traffic analysis raises.
+// Every discovery, registration and edge fault of the lab fails exactly the
+// lines it should, with the rule the traffic analysis raises; a fault that
+// is the client's (it re-registers, it never sends its bearer) fails none:
+// the server is fine.
 func TestFaultsFailTheirLines(t *testing.T) {
-	for _, c := range []struct {
+	cases := []struct {
 		scenario string
 		as       string
-		fails    map[string]mcptap.RuleID // line -> rule
+		fails    map[string]mcptap.RuleID // line -> rule ("" = not reached because of another line)
 	}{
 		{"no-challenge", "claude", map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryNoChallenge}},
 		{"no-s256", "chatgpt", map[string]mcptap.RuleID{"pkce": mcptap.RuleDiscoveryNoPKCES256}},
 		{"issuer-trailing-slash", "claude", map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}},
 		{"prm-internal-origin", "chatgpt", map[string]mcptap.RuleID{"resource": mcptap.RuleDiscoveryResourceMismatch}},
 		{"edge-blocks-claude-user", "claude", map[string]mcptap.RuleID{"edge": mcptap.RuleEdgeBlocked}},
+		{"edge-silent-after-token", "claude", nil},
 		{"register-web-default", "claude-code", map[string]mcptap.RuleID{"registration": mcptap.RuleRegisterApplicationType, "authorize": ""}},
-	} {
+		{"registration-quota", "claude", nil},
+	}
+	listed := map[string]bool{}
+	for _, c := range cases {
+		listed[c.scenario] = true
+	}
+	for _, sc := range lab.Scenarios() {
+		if p := sc.Phase(); (p == "discovery" || p == "registration" || p == "edge") && !listed[sc.Name] {
+			t.Errorf("lab scenario %s (%s) has no expected checklist", sc.Name, p)
+		}
+	}
+	for _, c := range cases {
 		t.Run(c.scenario, func(t *testing.T) {
 			res := run(t, scenario(t, c.scenario), check.Options{Platforms: platforms(c.as), Register: true})
 			for key, l := range lines(res) {

@@ -85,6 +85,8 @@ type registeredClient struct {
 	ID           string   `json:"client_id"`
 	Name         string   `json:"client_name,omitempty"`
 	RedirectURIs []string `json:"redirect_uris"`
+	Secret       string   `json:"-"` // client_secret_post clients (the workload profile)
+	Workload     bool     `json:"-"` // registered for client_credentials only
 }
 
 type authRequest struct {
@@ -104,6 +106,7 @@ type grant struct {
 	issued  time.Time
 	used    bool
 	subject string
+	jkt     string // the DPoP key the tokens are bound to ("" = Bearer)
 }
 
 // NewAuthServer returns an authorization server with an empty client store.
@@ -145,8 +148,9 @@ func (as *AuthServer) metadata(oidc bool) http.HandlerFunc {
 			"token_endpoint":                        iss + tokenEndpointPath,
 			"registration_endpoint":                 iss + "/oauth/register",
 			"response_types_supported":              []string{"code"},
-			"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
-			"token_endpoint_auth_methods_supported": []string{"none"},
+			"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
+			"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post"},
+			"dpop_signing_alg_values_supported":     []string{"ES256"},
 			"scopes_supported":                      []string{defaultScope},
 		}
 		if !as.Faults.NoS256 {
@@ -172,7 +176,8 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "body is not JSON: "+err.Error())
 		return
 	}
-	if len(md.RedirectURIs) == 0 {
+	workload := len(md.GrantTypes) == 1 && md.GrantTypes[0] == "client_credentials"
+	if len(md.RedirectURIs) == 0 && !workload {
 		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required")
 		return
 	}
@@ -192,7 +197,11 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	c := &registeredClient{ID: "lab_" + randHex(12), Name: md.ClientName, RedirectURIs: md.RedirectURIs}
+	c := &registeredClient{ID: "lab_" + randHex(12), Name: md.ClientName, RedirectURIs: md.RedirectURIs, Workload: workload}
+	method := "none"
+	if md.AuthMethod == "client_secret_post" {
+		c.Secret, method = randB64URL(24), md.AuthMethod
+	}
 	as.mu.Lock()
 	if as.Faults.MaxClients > 0 && len(as.clients) >= as.Faults.MaxClients {
 		as.mu.Unlock()
@@ -206,11 +215,18 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 	if len(grants) == 0 {
 		grants = []string{"authorization_code"}
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{
+	resp := map[string]any{
 		"client_id": c.ID, "client_id_issued_at": time.Now().Unix(), "client_name": c.Name,
 		"redirect_uris": c.RedirectURIs, "grant_types": grants, "response_types": []string{"code"},
-		"token_endpoint_auth_method": "none",
-	})
+		"token_endpoint_auth_method": method,
+	}
+	if workload {
+		resp["redirect_uris"], resp["response_types"] = []string{}, []string{}
+	}
+	if c.Secret != "" {
+		resp["client_secret"] = c.Secret
+	}
+	writeJSON(w, http.StatusCreated, resp)
 }
 
 func (as *AuthServer) client(id string) *registeredClient {
@@ -465,8 +481,25 @@ func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		as.issueTokens(w, g)
+	case "client_credentials":
+		c := as.client(f.Get("client_id"))
+		if c == nil || c.Secret == "" || f.Get("client_secret") != c.Secret {
+			w.Header().Set("WWW-Authenticate", `Basic realm="token"`)
+			oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong client_secret")
+			return
+		}
+		g := &grant{req: authRequest{ClientID: c.ID, Scope: f.Get("scope"), Resource: f.Get("resource")}, issued: time.Now(), subject: c.ID}
+		if proof := r.Header.Get("DPoP"); proof != "" {
+			jkt, err := verifyDPoP(proof, http.MethodPost, as.Issuer()+tokenEndpointPath, "")
+			if err != nil {
+				oauthError(w, http.StatusBadRequest, "invalid_dpop_proof", err.Error())
+				return
+			}
+			g.jkt = jkt
+		}
+		as.issueTokens(w, g)
 	default:
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or client_credentials")
 	}
 }
 
@@ -480,23 +513,34 @@ func (as *AuthServer) issueTokens(w http.ResponseWriter, g *grant) {
 		scope = defaultScope
 	}
 	now := time.Now()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+	claims := jwt.MapClaims{
 		"iss": as.Issuer(), "sub": g.subject, "aud": aud, "client_id": g.req.ClientID,
 		"scope": scope, "iat": now.Unix(), "exp": now.Add(accessTokenLifetime).Unix(), "jti": randHex(8),
-	}).SignedString(as.Key)
+	}
+	tokenType := "Bearer"
+	if g.jkt != "" {
+		claims["cnf"] = map[string]any{"jkt": g.jkt} // RFC 9449 §6.1
+		tokenType = "DPoP"
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(as.Key)
 	if err != nil {
 		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
 	}
-	rt := randB64URL(32)
-	as.mu.Lock()
-	as.refreshT[rt] = &grant{req: g.req, issued: now, subject: g.subject}
-	as.mu.Unlock()
+	body := map[string]any{
+		"access_token": tok, "token_type": tokenType, "expires_in": int(accessTokenLifetime.Seconds()), "scope": scope,
+	}
+	if g.req.RedirectURI != "" {
+		// An authorization-code grant gets a refresh token; client_credentials
+		// does not (RFC 6749 §4.4.3).
+		rt := randB64URL(32)
+		as.mu.Lock()
+		as.refreshT[rt] = &grant{req: g.req, issued: now, subject: g.subject, jkt: g.jkt}
+		as.mu.Unlock()
+		body["refresh_token"] = rt
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token": tok, "token_type": "Bearer", "expires_in": int(accessTokenLifetime.Seconds()),
-		"refresh_token": rt, "scope": scope,
-	})
+	writeJSON(w, http.StatusOK, body)
 }
 
 func oauthError(w http.ResponseWriter, status int, code, desc string) {

@@ -29,6 +29,11 @@ const (
 	ProfileClaude Profile = "claude"
 	// ProfileVSCode: standard base64 state, loopback callback http://127.0.0.1:33418/.
 	ProfileVSCode Profile = "vscode"
+	// ProfileWorkload: an agent without a user (SEP-1046): dynamic
+	// registration for client_credentials with a client secret, then a
+	// DPoP-bound token (RFC 9449) and MCP calls with DPoP proofs. No
+	// authorize, no state.
+	ProfileWorkload Profile = "workload"
 )
 
 // User agents the profiles send from their backends (attribution in the analysis).
@@ -39,7 +44,9 @@ const (
 	// registration and token calls (field-2026 §2.6).
 	UserAgentClaudeBackend = "python-httpx/0.28.1"
 	UserAgentVSCode        = "mcptap-lab-vscode-like/1.0"
-	userAgentBrowser       = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
+	// UserAgentWorkload is the lab's agent without a user.
+	UserAgentWorkload = "mcptap-lab-workload/1.0"
+	userAgentBrowser  = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/146.0.0.0 Safari/537.36"
 )
 
 // ChatGPT's callback-completion endpoint (an XHR from the web app).
@@ -71,6 +78,7 @@ type Client struct {
 
 	backend *http.Client
 	browser *browser
+	dpop    *dpopKey // the workload's DPoP key
 
 	mu       sync.Mutex
 	attempts map[string]*attempt
@@ -85,6 +93,7 @@ type attempt struct {
 }
 
 type registration struct {
+	ClientSecret                                           string
 	ClientID, RedirectURI                                  string
 	Resource                                               string
 	AuthorizationEndpoint, TokenEndpoint, RegistrationEndp string
@@ -141,6 +150,8 @@ func (c *Client) userAgent() string {
 		return UserAgentChatGPT
 	case ProfileClaude:
 		return UserAgentClaude
+	case ProfileWorkload:
+		return UserAgentWorkload
 	}
 	return UserAgentVSCode
 }
@@ -426,6 +437,9 @@ func (c *Client) Run(ctx context.Context) (*Result, error) {
 		return stop("%v", err)
 	}
 	res.Registered = true
+	if c.Profile == ProfileWorkload {
+		return c.runWorkload(ctx, res, stop)
+	}
 
 	// The browser part.
 	var authURL, second string
@@ -659,11 +673,17 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		return errors.New("no registration endpoint")
 	}
 	redirect := c.CallbackBase() + c.CallbackPath
-	body, _ := json.Marshal(map[string]any{
+	md := map[string]any{
 		"client_name": string(c.Profile) + " (mcptap lab)", "redirect_uris": []string{redirect},
 		"grant_types": []string{"authorization_code", "refresh_token"}, "response_types": []string{"code"},
 		"token_endpoint_auth_method": "none",
-	})
+	}
+	if c.Profile == ProfileWorkload {
+		redirect = ""
+		md = map[string]any{"client_name": "workload (mcptap lab)", "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_post"}
+	}
+	body, _ := json.Marshal(md)
+	var secret string
 	register := func() (string, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.RegistrationEndpoint, bytes.NewReader(body))
 		if err != nil {
@@ -676,11 +696,13 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		}
 		defer resp.Body.Close()
 		var rr struct {
-			ClientID string `json:"client_id"`
+			ClientID     string `json:"client_id"`
+			ClientSecret string `json:"client_secret"`
 		}
 		if resp.StatusCode/100 != 2 || json.NewDecoder(resp.Body).Decode(&rr) != nil || rr.ClientID == "" {
 			return "", fmt.Errorf("registration answered %d", resp.StatusCode)
 		}
+		secret = rr.ClientSecret
 		return rr.ClientID, nil
 	}
 	id, err := register()
@@ -699,6 +721,7 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		ClientID: rr.ClientID, RedirectURI: redirect, Resource: prm.Resource,
 		AuthorizationEndpoint: meta.AuthorizationEndpoint, TokenEndpoint: meta.TokenEndpoint,
 		RegistrationEndp: meta.RegistrationEndpoint, Issuer: meta.Issuer, IssSupported: meta.IssSupported,
+		ClientSecret: secret,
 	}
 	c.mu.Unlock()
 	return nil
@@ -714,7 +737,7 @@ func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...a
 		}
 		return stop("initialize without the bearer answered %d", st)
 	}
-	bt := &bearerTransport{base: c.backend.Transport}
+	bt := &bearerTransport{base: c.backend.Transport, dpop: c.dpop}
 	c.mu.Lock()
 	bt.token = c.tok.AccessToken
 	c.mu.Unlock()
@@ -815,6 +838,7 @@ type bearerTransport struct {
 	base  http.RoundTripper
 	mu    sync.Mutex
 	token string
+	dpop  *dpopKey // set: the token is DPoP-bound; each request carries a proof
 }
 
 func (b *bearerTransport) set(t string) { b.mu.Lock(); b.token = t; b.mu.Unlock() }
@@ -824,7 +848,18 @@ func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t := b.token
 	b.mu.Unlock()
 	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+t)
+	if b.dpop == nil {
+		r.Header.Set("Authorization", "Bearer "+t)
+		return b.base.RoundTrip(r)
+	}
+	u := *r.URL
+	u.RawQuery, u.Fragment = "", ""
+	proof, err := b.dpop.proof(r.Method, u.String(), t)
+	if err != nil {
+		return nil, err
+	}
+	r.Header.Set("Authorization", "DPoP "+t)
+	r.Header.Set("DPoP", proof)
 	return b.base.RoundTrip(r)
 }
 
@@ -870,4 +905,45 @@ func newHTTPClient(follow bool) *http.Client {
 		c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	}
 	return c
+}
+
+// runWorkload is the workload profile after registration: a DPoP-bound
+// client_credentials token, then the MCP calls.
+func (c *Client) runWorkload(ctx context.Context, res *Result, stop func(string, ...any) (*Result, error)) (*Result, error) {
+	key, err := newDPoPKey()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	reg := c.reg
+	c.dpop = key
+	c.mu.Unlock()
+	f := url.Values{"grant_type": {"client_credentials"}, "client_id": {reg.ClientID}, "client_secret": {reg.ClientSecret}}
+	if reg.Resource != "" {
+		f.Set("resource", reg.Resource)
+	}
+	proof, err := key.proof(http.MethodPost, reg.TokenEndpoint, "")
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, reg.TokenEndpoint, strings.NewReader(f.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("DPoP", proof)
+	resp, err := c.backend.Do(req)
+	if err != nil {
+		return stop("token endpoint: %v", err)
+	}
+	defer resp.Body.Close()
+	var t tokenSet
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&t) != nil || t.AccessToken == "" || t.TokenType != "DPoP" {
+		return stop("no DPoP-bound token: token endpoint answered %d (token_type %q)", resp.StatusCode, t.TokenType)
+	}
+	c.logf("token endpoint issued a DPoP-bound access token")
+	c.setToken(&t, nil)
+	res.Token = true
+	return c.useMCP(ctx, res, stop)
 }

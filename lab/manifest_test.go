@@ -365,6 +365,20 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 						t.Logf("  %s %s -> %d err=%q size=%d complete=%v body=%.300q", ex.Method, ex.Target, ex.Status, ex.Err, ex.RespSize, ex.Complete, ex.RespBody)
 					}
 				}
+				if w.Scenario.Profile == ProfileWorkload {
+					// No authorize: one client_credentials call with a DPoP
+					// proof, and MCP calls with the DPoP scheme and proofs.
+					cc := find(exs[name], func(ex mcptap.Exchange) bool {
+						return strings.Contains(string(ex.ReqBody), "grant_type=client_credentials") && ex.ReqHeader.Get("DPoP") != "" && strings.Contains(string(ex.RespBody), `"token_type":"DPoP"`)
+					})
+					calls := find(exs[name], func(ex mcptap.Exchange) bool {
+						return strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "DPoP ") && ex.ReqHeader.Get("DPoP") != "" && ex.Status == 200
+					})
+					if len(cc) != 1 || len(calls) == 0 || len(find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize") })) != 0 {
+						t.Errorf("workload: %d DPoP client_credentials calls, %d DPoP MCP calls", len(cc), len(calls))
+					}
+					return
+				}
 				if len(tokenCalls(exs[name])) != 1 {
 					t.Errorf("%d token calls recorded, want 1", len(tokenCalls(exs[name])))
 				}

@@ -98,8 +98,8 @@ type subjectKey struct{}
 
 func (rs *ResourceServer) requireBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || tok == "" {
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if (scheme != "Bearer" && scheme != "DPoP") || tok == "" {
 			rs.challenge(w, "")
 			return
 		}
@@ -107,6 +107,21 @@ func (rs *ResourceServer) requireBearer(next http.Handler) http.Handler {
 		if err != nil {
 			rs.challenge(w, err.Error())
 			return
+		}
+		// A DPoP-bound token (cnf.jkt) goes with the DPoP scheme and a proof
+		// by its key for this request (RFC 9449 §7.1); a Bearer token with Bearer.
+		cnf, _ := claims["cnf"].(map[string]any)
+		jkt, _ := cnf["jkt"].(string)
+		switch {
+		case jkt == "" && scheme == "DPoP", jkt != "" && scheme != "DPoP":
+			rs.challenge(w, "token sent with the wrong scheme for its binding")
+			return
+		case jkt != "":
+			got, err := verifyDPoP(r.Header.Get("DPoP"), r.Method, rs.Public()+r.URL.Path, tok)
+			if err != nil || got != jkt {
+				rs.challenge(w, fmt.Sprintf("DPoP proof does not match the token's key: %v", err))
+				return
+			}
 		}
 		if rs.Faults.RedirectMCP && r.URL.Path == "/mcp" {
 			// An edge that insists on a trailing slash; 308 keeps method and body.

@@ -65,6 +65,7 @@ func Scenarios() []Scenario {
 		{Name: "healthy-chatgpt", Title: "ChatGPT-like connector, server and authorization server on one origin, consent page, refresh", Profile: ProfileChatGPT, Expect: ok},
 		{Name: "healthy-claude", Title: "Claude-like connector, authorization server on its own port", Profile: ProfileClaude, SeparateAS: true, Expect: ok},
 		{Name: "healthy-vscode", Title: "VS Code-like IDE with a loopback callback, consent already given", Profile: ProfileVSCode, AutoApprove: true, Expect: ok},
+		{Name: "healthy-workload-dpop", Title: "An agent without a user: client_credentials after dynamic registration, a DPoP-bound token, MCP calls with DPoP proofs (no authorize, no state)", Profile: ProfileWorkload, Expect: ok},
 		{Name: "healthy-oauth-proxy", Title: "ChatGPT-like connector; the authorization server is an OAuth proxy to an inner identity provider", Profile: ProfileChatGPT, OAuthProxy: true, Expect: ok},
 
 		{Name: "state-dropped", Title: "The authorization server redirects back without the state", Seed: "001", Profile: ProfileChatGPT,

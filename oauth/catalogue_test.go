@@ -743,6 +743,15 @@ func TestHealthyGrantsWithoutState(t *testing.T) {
 		"jwt-bearer (ID-JAG)": custom("", assertionGrant("urn:ietf:params:oauth:grant-type:jwt-bearer", 200, okToken("Bearer"), "https://mcp.example.com", false)),
 		"client_credentials":  custom("", assertionGrant("client_credentials", 200, okToken("Bearer"), "", false)),
 		"DPoP":                custom("", assertionGrant("client_credentials", 200, okToken("DPoP"), "", true)),
+		"client_credentials after discovery and registration": custom("", func(b *oauthtest.Builder) {
+			b.Mode = mcptap.ModeReverse
+			b.Do("POST", "https://mcp.example.com/mcp", 401).Body("application/json", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`).
+				RH("WWW-Authenticate", `Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`)
+			b.Do("GET", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", 200).JSON(`{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://mcp.example.com"]}`)
+			b.Do("POST", "https://mcp.example.com/register", 201).Body("application/json", `{"client_name":"svc","grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_post","redirect_uris":[]}`).
+				JSON(`{"client_id":"svc-1","client_secret":"s3cret","grant_types":["client_credentials"],"redirect_uris":[]}`)
+			assertionGrant("client_credentials", 200, okToken("DPoP"), "", true)(b)
+		}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			flows, fds := oauth.Analyze(exs(), oauth.Options{})

@@ -83,6 +83,13 @@ func (t *Tracker) place(x *exInfo) {
 				return
 			}
 			f = t.newFlow(x)
+			if isAssertionGrant(x) {
+				// A grant without an authorize (client_credentials,
+				// jwt-bearer): the attempt starts at its discovery and
+				// registration, keyed by client and grant.
+				f.clientID = tokenClientID(x)
+				t.attachPending(f, x)
+			}
 		}
 		x.flow = f
 		f.add(x, mcptap.HopToken, false)
@@ -380,7 +387,8 @@ func (t *Tracker) attachPending(f *flow, a *exInfo) {
 	akey := endpointKey(authBase)
 	issuers := map[string]bool{}
 	for _, p := range t.pending {
-		if p.asm != nil && endpointKey(p.asm.AuthorizationEndpoint) == akey {
+		// a is the authorize, or the token request of a grant without one.
+		if p.asm != nil && (endpointKey(p.asm.AuthorizationEndpoint) == akey || endpointKey(p.asm.TokenEndpoint) == akey) {
 			hosts[hostPortOf(p.url)] = true
 			issuers[strings.TrimSuffix(p.asm.Issuer, "/")] = true
 		}
