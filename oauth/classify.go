@@ -214,8 +214,8 @@ func (t *Tracker) learn(x *exInfo) {
 			}
 		}
 	case mcptap.HopRegister:
-		if k := registrationKey(x); k != "" {
-			t.regBodies[k] = append(t.regBodies[k], x)
+		if x.regKey = registrationKey(x); x.regKey != "" {
+			t.regBodies[x.regKey] = append(t.regBodies[x.regKey], x)
 		}
 		var req oauthex.ClientRegistrationMetadata
 		_ = json.Unmarshal(x.ex.ReqBody, &req)
@@ -231,10 +231,8 @@ func (t *Tracker) learn(x *exInfo) {
 				}
 				x.reg = &r
 				t.regs[r.ClientID] = x
-				for _, f := range t.flows {
-					if f.clientID == r.ClientID {
-						f.dirty = true // the registration may name its client
-					}
+				for _, f := range t.byClient[r.ClientID] {
+					f.dirty = true // the registration may name its client
 				}
 			}
 		}

@@ -87,7 +87,7 @@ func (t *Tracker) place(x *exInfo) {
 				// A grant without an authorize (client_credentials,
 				// jwt-bearer): the attempt starts at its discovery and
 				// registration, keyed by client and grant.
-				f.clientID = tokenClientID(x)
+				t.setClient(f, tokenClientID(x))
 				t.attachPending(f, x)
 			}
 		}
@@ -221,7 +221,7 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 		f.a, f.aq = x, q
 		f.state, f.hasState = st, hasSt
 		f.stateRaw, _ = q.Raw("state")
-		f.clientID = q.Get("client_id")
+		t.setClient(f, q.Get("client_id"))
 		f.redirectURI = q.Get("redirect_uri")
 		f.challenge = q.Get("code_challenge")
 		f.method = q.Get("code_challenge_method")
@@ -422,4 +422,12 @@ func (t *Tracker) attachPending(f *flow, a *exInfo) {
 		t.pending[i] = nil
 	}
 	t.pending = keep
+}
+
+// setClient names the flow's client_id and indexes the flow by it.
+func (t *Tracker) setClient(f *flow, id string) {
+	f.clientID = id
+	if id != "" {
+		t.byClient[id] = append(t.byClient[id], f)
+	}
 }

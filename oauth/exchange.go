@@ -37,6 +37,7 @@ type exInfo struct {
 	link        bool // a ChatGPT link initiation (POST …/links/oauth[/reauth]): no hop kind, correlated by its redirect_url
 	bearer      string
 	scheme      string // the Authorization scheme that carried bearer, as sent (Bearer, DPoP)
+	regKey      string // a registration's client metadata (registrationKey), learnt once
 	placed      bool
 	prm         *oauthex.ProtectedResourceMetadata
 	asm         *oauthex.AuthServerMeta

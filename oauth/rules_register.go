@@ -71,7 +71,7 @@ func ruleRegisterThrottled(t *Tracker, x *exInfo) []hit {
 	if ra := x.respH("Retry-After"); ra != "" {
 		d += " Retry-After: " + ra + "."
 	}
-	if n := len(t.regBodies[registrationKey(x)]); n > 1 {
+	if n := len(t.regBodies[x.regKey]); x.regKey != "" && n > 1 {
 		d += fmt.Sprintf(" The same client metadata was registered %d times in this session: a client that registers on every connect runs into the quota.", n)
 	}
 	return []hit{{detail: d, evidence: []mcptap.Evidence{ev(x, "status", "201", fmt.Sprint(x.status()), body)}}}
@@ -131,7 +131,7 @@ func ruleRegisterChurn(t *Tracker, x *exInfo) []hit {
 	if x.kind != mcptap.HopRegister || x.status() < 200 || x.status() >= 300 || !t.complete(x) {
 		return nil
 	}
-	k := registrationKey(x)
+	k := x.regKey // learnt once
 	same := t.regBodies[k]
 	if k == "" || len(same) < 2 || same[0] == x {
 		return nil

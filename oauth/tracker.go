@@ -90,6 +90,7 @@ type Tracker struct {
 	nonceRun     map[string]int       // endpoint key -> use_dpop_nonce answers in a row
 	scopeRefused map[string][]*flow   // client_id -> attempts whose MCP call was refused insufficient_scope, in order
 	asmByAuthEP  map[string]*exInfo   // endpointKey of an authorization_endpoint -> the latest metadata naming it
+	byClient     map[string][]*flow   // client_id -> the flows that use it
 	attempts     map[string]int       // redirect_uri base -> authorize attempts seen
 	links        map[string]*exInfo   // link initiations waiting for their authorize, by linkKey
 	mcpEP        map[string]bool      // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
@@ -156,6 +157,7 @@ func NewTracker(opts Options) *Tracker {
 		nonceRun:         map[string]int{},
 		scopeRefused:     map[string][]*flow{},
 		asmByAuthEP:      map[string]*exInfo{},
+		byClient:         map[string][]*flow{},
 		attempts:         map[string]int{},
 		findings:         map[string]*mcptap.Finding{},
 		byAnchor:         map[string][]*mcptap.Finding{},
