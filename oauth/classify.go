@@ -143,7 +143,7 @@ func (t *Tracker) learn(x *exInfo) {
 	switch {
 	case isNonceChallenge(x):
 		t.nonceRun[x.key]++
-	case ok && t.nonceRun[x.key] > 0:
+	case ok && len(t.nonceRun) > 0 && t.nonceRun[x.key] > 0:
 		delete(t.nonceRun, x.key)
 	}
 	if x.kind == mcptap.HopMCP {

@@ -118,22 +118,23 @@ type hit struct {
 	// this one; the verdict then names the cause. Set by the engine from
 	// the rule's CausedBy.
 	cause mcptap.RuleID
-	// alone is detail that holds only when no cause explains the hit (what
-	// was checked, which sides can produce an absence).
-	alone string
+	// aloneFrom, when set, is where the part of detail starts that holds
+	// only when no cause explains the hit (what was checked, which sides can
+	// produce an absence): the engine cuts it off when a cause does.
+	aloneFrom int
 }
 
-// byID finds a catalogue entry.
-func ruleByID(id mcptap.RuleID) *ruleDef {
-	for i := range catalogue {
-		if catalogue[i].ID == id {
-			return &catalogue[i]
-		}
-	}
-	return nil
-}
+// byRule indexes the catalogue by rule ID (built at init).
+var byRule map[mcptap.RuleID]*ruleDef
+
+// ruleByID finds a catalogue entry.
+func ruleByID(id mcptap.RuleID) *ruleDef { return byRule[id] }
 
 func init() {
+	byRule = make(map[mcptap.RuleID]*ruleDef, len(catalogue))
+	for i := range catalogue {
+		byRule[catalogue[i].ID] = &catalogue[i]
+	}
 	// The relations name rules of the catalogue that can be asked on the
 	// same flow or exchange; a typo would silently relate nothing.
 	for _, r := range catalogue {
@@ -173,6 +174,9 @@ func (t *Tracker) relate(r *ruleDef, x *exInfo, f *flow, hs []hit) []hit {
 	if len(hs) == 0 {
 		return nil
 	}
+	if len(r.YieldsTo) == 0 && len(r.CausedBy) == 0 && len(r.SidedBy) == 0 {
+		return hs
+	}
 	for _, id := range r.YieldsTo {
 		if len(t.hitsOf(id, x, f)) > 0 {
 			return nil
@@ -204,8 +208,10 @@ func (t *Tracker) relate(r *ruleDef, x *exInfo, f *flow, hs []hit) []hit {
 	for i := range hs {
 		h := &hs[i]
 		if cause == nil {
-			h.detail += h.alone
 			continue
+		}
+		if h.aloneFrom > 0 && h.aloneFrom <= len(h.detail) {
+			h.detail = h.detail[:h.aloneFrom]
 		}
 		title, fault := cause.Title, cause.Fault
 		if ch.title != "" {
@@ -295,8 +301,8 @@ func (t *Tracker) timed(final bool) []mcptap.Finding {
 	// Which flows are due, per fact awaited: decided before any rule runs,
 	// and taken off their timers only after every rule awaiting the same
 	// fact has looked (several rules may wait for one fact).
-	due := map[await][]*flow{}
-	for _, a := range []await{awaitToken, awaitBearer} {
+	var due [awaitBearer + 1][]*flow
+	for a := awaitToken; a <= awaitBearer; a++ {
 		set := t.waitSet(a)
 		for _, f := range fs {
 			if !set[f] {
@@ -308,12 +314,14 @@ func (t *Tracker) timed(final bool) []mcptap.Finding {
 			}
 			due[a] = append(due[a], f)
 		}
-		defer func() {
-			for _, f := range due[a] {
-				t.unwait(set, f)
-			}
-		}()
 	}
+	defer func() {
+		for a := awaitToken; a <= awaitBearer; a++ {
+			for _, f := range due[a] {
+				t.unwait(t.waitSet(a), f)
+			}
+		}
+	}()
 	var out []mcptap.Finding
 	for i := range catalogue {
 		r := &catalogue[i]
@@ -803,14 +811,10 @@ func (t *Tracker) succeeded(f *flow) bool {
 	return false
 }
 
-// probed: every hop of the attempt was sent by mcptap check itself.
+// probed: the attempt was sent by mcptap check itself (a check session
+// holds nothing else, and no other session holds its requests).
 func (f *flow) probed() bool {
-	for _, h := range f.hops {
-		if h.x.ex.Mode != mcptap.ModeCheck {
-			return false
-		}
-	}
-	return len(f.hops) > 0
+	return len(f.hops) > 0 && f.hops[0].x.ex.Mode == mcptap.ModeCheck
 }
 
 func hasError(q Query) bool { _, ok := q.Lookup("error"); return ok }

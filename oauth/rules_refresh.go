@@ -18,6 +18,12 @@ const stormCount = 5
 // refreshGroups are the flow's refreshes by the refresh token they
 // redeemed, in order.
 func refreshGroups(f *flow) [][]*exInfo {
+	if len(f.refreshes) < 2 {
+		if len(f.refreshes) == 0 {
+			return nil
+		}
+		return [][]*exInfo{f.refreshes}
+	}
 	idx := map[string]int{}
 	var out [][]*exInfo
 	for _, r := range f.refreshes {

@@ -369,7 +369,8 @@ func ruleTokenNeverCalled(t *Tracker, f *flow, final bool) []hit {
 	}
 	{
 		_, checked := chainIntact(f)
-		h.alone = " Checked: " + strings.Join(checked, "; ") + ". The client received what it needs and no token request reached this proxy. Two sides can produce that absence: the client platform (it never sent it) or an edge in front of the tunnel (a WAF or bot rule that blocked it before it arrived). What decides it: the tunnel's own request log (ngrok's inspector, cloudflared's logs) shows whether the token request reached the edge; with the browser proxy, the client's own callback shows why it stopped."
+		h.aloneFrom = len(h.detail)
+		h.detail += " Checked: " + strings.Join(checked, "; ") + ". The client received what it needs and no token request reached this proxy. Two sides can produce that absence: the client platform (it never sent it) or an edge in front of the tunnel (a WAF or bot rule that blocked it before it arrived). What decides it: the tunnel's own request log (ngrok's inspector, cloudflared's logs) shows whether the token request reached the edge; with the browser proxy, the client's own callback shows why it stopped."
 	}
 	h.evidence = []mcptap.Evidence{ev(x, "header.Location code", "a token request with this code", "none", "")}
 	return []hit{h}
