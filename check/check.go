@@ -314,19 +314,7 @@ func (pr *prober) run() {
 	}
 	// Protected resource metadata: the challenge's URL, else the
 	// path-suffixed location, then the root (RFC 9728 §3.1, MCP 2025-11-25).
-	var cands []string
-	if pr.challenge != "" && !(oauth.InternalHost(pr.challenge) && !oauth.InternalHost(pr.url.String())) {
-		cands = []string{pr.challenge}
-	} else {
-		// No challenge URL, or one on an internal address that a client
-		// on another machine cannot reach: the well-known locations on the
-		// server's own origin, as clients fall back to.
-		origin := pr.url.Scheme + "://" + pr.url.Host
-		if p := strings.TrimSuffix(pr.url.Path, "/"); p != "" {
-			cands = append(cands, origin+"/.well-known/oauth-protected-resource"+p)
-		}
-		cands = append(cands, origin+"/.well-known/oauth-protected-resource")
-	}
+	cands := prmLocations(pr.p, pr.url, pr.challenge)
 	for _, c := range cands {
 		if _, m := pr.getJSON(c); m != nil {
 			pr.prm, pr.prmURL = m, c
@@ -423,6 +411,36 @@ func (pr *prober) authorizeURL(ep string) string {
 		sep = "&"
 	}
 	return ep + sep + q.Encode()
+}
+
+// prmLocations are the protected resource metadata URLs the platform
+// tries, in its order, until one answers: ChatGPT's as seed 000's log shows
+// (path-inserted, path-appended, the challenge's, root), the others the
+// challenge's first, then path-inserted and root (RFC 9728 §3.1). A
+// challenge URL on an internal address is skipped when the MCP URL is not
+// internal: a platform on another machine cannot reach it.
+func prmLocations(p Platform, u *url.URL, challenge string) []string {
+	if challenge != "" && oauth.InternalHost(challenge) && !oauth.InternalHost(u.String()) {
+		challenge = ""
+	}
+	origin := u.Scheme + "://" + u.Host
+	path := strings.TrimSuffix(u.Path, "/")
+	inserted, root := origin+"/.well-known/oauth-protected-resource"+path, origin+"/.well-known/oauth-protected-resource"
+	var out []string
+	if p.Name == "chatgpt" {
+		out = []string{inserted, origin + path + "/.well-known/oauth-protected-resource", challenge, root}
+	} else {
+		out = []string{challenge, inserted, root}
+	}
+	seen := map[string]bool{"": true}
+	keep := out[:0]
+	for _, c := range out {
+		if !seen[c] {
+			seen[c] = true
+			keep = append(keep, c)
+		}
+	}
+	return keep
 }
 
 // asLocations are the authorization server metadata URLs for an issuer,

@@ -31,11 +31,11 @@ func world(t *testing.T, sc lab.Scenario) (string, http.RoundTripper) {
 	var rt http.RoundTripper
 	for _, l := range w.Listeners() {
 		target, _ := url.Parse("http://" + l.Addr)
-		rp := httputil.NewSingleHostReverseProxy(target)
-		rp.Director = func(r *http.Request) {
-			r.URL.Scheme, r.URL.Host = target.Scheme, target.Host
-			r.Header.Set("X-Forwarded-Proto", "https")
-		}
+		rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // the lab builds its URLs from its public origin, not the Host
+			r.Out.Header.Set("X-Forwarded-Proto", "https")
+		}}
 		front := httptest.NewTLSServer(rp)
 		t.Cleanup(front.Close)
 		w.SetPublic(l.Name, front.URL)

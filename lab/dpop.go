@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -33,15 +32,8 @@ func newDPoPKey() (*dpopKey, error) {
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func (k *dpopKey) jwk() map[string]any {
-	pub := k.priv.PublicKey
-	return map[string]any{"kty": "EC", "crv": "P-256", "x": b64(pad32(pub.X.Bytes())), "y": b64(pad32(pub.Y.Bytes()))}
-}
-
-func pad32(b []byte) []byte {
-	if len(b) >= 32 {
-		return b
-	}
-	return append(make([]byte, 32-len(b)), b...)
+	b, _ := k.priv.PublicKey.Bytes() // 0x04 || X || Y, 32 bytes each for P-256
+	return map[string]any{"kty": "EC", "crv": "P-256", "x": b64(b[1:33]), "y": b64(b[33:65])}
 }
 
 // proof is a DPoP proof for method and u (its query and fragment are not
@@ -88,11 +80,11 @@ func verifyDPoP(proof, method, u, accessToken string) (string, error) {
 		}
 		xb, err1 := base64.RawURLEncoding.DecodeString(x)
 		yb, err2 := base64.RawURLEncoding.DecodeString(y)
-		if err1 != nil || err2 != nil {
-			return nil, errors.New("jwk coordinates are not base64url")
+		if err1 != nil || err2 != nil || len(xb) != 32 || len(yb) != 32 {
+			return nil, errors.New("jwk coordinates are not 32-byte base64url values")
 		}
 		jkt = thumbprint(x, y)
-		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(xb), Y: new(big.Int).SetBytes(yb)}, nil
+		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, xb...), yb...))
 	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuedAt())
 	if err != nil {
 		return "", fmt.Errorf("DPoP proof: %w", err)
