@@ -2,10 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -132,5 +136,43 @@ func TestCheckWatch(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "✓ pass") {
 		t.Errorf("the first run's checklist is missing:\n%s", out.String())
+	}
+}
+
+// The probes go through the proxy the environment names (HTTP_PROXY for an
+// http URL, HTTPS_PROXY for https: the same http.ProxyFromEnvironment), and
+// nothing goes around it.
+func TestCheckHonoursProxyEnvironment(t *testing.T) {
+	bin := buildMcptap(t)
+	sc, _ := lab.Lookup("healthy-vscode")
+	w, err := lab.NewWorld(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const public = "http://mcp.example.test"
+	w.SetPublic(lab.ListenerMCP, public)
+	internal, _ := url.Parse(w.Internal(lab.ListenerMCP))
+	var seen atomic.Int64
+	fwd := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		// A forward proxy gets absolute-form requests for mcp.example.test.
+		if r.In.URL.Host == "mcp.example.test" {
+			seen.Add(1)
+		}
+		r.SetURL(internal)
+		r.Out.Host = "mcp.example.test"
+	}})
+	defer fwd.Close()
+	cmd := exec.Command(bin, "--db", filepath.Join(t.TempDir(), "p.db"), "check", public+"/mcp", "--as", "vscode", "--register", "--format", "json")
+	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir(), "HTTP_PROXY="+fwd.URL, "http_proxy="+fwd.URL, "NO_PROXY=", "no_proxy=")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"status": "pass"`) || strings.Contains(string(out), `"status": "fail"`) {
+		t.Errorf("through the proxy:\n%s", out)
+	}
+	if seen.Load() < 5 {
+		t.Errorf("the proxy saw %d requests for mcp.example.test, want every probe", seen.Load())
 	}
 }
