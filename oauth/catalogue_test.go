@@ -487,6 +487,11 @@ func init() {
 		mcptap.RuleEdgeSilentAfterToken: {
 			{name: "Claude, token then silence", exs: sc(S{Client: "claude", NoBearer: true})},
 		},
+		mcptap.RuleAuthorizeSessionLost: {
+			{name: "oidc-provider SessionNotFound", exs: sc(S{Client: "chatgpt", AuthorizeStatus: 400, AuthorizeBody: `<h1>oops! something went wrong</h1><pre>SessionNotFound: invalid_request: interaction session not found</pre>`})},
+			{name: "loop back to the login", exs: chain(S{Client: "claude", AuthorizeStatus: 200, AuthorizeBody: "<form action=/login>Sign in</form>"},
+				copies(path("/authorize"), 2, func(*mcptap.Exchange) {}))},
+		},
 	}
 	// Applied by hand where the generic scenario knob does not exist.
 	add[mcptap.RuleRegisterThrottled][0].exs = mut(S{Client: "claude"}, path("/register"), func(ex *mcptap.Exchange) {
@@ -681,13 +686,18 @@ var nearMiss = map[mcptap.RuleID][]variant{
 		})},
 	},
 	mcptap.RuleEdgeSilentAfterToken: {{name: "another client's silence", exs: sc(S{Client: "chatgpt", NoBearer: true})}},
+	mcptap.RuleAuthorizeSessionLost: {
+		{name: "a consent page, then the code", exs: sc(S{Client: "chatgpt", Stale: true})},
+		{name: "a page reloaded twice, then the code", exs: chain(S{Client: "claude"}, copies(path("/authorize"), 1, func(ex *mcptap.Exchange) {
+			ex.Status = 200
+			ex.RespHeader.Del("Location")
+		}))},
+	},
 }
 
 // notYetBuilt are the catalogue's rules without an implementation. The
 // list may only shrink: a rule built while still listed fails the test.
-var notYetBuilt = map[mcptap.RuleID]bool{
-	mcptap.RuleAuthorizeSessionLost: true, // needs the login pages of a browser capture correlated with the flow
-}
+var notYetBuilt = map[mcptap.RuleID]bool{}
 
 // Every rule of the catalogue (docs/FINDINGS.md, which the root package's
 // test ties to mcptap.Catalogue) is built, has table variants with its

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -463,6 +464,35 @@ func ruleCSPBlocksRedirect(t *Tracker, f *flow) []hit {
 					evidence: []mcptap.Evidence{ev(a, "header.Content-Security-Policy", "form-action allowing "+originOf(f.redirectURI), strings.TrimSpace(dir), "")}}}
 			}
 		}
+	}
+	return nil
+}
+
+// sessionLostRE is how authorization servers say that the attempt being
+// logged in to is gone (oidc-provider's SessionNotFound, "no pending
+// authorization", expired interaction or login sessions).
+var sessionLostRE = regexp.MustCompile(`(?i)(no|missing|lost|expired|unknown|invalid)\s+(pending\s+)?(authori[sz]ation|interaction|login|auth)\s+(request|session|transaction)|(interaction|login|authori[sz]ation)\s+session\s+(not found|expired|lost)|sessionnotfound|session (not found|expired)`)
+
+// sessionLostLoops: this many loads of the same attempt's authorize without
+// an answer is a loop back to the login.
+const sessionLostLoops = 3
+
+func ruleSessionLost(t *Tracker, f *flow) []hit {
+	if f.a == nil || f.code != "" || len(f.redirects) > 0 {
+		return nil
+	}
+	for _, a := range f.authz {
+		if a.status() >= 400 && t.complete(a) && sessionLostRE.Match(a.ex.RespBody) {
+			return []hit{{anchor: a.id(), key: f.id + "|session-lost",
+				detail:   fmt.Sprintf("The authorization server answered %d %s: the pending authorization was lost between the authorize and the login (a session cookie that did not survive the login's redirects, an in-memory store behind several instances, a SameSite cookie dropped by the browser).", a.status(), truncate(string(a.ex.RespBody), 120)),
+				evidence: []mcptap.Evidence{ev(a, "body", "the login continues the authorization", truncate(string(a.ex.RespBody), 80), "")}}}
+		}
+	}
+	if len(f.authz) >= sessionLostLoops && f.hasState {
+		last := f.authz[len(f.authz)-1]
+		return []hit{{anchor: last.id(), key: f.id + "|session-lost",
+			detail:   fmt.Sprintf("The same authorization (state unchanged) was loaded %d times without ever redirecting back with a code or an error: the login sends the user back to the start, so the pending authorization is lost across the login.", len(f.authz)),
+			evidence: []mcptap.Evidence{ev(last, "authorize loads", "one, then a redirect to the client", fmt.Sprint(len(f.authz)), "")}}}
 	}
 	return nil
 }
