@@ -1,11 +1,14 @@
 package lab
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -87,6 +90,9 @@ type registeredClient struct {
 	RedirectURIs []string `json:"redirect_uris"`
 	Secret       string   `json:"-"` // client_secret_post clients (the workload profile)
 	Workload     bool     `json:"-"` // registered for client_credentials only
+	// AssertKey verifies the private_key_jwt assertions of a client known by
+	// its client ID metadata document (from the document's jwks).
+	AssertKey *ecdsa.PublicKey `json:"-"`
 }
 
 type authRequest struct {
@@ -149,7 +155,8 @@ func (as *AuthServer) metadata(oidc bool) http.HandlerFunc {
 			"registration_endpoint":                 iss + "/oauth/register",
 			"response_types_supported":              []string{"code"},
 			"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
-			"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post"},
+			"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post", "private_key_jwt"},
+			"client_id_metadata_document_supported": true,
 			"dpop_signing_alg_values_supported":     []string{"ES256"},
 			"scopes_supported":                      []string{defaultScope},
 		}
@@ -231,8 +238,77 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 
 func (as *AuthServer) client(id string) *registeredClient {
 	as.mu.Lock()
-	defer as.mu.Unlock()
-	return as.clients[id]
+	c := as.clients[id]
+	as.mu.Unlock()
+	if c == nil && (strings.HasPrefix(id, "https://") || strings.HasPrefix(id, "http://")) {
+		c = as.fetchCIMD(id)
+	}
+	return c
+}
+
+// fetchCIMD fetches a client ID metadata document and, when it names
+// itself and carries an EC P-256 key, knows the client by it.
+func (as *AuthServer) fetchCIMD(id string) *registeredClient {
+	hc := as.Client
+	if hc == nil {
+		hc = &http.Client{Transport: uaTransport{ua: userAgentLabAS, base: newTransport()}, Timeout: 30 * time.Second}
+	}
+	resp, err := hc.Get(id)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		ClientID     string   `json:"client_id"`
+		ClientName   string   `json:"client_name"`
+		RedirectURIs []string `json:"redirect_uris"`
+		AuthMethod   string   `json:"token_endpoint_auth_method"`
+		JWKS         struct {
+			Keys []map[string]any `json:"keys"`
+		} `json:"jwks"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&doc) != nil || doc.ClientID != id {
+		return nil
+	}
+	c := &registeredClient{ID: id, Name: doc.ClientName, RedirectURIs: doc.RedirectURIs}
+	if doc.AuthMethod == "private_key_jwt" {
+		for _, k := range doc.JWKS.Keys {
+			x, _ := k["x"].(string)
+			y, _ := k["y"].(string)
+			xb, err1 := base64.RawURLEncoding.DecodeString(x)
+			yb, err2 := base64.RawURLEncoding.DecodeString(y)
+			if k["kty"] == "EC" && k["crv"] == "P-256" && err1 == nil && err2 == nil && len(xb) == 32 && len(yb) == 32 {
+				if pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, xb...), yb...)); err == nil {
+					c.AssertKey = pub
+				}
+			}
+		}
+		if c.AssertKey == nil {
+			return nil
+		}
+	}
+	as.mu.Lock()
+	as.clients[id] = c
+	as.mu.Unlock()
+	return c
+}
+
+// clientAuthenticated checks a private_key_jwt client's assertion (RFC 7523
+// §3: iss and sub the client, aud the token endpoint, not expired); clients
+// without a key pass.
+func (as *AuthServer) clientAuthenticated(f url.Values) error {
+	c := as.client(f.Get("client_id"))
+	if c == nil || c.AssertKey == nil {
+		return nil
+	}
+	if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return errors.New("private_key_jwt client without a client assertion")
+	}
+	claims := jwt.MapClaims{}
+	_, err := jwt.ParseWithClaims(f.Get("client_assertion"), claims, func(*jwt.Token) (any, error) { return c.AssertKey, nil },
+		jwt.WithValidMethods([]string{"ES256"}), jwt.WithExpirationRequired(), jwt.WithIssuer(c.ID), jwt.WithSubject(c.ID),
+		jwt.WithAudience(as.Issuer()+tokenEndpointPath))
+	return err
 }
 
 func (as *AuthServer) authorize(w http.ResponseWriter, r *http.Request) {
@@ -444,6 +520,10 @@ func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
+	if err := as.clientAuthenticated(f); err != nil {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "client assertion: "+err.Error())
+		return
+	}
 	switch f.Get("grant_type") {
 	case "authorization_code":
 		as.mu.Lock()

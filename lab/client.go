@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -79,6 +80,12 @@ type Client struct {
 	backend *http.Client
 	browser *browser
 	dpop    *dpopKey // the workload's DPoP key
+	// CIMD: the client is identified by a client ID metadata document it
+	// serves on its callback host (no registration), and authenticates at
+	// the token endpoint with private_key_jwt, as ChatGPT's per-app
+	// documents do.
+	CIMD      bool
+	assertKey *dpopKey
 
 	mu       sync.Mutex
 	attempts map[string]*attempt
@@ -167,6 +174,20 @@ func (c *Client) logf(format string, args ...any) {
 // IDE's loopback callback.
 func (c *Client) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+cimdPath, func(w http.ResponseWriter, r *http.Request) {
+		if !c.CIMD || c.assertKey == nil {
+			http.NotFound(w, r)
+			return
+		}
+		jwk := c.assertKey.jwk()
+		jwk["kid"], jwk["alg"], jwk["use"] = "lab-cimd-1", "ES256", "sig"
+		writeJSON(w, http.StatusOK, map[string]any{
+			"client_id": c.CallbackBase() + cimdPath, "client_name": string(c.Profile) + " (mcptap lab, CIMD)",
+			"redirect_uris": []string{c.CallbackBase() + c.CallbackPath}, "grant_types": []string{"authorization_code", "refresh_token"},
+			"response_types": []string{"code"}, "token_endpoint_auth_method": "private_key_jwt",
+			"jwks": map[string]any{"keys": []any{jwk}},
+		})
+	})
 	switch c.Profile {
 	case ProfileChatGPT:
 		mux.HandleFunc("POST /backend-api/aip/connectors/links/oauth", func(w http.ResponseWriter, r *http.Request) {
@@ -327,6 +348,9 @@ func (c *Client) exchange(ctx context.Context, a *attempt, code string) (*tokenS
 	}
 	if a.Resource != "" {
 		f.Set("resource", a.Resource)
+	}
+	if err := c.assert(f, reg); err != nil {
+		return nil, err
 	}
 	return c.tokenRequest(ctx, reg.TokenEndpoint, f)
 }
@@ -641,6 +665,7 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		CodeChallengeMethods   []string `json:"code_challenge_methods_supported"`
 		TokenEndpointAuthMetho []string `json:"token_endpoint_auth_methods_supported"`
 		IssSupported           bool     `json:"authorization_response_iss_parameter_supported"`
+		CIMDSupported          bool     `json:"client_id_metadata_document_supported"`
 	}
 	isu, err := url.Parse(issuer)
 	if err != nil {
@@ -668,6 +693,22 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 	}
 	if !contains(meta.CodeChallengeMethods, "S256") {
 		c.logf("S256 not advertised; using it anyway like a lenient client")
+	}
+	if c.CIMD && meta.CIMDSupported {
+		key, err := newDPoPKey()
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.assertKey = key
+		c.reg = &registration{
+			ClientID: c.CallbackBase() + cimdPath, RedirectURI: c.CallbackBase() + c.CallbackPath, Resource: prm.Resource,
+			AuthorizationEndpoint: meta.AuthorizationEndpoint, TokenEndpoint: meta.TokenEndpoint,
+			Issuer: meta.Issuer, IssSupported: meta.IssSupported,
+		}
+		c.mu.Unlock()
+		c.logf("identified by its client ID metadata document %s (no registration)", c.CallbackBase()+cimdPath)
+		return nil
 	}
 	if meta.RegistrationEndpoint == "" {
 		return errors.New("no registration endpoint")
@@ -796,6 +837,9 @@ wait:
 		f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {reg.ClientID}}
 		if reg.Resource != "" && !c.Faults.OmitResource {
 			f.Set("resource", c.resourceSent(reg.Resource))
+		}
+		if err := c.assert(f, reg); err != nil {
+			return nil, err
 		}
 		nt, err := c.tokenRequest(ctx, reg.TokenEndpoint, f)
 		if err != nil {
@@ -946,4 +990,31 @@ func (c *Client) runWorkload(ctx context.Context, res *Result, stop func(string,
 	c.setToken(&t, nil)
 	res.Token = true
 	return c.useMCP(ctx, res, stop)
+}
+
+// cimdPath is where the client serves its client ID metadata document.
+const cimdPath = "/oauth/client.json"
+
+// assert adds a private_key_jwt client assertion (RFC 7523 §2.2) to a token
+// request of a CIMD client.
+func (c *Client) assert(f url.Values, reg *registration) error {
+	c.mu.Lock()
+	key := c.assertKey
+	c.mu.Unlock()
+	if key == nil {
+		return nil
+	}
+	now := time.Now()
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss": reg.ClientID, "sub": reg.ClientID, "aud": reg.TokenEndpoint,
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": randHex(12),
+	})
+	t.Header["kid"] = "lab-cimd-1"
+	s, err := t.SignedString(key.priv)
+	if err != nil {
+		return err
+	}
+	f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+	f.Set("client_assertion", s)
+	return nil
 }

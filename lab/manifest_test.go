@@ -365,6 +365,16 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 						t.Logf("  %s %s -> %d err=%q size=%d complete=%v body=%.300q", ex.Method, ex.Target, ex.Status, ex.Err, ex.RespSize, ex.Complete, ex.RespBody)
 					}
 				}
+				if w.Scenario.CIMD {
+					// The authorization server fetched the document; no
+					// registration; the token request carries a private_key_jwt assertion.
+					docs := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == cimdPath && ex.Status == 200 })
+					regs := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "register") })
+					tc := tokenCalls(exs[name])
+					if len(docs) == 0 || len(regs) != 0 || len(tc) != 1 || !strings.Contains(string(tc[0].ReqBody), "client_assertion=") {
+						t.Errorf("CIMD: %d document fetches, %d registrations, %d token calls", len(docs), len(regs), len(tc))
+					}
+				}
 				if w.Scenario.Profile == ProfileWorkload {
 					// No authorize: one client_credentials call with a DPoP
 					// proof, and MCP calls with the DPoP scheme and proofs.

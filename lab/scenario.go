@@ -40,6 +40,7 @@ type Scenario struct {
 	OAuthProxy     bool `json:"oauth_proxy,omitempty"`     // the authorization server proxies to an inner identity provider
 	AutoApprove    bool `json:"auto_approve,omitempty"`    // no consent page (an already consented user)
 	CallbackDirect bool `json:"callback_direct,omitempty"` // the client's callback host is not behind mcptap (the server's view)
+	CIMD           bool `json:"cimd,omitempty"`            // the client uses a client ID metadata document with private_key_jwt instead of registering
 
 	Server ResourceFaults `json:"-"`
 	AS     ASFaults       `json:"-"`
@@ -66,6 +67,7 @@ func Scenarios() []Scenario {
 		{Name: "healthy-claude", Title: "Claude-like connector, authorization server on its own port", Profile: ProfileClaude, SeparateAS: true, Expect: ok},
 		{Name: "healthy-vscode", Title: "VS Code-like IDE with a loopback callback, consent already given", Profile: ProfileVSCode, AutoApprove: true, Expect: ok},
 		{Name: "healthy-workload-dpop", Title: "An agent without a user: client_credentials after dynamic registration, a DPoP-bound token, MCP calls with DPoP proofs (no authorize, no state)", Profile: ProfileWorkload, Expect: ok},
+		{Name: "healthy-cimd", Title: "A client identified by its client ID metadata document (private_key_jwt, inline JWKS), fetched by the authorization server; no registration", Profile: ProfileVSCode, AutoApprove: true, CIMD: true, Expect: ok},
 		{Name: "healthy-oauth-proxy", Title: "ChatGPT-like connector; the authorization server is an OAuth proxy to an inner identity provider", Profile: ProfileChatGPT, OAuthProxy: true, Expect: ok},
 
 		{Name: "state-dropped", Title: "The authorization server redirects back without the state", Seed: "001", Profile: ProfileChatGPT,

@@ -76,6 +76,7 @@ func NewWorld(sc Scenario) (*World, error) {
 	}
 	w.client = NewClient(sc.Profile, func() string { return w.Public(ListenerMCP) + "/mcp" }, func() string { return w.Public(ListenerClient) })
 	w.client.Faults = sc.Client
+	w.client.CIMD = sc.CIMD
 
 	mcpMux := http.NewServeMux()
 	w.rs.Mount(mcpMux)
