@@ -239,3 +239,22 @@ func TestHTTPSForCloudPlatforms(t *testing.T) {
 		t.Errorf("vscode/authorize: %+v", l)
 	}
 }
+
+// The analysis' client fingerprints (oauth) and the probe profiles agree:
+// each platform's probe flow is named after that platform.
+func TestProbesNamedByTheAnalysis(t *testing.T) {
+	st := store(t)
+	res := run(t, scenario(t, "healthy-chatgpt"), check.Options{Platforms: check.Platforms, Register: true, Store: st})
+	var exs []mcptap.Exchange
+	_ = st.Exchanges(res.Session, func(ex mcptap.Exchange) error { exs = append(exs, ex); return nil })
+	named := map[string]bool{}
+	flows, _ := oauth.Analyze(exs, oauth.Options{})
+	for _, f := range flows {
+		named[f.Client] = true
+	}
+	for _, p := range check.Platforms {
+		if !named[p.Name] {
+			t.Errorf("no flow of the check session is named %s (flows: %v)", p.Name, named)
+		}
+	}
+}

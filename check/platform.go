@@ -1,8 +1,12 @@
 package check
 
+import "github.com/mcptap/mcptap/oauth"
+
 // Platform is how one client platform discovers, registers and authorizes:
 // the requests mcptap check sends in its name. The values come from the
-// platforms' own traffic (reference §1, field-2026 §2.6).
+// platforms' own traffic (reference §1, field-2026 §2.6). Its name is the
+// analysis' client name (oauth.Client…), and a test keeps the two tables
+// agreeing: the analysis names each probe's flow after its platform.
 type Platform struct {
 	Name  string // the --as value
 	Title string
@@ -32,22 +36,22 @@ type Platform struct {
 
 // Platforms lists every platform check can act as, in --as all order.
 var Platforms = []Platform{
-	{Name: "chatgpt", Title: "ChatGPT connector", DiscoveryUA: "openai-mcp/1.0.0", AuthUA: "openai-mcp/1.0.0", Cloud: true, Edge: true,
+	{Name: oauth.ClientChatGPT, Title: "ChatGPT connector", DiscoveryUA: "openai-mcp/1.0.0", AuthUA: "openai-mcp/1.0.0", Cloud: true, Edge: true,
 		RedirectURIs: []string{"https://chatgpt.com/connector_platform_oauth_redirect"}, ClientName: "ChatGPT",
 		AuthMethods: []string{"private_key_jwt", "none"}, CIMD: "https://chatgpt.com/oauth/client.json", NeedsIss: true},
-	{Name: "claude", Title: "Claude (claude.ai, Desktop, mobile)", DiscoveryUA: "python-httpx/0.28.1", AuthUA: "Claude-User", Cloud: true, Edge: true,
+	{Name: oauth.ClientClaude, Title: "Claude (claude.ai, Desktop, mobile)", DiscoveryUA: "python-httpx/0.28.1", AuthUA: "Claude-User", Cloud: true, Edge: true,
 		RedirectURIs: []string{"https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback"}, ClientName: "Claude",
 		AuthMethods: []string{"none"}, CIMD: "https://claude.ai/oauth/mcp-oauth-client-metadata"},
-	{Name: "claude-code", Title: "Claude Code", DiscoveryUA: "claude-code/2.1.258", AuthUA: "claude-code/2.1.258",
+	{Name: oauth.ClientClaudeCode, Title: "Claude Code", DiscoveryUA: "claude-code/2.1.258", AuthUA: "claude-code/2.1.258",
 		RedirectURIs: []string{"http://localhost:53999/callback"}, ClientName: "Claude Code",
 		AuthMethods: []string{"none"}, CIMD: "https://claude.ai/oauth/claude-code-client-metadata"},
-	{Name: "vscode", Title: "VS Code", DiscoveryUA: "Visual Studio Code/1.105.0", AuthUA: "Visual Studio Code/1.105.0",
+	{Name: oauth.ClientVSCode, Title: "VS Code", DiscoveryUA: "Visual Studio Code/1.105.0", AuthUA: "Visual Studio Code/1.105.0",
 		RedirectURIs: []string{"http://127.0.0.1:33418/", "https://vscode.dev/redirect"}, ClientName: "Visual Studio Code", ApplicationType: "native",
 		AuthMethods: []string{"none"}, CIMD: "https://vscode.dev/oauth/client-metadata.json"},
-	{Name: "cursor", Title: "Cursor", DiscoveryUA: "Cursor/1.7.0", AuthUA: "Cursor/1.7.0",
+	{Name: oauth.ClientCursor, Title: "Cursor", DiscoveryUA: "Cursor/1.7.0", AuthUA: "Cursor/1.7.0",
 		RedirectURIs: []string{"cursor://anysphere.cursor-mcp/oauth/callback", "https://www.cursor.com/agents/mcp/oauth/callback", "http://localhost:8787/callback"},
 		ClientName:   "Cursor", ApplicationType: "native", AuthMethods: []string{"none"}},
-	{Name: "mcp-remote", Title: "mcp-remote", DiscoveryUA: "mcp-remote/0.1.43 node/22.11.0", AuthUA: "mcp-remote/0.1.43 node/22.11.0",
+	{Name: oauth.ClientMCPRemote, Title: "mcp-remote", DiscoveryUA: "mcp-remote/0.1.43 node/22.11.0", AuthUA: "mcp-remote/0.1.43 node/22.11.0",
 		RedirectURIs: []string{"http://localhost:21371/oauth/callback"}, ClientName: "MCP CLI Proxy", AuthMethods: []string{"none"}},
 }
 
