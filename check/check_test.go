@@ -179,6 +179,7 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		{"issuer-trailing-slash", "claude", map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}},
 		{"prm-internal-origin", "chatgpt", map[string]mcptap.RuleID{"resource": mcptap.RuleDiscoveryResourceMismatch}},
 		{"edge-blocks-claude-user", "claude", map[string]mcptap.RuleID{"edge": mcptap.RuleEdgeBlocked}},
+		{"tunnel-interstitial", "claude", map[string]mcptap.RuleID{"resource-metadata": mcptap.RuleTunnelInterstitial}},
 		{"edge-silent-after-token", "claude", nil},
 		{"register-web-default", "claude-code", map[string]mcptap.RuleID{"registration": mcptap.RuleRegisterApplicationType, "authorize": ""}},
 		{"registration-quota", "claude", nil},

@@ -66,6 +66,9 @@ type ClientFaults struct {
 	StrictIss        bool // refuses an authorization response without the iss the metadata promises (RFC 9207)
 	RefreshRace      bool // two refreshes with the same refresh token at once (two instances without a lock)
 	ReRegister       bool // registers again with the same metadata before authorizing (once per connect)
+	JSONToken        bool // sends the token request as JSON instead of a form
+	AcceptJSONOnly   bool // MCP requests accept application/json only, not text/event-stream
+	DPoPAsBearer     bool // the workload sends its DPoP-bound token with the Bearer scheme
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -365,11 +368,20 @@ func (c *Client) otherRedirectURI() string {
 }
 
 func (c *Client) tokenRequest(ctx context.Context, endpoint string, f url.Values) (*tokenSet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(f.Encode()))
+	payload, ct := f.Encode(), "application/x-www-form-urlencoded"
+	if c.Faults.JSONToken {
+		m := map[string]string{}
+		for k := range f {
+			m[k] = f.Get(k)
+		}
+		b, _ := json.Marshal(m)
+		payload, ct = string(b), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(payload))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", ct)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.backend.Do(req)
 	if err != nil {
@@ -778,7 +790,7 @@ func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...a
 		}
 		return stop("initialize without the bearer answered %d", st)
 	}
-	bt := &bearerTransport{base: c.backend.Transport, dpop: c.dpop}
+	bt := &bearerTransport{base: c.backend.Transport, dpop: c.dpop, acceptJSONOnly: c.Faults.AcceptJSONOnly, dpopAsBearer: c.Faults.DPoPAsBearer}
 	c.mu.Lock()
 	bt.token = c.tok.AccessToken
 	c.mu.Unlock()
@@ -883,6 +895,8 @@ type bearerTransport struct {
 	mu    sync.Mutex
 	token string
 	dpop  *dpopKey // set: the token is DPoP-bound; each request carries a proof
+	// Faults: Accept without text/event-stream; a DPoP-bound token as Bearer.
+	acceptJSONOnly, dpopAsBearer bool
 }
 
 func (b *bearerTransport) set(t string) { b.mu.Lock(); b.token = t; b.mu.Unlock() }
@@ -892,7 +906,10 @@ func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	t := b.token
 	b.mu.Unlock()
 	r = r.Clone(r.Context())
-	if b.dpop == nil {
+	if b.acceptJSONOnly && r.Method == http.MethodPost {
+		r.Header.Set("Accept", "application/json")
+	}
+	if b.dpop == nil || b.dpopAsBearer {
 		r.Header.Set("Authorization", "Bearer "+t)
 		return b.base.RoundTrip(r)
 	}

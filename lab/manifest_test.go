@@ -341,6 +341,36 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want the same registration twice, 201 then 429; got %d registrations", len(regs))
 			}
 		},
+		"tunnel-interstitial": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(ex.Target, "/.well-known/") && strings.Contains(string(ex.RespBody), "ngrok-skip-browser-warning")
+			})) == 0 {
+				t.Error("no metadata request answered with the warning page")
+			}
+		},
+		"token-as-json": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == tokenEndpointPath && ex.ReqHeader.Get("Content-Type") == "application/json" && ex.Status == 400
+			})) != 1 {
+				t.Error("want one JSON token request refused")
+			}
+		},
+		"mcp-not-acceptable": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && ex.ReqHeader.Get("Authorization") != "" && ex.ReqHeader.Get("Accept") == "application/json" && ex.Status == 400
+			})) == 0 {
+				t.Error("no authenticated MCP request with Accept: application/json refused")
+			}
+		},
+		"dpop-as-bearer": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.RespBody), `"token_type":"DPoP"`)
+			})) != 1 || len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "Bearer ") && ex.Status == 401
+			})) == 0 {
+				t.Error("want a DPoP token and an MCP request that sends it as Bearer, refused")
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")

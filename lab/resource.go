@@ -23,6 +23,9 @@ type ResourceFaults struct {
 	// EdgeBlockUA: an edge in front of the server (Cloudflare's AI-bot
 	// rule) answers requests whose User-Agent contains it with its block page.
 	EdgeBlockUA string
+	// Interstitial: the tunnel in front shows its browser warning page
+	// (ngrok's) to API clients on the metadata documents.
+	Interstitial bool
 }
 
 // ResourceServer is the MCP server as an OAuth resource server.

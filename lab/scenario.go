@@ -124,6 +124,14 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{RefreshRace: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRefreshReuseRace}, Faults: clientFault}},
 		{Name: "registration-quota", Title: "The client registers again on every connect and runs into the registration quota", Profile: ProfileClaude,
 			AS: ASFaults{MaxClients: 1}, Client: ClientFaults{ReRegister: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRegisterThrottled}, Faults: asFault}},
+		{Name: "tunnel-interstitial", Title: "The tunnel answers the client's metadata request with its browser warning page", Profile: ProfileClaude,
+			Server: ResourceFaults{Interstitial: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleTunnelInterstitial}, Faults: []mcptap.Fault{mcptap.FaultUser}}},
+		{Name: "token-as-json", Title: "The client sends its token request as JSON; the authorization server wants a form", Profile: ProfileVSCode, AutoApprove: true,
+			Client: ClientFaults{JSONToken: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleTokenTransport}, Faults: clientFault}},
+		{Name: "mcp-not-acceptable", Title: "After a good token the client's MCP requests accept application/json only; the server wants text/event-stream too", Profile: ProfileChatGPT,
+			Client: ClientFaults{AcceptJSONOnly: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPNotAcceptable}, Faults: clientFault}},
+		{Name: "dpop-as-bearer", Title: "A workload sends its DPoP-bound token with the Bearer scheme", Profile: ProfileWorkload,
+			Client: ClientFaults{DPoPAsBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDPoPSchemeMismatch}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}
@@ -158,11 +166,11 @@ func (s Scenario) Phase() string {
 		return "authorize"
 	case "callback":
 		return "callback"
-	case "token", "code":
+	case "token", "code", "assertion":
 		return "token"
 	case "refresh":
 		return "refresh"
-	case "mcp":
+	case "mcp", "dpop":
 		return "mcp"
 	}
 	return "edge" // edge, tunnel, transport

@@ -87,6 +87,9 @@ func NewWorld(sc Scenario) (*World, error) {
 	if ua := sc.Server.EdgeBlockUA; ua != "" {
 		mcpHandler = edgeBlock(ua, mcpMux)
 	}
+	if sc.Server.Interstitial {
+		mcpHandler = interstitial(mcpHandler)
+	}
 	if err := w.serve(ListenerMCP, mcpHandler, true, ""); err != nil {
 		return nil, err
 	}
@@ -258,6 +261,21 @@ func edgeBlock(ua string, next http.Handler) http.Handler {
 			rw.Header().Set("Content-Type", "text/plain; charset=UTF-8")
 			rw.WriteHeader(http.StatusForbidden)
 			_, _ = rw.Write([]byte("Your request was blocked."))
+			return
+		}
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// interstitial is a tunnel that answers API clients' metadata requests
+// with its browser warning page (ngrok's free-tier interstitial) unless
+// they send ngrok-skip-browser-warning.
+func interstitial(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/.well-known/") && r.Header.Get("ngrok-skip-browser-warning") == "" {
+			rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = rw.Write([]byte(`<!DOCTYPE html><html><head><title>ngrok</title></head><body><h1>You are about to visit ` + r.Host +
+				`</h1><p>To remove this page, send the ngrok-skip-browser-warning request header.</p><a href="#">Visit Site</a></body></html>`))
 			return
 		}
 		next.ServeHTTP(rw, r)

@@ -427,6 +427,12 @@ func init() {
 				ex.Status = 406
 				ex.RespBody = []byte(`{"jsonrpc":"2.0","error":{"code":-32000,"message":"Not Acceptable: Client must accept both application/json and text/event-stream"},"id":null}`)
 			})},
+			{name: "Go SDK: 400 Accept must contain both", exs: mut(S{Client: "chatgpt"}, firstAuthMCP(), func(ex *mcptap.Exchange) {
+				ex.ReqHeader.Set("Accept", "application/json")
+				ex.Status = 400
+				ex.RespHeader.Set("Content-Type", "text/plain; charset=utf-8")
+				ex.RespBody = []byte("Accept must contain both 'application/json' and 'text/event-stream'\n")
+			})},
 		},
 		mcptap.RuleMCPProtocolVersionHeaderMissing: {
 			{name: "tools/list without the header", exs: mut(S{Client: "chatgpt"}, func(ex *mcptap.Exchange) bool { return strings.Contains(string(ex.ReqBody), "tools/list") },
@@ -524,6 +530,20 @@ func init() {
 // it: the healthy counterpart of every rule added after Tier 1. (Tier-1
 // rules are held silent by every healthy fixture, TestRulesSilentOnHealthy.)
 var nearMiss = map[mcptap.RuleID][]variant{
+	// A token request sent as JSON still redeems its code: token.transport
+	// judges the encoding, the code is not "never redeemed".
+	mcptap.RuleTokenNeverCalled: {{name: "token request sent as JSON", exs: mut(S{Client: "vscode"}, isCodeToken, func(ex *mcptap.Exchange) {
+		f, _ := url.ParseQuery(string(ex.ReqBody))
+		m := map[string]string{}
+		for k := range f {
+			m[k] = f.Get(k)
+		}
+		b, _ := json.Marshal(m)
+		ex.ReqHeader.Set("Content-Type", "application/json")
+		ex.ReqBody = b
+		ex.Status = 400
+		ex.RespBody = []byte(`{"error":"invalid_request","error_description":"body must be form-encoded"}`)
+	})}},
 	mcptap.RuleFlowIncomplete:         {{name: "complete flow", exs: sc(S{Client: "claude"})}},
 	mcptap.RuleAuthorizeErrorReturned: {{name: "code returned", exs: sc(S{Client: "chatgpt"})}},
 	mcptap.RuleMCPForbidden: {

@@ -3,6 +3,8 @@ package oauth
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -76,6 +78,10 @@ func (x *exInfo) parse() {
 	if len(ex.ReqBody) > 0 && (strings.Contains(ct, "x-www-form-urlencoded") ||
 		(ct == "" && bytes.Contains(ex.ReqBody, []byte("grant_type=")))) {
 		x.form = ParseQuery(strings.TrimSpace(string(ex.ReqBody)))
+	} else if strings.Contains(ct, "json") && bytes.Contains(ex.ReqBody, []byte(`"grant_type"`)) {
+		// A token request sent as JSON (token.transport judges the
+		// encoding): its parameters still say which code it redeems.
+		x.form = jsonForm(ex.ReqBody)
 	}
 	// The access token a request carries: Bearer, or DPoP-bound (RFC 9449
 	// §7.1: "Authorization: DPoP <token>" with a DPoP proof header).
@@ -172,4 +178,16 @@ func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
 
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// jsonForm reads a JSON object's string members as form parameters.
+func jsonForm(b []byte) Query {
+	var q Query
+	for k, v := range jsonObject(b) {
+		if s, ok := v.(string); ok {
+			q = append(q, Param{RawKey: k, RawValue: url.QueryEscape(s), Key: k, Value: s, HasValue: true})
+		}
+	}
+	sort.Slice(q, func(i, j int) bool { return q[i].Key < q[j].Key })
+	return q
 }

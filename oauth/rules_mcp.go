@@ -97,11 +97,21 @@ func negotiated(x *exInfo) string {
 	return str(res, "protocolVersion")
 }
 
+// notAcceptableBody: the transport's refusal of an Accept header, as the
+// TypeScript SDK ("Not Acceptable: Client must accept both …") and the Go
+// SDK ("Accept must contain both 'application/json' and 'text/event-stream'",
+// with 400) word it.
+func notAcceptableBody(b []byte) bool {
+	l := bytes.ToLower(b)
+	return bytes.Contains(l, []byte("not acceptable")) ||
+		(bytes.Contains(l, []byte("accept must contain")) && bytes.Contains(l, []byte("text/event-stream")))
+}
+
 func ruleMCPNotAcceptable(t *Tracker, x *exInfo) []hit {
 	if (x.kind != mcptap.HopMCP && x.kind != mcptap.HopMCPUnauthenticated) || !t.complete(x) {
 		return nil
 	}
-	if x.status() != 406 && (x.status() < 400 || !bytes.Contains(bytes.ToLower(x.ex.RespBody), []byte("not acceptable"))) {
+	if x.status() != 406 && (x.status() < 400 || !notAcceptableBody(x.ex.RespBody)) {
 		return nil
 	}
 	body := string(x.ex.RespBody)
