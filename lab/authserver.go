@@ -69,6 +69,9 @@ type AuthServer struct {
 	Upstream        *Upstream
 	// Client is used for the server-to-server token call to Upstream.
 	Client *http.Client
+	// IDJAG is the enterprise identity provider's key the authorization
+	// server trusts for ID-JAG assertions (jwt-bearer grants); nil: none.
+	IDJAG *ecdsa.PublicKey
 
 	mu       sync.Mutex
 	clients  map[string]*registeredClient
@@ -154,7 +157,7 @@ func (as *AuthServer) metadata(oidc bool) http.HandlerFunc {
 			"token_endpoint":                        iss + tokenEndpointPath,
 			"registration_endpoint":                 iss + "/oauth/register",
 			"response_types_supported":              []string{"code"},
-			"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
+			"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
 			"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post", "private_key_jwt"},
 			"client_id_metadata_document_supported": true,
 			"dpop_signing_alg_values_supported":     []string{"ES256"},
@@ -183,7 +186,7 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_client_metadata", "body is not JSON: "+err.Error())
 		return
 	}
-	workload := len(md.GrantTypes) == 1 && md.GrantTypes[0] == "client_credentials"
+	workload := len(md.GrantTypes) == 1 && (md.GrantTypes[0] == "client_credentials" || md.GrantTypes[0] == "urn:ietf:params:oauth:grant-type:jwt-bearer")
 	if len(md.RedirectURIs) == 0 && !workload {
 		oauthError(w, http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required")
 		return
@@ -569,18 +572,63 @@ func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g := &grant{req: authRequest{ClientID: c.ID, Scope: f.Get("scope"), Resource: f.Get("resource")}, issued: time.Now(), subject: c.ID}
-		if proof := r.Header.Get("DPoP"); proof != "" {
-			jkt, err := verifyDPoP(proof, http.MethodPost, as.Issuer()+tokenEndpointPath, "")
-			if err != nil {
-				oauthError(w, http.StatusBadRequest, "invalid_dpop_proof", err.Error())
-				return
-			}
-			g.jkt = jkt
+		if as.bindDPoP(w, r, g) {
+			as.issueTokens(w, g)
 		}
-		as.issueTokens(w, g)
+	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
+		// An ID-JAG (Enterprise-Managed Authorization, SEP-990): a JWT of the
+		// enterprise identity provider for this authorization server, this
+		// client and this resource.
+		c := as.client(f.Get("client_id"))
+		if c == nil || c.Secret == "" || f.Get("client_secret") != c.Secret {
+			oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client or wrong client_secret")
+			return
+		}
+		claims := jwt.MapClaims{}
+		tok, err := jwt.ParseWithClaims(f.Get("assertion"), claims, func(*jwt.Token) (any, error) {
+			if as.IDJAG == nil {
+				return nil, errors.New("no trusted identity provider")
+			}
+			return as.IDJAG, nil
+		}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithExpirationRequired(), jwt.WithAudience(as.Issuer()))
+		switch {
+		case err != nil:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "assertion: "+err.Error())
+			return
+		case tok.Header["typ"] != "oauth-id-jag+jwt":
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "assertion is not an ID-JAG")
+			return
+		case claims["client_id"] != c.ID:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "the assertion's client_id is another client")
+			return
+		case f.Get("resource") != "" && claims["resource"] != f.Get("resource"):
+			oauthError(w, http.StatusBadRequest, "invalid_target", "the assertion's resource differs from the request's")
+			return
+		}
+		sub, _ := claims.GetSubject()
+		g := &grant{req: authRequest{ClientID: c.ID, Scope: f.Get("scope"), Resource: f.Get("resource")}, issued: time.Now(), subject: sub}
+		if as.bindDPoP(w, r, g) {
+			as.issueTokens(w, g)
+		}
 	default:
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or client_credentials")
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code, refresh_token, client_credentials or jwt-bearer")
 	}
+}
+
+// bindDPoP binds g's tokens to the key of the request's DPoP proof, if it
+// carries one; false (answered) when the proof is bad.
+func (as *AuthServer) bindDPoP(w http.ResponseWriter, r *http.Request, g *grant) bool {
+	proof := r.Header.Get("DPoP")
+	if proof == "" {
+		return true
+	}
+	jkt, err := verifyDPoP(proof, http.MethodPost, as.Issuer()+tokenEndpointPath, "")
+	if err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_dpop_proof", err.Error())
+		return false
+	}
+	g.jkt = jkt
+	return true
 }
 
 func (as *AuthServer) issueTokens(w http.ResponseWriter, g *grant) {

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -55,20 +56,21 @@ const chatGPTCompletionPath = "/backend-api/aip/connectors/links/oauth/callback"
 
 // ClientFaults are the client's switchable faults.
 type ClientFaults struct {
-	LoseState        bool // the state store forgets the attempt: completion answers 404 (seed 000)
-	StaleAttempt     bool // two authorizes; the user finishes the first
-	WrongVerifier    bool // token request carries a different code_verifier
-	TokenRedirectURI bool // token request carries another redirect_uri than authorize
-	OmitResource     bool // no RFC 8707 resource on authorize and token
-	ResourceOrigin   bool // resource = the origin instead of the PRM resource
-	NoBearer         bool // after the token, MCP requests go out without Authorization
-	StateWithPlus    bool // the state is drawn until it contains '+' (so a '+'-fault shows)
-	StrictIss        bool // refuses an authorization response without the iss the metadata promises (RFC 9207)
-	RefreshRace      bool // two refreshes with the same refresh token at once (two instances without a lock)
-	ReRegister       bool // registers again with the same metadata before authorizing (once per connect)
-	JSONToken        bool // sends the token request as JSON instead of a form
-	AcceptJSONOnly   bool // MCP requests accept application/json only, not text/event-stream
-	DPoPAsBearer     bool // the workload sends its DPoP-bound token with the Bearer scheme
+	LoseState        bool   // the state store forgets the attempt: completion answers 404 (seed 000)
+	StaleAttempt     bool   // two authorizes; the user finishes the first
+	WrongVerifier    bool   // token request carries a different code_verifier
+	TokenRedirectURI bool   // token request carries another redirect_uri than authorize
+	OmitResource     bool   // no RFC 8707 resource on authorize and token
+	ResourceOrigin   bool   // resource = the origin instead of the PRM resource
+	NoBearer         bool   // after the token, MCP requests go out without Authorization
+	StateWithPlus    bool   // the state is drawn until it contains '+' (so a '+'-fault shows)
+	StrictIss        bool   // refuses an authorization response without the iss the metadata promises (RFC 9207)
+	RefreshRace      bool   // two refreshes with the same refresh token at once (two instances without a lock)
+	ReRegister       bool   // registers again with the same metadata before authorizing (once per connect)
+	JSONToken        bool   // sends the token request as JSON instead of a form
+	AcceptJSONOnly   bool   // MCP requests accept application/json only, not text/event-stream
+	DPoPAsBearer     bool   // the workload sends its DPoP-bound token with the Bearer scheme
+	IDJAGAudience    string // the ID-JAG names this audience instead of the authorization server
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -89,6 +91,11 @@ type Client struct {
 	// documents do.
 	CIMD      bool
 	assertKey *dpopKey
+	// IDJAG signs the ID-JAG the workload presents (the enterprise identity
+	// provider's key, handed to the client as if it had done the token
+	// exchange at the provider); nil: the workload uses client_credentials.
+	IDJAG       *ecdsa.PrivateKey
+	IDJAGIssuer string
 
 	mu       sync.Mutex
 	attempts map[string]*attempt
@@ -733,7 +740,11 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 	}
 	if c.Profile == ProfileWorkload {
 		redirect = ""
-		md = map[string]any{"client_name": "workload (mcptap lab)", "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_post"}
+		grant := "client_credentials"
+		if c.IDJAG != nil {
+			grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+		}
+		md = map[string]any{"client_name": "workload (mcptap lab)", "grant_types": []string{grant}, "token_endpoint_auth_method": "client_secret_post"}
 	}
 	body, _ := json.Marshal(md)
 	var secret string
@@ -982,6 +993,23 @@ func (c *Client) runWorkload(ctx context.Context, res *Result, stop func(string,
 	f := url.Values{"grant_type": {"client_credentials"}, "client_id": {reg.ClientID}, "client_secret": {reg.ClientSecret}}
 	if reg.Resource != "" {
 		f.Set("resource", reg.Resource)
+	}
+	if c.IDJAG != nil {
+		now := time.Now()
+		t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+			"iss": c.IDJAGIssuer, "sub": "ada@example.com", "aud": reg.Issuer, "client_id": reg.ClientID,
+			"resource": reg.Resource, "scope": defaultScope, "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "jti": randHex(12),
+		})
+		if c.Faults.IDJAGAudience != "" {
+			t.Claims.(jwt.MapClaims)["aud"] = c.Faults.IDJAGAudience
+		}
+		t.Header["typ"] = "oauth-id-jag+jwt"
+		jag, err := t.SignedString(c.IDJAG)
+		if err != nil {
+			return nil, err
+		}
+		f.Set("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+		f.Set("assertion", jag)
 	}
 	proof, err := key.proof(http.MethodPost, reg.TokenEndpoint, "")
 	if err != nil {

@@ -371,6 +371,13 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("want a DPoP token and an MCP request that sends it as Bearer, refused")
 			}
 		},
+		"id-jag-wrong-audience": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.ReqBody), "jwt-bearer") && ex.Status == 400 && strings.Contains(string(ex.RespBody), "invalid_grant")
+			})) != 1 {
+				t.Error("want one jwt-bearer token request refused invalid_grant")
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")
@@ -409,7 +416,11 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 					// No authorize: one client_credentials call with a DPoP
 					// proof, and MCP calls with the DPoP scheme and proofs.
 					cc := find(exs[name], func(ex mcptap.Exchange) bool {
-						return strings.Contains(string(ex.ReqBody), "grant_type=client_credentials") && ex.ReqHeader.Get("DPoP") != "" && strings.Contains(string(ex.RespBody), `"token_type":"DPoP"`)
+						grant := "grant_type=client_credentials"
+						if w.Scenario.IDJAG {
+							grant = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
+						}
+						return strings.Contains(string(ex.ReqBody), grant) && ex.ReqHeader.Get("DPoP") != "" && strings.Contains(string(ex.RespBody), `"token_type":"DPoP"`)
 					})
 					calls := find(exs[name], func(ex mcptap.Exchange) bool {
 						return strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "DPoP ") && ex.ReqHeader.Get("DPoP") != "" && ex.Status == 200

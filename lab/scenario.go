@@ -41,6 +41,7 @@ type Scenario struct {
 	AutoApprove    bool `json:"auto_approve,omitempty"`    // no consent page (an already consented user)
 	CallbackDirect bool `json:"callback_direct,omitempty"` // the client's callback host is not behind mcptap (the server's view)
 	CIMD           bool `json:"cimd,omitempty"`            // the client uses a client ID metadata document with private_key_jwt instead of registering
+	IDJAG          bool `json:"id_jag,omitempty"`          // the workload presents an enterprise IdP's ID-JAG (jwt-bearer) instead of client_credentials
 
 	Server ResourceFaults `json:"-"`
 	AS     ASFaults       `json:"-"`
@@ -67,6 +68,7 @@ func Scenarios() []Scenario {
 		{Name: "healthy-claude", Title: "Claude-like connector, authorization server on its own port", Profile: ProfileClaude, SeparateAS: true, Expect: ok},
 		{Name: "healthy-vscode", Title: "VS Code-like IDE with a loopback callback, consent already given", Profile: ProfileVSCode, AutoApprove: true, Expect: ok},
 		{Name: "healthy-workload-dpop", Title: "An agent without a user: client_credentials after dynamic registration, a DPoP-bound token, MCP calls with DPoP proofs (no authorize, no state)", Profile: ProfileWorkload, Expect: ok},
+		{Name: "healthy-id-jag", Title: "An agent with an enterprise identity provider's ID-JAG: a jwt-bearer grant (no authorize, no state), a DPoP-bound token, MCP calls", Profile: ProfileWorkload, IDJAG: true, Expect: ok},
 		{Name: "healthy-cimd", Title: "A client identified by its client ID metadata document (private_key_jwt, inline JWKS), fetched by the authorization server; no registration", Profile: ProfileVSCode, AutoApprove: true, CIMD: true, Expect: ok},
 		{Name: "healthy-oauth-proxy", Title: "ChatGPT-like connector; the authorization server is an OAuth proxy to an inner identity provider", Profile: ProfileChatGPT, OAuthProxy: true, Expect: ok},
 
@@ -132,6 +134,8 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{AcceptJSONOnly: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPNotAcceptable}, Faults: clientFault}},
 		{Name: "dpop-as-bearer", Title: "A workload sends its DPoP-bound token with the Bearer scheme", Profile: ProfileWorkload,
 			Client: ClientFaults{DPoPAsBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDPoPSchemeMismatch}, Faults: clientFault}},
+		{Name: "id-jag-wrong-audience", Title: "The enterprise identity provider issued the ID-JAG for another authorization server", Profile: ProfileWorkload, IDJAG: true,
+			Client: ClientFaults{IDJAGAudience: "https://other-as.example"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAssertionRejected}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}

@@ -2,6 +2,9 @@ package lab
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -77,6 +80,14 @@ func NewWorld(sc Scenario) (*World, error) {
 	w.client = NewClient(sc.Profile, func() string { return w.Public(ListenerMCP) + "/mcp" }, func() string { return w.Public(ListenerClient) })
 	w.client.Faults = sc.Client
 	w.client.CIMD = sc.CIMD
+	if sc.IDJAG {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		w.client.IDJAG, w.client.IDJAGIssuer = k, "https://idp.enterprise.example"
+		w.as.IDJAG = &k.PublicKey
+	}
 
 	mcpMux := http.NewServeMux()
 	w.rs.Mount(mcpMux)
