@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -340,6 +341,14 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var sub substitution
 	seedFresh(&sub, reqs)
+	// What is printed or logged about a request (a skip, a failure) names
+	// it without its secrets: targets carry codes and tokens, and Go's
+	// errors quote the whole URL.
+	red := redact.New(nil)
+	for _, ex := range reqs {
+		red.Learn(ex)
+	}
+	shown := func(target string) string { return red.Text(red.Target(target)) }
 	for i := range reqs {
 		if ctx.Err() != nil {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%d requests not sent: %v", len(reqs)-i, ctx.Err()))
@@ -348,21 +357,22 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 		ex := &reqs[i]
 		if strings.HasPrefix(ex.Target, "//") {
 			// Go's client would write it as an absolute-form URL with another meaning.
-			res.Skipped = append(res.Skipped, fmt.Sprintf("%s %s: a target starting with // cannot be sent as recorded", ex.Method, ex.Target))
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s %s: a target starting with // cannot be sent as recorded", ex.Method, shown(ex.Target)))
 			continue
 		}
 		if ex.ReqTruncated {
-			res.Skipped = append(res.Skipped, fmt.Sprintf("%s %s: the recorded body was truncated", ex.Method, ex.Target))
+			res.Skipped = append(res.Skipped, fmt.Sprintf("%s %s: the recorded body was truncated", ex.Method, shown(ex.Target)))
 			continue
 		}
 		fresh, err := send(ctx, hc, base, ex, &sub, opts)
 		res.Sent++
 		if err != nil {
 			res.Failed++
+			msg := red.Text(urlRE.ReplaceAllStringFunc(err.Error(), red.Target))
 			if res.FirstErr == "" {
-				res.FirstErr = err.Error()
+				res.FirstErr = msg
 			}
-			log.Warn("re-send failed", "method", ex.Method, "target", ex.Target, "err", err)
+			log.Warn("re-send failed", "method", ex.Method, "target", shown(ex.Target), "err", msg)
 			continue
 		}
 		learnResponse(&sub, sentResponse{Header: ex.RespHeader, Body: ex.RespBody}, fresh)
@@ -402,6 +412,10 @@ func Run(ctx context.Context, exs []mcptap.Exchange, opts Options) (*Result, err
 	res.Pairs = sub.Pairs()
 	return res, nil
 }
+
+// urlRE finds the URLs Go's errors quote, so that their secret query
+// parameters can be redacted by name.
+var urlRE = regexp.MustCompile(`https?://[^\s"']+`)
 
 // send re-sends one recorded request and reads its response.
 func send(ctx context.Context, hc *http.Client, base string, ex *mcptap.Exchange, sub *substitution, opts Options) (sentResponse, error) {

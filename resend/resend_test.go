@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/internal/syncbuf"
 	"github.com/mcptap/mcptap/lab"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/recorder"
@@ -395,4 +397,41 @@ func jsonKeys(state string) string {
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, ",")
+}
+
+// What a re-send prints and logs about a request names it without its
+// secrets (issue 16: secrets redacted in anything printed or logged).
+func TestResendPrintsNoSecrets(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	up, _ := url.Parse(srv.URL)
+	store, err := recorder.Open(filepath.Join(t.TempDir(), "s.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	const code, token = "ac_SUPERSECRETCODE0123456789", "at_SUPERSECRETTOKEN0123456789"
+	exs := []mcptap.Exchange{
+		{ID: "01", Mode: mcptap.ModeReverse, Upstream: srv.URL, Method: "GET", Host: "x", Target: "/cb?code=" + code + "&state=s1", Status: 200, ReqTruncated: true},
+		{ID: "02", Mode: mcptap.ModeReverse, Upstream: srv.URL, Method: "GET", Host: "x", Target: "//sse?access_token=" + token, Status: 200},
+		{ID: "03", Mode: mcptap.ModeReverse, Upstream: srv.URL, Method: "POST", Host: "x", Target: "/mcp", Status: 401},
+	}
+	var logs syncbuf.Buffer
+	res, err := Run(context.Background(), exs, Options{Store: store, Upstream: up, From: srv.URL, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	_ = res.Write(&out)
+	if len(res.Skipped) != 2 {
+		t.Fatalf("skipped %v", res.Skipped)
+	}
+	for _, s := range []string{out.String(), logs.String(), strings.Join(res.Skipped, "\n")} {
+		if strings.Contains(s, code) || strings.Contains(s, token) {
+			t.Errorf("a secret is printed:\n%s", s)
+		}
+	}
+	if !strings.Contains(strings.Join(res.Skipped, "\n"), "/cb?code=") {
+		t.Errorf("the skipped request is not named: %v", res.Skipped)
+	}
 }
