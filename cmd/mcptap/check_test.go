@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -174,5 +175,52 @@ func TestCheckHonoursProxyEnvironment(t *testing.T) {
 	}
 	if seen.Load() < 5 {
 		t.Errorf("the proxy saw %d requests for mcp.example.test, want every probe", seen.Load())
+	}
+}
+
+// --watch prints the lines whose status changed: a server that starts
+// answering with its challenge between two runs.
+func TestCheckWatchPrintsWhatChanged(t *testing.T) {
+	bin := buildMcptap(t)
+	var fixed atomic.Bool
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/mcp" && r.Header.Get("Authorization") == "":
+			if fixed.Load() {
+				w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/mcp"`)
+			}
+			w.WriteHeader(http.StatusUnauthorized)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	cmd := exec.Command(bin, "--db", filepath.Join(t.TempDir(), "w.db"), "check", srv.URL+"/mcp", "--as", "vscode", "--watch", "50ms")
+	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
+	var out syncbuf.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	waitFor := func(s string) {
+		for !strings.Contains(out.String(), s) {
+			select {
+			case err := <-done:
+				t.Fatalf("exited while waiting for %q: %v\n%s", s, err, out.String())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	waitFor("discovery.no-challenge") // the first run's checklist
+	fixed.Store(true)
+	// The next run's change: the challenge line now passes.
+	waitFor("Unauthenticated requests get 401 with a WWW-Authenticate challenge: fail → pass")
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	err := <-done
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("after SIGINT: %v, want exit 1 (a line still fails: no protected resource metadata)\n%s", err, out.String())
 	}
 }
