@@ -71,6 +71,7 @@ type ClientFaults struct {
 	AcceptJSONOnly   bool   // MCP requests accept application/json only, not text/event-stream
 	DPoPAsBearer     bool   // the workload sends its DPoP-bound token with the Bearer scheme
 	IDJAGAudience    string // the ID-JAG names this audience instead of the authorization server
+	StepUpByRefresh  bool   // answers 403 insufficient_scope with a refresh (which cannot add the scope) and retries
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -853,6 +854,9 @@ wait:
 		}
 	}
 	c.logf("tools/call count answered %q with %d progress notifications", res.CallText, res.Progress)
+	if c.Faults.StepUpByRefresh {
+		return c.stepUpByRefresh(ctx, res, bt, stop)
+	}
 	if c.Profile == ProfileChatGPT {
 		c.mu.Lock()
 		reg, rt := c.reg, c.tok.RefreshToken
@@ -1062,4 +1066,55 @@ func (c *Client) assert(f url.Values, reg *registration) error {
 	f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
 	f.Set("client_assertion", s)
 	return nil
+}
+
+// rawCall POSTs one tools/call with token, outside the SDK session (the
+// server's scope check answers before the session matters).
+func (c *Client) rawCall(ctx context.Context, token, tool string) (int, http.Header, error) {
+	body := `{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}`
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.MCPURL(), strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := c.backend.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, resp.Header, nil
+}
+
+// stepUpByRefresh calls the admin tool, gets 403 insufficient_scope, and
+// answers it the wrong way: a refresh (which keeps the granted scope), then
+// the same call again.
+func (c *Client) stepUpByRefresh(ctx context.Context, res *Result, bt *bearerTransport, stop func(string, ...any) (*Result, error)) (*Result, error) {
+	c.mu.Lock()
+	reg, tok := c.reg, c.tok
+	c.mu.Unlock()
+	st, _, err := c.rawCall(ctx, tok.AccessToken, adminTool)
+	if err != nil {
+		return nil, err
+	}
+	if st != http.StatusForbidden {
+		return stop("the admin tool answered %d, not 403", st)
+	}
+	f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {reg.ClientID}}
+	if reg.Resource != "" {
+		f.Set("resource", reg.Resource)
+	}
+	nt, err := c.tokenRequest(ctx, reg.TokenEndpoint, f)
+	if err != nil {
+		return stop("refresh failed: %v", err)
+	}
+	bt.set(nt.AccessToken)
+	st, _, err = c.rawCall(ctx, nt.AccessToken, adminTool)
+	if err != nil {
+		return nil, err
+	}
+	return stop("the admin tool answered %d after a refresh: a refresh cannot add the scope", st)
 }

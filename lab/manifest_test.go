@@ -378,6 +378,17 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("want one jwt-bearer token request refused invalid_grant")
 			}
 		},
+		"stepup-by-refresh": func(t *testing.T, name string) {
+			refused := find(exs[name], func(ex mcptap.Exchange) bool {
+				return ex.Status == 403 && strings.Contains(ex.RespHeader.Get("WWW-Authenticate"), "insufficient_scope")
+			})
+			refreshes := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.ReqBody), "grant_type=refresh_token") && !strings.Contains(string(ex.ReqBody), "scope=")
+			})
+			if len(refused) != 2 || len(refreshes) != 1 || !(refused[0].Start.Before(refreshes[0].Start) && refreshes[0].Start.Before(refused[1].Start)) {
+				t.Errorf("want 403, a refresh without scope, 403; got %d refusals and %d refreshes", len(refused), len(refreshes))
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")

@@ -1,11 +1,15 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +30,9 @@ type ResourceFaults struct {
 	// Interstitial: the tunnel in front shows its browser warning page
 	// (ngrok's) to API clients on the metadata documents.
 	Interstitial bool
+	// AdminScope: a tools/call of the admin tool needs the scope "admin"
+	// too; without it the server answers 403 insufficient_scope (step-up).
+	AdminScope bool
 }
 
 // ResourceServer is the MCP server as an OAuth resource server.
@@ -131,6 +138,22 @@ func (rs *ResourceServer) requireBearer(next http.Handler) http.Handler {
 			http.Redirect(w, r, "/mcp/", http.StatusPermanentRedirect)
 			return
 		}
+		if rs.Faults.AdminScope && r.Method == http.MethodPost {
+			b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			var call struct {
+				Method string `json:"method"`
+				Params struct {
+					Name string `json:"name"`
+				} `json:"params"`
+			}
+			scope, _ := claims["scope"].(string)
+			if json.Unmarshal(b, &call) == nil && call.Method == "tools/call" && call.Params.Name == adminTool && !slices.Contains(strings.Fields(scope), "admin") {
+				w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q, resource_metadata=%q, error_description="the admin tool needs the admin scope"`, defaultScope+" admin", rs.prmURL()))
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope"})
+				return
+			}
+		}
 		sub, _ := claims.GetSubject()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), subjectKey{}, sub)))
 	})
@@ -227,3 +250,6 @@ func origin(u string) string {
 	}
 	return p.Scheme + "://" + p.Host
 }
+
+// adminTool is the tool the AdminScope fault guards.
+const adminTool = "admin_report"

@@ -136,6 +136,8 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{DPoPAsBearer: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDPoPSchemeMismatch}, Faults: clientFault}},
 		{Name: "id-jag-wrong-audience", Title: "The enterprise identity provider issued the ID-JAG for another authorization server", Profile: ProfileWorkload, IDJAG: true,
 			Client: ClientFaults{IDJAGAudience: "https://other-as.example"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAssertionRejected}, Faults: clientFault}},
+		{Name: "stepup-by-refresh", Title: "The server asks for the admin scope (403 insufficient_scope); the client refreshes its token instead of authorizing again, and is refused again", Profile: ProfileClaude,
+			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUpByRefresh: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPStepupByRefresh}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}
