@@ -72,6 +72,10 @@ type ClientFaults struct {
 	DPoPAsBearer     bool   // the workload sends its DPoP-bound token with the Bearer scheme
 	IDJAGAudience    string // the ID-JAG names this audience instead of the authorization server
 	StepUpByRefresh  bool   // answers 403 insufficient_scope with a refresh (which cannot add the scope) and retries
+	// StepUp answers 403 insufficient_scope with a new authorization: for
+	// the union of the granted and the required scopes ("union", as
+	// SEP-2350 says), or for the required scope alone ("replace").
+	StepUp string
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -85,7 +89,9 @@ type Client struct {
 
 	backend *http.Client
 	browser *browser
-	dpop    *dpopKey // the workload's DPoP key
+	// scopeAsked, when set, is the scope of the next authorize (a step-up).
+	scopeAsked string
+	dpop       *dpopKey // the workload's DPoP key
 	// CIMD: the client is identified by a client ID metadata document it
 	// serves on its callback host (no registration), and authenticates at
 	// the token endpoint with private_key_jwt, as ChatGPT's per-app
@@ -426,7 +432,7 @@ func (c *Client) newAttempt() (*attempt, string, error) {
 	v := url.Values{
 		"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {a.RedirectURI},
 		"state": {a.State}, "code_challenge": {s256(a.Verifier)}, "code_challenge_method": {"S256"},
-		"scope": {defaultScope},
+		"scope": {c.scope()},
 	}
 	if a.Resource != "" {
 		v.Set("resource", a.Resource)
@@ -857,6 +863,9 @@ wait:
 	if c.Faults.StepUpByRefresh {
 		return c.stepUpByRefresh(ctx, res, bt, stop)
 	}
+	if c.Faults.StepUp != "" {
+		return c.stepUp(ctx, res, stop)
+	}
 	if c.Profile == ProfileChatGPT {
 		c.mu.Lock()
 		reg, rt := c.reg, c.tok.RefreshToken
@@ -1117,4 +1126,75 @@ func (c *Client) stepUpByRefresh(ctx context.Context, res *Result, bt *bearerTra
 		return nil, err
 	}
 	return stop("the admin tool answered %d after a refresh: a refresh cannot add the scope", st)
+}
+
+// scope is what the next authorize asks for.
+func (c *Client) scope() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.scopeAsked != "" {
+		return c.scopeAsked
+	}
+	return defaultScope
+}
+
+// stepUp calls the admin tool, reads the scope the 403 asks for and
+// authorizes again (the IDE's consent is given already: AutoApprove), then
+// calls the tool with the new token.
+func (c *Client) stepUp(ctx context.Context, res *Result, stop func(string, ...any) (*Result, error)) (*Result, error) {
+	c.mu.Lock()
+	tok := c.tok
+	c.mu.Unlock()
+	st, hdr, err := c.rawCall(ctx, tok.AccessToken, adminTool)
+	if err != nil {
+		return nil, err
+	}
+	if st != http.StatusForbidden {
+		return stop("the admin tool answered %d, not 403", st)
+	}
+	required := challengeParam(hdr.Get("WWW-Authenticate"), "scope")
+	asked := required
+	if c.Faults.StepUp == "replace" {
+		// Only what the server asks for beyond what was granted.
+		asked = strings.TrimSpace(strings.ReplaceAll(" "+required+" ", " "+defaultScope+" ", " "))
+	}
+	c.mu.Lock()
+	c.scopeAsked = asked
+	c.mu.Unlock()
+	_, u, err := c.newAttempt()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.browser.open(ctx, u); err != nil {
+		return stop("step-up authorize: %v", err)
+	}
+	c.mu.Lock()
+	nt, ntErr := c.tok, c.tokErr
+	c.mu.Unlock()
+	if nt == nil || nt == tok {
+		return stop("step-up: no new token: %v", ntErr)
+	}
+	if st, _, err = c.rawCall(ctx, nt.AccessToken, adminTool); err != nil {
+		return nil, err
+	}
+	c.logf("after the step-up (scope %q) the admin tool answered %d", asked, st)
+	if st != http.StatusOK {
+		return stop("the admin tool answered %d after the step-up", st)
+	}
+	return res, nil
+}
+
+// challengeParam reads one auth-param of a WWW-Authenticate challenge.
+func challengeParam(h, name string) string {
+	i := strings.Index(h, name+"=")
+	if i < 0 {
+		return ""
+	}
+	v := h[i+len(name)+1:]
+	if strings.HasPrefix(v, `"`) {
+		v, _, _ = strings.Cut(v[1:], `"`)
+		return v
+	}
+	v, _, _ = strings.Cut(v, ",")
+	return strings.TrimSpace(v)
 }

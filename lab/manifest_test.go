@@ -389,6 +389,13 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want 403, a refresh without scope, 403; got %d refusals and %d refreshes", len(refused), len(refreshes))
 			}
 		},
+		"stepup-drops-scopes": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(ex.Target, "/authorize") && strings.Contains(ex.Target, "scope=admin&") || strings.HasSuffix(ex.Target, "scope=admin")
+			})) != 1 {
+				t.Error("no step-up authorize for admin alone")
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")
@@ -441,8 +448,17 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 					}
 					return
 				}
-				if len(tokenCalls(exs[name])) != 1 {
-					t.Errorf("%d token calls recorded, want 1", len(tokenCalls(exs[name])))
+				want := 1
+				if w.Scenario.Client.StepUp != "" {
+					want = 2 // the step-up's authorization has its own code
+					if len(find(exs[name], func(ex mcptap.Exchange) bool {
+						return strings.Contains(ex.Target, "/authorize") && strings.Contains(ex.Target, "scope=mcp%3Atools+admin")
+					})) != 1 {
+						t.Error("no step-up authorize for the union of the scopes")
+					}
+				}
+				if len(tokenCalls(exs[name])) != want {
+					t.Errorf("%d token calls recorded, want %d", len(tokenCalls(exs[name])), want)
 				}
 				return
 			}
@@ -452,7 +468,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" { // a race the winning instance survives
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

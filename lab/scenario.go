@@ -69,6 +69,8 @@ func Scenarios() []Scenario {
 		{Name: "healthy-vscode", Title: "VS Code-like IDE with a loopback callback, consent already given", Profile: ProfileVSCode, AutoApprove: true, Expect: ok},
 		{Name: "healthy-workload-dpop", Title: "An agent without a user: client_credentials after dynamic registration, a DPoP-bound token, MCP calls with DPoP proofs (no authorize, no state)", Profile: ProfileWorkload, Expect: ok},
 		{Name: "healthy-id-jag", Title: "An agent with an enterprise identity provider's ID-JAG: a jwt-bearer grant (no authorize, no state), a DPoP-bound token, MCP calls", Profile: ProfileWorkload, IDJAG: true, Expect: ok},
+		{Name: "healthy-stepup", Title: "The server asks for the admin scope (403 insufficient_scope); the IDE authorizes again for the union of its scopes and calls the tool", Profile: ProfileVSCode, AutoApprove: true,
+			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUp: "union"}, Expect: ok},
 		{Name: "healthy-cimd", Title: "A client identified by its client ID metadata document (private_key_jwt, inline JWKS), fetched by the authorization server; no registration", Profile: ProfileVSCode, AutoApprove: true, CIMD: true, Expect: ok},
 		{Name: "healthy-oauth-proxy", Title: "ChatGPT-like connector; the authorization server is an OAuth proxy to an inner identity provider", Profile: ProfileChatGPT, OAuthProxy: true, Expect: ok},
 
@@ -138,6 +140,8 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{IDJAGAudience: "https://other-as.example"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAssertionRejected}, Faults: clientFault}},
 		{Name: "stepup-by-refresh", Title: "The server asks for the admin scope (403 insufficient_scope); the client refreshes its token instead of authorizing again, and is refused again", Profile: ProfileClaude,
 			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUpByRefresh: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPStepupByRefresh}, Faults: clientFault}},
+		{Name: "stepup-drops-scopes", Title: "The server asks for the admin scope; the IDE authorizes again for admin alone, dropping the scope it had", Profile: ProfileVSCode, AutoApprove: true,
+			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUp: "replace"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPScopeNotAccumulated}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}
