@@ -175,6 +175,7 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		fails    map[string]mcptap.RuleID // line -> rule ("" = not reached because of another line)
 	}{
 		{"no-challenge", "claude", map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryNoChallenge}},
+		{"lazy-auth", "claude", map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryLazyAuth}},
 		{"no-s256", "chatgpt", map[string]mcptap.RuleID{"pkce": mcptap.RuleDiscoveryNoPKCES256}},
 		{"issuer-trailing-slash", "claude", map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}},
 		{"prm-internal-origin", "chatgpt", map[string]mcptap.RuleID{"resource": mcptap.RuleDiscoveryResourceMismatch}},

@@ -396,6 +396,17 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("no step-up authorize for admin alone")
 			}
 		},
+		"lazy-auth": func(t *testing.T, name string) {
+			open := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && ex.ReqHeader.Get("Authorization") == "" && ex.Status == 200 && strings.Contains(string(ex.ReqBody), `"initialize"`)
+			})
+			refused := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && ex.ReqHeader.Get("Authorization") == "" && ex.Status == 401 && strings.Contains(string(ex.ReqBody), `"tools/call"`)
+			})
+			if len(open) != 1 || len(refused) != 1 {
+				t.Errorf("want initialize let in and tools/call refused without a token: %d, %d", len(open), len(refused))
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")
@@ -468,7 +479,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "lazy-auth" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

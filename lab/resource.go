@@ -33,6 +33,9 @@ type ResourceFaults struct {
 	// AdminScope: a tools/call of the admin tool needs the scope "admin"
 	// too; without it the server answers 403 insufficient_scope (step-up).
 	AdminScope bool
+	// LazyAuth: initialize is answered without a token (and a session
+	// starts); only the later calls ask for one.
+	LazyAuth bool
 }
 
 // ResourceServer is the MCP server as an OAuth resource server.
@@ -110,6 +113,15 @@ func (rs *ResourceServer) requireBearer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		if (scheme != "Bearer" && scheme != "DPoP") || tok == "" {
+			if rs.Faults.LazyAuth && r.Method == http.MethodPost {
+				b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+				r.Body = io.NopCloser(bytes.NewReader(b))
+				if bytes.Contains(b, []byte(`"method":"initialize"`)) {
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprintf(w, `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"mcptap-lab","version":"1.0.0"}}}`)
+					return
+				}
+			}
 			rs.challenge(w, "")
 			return
 		}

@@ -142,6 +142,8 @@ func Scenarios() []Scenario {
 			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUpByRefresh: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPStepupByRefresh}, Faults: clientFault}},
 		{Name: "stepup-drops-scopes", Title: "The server asks for the admin scope; the IDE authorizes again for admin alone, dropping the scope it had", Profile: ProfileVSCode, AutoApprove: true,
 			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUp: "replace"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPScopeNotAccumulated}, Faults: clientFault}},
+		{Name: "lazy-auth", Title: "The server answers initialize without a token and asks for one only on the tool call", Profile: ProfileClaude,
+			Server: ResourceFaults{LazyAuth: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryLazyAuth}, Faults: serverFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}
