@@ -75,7 +75,8 @@ type ClientFaults struct {
 	// StepUp answers 403 insufficient_scope with a new authorization: for
 	// the union of the granted and the required scopes ("union", as
 	// SEP-2350 says), or for the required scope alone ("replace").
-	StepUp string
+	StepUp           string
+	NoProtocolHeader bool // MCP requests after initialize leave out MCP-Protocol-Version
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -818,7 +819,7 @@ func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...a
 		}
 		return stop("initialize without the bearer answered %d", st)
 	}
-	bt := &bearerTransport{base: c.backend.Transport, dpop: c.dpop, acceptJSONOnly: c.Faults.AcceptJSONOnly, dpopAsBearer: c.Faults.DPoPAsBearer}
+	bt := &bearerTransport{base: c.backend.Transport, dpop: c.dpop, acceptJSONOnly: c.Faults.AcceptJSONOnly, dpopAsBearer: c.Faults.DPoPAsBearer, noVersion: c.Faults.NoProtocolHeader}
 	c.mu.Lock()
 	bt.token = c.tok.AccessToken
 	c.mu.Unlock()
@@ -930,7 +931,7 @@ type bearerTransport struct {
 	token string
 	dpop  *dpopKey // set: the token is DPoP-bound; each request carries a proof
 	// Faults: Accept without text/event-stream; a DPoP-bound token as Bearer.
-	acceptJSONOnly, dpopAsBearer bool
+	acceptJSONOnly, dpopAsBearer, noVersion bool
 }
 
 func (b *bearerTransport) set(t string) { b.mu.Lock(); b.token = t; b.mu.Unlock() }
@@ -942,6 +943,9 @@ func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	if b.acceptJSONOnly && r.Method == http.MethodPost {
 		r.Header.Set("Accept", "application/json")
+	}
+	if b.noVersion {
+		r.Header.Del("Mcp-Protocol-Version")
 	}
 	if b.dpop == nil || b.dpopAsBearer {
 		r.Header.Set("Authorization", "Bearer "+t)

@@ -407,6 +407,15 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize let in and tools/call refused without a token: %d, %d", len(open), len(refused))
 			}
 		},
+		"protocol-header-missing": func(t *testing.T, name string) {
+			without := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && ex.ReqHeader.Get("Authorization") != "" && ex.ReqHeader.Get("Mcp-Protocol-Version") == "" &&
+					!strings.Contains(string(ex.ReqBody), `"initialize"`) && ex.Status < 300
+			})
+			if len(without) == 0 {
+				t.Error("no authenticated call after initialize without MCP-Protocol-Version")
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")
@@ -479,7 +488,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "lazy-auth" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

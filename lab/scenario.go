@@ -144,6 +144,8 @@ func Scenarios() []Scenario {
 			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUp: "replace"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPScopeNotAccumulated}, Faults: clientFault}},
 		{Name: "lazy-auth", Title: "The server answers initialize without a token and asks for one only on the tool call", Profile: ProfileClaude,
 			Server: ResourceFaults{LazyAuth: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryLazyAuth}, Faults: serverFault}},
+		{Name: "protocol-header-missing", Title: "After initialize negotiated 2025-11-25 the client leaves MCP-Protocol-Version out of its requests", Profile: ProfileVSCode, AutoApprove: true,
+			Client: ClientFaults{NoProtocolHeader: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPProtocolVersionHeaderMissing}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}
