@@ -52,6 +52,7 @@ type ASFaults struct {
 	ErrorRedirect string
 	NoIss         bool // iss advertised in the metadata, left out of the authorization responses
 	MaxClients    int  // registrations beyond this many answer 429 (a quota)
+	DPoPNonce     bool // the token endpoint requires its DPoP-Nonce in proofs (RFC 9449 §8)
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -79,6 +80,7 @@ type AuthServer struct {
 	inner    map[string]*authRequest // inner state -> the client's request (proxy mode)
 	codes    map[string]*grant
 	refreshT map[string]*grant
+	nonce    string // the DPoP nonce (Faults.DPoPNonce)
 }
 
 // Upstream is the inner identity provider an OAuth proxy hands users to.
@@ -615,6 +617,16 @@ func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// dpopNonce is the token endpoint's current DPoP nonce (one per server).
+func (as *AuthServer) dpopNonce() string {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if as.nonce == "" {
+		as.nonce = randB64URL(16)
+	}
+	return as.nonce
+}
+
 // bindDPoP binds g's tokens to the key of the request's DPoP proof, if it
 // carries one; false (answered) when the proof is bad.
 func (as *AuthServer) bindDPoP(w http.ResponseWriter, r *http.Request, g *grant) bool {
@@ -622,9 +634,14 @@ func (as *AuthServer) bindDPoP(w http.ResponseWriter, r *http.Request, g *grant)
 	if proof == "" {
 		return true
 	}
-	jkt, err := verifyDPoP(proof, http.MethodPost, as.Issuer()+tokenEndpointPath, "")
+	jkt, nonce, err := verifyDPoPNonce(proof, http.MethodPost, as.Issuer()+tokenEndpointPath, "")
 	if err != nil {
 		oauthError(w, http.StatusBadRequest, "invalid_dpop_proof", err.Error())
+		return false
+	}
+	if as.Faults.DPoPNonce && nonce != as.dpopNonce() {
+		w.Header().Set("DPoP-Nonce", as.dpopNonce())
+		oauthError(w, http.StatusBadRequest, "use_dpop_nonce", "Authorization server requires nonce in DPoP proof")
 		return false
 	}
 	g.jkt = jkt

@@ -77,6 +77,7 @@ type ClientFaults struct {
 	// SEP-2350 says), or for the required scope alone ("replace").
 	StepUp           string
 	NoProtocolHeader bool // MCP requests after initialize leave out MCP-Protocol-Version
+	IgnoreDPoPNonce  bool // retries a use_dpop_nonce refusal without the nonce it was given
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -1038,25 +1039,41 @@ func (c *Client) runWorkload(ctx context.Context, res *Result, stop func(string,
 		f.Set("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
 		f.Set("assertion", jag)
 	}
-	proof, err := key.proof(http.MethodPost, reg.TokenEndpoint, "")
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, reg.TokenEndpoint, strings.NewReader(f.Encode()))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("DPoP", proof)
-	resp, err := c.backend.Do(req)
-	if err != nil {
-		return stop("token endpoint: %v", err)
-	}
-	defer resp.Body.Close()
+	// A server may answer use_dpop_nonce with the nonce to put in the next
+	// proof: a client tries again with it (three tries in all).
 	var t tokenSet
-	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&t) != nil || t.AccessToken == "" || t.TokenType != "DPoP" {
-		return stop("no DPoP-bound token: token endpoint answered %d (token_type %q)", resp.StatusCode, t.TokenType)
+	nonce := ""
+	for try := 0; ; try++ {
+		proof, err := key.proofWithNonce(http.MethodPost, reg.TokenEndpoint, "", nonce)
+		if err != nil {
+			return nil, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, reg.TokenEndpoint, strings.NewReader(f.Encode()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("DPoP", proof)
+		resp, err := c.backend.Do(req)
+		if err != nil {
+			return stop("token endpoint: %v", err)
+		}
+		var e struct {
+			Error string `json:"error"`
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusBadRequest && json.Unmarshal(body, &e) == nil && e.Error == "use_dpop_nonce" && try < 2 {
+			if !c.Faults.IgnoreDPoPNonce {
+				nonce = resp.Header.Get("DPoP-Nonce")
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &t) != nil || t.AccessToken == "" || t.TokenType != "DPoP" {
+			return stop("no DPoP-bound token: token endpoint answered %d (token_type %q)", resp.StatusCode, t.TokenType)
+		}
+		break
 	}
 	c.logf("token endpoint issued a DPoP-bound access token")
 	c.setToken(&t, nil)

@@ -39,7 +39,15 @@ func (k *dpopKey) jwk() map[string]any {
 // proof is a DPoP proof for method and u (its query and fragment are not
 // part of htu); accessToken, when set, goes in as ath.
 func (k *dpopKey) proof(method, u, accessToken string) (string, error) {
+	return k.proofWithNonce(method, u, accessToken, "")
+}
+
+// proofWithNonce is proof with the server's DPoP-Nonce (RFC 9449 §8).
+func (k *dpopKey) proofWithNonce(method, u, accessToken, nonce string) (string, error) {
 	claims := jwt.MapClaims{"htm": method, "htu": u, "iat": time.Now().Unix(), "jti": randHex(12)}
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		claims["ath"] = b64(sum[:])
@@ -66,6 +74,12 @@ func thumbprint(x, y string) string {
 // method, URL, age and, when accessToken is set, its ath; it returns the
 // key's thumbprint.
 func verifyDPoP(proof, method, u, accessToken string) (string, error) {
+	jkt, _, err := verifyDPoPNonce(proof, method, u, accessToken)
+	return jkt, err
+}
+
+// verifyDPoPNonce is verifyDPoP that also returns the proof's nonce claim.
+func verifyDPoPNonce(proof, method, u, accessToken string) (string, string, error) {
 	var jkt string
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(proof, claims, func(t *jwt.Token) (any, error) {
@@ -87,19 +101,20 @@ func verifyDPoP(proof, method, u, accessToken string) (string, error) {
 		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, xb...), yb...))
 	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuedAt())
 	if err != nil {
-		return "", fmt.Errorf("DPoP proof: %w", err)
+		return "", "", fmt.Errorf("DPoP proof: %w", err)
 	}
 	if claims["htm"] != method || claims["htu"] != u {
-		return "", fmt.Errorf("DPoP proof is for %v %v, not %s %s", claims["htm"], claims["htu"], method, u)
+		return "", "", fmt.Errorf("DPoP proof is for %v %v, not %s %s", claims["htm"], claims["htu"], method, u)
 	}
 	if iat, err := claims.GetIssuedAt(); err != nil || iat == nil || time.Since(iat.Time) > 5*time.Minute {
-		return "", errors.New("DPoP proof too old")
+		return "", "", errors.New("DPoP proof too old")
 	}
 	if accessToken != "" {
 		sum := sha256.Sum256([]byte(accessToken))
 		if claims["ath"] != b64(sum[:]) {
-			return "", errors.New("DPoP proof's ath is not the access token's hash")
+			return "", "", errors.New("DPoP proof's ath is not the access token's hash")
 		}
 	}
-	return jkt, nil
+	nonce, _ := claims["nonce"].(string)
+	return jkt, nonce, nil
 }

@@ -416,6 +416,13 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("no authenticated call after initialize without MCP-Protocol-Version")
 			}
 		},
+		"dpop-nonce-ignored": func(t *testing.T, name string) {
+			if n := len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.RespBody), "use_dpop_nonce") && ex.RespHeader.Get("DPoP-Nonce") != ""
+			})); n != 3 {
+				t.Errorf("%d nonce challenges, want 3", n)
+			}
+		},
 		"mcp-redirect": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/mcp" && ex.Status == 308 })) == 0 {
 				t.Error("no 308 on /mcp")
@@ -463,7 +470,11 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 					calls := find(exs[name], func(ex mcptap.Exchange) bool {
 						return strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "DPoP ") && ex.ReqHeader.Get("DPoP") != "" && ex.Status == 200
 					})
-					if len(cc) != 1 || len(calls) == 0 || len(find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize") })) != 0 {
+					want := 1
+					if w.Scenario.AS.DPoPNonce {
+						want = 2 // the first proof is refused with use_dpop_nonce, the second carries it
+					}
+					if len(cc) != 1 || len(calls) == 0 || len(find(exs[name], func(ex mcptap.Exchange) bool { return ex.ReqHeader.Get("DPoP") != "" && path(ex) == tokenEndpointPath })) != want || len(find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize") })) != 0 {
 						t.Errorf("workload: %d DPoP client_credentials calls, %d DPoP MCP calls", len(cc), len(calls))
 					}
 					return

@@ -71,6 +71,8 @@ func Scenarios() []Scenario {
 		{Name: "healthy-id-jag", Title: "An agent with an enterprise identity provider's ID-JAG: a jwt-bearer grant (no authorize, no state), a DPoP-bound token, MCP calls", Profile: ProfileWorkload, IDJAG: true, Expect: ok},
 		{Name: "healthy-stepup", Title: "The server asks for the admin scope (403 insufficient_scope); the IDE authorizes again for the union of its scopes and calls the tool", Profile: ProfileVSCode, AutoApprove: true,
 			Server: ResourceFaults{AdminScope: true}, Client: ClientFaults{StepUp: "union"}, Expect: ok},
+		{Name: "healthy-dpop-nonce", Title: "The token endpoint asks for its DPoP nonce once; the workload puts it in its next proof", Profile: ProfileWorkload,
+			AS: ASFaults{DPoPNonce: true}, Expect: ok},
 		{Name: "healthy-cimd", Title: "A client identified by its client ID metadata document (private_key_jwt, inline JWKS), fetched by the authorization server; no registration", Profile: ProfileVSCode, AutoApprove: true, CIMD: true, Expect: ok},
 		{Name: "healthy-oauth-proxy", Title: "ChatGPT-like connector; the authorization server is an OAuth proxy to an inner identity provider", Profile: ProfileChatGPT, OAuthProxy: true, Expect: ok},
 
@@ -146,6 +148,8 @@ func Scenarios() []Scenario {
 			Server: ResourceFaults{LazyAuth: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryLazyAuth}, Faults: serverFault}},
 		{Name: "protocol-header-missing", Title: "After initialize negotiated 2025-11-25 the client leaves MCP-Protocol-Version out of its requests", Profile: ProfileVSCode, AutoApprove: true,
 			Client: ClientFaults{NoProtocolHeader: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPProtocolVersionHeaderMissing}, Faults: clientFault}},
+		{Name: "dpop-nonce-ignored", Title: "The token endpoint asks for its DPoP nonce; the workload retries without it until it gives up", Profile: ProfileWorkload,
+			AS: ASFaults{DPoPNonce: true}, Client: ClientFaults{IgnoreDPoPNonce: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDPoPNonceLoop}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}

@@ -773,6 +773,16 @@ func TestHealthyGrantsWithoutState(t *testing.T) {
 		"jwt-bearer (ID-JAG)": custom("", assertionGrant("urn:ietf:params:oauth:grant-type:jwt-bearer", 200, okToken("Bearer"), "https://mcp.example.com", false)),
 		"client_credentials":  custom("", assertionGrant("client_credentials", 200, okToken("Bearer"), "", false)),
 		"DPoP":                custom("", assertionGrant("client_credentials", 200, okToken("DPoP"), "", true)),
+		"a DPoP nonce challenge, then the token (one attempt)": custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
+			b.Do("GET", "https://mcp.example.com/.well-known/oauth-authorization-server", 200).JSON(asMeta)
+			b.Do("POST", "https://mcp.example.com/token", 400).H("DPoP", jwtOf(`{"jti":"1"}`)).Form("grant_type=client_credentials", "client_id=svc-1", "client_secret=x").
+				RH("DPoP-Nonce", "n-1").JSON(`{"error":"use_dpop_nonce"}`)
+			b.Do("POST", "https://mcp.example.com/token", 200).H("DPoP", jwtOf(`{"jti":"2","nonce":"n-1"}`)).Form("grant_type=client_credentials", "client_id=svc-1", "client_secret=x").
+				JSON(okToken("DPoP"))
+			e := mcpCall(b, "DPoP", accessJWT, 200, "tools/list")
+			e.H("DPoP", jwtOf(`{"jti":"3","ath":"x"}`))
+			e.JSON(`{"jsonrpc":"2.0","id":9,"result":{"tools":[]}}`)
+		}),
 		"client_credentials after discovery and registration": custom("", func(b *oauthtest.Builder) {
 			b.Mode = mcptap.ModeReverse
 			b.Do("POST", "https://mcp.example.com/mcp", 401).Body("application/json", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`).

@@ -82,13 +82,23 @@ func (t *Tracker) place(x *exInfo) {
 				g.inner.tokens = append(g.inner.tokens, x)
 				return
 			}
-			f = t.newFlow(x)
 			if isAssertionGrant(x) {
 				// A grant without an authorize (client_credentials,
-				// jwt-bearer): the attempt starts at its discovery and
-				// registration, keyed by client and grant.
-				t.setClient(f, tokenClientID(x))
-				t.attachPending(f, x)
+				// jwt-bearer) is keyed by client and grant: a retry (a DPoP
+				// nonce, a refused assertion) joins the attempt until it
+				// got its token; a new attempt starts at its discovery and
+				// registration.
+				key := tokenClientID(x) + "|" + x.form.Get("grant_type")
+				if g := t.byGrant[key]; g != nil && g.tokenOK == nil {
+					f = g
+				} else {
+					f = t.newFlow(x)
+					t.setClient(f, tokenClientID(x))
+					t.attachPending(f, x)
+					t.byGrant[key] = f
+				}
+			} else {
+				f = t.newFlow(x)
 			}
 		}
 		x.flow = f

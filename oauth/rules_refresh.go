@@ -123,8 +123,8 @@ func ruleRefreshResourceDrift(t *Tracker, f *flow) []hit {
 }
 
 func ruleAssertionRejected(t *Tracker, x *exInfo) []hit {
-	if x.kind != mcptap.HopToken || !isAssertionGrant(x) || x.status() < 400 || !t.complete(x) {
-		return nil
+	if x.kind != mcptap.HopToken || !isAssertionGrant(x) || x.status() < 400 || !t.complete(x) || isNonceChallenge(x) {
+		return nil // a DPoP nonce challenge is the protocol, not a refusal (dpop.nonce-loop judges repeats)
 	}
 	gt := x.form.Get("grant_type")
 	e := tokenError(x)

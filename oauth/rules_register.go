@@ -116,15 +116,16 @@ func ruleRegisterBadResponse(t *Tracker, x *exInfo) []hit {
 	return []hit{{detail: "Registration succeeded but " + strings.Join(why, "; ") + ". Strict clients (those that check the status or compare the echoed metadata) stop here.", evidence: evs}}
 }
 
-// registrationKey is the client metadata a registration asked for, as one
-// string: the same client registering again sends the same.
+// registrationKey is the registration endpoint and the client metadata a
+// registration asked for, as one string: the same client registering again
+// at the same authorization server sends the same.
 func registrationKey(x *exInfo) string {
 	m := jsonObject(x.ex.ReqBody)
 	if m == nil {
 		return ""
 	}
 	b, _ := json.Marshal(m) // map keys sorted: the same metadata in any order
-	return string(b)
+	return x.key + " " + string(b)
 }
 
 func ruleRegisterChurn(t *Tracker, x *exInfo) []hit {

@@ -91,6 +91,7 @@ type Tracker struct {
 	scopeRefused map[string][]*flow   // client_id -> attempts whose MCP call was refused insufficient_scope, in order
 	asmByAuthEP  map[string]*exInfo   // endpointKey of an authorization_endpoint -> the latest metadata naming it
 	byClient     map[string][]*flow   // client_id -> the flows that use it
+	byGrant      map[string]*flow     // client_id|grant_type -> the latest attempt of a grant without an authorize
 	attempts     map[string]int       // redirect_uri base -> authorize attempts seen
 	links        map[string]*exInfo   // link initiations waiting for their authorize, by linkKey
 	mcpEP        map[string]bool      // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
@@ -158,6 +159,7 @@ func NewTracker(opts Options) *Tracker {
 		scopeRefused:     map[string][]*flow{},
 		asmByAuthEP:      map[string]*exInfo{},
 		byClient:         map[string][]*flow{},
+		byGrant:          map[string]*flow{},
 		attempts:         map[string]int{},
 		findings:         map[string]*mcptap.Finding{},
 		byAnchor:         map[string][]*mcptap.Finding{},
