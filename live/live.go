@@ -115,24 +115,8 @@ func Start(cfg Config) (*Capture, error) {
 	if err != nil {
 		log.Warn("other mcptap commands cannot read this database until the capture stops", "err", err)
 	}
-	n := cfg.RecorderBuffer
-	if n <= 0 {
-		n = DefaultRecorderBuffer
-	}
-	sub := broker.Subscribe("recorder", n)
-	c := &Capture{
-		store:   cfg.Store,
-		session: sess,
-		broker:  broker,
-		sub:     sub,
-		writer: cfg.Store.RecordWith(sub.C, func(err error, lost int) {
-			log.Error("recording failed: exchanges lost", "lost", lost, "err", err)
-		}),
-		proxy:   p,
-		browser: fw,
-		log:     log,
-		reads:   reads,
-	}
+	c := recording(cfg.Store, sess, broker, log, cfg.RecorderBuffer)
+	c.proxy, c.browser, c.reads = p, fw, reads
 	p.Serve()
 	if fw != nil {
 		fw.Serve()
@@ -179,14 +163,22 @@ func StartClient(cfg ClientConfig) (*Capture, *proxy.Transport, error) {
 	if err := cfg.Store.CreateSession(sess); err != nil {
 		return nil, nil, fmt.Errorf("live: %w", err)
 	}
-	sub := broker.Subscribe("recorder", DefaultRecorderBuffer)
-	c := &Capture{
-		store: cfg.Store, session: sess, broker: broker, sub: sub, log: log,
-		writer: cfg.Store.RecordWith(sub.C, func(err error, lost int) {
-			log.Error("recording failed: exchanges lost", "lost", lost, "err", err)
-		}),
-	}
+	c := recording(cfg.Store, sess, broker, log, 0)
 	return c, &proxy.Transport{Base: base, BodyCap: cfg.BodyCap, Publish: broker.Publish, Session: sess.ID}, nil
+}
+
+// recording subscribes the store's recorder to broker for a session already
+// created: the part every kind of capture shares. buffer 0 means
+// DefaultRecorderBuffer.
+func recording(store *recorder.Store, sess mcptap.Session, broker *mcptap.Broker, log *slog.Logger, buffer int) *Capture {
+	if buffer <= 0 {
+		buffer = DefaultRecorderBuffer
+	}
+	sub := broker.Subscribe("recorder", buffer)
+	return &Capture{store: store, session: sess, broker: broker, sub: sub, log: log,
+		writer: store.RecordWith(sub.C, func(err error, lost int) {
+			log.Error("recording failed: exchanges lost", "lost", lost, "err", err)
+		})}
 }
 
 // withSettings returns a copy of s with the proxy's settings added where the
