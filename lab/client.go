@@ -596,7 +596,16 @@ func (c *Client) probe(ctx context.Context) (string, error) {
 }
 
 func (c *Client) rawInitialize(ctx context.Context, bearer string) (int, http.Header, string, error) {
-	body := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"` + string(c.Profile) + `-lab","version":"1.0.0"}}}`
+	st, h, b, err := c.rawPost(ctx, bearer, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"`+string(c.Profile)+`-lab","version":"1.0.0"}}}`)
+	if err != nil {
+		return 0, nil, "", fmt.Errorf("initialize: %w", err)
+	}
+	return st, h, b, nil
+}
+
+// rawPost sends one JSON-RPC message to the MCP endpoint outside the SDK
+// (with bearer, when set) and reads the answer.
+func (c *Client) rawPost(ctx context.Context, bearer, body string) (int, http.Header, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.MCPURL(), strings.NewReader(body))
 	if err != nil {
 		return 0, nil, "", err
@@ -609,7 +618,7 @@ func (c *Client) rawInitialize(ctx context.Context, bearer string) (int, http.He
 	}
 	resp, err := c.backend.Do(req)
 	if err != nil {
-		return 0, nil, "", fmt.Errorf("initialize: %w", err)
+		return 0, nil, "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -617,23 +626,7 @@ func (c *Client) rawInitialize(ctx context.Context, bearer string) (int, http.He
 }
 
 // resourceMetadataParam pulls resource_metadata out of a Bearer challenge.
-func resourceMetadataParam(h string) string {
-	i := strings.Index(h, "resource_metadata=")
-	if i < 0 {
-		return ""
-	}
-	v := h[i+len("resource_metadata="):]
-	if strings.HasPrefix(v, `"`) {
-		if j := strings.Index(v[1:], `"`); j >= 0 {
-			return v[1 : 1+j]
-		}
-		return ""
-	}
-	if j := strings.IndexAny(v, ", "); j >= 0 {
-		v = v[:j]
-	}
-	return v
-}
+func resourceMetadataParam(h string) string { return challengeParam(h, "resource_metadata") }
 
 func (c *Client) getJSON(ctx context.Context, u string, v any) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -1111,24 +1104,8 @@ func (c *Client) assert(f url.Values, reg *registration) error {
 // rawCall POSTs one tools/call with token, outside the SDK session (the
 // server's scope check answers before the session matters).
 func (c *Client) rawCall(ctx context.Context, token, tool string) (int, http.Header, error) {
-	body := `{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}`
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.MCPURL(), strings.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.backend.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, resp.Header, nil
+	st, h, _, err := c.rawPost(ctx, token, `{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"name":"`+tool+`","arguments":{}}}`)
+	return st, h, err
 }
 
 // stepUpByRefresh calls the admin tool, gets 403 insufficient_scope, and
@@ -1225,7 +1202,10 @@ func challengeParam(h, name string) string {
 	}
 	v := h[i+len(name)+1:]
 	if strings.HasPrefix(v, `"`) {
-		v, _, _ = strings.Cut(v[1:], `"`)
+		v, _, ok := strings.Cut(v[1:], `"`)
+		if !ok {
+			return "" // unterminated: no value
+		}
 		return v
 	}
 	v, _, _ = strings.Cut(v, ",")
