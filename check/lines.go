@@ -11,7 +11,6 @@ import (
 
 // own is a conclusion only check can draw: a check.* rule of the catalogue.
 type own struct {
-	rule     mcptap.RuleID
 	severity mcptap.Severity
 	fault    mcptap.Fault
 	fix      string
@@ -19,17 +18,17 @@ type own struct {
 
 // checkRules are the check.* rules (docs/FINDINGS.md, "check").
 var checkRules = map[mcptap.RuleID]own{
-	mcptap.RuleCheckHTTPS: {mcptap.RuleCheckHTTPS, mcptap.SevError, mcptap.FaultServer,
+	mcptap.RuleCheckHTTPS: {mcptap.SevError, mcptap.FaultServer,
 		"Serve the MCP endpoint over https at a public host (a tunnel: ngrok, cloudflared); cloud platforms connect from their own servers."},
-	mcptap.RuleCheckNotProtected: {mcptap.RuleCheckNotProtected, mcptap.SevInfo, mcptap.FaultServer,
+	mcptap.RuleCheckNotProtected: {mcptap.SevInfo, mcptap.FaultServer,
 		"Nothing to fix if the server is meant to be public; otherwise answer unauthenticated requests with 401 and a WWW-Authenticate challenge."},
-	mcptap.RuleCheckRegistrationUnreachable: {mcptap.RuleCheckRegistrationUnreachable, mcptap.SevError, mcptap.FaultAuthServer,
+	mcptap.RuleCheckRegistrationUnreachable: {mcptap.SevError, mcptap.FaultAuthServer,
 		"Serve the registration_endpoint the metadata names (POST, application/json), or remove it from the metadata and offer client ID metadata documents."},
-	mcptap.RuleCheckCIMDNotAccepted: {mcptap.RuleCheckCIMDNotAccepted, mcptap.SevError, mcptap.FaultAuthServer,
+	mcptap.RuleCheckCIMDNotAccepted: {mcptap.SevError, mcptap.FaultAuthServer,
 		"Advertise client_id_metadata_document_supported: true and accept the platform's auth method (none for public clients; private_key_jwt for ChatGPT's per-app documents)."},
-	mcptap.RuleCheckIssForStableRedirect: {mcptap.RuleCheckIssForStableRedirect, mcptap.SevWarning, mcptap.FaultAuthServer,
+	mcptap.RuleCheckIssForStableRedirect: {mcptap.SevWarning, mcptap.FaultAuthServer,
 		"Send iss in authorization responses (RFC 9207) and advertise authorization_response_iss_parameter_supported: true; until then allow-list each connector's https://chatgpt.com/connector/oauth/{id} callback."},
-	mcptap.RuleCheckAuthorizeRefused: {mcptap.RuleCheckAuthorizeRefused, mcptap.SevError, mcptap.FaultAuthServer,
+	mcptap.RuleCheckAuthorizeRefused: {mcptap.SevError, mcptap.FaultAuthServer,
 		"Read the answer's body: the authorization server refuses the platform's authorize request (client, redirect_uri, resource or scope) before any login."},
 }
 

@@ -190,26 +190,24 @@ func (t *Tracker) relate(r *ruleDef, x *exInfo, f *flow, hs []hit) []hit {
 			break
 		}
 	}
-	{
-		for _, id := range r.SidedBy {
-			c := ruleByID(id)
-			if chs := t.hitsOf(id, x, f); len(chs) > 0 {
-				for i := range hs {
-					hs[i].fault = c.Fault
-					if chs[0].fault != "" {
-						hs[i].fault = chs[0].fault
-					}
-					hs[i].detail += " " + c.Title + ": " + chs[0].detail
+	for _, id := range r.SidedBy {
+		c := ruleByID(id)
+		if chs := t.hitsOf(id, x, f); len(chs) > 0 {
+			for i := range hs {
+				hs[i].fault = c.Fault
+				if chs[0].fault != "" {
+					hs[i].fault = chs[0].fault
 				}
-				break
+				hs[i].detail += " " + c.Title + ": " + chs[0].detail
 			}
+			break
 		}
+	}
+	if cause == nil {
+		return hs
 	}
 	for i := range hs {
 		h := &hs[i]
-		if cause == nil {
-			continue
-		}
 		if h.aloneFrom > 0 && h.aloneFrom <= len(h.detail) {
 			h.detail = h.detail[:h.aloneFrom]
 		}

@@ -174,8 +174,6 @@ func (x *exInfo) respBodyUnrecorded() bool { return x.ex.RespTruncated }
 // that was recorded but is not there to compare.
 func isRedacted(v string) bool { return strings.Contains(v, "‹redacted:") }
 
-func equalFold(a, b string) bool { return strings.EqualFold(a, b) }
-
 func containsFold(s, sub string) bool {
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }

@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 
@@ -120,107 +119,4 @@ func ruleRefreshResourceDrift(t *Tracker, f *flow) []hit {
 			evidence: []mcptap.Evidence{ev(r, "form.resource", f.resource, showAbsent(got, ok), "")}}}
 	}
 	return nil
-}
-
-func ruleAssertionRejected(t *Tracker, x *exInfo) []hit {
-	if x.kind != mcptap.HopToken || !isAssertionGrant(x) || x.status() < 400 || !t.complete(x) || isNonceChallenge(x) {
-		return nil // a DPoP nonce challenge is the protocol, not a refusal (dpop.nonce-loop judges repeats)
-	}
-	gt := x.form.Get("grant_type")
-	e := tokenError(x)
-	d := fmt.Sprintf("The %s token request was refused: %d %s.", gt, x.status(), truncate(string(x.ex.RespBody), 120))
-	fault := mcptap.FaultAuthServer
-	var evs []mcptap.Evidence
-	if a := x.form.Get("assertion"); a != "" {
-		jt := DecodeJWT(a)
-		if jt.Kind == "jwt" && jt.Claims != nil {
-			aud := jt.Audience()
-			var issuers []string
-			for _, m := range t.asms {
-				if m.asm != nil {
-					issuers = append(issuers, m.asm.Issuer)
-				}
-			}
-			audOK := len(issuers) == 0
-			for _, i := range issuers {
-				audOK = audOK || contains(aud, i)
-			}
-			if !audOK {
-				d += fmt.Sprintf(" The assertion's aud %v is not this authorization server's issuer %v.", aud, issuers)
-				evs = append(evs, ev(x, "assertion.aud", fmt.Sprint(issuers), fmt.Sprint(aud), ""))
-				fault = mcptap.FaultClient
-			}
-			if c, ok := jt.Claims["client_id"].(string); ok && c != "" && x.form.Get("client_id") != "" && c != x.form.Get("client_id") {
-				d += fmt.Sprintf(" Its client_id claim %q is not the authenticated client %q.", c, x.form.Get("client_id"))
-				evs = append(evs, ev(x, "assertion.client_id", x.form.Get("client_id"), c, ""))
-				fault = mcptap.FaultClient
-			}
-			if exp, ok := jt.Time("exp"); ok && exp.Before(x.at()) {
-				d += fmt.Sprintf(" It expired at %s, before the request.", exp.Format("15:04:05"))
-				evs = append(evs, ev(x, "assertion.exp", "after "+x.at().Format("15:04:05"), exp.Format("15:04:05"), ""))
-				fault = mcptap.FaultClient
-			}
-			if r, ok := jt.Claims["resource"].(string); ok && x.form.Get("resource") != "" && r != x.form.Get("resource") {
-				d += fmt.Sprintf(" Its resource claim %q differs from the request's resource %q.", r, x.form.Get("resource"))
-				evs = append(evs, ev(x, "assertion.resource", x.form.Get("resource"), r, ""))
-				fault = mcptap.FaultClient
-			}
-		} else if isRedacted(a) {
-			d += " The assertion is redacted in this recording: its claims were not checked."
-		}
-	}
-	if len(evs) == 0 {
-		evs = append(evs, ev(x, "body.error", "an access token", orNone(e), ""))
-		if e == "invalid_client" || e == "unauthorized_client" {
-			d += " The claims that can be read are consistent: the authorization server does not accept this client for this grant (its policy or its trust in the identity provider)."
-		}
-	}
-	return []hit{{fault: fault, detail: d, evidence: evs}}
-}
-
-func ruleDPoPSchemeMismatch(t *Tracker, x *exInfo) []hit {
-	if x.kind != mcptap.HopMCP || x.flow == nil || x.flow.tokenOK == nil || x.bearer == "" || x.bearer != x.flow.access || x.flow.tokenOK.tokenResp == nil {
-		return nil
-	}
-	tt := str(x.flow.tokenOK.tokenResp, "token_type")
-	proof := x.reqH("DPoP")
-	var want, got string
-	switch {
-	case equalFold(tt, "DPoP") && !equalFold(x.scheme, "DPoP"):
-		want, got = "Authorization: DPoP <token> with a DPoP proof", "Authorization: "+x.scheme
-	case equalFold(tt, "DPoP") && proof == "":
-		want, got = "a DPoP proof header", "(absent)"
-	case equalFold(tt, "Bearer") && equalFold(x.scheme, "DPoP"):
-		want, got = "Authorization: Bearer <token>", "Authorization: DPoP"
-	default:
-		return nil
-	}
-	return []hit{{key: x.flow.id + "|dpop-scheme", exchanges: ids(x.flow.tokenOK, x),
-		detail:   fmt.Sprintf("The token endpoint issued a token_type %s token; the MCP request sends %s. A DPoP-bound token must be sent with the DPoP scheme and a fresh proof (RFC 9449 §7.1), a Bearer token with Bearer.", tt, got),
-		evidence: []mcptap.Evidence{ev(x, "header.Authorization", want, got, "token_type "+tt)}}}
-}
-
-// isNonceChallenge: an answer asking for a DPoP nonce (RFC 9449 §8, §9).
-func isNonceChallenge(x *exInfo) bool {
-	if x.status() < 400 {
-		return false
-	}
-	if w := x.respH("WWW-Authenticate"); w != "" && containsFold(w, "use_dpop_nonce") {
-		return true
-	}
-	// Most bodies cannot be one: parse only those that name the error.
-	return bytes.Contains(x.ex.RespBody, []byte("use_dpop_nonce")) && str(jsonObject(x.ex.RespBody), "error") == "use_dpop_nonce"
-}
-
-func ruleDPoPNonceLoop(t *Tracker, x *exInfo) []hit {
-	if !isNonceChallenge(x) || !t.complete(x) || t.nonceRun[x.key] < 3 {
-		return nil
-	}
-	fault := mcptap.FaultClient
-	if x.kind == mcptap.HopMCP || x.kind == mcptap.HopMCPUnauthenticated {
-		fault = mcptap.FaultUnknown
-	}
-	return []hit{{key: x.key + "|nonce-loop", fault: fault,
-		detail:   fmt.Sprintf("%s was answered use_dpop_nonce %d times in a row: the client does not put the server's DPoP-Nonce (now %q) into its next proof, or the server issues a new nonce on every answer.", x.base, t.nonceRun[x.key], x.respH("DPoP-Nonce")),
-		evidence: []mcptap.Evidence{ev(x, "header.DPoP-Nonce", "the nonce used in the next proof", x.respH("DPoP-Nonce"), fmt.Sprintf("%d challenges", t.nonceRun[x.key]))}}}
 }

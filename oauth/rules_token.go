@@ -494,3 +494,59 @@ func ruleClientAssertionInvalid(t *Tracker, x *exInfo) []hit {
 	}
 	return []hit{{detail: "The private_key_jwt client assertion is not valid for this request: " + strings.Join(why, "; ") + fmt.Sprintf(". The token endpoint answered %d.", x.status()), evidence: evs}}
 }
+
+func ruleAssertionRejected(t *Tracker, x *exInfo) []hit {
+	if x.kind != mcptap.HopToken || !isAssertionGrant(x) || x.status() < 400 || !t.complete(x) || isNonceChallenge(x) {
+		return nil // a DPoP nonce challenge is the protocol, not a refusal (dpop.nonce-loop judges repeats)
+	}
+	gt := x.form.Get("grant_type")
+	e := tokenError(x)
+	d := fmt.Sprintf("The %s token request was refused: %d %s.", gt, x.status(), truncate(string(x.ex.RespBody), 120))
+	fault := mcptap.FaultAuthServer
+	var evs []mcptap.Evidence
+	if a := x.form.Get("assertion"); a != "" {
+		jt := DecodeJWT(a)
+		if jt.Kind == "jwt" && jt.Claims != nil {
+			aud := jt.Audience()
+			var issuers []string
+			for _, m := range t.asms {
+				if m.asm != nil {
+					issuers = append(issuers, m.asm.Issuer)
+				}
+			}
+			audOK := len(issuers) == 0
+			for _, i := range issuers {
+				audOK = audOK || contains(aud, i)
+			}
+			if !audOK {
+				d += fmt.Sprintf(" The assertion's aud %v is not this authorization server's issuer %v.", aud, issuers)
+				evs = append(evs, ev(x, "assertion.aud", fmt.Sprint(issuers), fmt.Sprint(aud), ""))
+				fault = mcptap.FaultClient
+			}
+			if c, ok := jt.Claims["client_id"].(string); ok && c != "" && x.form.Get("client_id") != "" && c != x.form.Get("client_id") {
+				d += fmt.Sprintf(" Its client_id claim %q is not the authenticated client %q.", c, x.form.Get("client_id"))
+				evs = append(evs, ev(x, "assertion.client_id", x.form.Get("client_id"), c, ""))
+				fault = mcptap.FaultClient
+			}
+			if exp, ok := jt.Time("exp"); ok && exp.Before(x.at()) {
+				d += fmt.Sprintf(" It expired at %s, before the request.", exp.Format("15:04:05"))
+				evs = append(evs, ev(x, "assertion.exp", "after "+x.at().Format("15:04:05"), exp.Format("15:04:05"), ""))
+				fault = mcptap.FaultClient
+			}
+			if r, ok := jt.Claims["resource"].(string); ok && x.form.Get("resource") != "" && r != x.form.Get("resource") {
+				d += fmt.Sprintf(" Its resource claim %q differs from the request's resource %q.", r, x.form.Get("resource"))
+				evs = append(evs, ev(x, "assertion.resource", x.form.Get("resource"), r, ""))
+				fault = mcptap.FaultClient
+			}
+		} else if isRedacted(a) {
+			d += " The assertion is redacted in this recording: its claims were not checked."
+		}
+	}
+	if len(evs) == 0 {
+		evs = append(evs, ev(x, "body.error", "an access token", orNone(e), ""))
+		if e == "invalid_client" || e == "unauthorized_client" {
+			d += " The claims that can be read are consistent: the authorization server does not accept this client for this grant (its policy or its trust in the identity provider)."
+		}
+	}
+	return []hit{{fault: fault, detail: d, evidence: evs}}
+}
