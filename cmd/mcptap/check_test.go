@@ -111,28 +111,50 @@ func TestCheckCommand(t *testing.T) {
 	}
 }
 
-// --watch re-runs and prints what changed until interrupted.
-func TestCheckWatch(t *testing.T) {
-	bin := buildMcptap(t)
-	u := labWorld(t, "healthy-vscode")
-	cmd := exec.Command(bin, "--db", filepath.Join(t.TempDir(), "w.db"), "check", u, "--as", "vscode", "--watch", "50ms")
-	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
-	var out syncbuf.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+// watching is a running `mcptap check URL --as vscode --watch 50ms`.
+type watching struct {
+	out  syncbuf.Buffer
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startWatch(t *testing.T, bin, u string) *watching {
+	t.Helper()
+	w := &watching{done: make(chan error, 1)}
+	w.cmd = exec.Command(bin, "--db", filepath.Join(t.TempDir(), "w.db"), "check", u, "--as", "vscode", "--watch", "50ms")
+	w.cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
+	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+	if err := w.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for !strings.Contains(out.String(), "no change") {
+	go func() { w.done <- w.cmd.Wait() }()
+	return w
+}
+
+// waitFor waits until the output says s (it fails if the process ends first).
+func (w *watching) waitFor(t *testing.T, s string) {
+	t.Helper()
+	for !strings.Contains(w.out.String(), s) {
 		select {
-		case err := <-done:
-			t.Fatalf("exited before a second run: %v\n%s", err, out.String())
+		case err := <-w.done:
+			t.Fatalf("exited while waiting for %q: %v\n%s", s, err, w.out.String())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	if err := <-done; err != nil {
+}
+
+// stop interrupts it and returns how it ended.
+func (w *watching) stop() error {
+	_ = w.cmd.Process.Signal(syscall.SIGINT)
+	return <-w.done
+}
+
+// --watch re-runs and prints what changed until interrupted.
+func TestCheckWatch(t *testing.T) {
+	w := startWatch(t, buildMcptap(t), labWorld(t, "healthy-vscode"))
+	w.waitFor(t, "no change")
+	out := &w.out
+	if err := w.stop(); err != nil {
 		t.Fatalf("after SIGINT: %v\n%s", err, out.String())
 	}
 	if !strings.Contains(out.String(), "✓ pass") {
@@ -196,31 +218,13 @@ func TestCheckWatchPrintsWhatChanged(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	cmd := exec.Command(bin, "--db", filepath.Join(t.TempDir(), "w.db"), "check", srv.URL+"/mcp", "--as", "vscode", "--watch", "50ms")
-	cmd.Env = append(os.Environ(), "MCPTAP_HOME="+t.TempDir())
-	var out syncbuf.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	waitFor := func(s string) {
-		for !strings.Contains(out.String(), s) {
-			select {
-			case err := <-done:
-				t.Fatalf("exited while waiting for %q: %v\n%s", s, err, out.String())
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-	waitFor("discovery.no-challenge") // the first run's checklist
+	w := startWatch(t, bin, srv.URL+"/mcp")
+	w.waitFor(t, "discovery.no-challenge") // the first run's checklist
 	fixed.Store(true)
 	// The next run's change: the challenge line now passes.
-	waitFor("Unauthenticated requests get 401 with a WWW-Authenticate challenge: fail → pass")
-	_ = cmd.Process.Signal(syscall.SIGINT)
-	err := <-done
+	w.waitFor(t, "Unauthenticated requests get 401 with a WWW-Authenticate challenge: fail → pass")
+	err := w.stop()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-		t.Errorf("after SIGINT: %v, want exit 1 (a line still fails: no protected resource metadata)\n%s", err, out.String())
+		t.Errorf("after SIGINT: %v, want exit 1 (a line still fails: no protected resource metadata)\n%s", err, w.out.String())
 	}
 }
