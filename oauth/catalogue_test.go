@@ -594,6 +594,9 @@ var nearMiss = map[mcptap.RuleID][]variant{
 		{name: "two clients", exs: chain(S{Client: "claude"}, copies(path("/register"), 1, func(ex *mcptap.Exchange) {
 			ex.ReqBody = []byte(strings.Replace(string(ex.ReqBody), "claude", "other", 1))
 		}))},
+		{name: "the same metadata at two authorization servers", exs: chain(S{Client: "claude"}, copies(path("/register"), 1, func(ex *mcptap.Exchange) {
+			ex.Host = "auth.other.example"
+		}))},
 	},
 	mcptap.RuleRegisterWrongHost: {{name: "the metadata's endpoint", exs: sc(S{Client: "chatgpt"})}},
 	mcptap.RuleRegisterCIMDAuthMethod: {
