@@ -313,7 +313,7 @@ func ruleScopeLoop(t *Tracker, f *flow) []hit {
 	// The rounds: attempts of this client with this scope, each started
 	// after a 403 insufficient_scope.
 	rounds := []*exInfo{}
-	for _, h := range t.flows {
+	for _, h := range t.byClient[f.clientID] {
 		if h.n > f.n || h.a == nil || h.clientID != f.clientID || h.aq.Get("scope") != f.aq.Get("scope") {
 			continue
 		}
