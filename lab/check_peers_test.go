@@ -22,14 +22,19 @@ func TestCheckAgainstOIDCProvider(t *testing.T) {
 		name  string
 		opts  peerOptions
 		fails map[string]mcptap.RuleID // vscode's line -> rule
+		cimd  bool                     // --cimd instead of --register
 	}{
-		{"healthy", peerOptions{}, nil},
-		{"issuer slash", peerOptions{issuerSlash: true}, map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}},
-		{"no challenge", peerOptions{noChallenge: true}, map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryNoChallenge}},
+		{"healthy", peerOptions{}, nil, false},
+		{"issuer slash", peerOptions{issuerSlash: true}, map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}, false},
+		{"no challenge", peerOptions{noChallenge: true}, map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryNoChallenge}, false},
 		// The resource the metadata names is the internal one too, and
 		// oidc-provider answers the authorize that carries it with a 500.
 		{"internal BASE_URL", peerOptions{internalPRM: true, tunnelHost: "mcp.example.test", hostCheckOff: true}, map[string]mcptap.RuleID{
-			"challenge-public": mcptap.RuleDiscoveryChallengeInternal, "resource": mcptap.RuleDiscoveryResourceMismatch, "authorize": mcptap.RuleAuthorizeErrorNotRedirected}},
+			"challenge-public": mcptap.RuleDiscoveryChallengeInternal, "resource": mcptap.RuleDiscoveryResourceMismatch, "authorize": mcptap.RuleAuthorizeErrorNotRedirected}, false},
+		// oidc-provider (as configured by the interop suite) does not offer
+		// client ID metadata documents: --cimd says so, and its authorize
+		// does not know VS Code's document URL as a client.
+		{"--cimd without CIMD support", peerOptions{}, map[string]mcptap.RuleID{"cimd": mcptap.RuleCheckCIMDNotAccepted, "authorize": "?"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := startPeerWorld(t, c.opts)
@@ -38,7 +43,7 @@ func TestCheckAgainstOIDCProvider(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			opts := check.Options{URL: w.mcpURL, Platforms: []check.Platform{mustPlatform(t, "vscode")}, Register: true, Store: st}
+			opts := check.Options{URL: w.mcpURL, Platforms: []check.Platform{mustPlatform(t, "vscode")}, Register: !c.cimd, CIMD: c.cimd, Store: st}
 			if w.tunnels != nil {
 				opts.Base = &tunnelTransport{to: w.tunnels, base: http.DefaultTransport}
 			}

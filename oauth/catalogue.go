@@ -172,7 +172,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleAuthorizeErrorNotRedirected, Severity: mcptap.SevWarning, Fault: mcptap.FaultAuthServer,
 		Title: "authorization error shown as a page instead of redirected",
 		Fix:   "When the client and redirect_uri are valid, redirect errors to redirect_uri with error, error_description and state (RFC 6749 §4.1.2.1), so the client can show them.",
-		Flow:  ruleErrorNotRedirected, YieldsTo: []mcptap.RuleID{mcptap.RuleAuthorizeRedirectURIUnregistered, mcptap.RuleStateTooLong, mcptap.RuleAuthorizeRegisteredRedirectRefused}},
+		Flow:  ruleErrorNotRedirected, YieldsTo: []mcptap.RuleID{mcptap.RuleAuthorizeRedirectURIUnregistered, mcptap.RuleStateTooLong, mcptap.RuleAuthorizeRegisteredRedirectRefused, mcptap.RuleClientUnknown, mcptap.RuleRegisterCIMDFailed}},
 	{ID: mcptap.RuleAuthorizeWrongRedirectTarget, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title: "code sent somewhere other than the requested redirect_uri",
 		Fix:   "Redirect to exactly the redirect_uri of the authorize request (after validating it), not to the first registered one or to your own callback.",

@@ -530,6 +530,12 @@ func init() {
 // it: the healthy counterpart of every rule added after Tier 1. (Tier-1
 // rules are held silent by every healthy fixture, TestRulesSilentOnHealthy.)
 var nearMiss = map[mcptap.RuleID][]variant{
+	// A page is the right answer to a client the server does not know (here
+	// a client ID metadata document it does not accept; oidc-provider's shape).
+	mcptap.RuleAuthorizeErrorNotRedirected: {{name: "page for an unaccepted client ID metadata document", exs: custom(mcptap.ModeHAR, func(b *oauthtest.Builder) {
+		b.Do("GET", "https://mcp.example.com/authorize?response_type=code&client_id="+url.QueryEscape("https://vscode.dev/oauth/client-metadata.json")+"&redirect_uri="+url.QueryEscape("http://127.0.0.1:33418/")+"&state=s1&code_challenge=abc&code_challenge_method=S256", 400).
+			Resp("text/html", "<h1>oops! something went wrong</h1><pre>invalid_client: client is invalid</pre>")
+	})}},
 	// A token request sent as JSON still redeems its code: token.transport
 	// judges the encoding, the code is not "never redeemed".
 	mcptap.RuleTokenNeverCalled: {{name: "token request sent as JSON", exs: mut(S{Client: "vscode"}, isCodeToken, func(ex *mcptap.Exchange) {

@@ -149,13 +149,20 @@ func init() {
 	}
 }
 
-// hitsOf asks a related rule about the same exchange x (an exchange rule)
-// or the same flow f (a flow rule, or a timed one as if its wait ran out).
+// hitsOf asks a related rule about the same exchange x (an exchange rule;
+// for a flow or timed rule, x is nil and it is asked about each of the
+// flow's hops) or the same flow f (a flow rule, or a timed one as if its
+// wait ran out).
 func (t *Tracker) hitsOf(id mcptap.RuleID, x *exInfo, f *flow) []hit {
 	c := ruleByID(id)
 	var hs []hit
-	if c.Exchange != nil && x != nil {
+	switch {
+	case c.Exchange != nil && x != nil:
 		hs = append(hs, c.Exchange(t, x)...)
+	case c.Exchange != nil && f != nil:
+		for _, h := range f.hops {
+			hs = append(hs, c.Exchange(t, h.x)...)
+		}
 	}
 	if f != nil {
 		if c.Flow != nil {
