@@ -260,3 +260,46 @@ func TestProbesNamedByTheAnalysis(t *testing.T) {
 		}
 	}
 }
+
+// A registration endpoint that gives no HTTP answer fails its line; one that
+// answers a GET with 404 (a POST-only route) is "could not tell".
+func TestRegistrationReachability(t *testing.T) {
+	for _, c := range []struct {
+		name, ep string
+		want     check.Status
+	}{
+		{"connection refused", "http://127.0.0.1:1/register", check.Fail},
+		{"404 to a GET", "/register-post-only", check.CouldNotTell},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				ep := c.ep
+				if strings.HasPrefix(ep, "/") {
+					ep = srv.URL + ep
+				}
+				switch r.URL.Path {
+				case "/mcp":
+					w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+srv.URL+`/.well-known/oauth-protected-resource/mcp"`)
+					w.WriteHeader(http.StatusUnauthorized)
+				case "/.well-known/oauth-protected-resource/mcp":
+					_, _ = w.Write([]byte(`{"resource":"` + srv.URL + `/mcp","authorization_servers":["` + srv.URL + `"]}`))
+				case "/.well-known/oauth-authorization-server":
+					_, _ = w.Write([]byte(`{"issuer":"` + srv.URL + `","authorization_endpoint":"` + srv.URL + `/authorize","token_endpoint":"` + srv.URL + `/token","registration_endpoint":"` + ep + `","code_challenge_methods_supported":["S256"]}`))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			res, err := check.Run(context.Background(), check.Options{URL: srv.URL + "/mcp", Platforms: platforms("vscode"), Store: store(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := lines(res)["vscode/registration"]
+			if l.Status != c.want || (c.want == check.Fail && l.Rule != mcptap.RuleCheckRegistrationUnreachable) {
+				t.Errorf("registration line: %s %s: %s", l.Status, l.Rule, l.Detail)
+			}
+		})
+	}
+}

@@ -99,19 +99,23 @@ func checklist() []spec {
 		{id: "registration", title: "The client can register",
 			rules: []mcptap.RuleID{mcptap.RuleDiscoveryNoRegistration, mcptap.RuleRegisterRejected, mcptap.RuleRegisterApplicationType, mcptap.RuleRegisterBadResponse,
 				mcptap.RuleRegisterThrottled, mcptap.RuleRegisterWrongHost},
-			applies: always, reached: reachedASM, conclude: func(pr *prober) (mcptap.RuleID, string, []mcptap.Evidence) {
-				if pr.reg == nil || pr.opts.Register {
+			applies: always, reached: func(pr *prober) string {
+				if why := reachedASM(pr); why != "" {
+					return why
+				}
+				// Without --register only a GET is sent, and many servers
+				// route only POST there (oidc-provider answers the GET 404):
+				// an answer says the endpoint is reachable, not that it works.
+				if pr.reg != nil && !pr.opts.Register && pr.reg.err == nil && (pr.reg.status == 404 || pr.reg.status >= 500) {
+					return fmt.Sprintf("a GET of the registration endpoint %s answered %d, which many servers answer for a POST-only route: run with --register to try it", pr.reg.url, pr.reg.status)
+				}
+				return ""
+			}, conclude: func(pr *prober) (mcptap.RuleID, string, []mcptap.Evidence) {
+				if pr.reg == nil || pr.opts.Register || pr.reg.err == nil {
 					return "", "", nil
 				}
-				if pr.reg.err != nil || pr.reg.status == 404 || pr.reg.status >= 500 {
-					got := fmt.Sprint(pr.reg.status)
-					if pr.reg.err != nil {
-						got = pr.reg.err.Error()
-					}
-					return mcptap.RuleCheckRegistrationUnreachable, fmt.Sprintf("The metadata names registration_endpoint %s, and a GET there answered %s: a POST will not find it either.", pr.reg.url, got),
-						[]mcptap.Evidence{{Field: "registration_endpoint", Want: "405 or 4xx to a GET (the endpoint exists)", Got: got}}
-				}
-				return "", "", nil
+				return mcptap.RuleCheckRegistrationUnreachable, fmt.Sprintf("The metadata names registration_endpoint %s, and it could not be reached: %s.", pr.reg.url, pr.reg.err),
+					[]mcptap.Evidence{{Field: "registration_endpoint", Want: "an HTTP answer", Got: pr.reg.err.Error()}}
 			}},
 		{id: "cimd", title: "The platform's client ID metadata document would be accepted",
 			rules: []mcptap.RuleID{mcptap.RuleRegisterCIMDFailed, mcptap.RuleRegisterCIMDAuthMethod, mcptap.RuleRegisterCIMDFallback},

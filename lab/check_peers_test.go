@@ -34,7 +34,11 @@ func TestCheckAgainstOIDCProvider(t *testing.T) {
 		// oidc-provider (as configured by the interop suite) does not offer
 		// client ID metadata documents: --cimd says so, and its authorize
 		// does not know VS Code's document URL as a client.
-		{"--cimd without CIMD support", peerOptions{}, map[string]mcptap.RuleID{"cimd": mcptap.RuleCheckCIMDNotAccepted, "authorize": "?"}, true},
+		// The authorize with the document's URL is the traffic that shows it
+		// (register.cimd-failed); oidc-provider's page for the unknown client
+		// is right. Without --register the registration line cannot tell:
+		// oidc-provider answers a GET of its POST-only endpoint with 404.
+		{"--cimd without CIMD support", peerOptions{}, map[string]mcptap.RuleID{"cimd": mcptap.RuleRegisterCIMDFailed, "authorize": mcptap.RuleCheckAuthorizeRefused}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			w := startPeerWorld(t, c.opts)
