@@ -116,5 +116,6 @@ type Session struct {
 	Ended     time.Time         `json:"ended,omitempty"` // zero while recording (or after a crash)
 	Exchanges int               `json:"exchanges"`
 	Dropped   uint64            `json:"dropped,omitempty"` // exchanges the recorder could not keep up with
+	Pruned    uint64            `json:"pruned,omitempty"`  // earliest exchanges deleted while recording (--retain, --max-db-size)
 	Settings  map[string]string `json:"settings,omitempty"`
 }

@@ -7,6 +7,8 @@
 //	sessions/                     session ID -> session JSON (carries "v", the format version)
 //	exchanges/<session ID>/       one nested bucket per session, holding:
 //	    count                     8-byte big-endian number of exchanges stored
+//	    pruned                    8-byte big-endian number of exchanges pruned while recording
+//	    pruned-to                 exchange ID bound: those below it were pruned (a late copy is dropped)
 //	    meta/                     exchange ID -> metadata record (everything but the bodies)
 //	    body/                     exchange ID -> body record (request and response bodies)
 //

@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"bytes"
+	"encoding/binary"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,31 +68,119 @@ func (s *Store) Used() (int64, error) {
 	return size - int64(s.db.Stats().FreeAlloc), nil
 }
 
+// pruneChunk is how many exchanges one pruning transaction deletes at most:
+// the recorder waits for the write lock meanwhile, so a long-running session
+// is cut in short transactions.
+const pruneChunk = 4096
+
+// PruneExchanges deletes the exchanges of a session, the live one included,
+// that started before cutoff, and returns how many. It is what --retain does
+// to a session recorded for longer than the retention: the session stays,
+// its earliest exchanges go (Session.Pruned counts them).
+func (s *Store) PruneExchanges(session string, cutoff time.Time) (int, error) {
+	bound := []byte(mcptap.NewID(cutoff)[:16]) // every ID of an earlier start sorts below it
+	total := 0
+	for {
+		n, err := s.pruneOldest(session, bound, pruneChunk)
+		total += n
+		if err != nil || n < pruneChunk {
+			return total, err
+		}
+	}
+}
+
+// pruneOldest deletes up to limit of the session's oldest exchanges whose ID
+// sorts below bound (any, when bound is nil) in one transaction, and raises
+// the session's keyPrunedTo past them so that the writer does not bring a
+// late copy back.
+func (s *Store) pruneOldest(session string, bound []byte, limit int) (int, error) {
+	n := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		sb := existingSessionBucket(tx, session)
+		if sb == nil {
+			return nil
+		}
+		meta, body := sb.Bucket(bucketMeta), sb.Bucket(bucketBody)
+		if meta == nil || body == nil {
+			return nil
+		}
+		var keys [][]byte
+		c := meta.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < limit && (bound == nil || bytes.Compare(k, bound) < 0); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := meta.Delete(k); err != nil {
+				return err
+			}
+			if err := body.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(keys)
+		if n == 0 {
+			return nil
+		}
+		to := append(keys[n-1], 0) // just past the last pruned ID
+		if old := sb.Get(keyPrunedTo); bytes.Compare(old, to) > 0 {
+			to = old
+		}
+		if err := sb.Put(keyPrunedTo, to); err != nil {
+			return err
+		}
+		for _, kv := range []struct {
+			key   []byte
+			delta int64
+		}{{keyPruned, int64(n)}, {keyCount, -int64(n)}} {
+			v := int64(counter(sb, kv.key)) + kv.delta
+			if err := sb.Put(kv.key, binary.BigEndian.AppendUint64(nil, uint64(max(v, 0)))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
 // PruneToSize deletes the oldest sessions (by start), except keep, until the
-// data takes at most max bytes (Used), and returns them. When only keep is
-// left it stops, over the limit if need be: the live session is never cut.
-func (s *Store) PruneToSize(max int64, keep string) ([]mcptap.Session, error) {
-	var gone []mcptap.Session
+// data takes at most limit bytes (Used), and returns them. When only keep is
+// left and the data is still over, it deletes keep's oldest exchanges in
+// steps until it fits (returned as pruned): a session recorded for weeks is
+// cut from its start, never stopped.
+func (s *Store) PruneToSize(limit int64, keep string) (gone []mcptap.Session, pruned int, err error) {
 	for {
 		used, err := s.Used()
-		if err != nil || used <= max {
-			return gone, err
+		if err != nil || used <= limit {
+			return gone, pruned, err
 		}
 		ss, err := s.Sessions()
 		if err != nil {
-			return gone, err
+			return gone, pruned, err
 		}
-		var oldest *mcptap.Session
+		var oldest, live *mcptap.Session
 		for i := range ss {
-			if ss[i].ID != keep && (oldest == nil || ss[i].Started.Before(oldest.Started)) {
+			switch {
+			case ss[i].ID == keep:
+				live = &ss[i]
+			case oldest == nil || ss[i].Started.Before(oldest.Started):
 				oldest = &ss[i]
 			}
 		}
 		if oldest == nil {
-			return gone, nil
+			if live == nil {
+				return gone, pruned, nil
+			}
+			// A sixteenth of what is left at a time (at least 64
+			// exchanges): a few steps, each re-measured.
+			n, err := s.pruneOldest(keep, nil, min(max(live.Exchanges/16, 64), pruneChunk))
+			pruned += n
+			if err != nil || n == 0 {
+				return gone, pruned, err
+			}
+			continue
 		}
 		if err := s.deleteSession(oldest.ID); err != nil {
-			return gone, err
+			return gone, pruned, err
 		}
 		gone = append(gone, *oldest)
 	}

@@ -42,6 +42,12 @@ var (
 	bucketMeta      = []byte("meta")
 	bucketBody      = []byte("body")
 	keyCount        = []byte("count")
+	// keyPrunedTo holds the exchange ID below which a session's exchanges
+	// were pruned while it was recorded (--retain, --max-db-size), and
+	// keyPruned how many: the writer drops a late copy of a pruned exchange
+	// instead of bringing it back.
+	keyPrunedTo = []byte("pruned-to")
+	keyPruned   = []byte("pruned")
 )
 
 const flagComplete = 1
@@ -264,7 +270,7 @@ type sessionRecord struct {
 }
 
 func putSession(b *bolt.Bucket, sess mcptap.Session) error {
-	sess.Exchanges = 0 // derived from the count key on read
+	sess.Exchanges, sess.Pruned = 0, 0 // derived from the session bucket's keys on read
 	v, err := json.Marshal(sessionRecord{V: sessionVersion, Session: sess})
 	if err != nil {
 		return fmt.Errorf("encode session %s: %w", sess.ID, err)
@@ -320,6 +326,9 @@ func decodeSession(tx *bolt.Tx, id string, v []byte) (mcptap.Session, error) {
 		return sess, fmt.Errorf("session %s: %w (format %d; this mcptap reads up to %d, upgrade it)", id, ErrNewerFormat, rec.V, sessionVersion)
 	}
 	sess.Exchanges = int(exchangeCount(tx, id))
+	if sb := existingSessionBucket(tx, id); sb != nil {
+		sess.Pruned = counter(sb, keyPruned)
+	}
 	return sess, nil
 }
 
@@ -328,7 +337,12 @@ func exchangeCount(tx *bolt.Tx, id string) uint64 {
 	if sb == nil {
 		return 0
 	}
-	if v := sb.Get(keyCount); len(v) == 8 {
+	return counter(sb, keyCount)
+}
+
+// counter reads an 8-byte big-endian count kept in a session's bucket.
+func counter(sb *bolt.Bucket, key []byte) uint64 {
+	if v := sb.Get(key); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0
@@ -502,14 +516,17 @@ func putExchanges(tx *bolt.Tx, session string, exs []mcptap.Exchange) error {
 // The Writer keeps one across transactions so that its maps and its arena
 // are reused.
 type batchWriter struct {
-	tx    *bolt.Tx
-	cur   string
-	meta  *bolt.Bucket
-	body  *bolt.Bucket
-	sb    *bolt.Bucket
-	added map[string]uint64
-	sbs   map[string]*bolt.Bucket
-	arena arena
+	tx   *bolt.Tx
+	cur  string
+	meta *bolt.Bucket
+	body *bolt.Bucket
+	sb   *bolt.Bucket
+	// prunedTo is the current session's keyPrunedTo: exchanges below it
+	// were pruned and are not written again.
+	prunedTo []byte
+	added    map[string]uint64
+	sbs      map[string]*bolt.Bucket
+	arena    arena
 	// scratch holds the metadata record being encoded.
 	scratch []byte
 }
@@ -518,7 +535,7 @@ type batchWriter struct {
 // passed to Put until its transaction ends, so the arena is only recycled
 // here, after the previous transaction has committed or rolled back.
 func (w *batchWriter) reset(tx *bolt.Tx) {
-	w.tx, w.cur, w.meta, w.body, w.sb = tx, "", nil, nil, nil
+	w.tx, w.cur, w.meta, w.body, w.sb, w.prunedTo = tx, "", nil, nil, nil, nil
 	if w.added == nil {
 		w.added = map[string]uint64{}
 		w.sbs = map[string]*bolt.Bucket{}
@@ -537,12 +554,15 @@ func (w *batchWriter) put(ex *mcptap.Exchange) error {
 		if err != nil {
 			return err
 		}
-		w.cur, w.sb = ex.Session, sb
+		w.cur, w.sb, w.prunedTo = ex.Session, sb, sb.Get(keyPrunedTo)
 		w.meta, w.body = sb.Bucket(bucketMeta), sb.Bucket(bucketBody)
 		// Appends with time-ordered keys: fuller pages, as etcd does. Not
 		// persisted by bbolt, so set on every transaction.
 		w.meta.FillPercent, w.body.FillPercent = 0.9, 0.9
 		w.sbs[ex.Session] = sb
+	}
+	if w.prunedTo != nil && ex.ID < string(w.prunedTo) {
+		return nil // a late copy of an exchange pruned meanwhile
 	}
 	key := append(w.arena.alloc(len(ex.ID)), ex.ID...)
 	if old := w.meta.Get(key); old == nil {
@@ -576,11 +596,7 @@ func (w *batchWriter) finish() error {
 			continue
 		}
 		sb := w.sbs[id]
-		var c uint64
-		if v := sb.Get(keyCount); len(v) == 8 {
-			c = binary.BigEndian.Uint64(v)
-		}
-		v := binary.BigEndian.AppendUint64(w.arena.alloc(8), c+n)
+		v := binary.BigEndian.AppendUint64(w.arena.alloc(8), counter(sb, keyCount)+n)
 		if err := sb.Put(keyCount, v); err != nil {
 			return fmt.Errorf("session %s: count: %w", id, err)
 		}

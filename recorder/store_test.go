@@ -631,9 +631,9 @@ func TestPruneToSize(t *testing.T) {
 	if err != nil || before < 5*200<<10 {
 		t.Fatalf("used %d (%v): want at least the 5 bodies", before, err)
 	}
-	gone, err := s.PruneToSize(500<<10, "s0") // s0 is "live": kept though oldest
-	if err != nil {
-		t.Fatal(err)
+	gone, cut, err := s.PruneToSize(500<<10, "s0") // s0 is "live": kept though oldest
+	if err != nil || cut != 0 {
+		t.Fatalf("%v; cut %d exchanges of s0, want none (the others make room)", err, cut)
 	}
 	after, _ := s.Used()
 	var ids []string
@@ -645,5 +645,89 @@ func TestPruneToSize(t *testing.T) {
 	}
 	if _, err := s.Session("s0"); err != nil {
 		t.Errorf("the live session went: %v", err)
+	}
+}
+
+// PruneExchanges cuts a session recorded for longer than the retention from
+// its start: the earlier exchanges go, the later stay, the counts say so,
+// and a late copy of a pruned exchange (the complete copy of an exchange
+// whose head copy was pruned) does not come back.
+func TestPruneExchangesOfLiveSession(t *testing.T) {
+	s, _ := openTest(t, nil)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.CreateSession(mcptap.Session{ID: "live", Source: mcptap.SourceProxy, Started: t0}); err != nil {
+		t.Fatal(err)
+	}
+	var exs []mcptap.Exchange
+	for i := range 10 { // one a day
+		at := t0.Add(time.Duration(i) * 24 * time.Hour)
+		exs = append(exs, mcptap.Exchange{ID: mcptap.NewID(at), Session: "live", Start: at, Method: "GET", Target: fmt.Sprint("/", i), ReqBody: []byte("b"), Status: 200})
+	}
+	if err := s.PutExchanges("live", exs); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneExchanges("live", t0.Add(6*24*time.Hour)) // days 0-5 go
+	if err != nil || n != 6 {
+		t.Fatalf("pruned %d (%v), want 6", n, err)
+	}
+	sess, _ := s.Session("live")
+	if sess.Exchanges != 4 || sess.Pruned != 6 {
+		t.Fatalf("session says %d exchanges, %d pruned; want 4 and 6", sess.Exchanges, sess.Pruned)
+	}
+	var left []string
+	s.Exchanges("live", func(ex mcptap.Exchange) error { left = append(left, ex.Target); return nil })
+	if strings.Join(left, " ") != "/6 /7 /8 /9" {
+		t.Fatalf("left %v, want /6 to /9", left)
+	}
+	// The complete copy of a pruned exchange arrives through the writer.
+	late := exs[2]
+	late.Complete = true
+	ch := make(chan mcptap.Exchange, 1)
+	ch <- late
+	close(ch)
+	if err := s.Record(ch).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Exchange("live", late.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a late copy brought a pruned exchange back (%v)", err)
+	}
+	if sess, _ := s.Session("live"); sess.Exchanges != 4 {
+		t.Errorf("after the late copy the session says %d exchanges, want 4", sess.Exchanges)
+	}
+}
+
+// PruneToSize with nothing left but the live session cuts its oldest
+// exchanges until the data fits, keeping the newest.
+func TestPruneToSizeCutsLiveSession(t *testing.T) {
+	s, _ := openTest(t, nil)
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.CreateSession(mcptap.Session{ID: "live", Source: mcptap.SourceProxy, Started: t0}); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("y"), 16<<10)
+	var exs []mcptap.Exchange
+	for i := range 200 { // 3.2 MiB of bodies
+		at := t0.Add(time.Duration(i) * time.Second)
+		exs = append(exs, mcptap.Exchange{ID: mcptap.NewID(at), Session: "live", Start: at, Method: "POST", Target: fmt.Sprint("/", i), ReqBody: body, ReqSize: int64(len(body)), Status: 200, Complete: true})
+	}
+	if err := s.PutExchanges("live", exs); err != nil {
+		t.Fatal(err)
+	}
+	gone, cut, err := s.PruneToSize(1<<20, "live")
+	if err != nil || len(gone) != 0 || cut == 0 {
+		t.Fatalf("gone %v, cut %d (%v): want the live session kept and cut", gone, cut, err)
+	}
+	if used, _ := s.Used(); used > 1<<20 {
+		t.Errorf("used %d after pruning to 1 MiB", used)
+	}
+	sess, _ := s.Session("live")
+	if sess.Exchanges+int(sess.Pruned) != 200 || int(sess.Pruned) != cut {
+		t.Errorf("session says %d exchanges + %d pruned, cut %d; want 200 in all", sess.Exchanges, sess.Pruned, cut)
+	}
+	if _, err := s.Exchange("live", exs[199].ID); err != nil {
+		t.Errorf("the newest exchange went: %v", err)
+	}
+	if _, err := s.Exchange("live", exs[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the oldest exchange stayed (%v)", err)
 	}
 }

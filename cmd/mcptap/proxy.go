@@ -37,6 +37,7 @@ type proxyFlags struct {
 	maxConns       int
 	metrics        string
 	retain         string
+	pruneEvery     time.Duration
 	maxDBSize      string
 	otlp           string
 	tokenTimeout   time.Duration
@@ -89,8 +90,10 @@ exchanges finish (up to --drain), flushes the recording and prints a summary.`,
 	fl.DurationVar(&f.respHdrTimeout, "response-header-timeout", 2*time.Minute, "longest wait for the upstream's response head (0: none); streams have no limit")
 	fl.DurationVar(&f.bodyTimeout, "body-timeout", proxy.DefaultBodyIdleTimeout, "cut a request whose body stops arriving for this long (408; 0: never)")
 	fl.StringVar(&f.otlp, "otlp", "", "export one OpenTelemetry trace per OAuth flow over OTLP/HTTP to this URL, e.g. http://127.0.0.1:4318 (OTEL_EXPORTER_OTLP_HEADERS is honoured)")
-	fl.StringVar(&f.maxDBSize, "max-db-size", "", "delete the oldest recorded sessions while the data takes more than this (e.g. 2GB), checked every minute; the session being recorded is kept")
-	fl.StringVar(&f.retain, "retain", "", "delete recorded sessions that ended longer ago than this (e.g. 7d, 36h), at start and hourly; the session being recorded is kept")
+	fl.StringVar(&f.maxDBSize, "max-db-size", "", "delete the oldest recorded sessions while the data takes more than this (e.g. 2GB), checked every minute; then the oldest exchanges of the session being recorded")
+	fl.StringVar(&f.retain, "retain", "", "delete recorded sessions that ended longer ago than this (e.g. 7d, 36h), and the exchanges of the session being recorded that are older, at start and hourly")
+	fl.DurationVar(&f.pruneEvery, "prune-every", 0, "how often --retain and --max-db-size look (default: hourly, every minute with --max-db-size)")
+	_ = fl.MarkHidden("prune-every") // for tests: the defaults suit a server
 	fl.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics of the OAuth flows at http://ADDR/metrics, e.g. 127.0.0.1:9464 (loopback unless --allow-remote)")
 	fl.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "client connections served at once per listener; more wait (0: no limit)")
 	fl.DurationVar(&f.tokenTimeout, "token-timeout", oauth.DefaultTokenTimeout, "how long after a code is issued the token call may take before token.never-called")
@@ -230,6 +233,9 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		period := time.Hour
 		if maxDB > 0 {
 			period = time.Minute
+		}
+		if f.pruneEvery > 0 {
+			period = f.pruneEvery
 		}
 		go pruneEvery(rctx, store, sess.ID, retain, maxDB, period, stderr)
 	}
@@ -457,28 +463,37 @@ func parseRetain(s string) (time.Duration, error) {
 }
 
 // pruneEvery deletes, now and every period, the sessions older than retain
-// and then the oldest while the data is over maxDB (each when set), keeping
-// the one being recorded, and says what it deleted.
+// and the live session's exchanges older than that, then the oldest sessions
+// while the data is over maxDB and, once the live one is all that is left,
+// its oldest exchanges (each when set), and says what it deleted.
 func pruneEvery(ctx context.Context, store *recorder.Store, live string, retain time.Duration, maxDB int64, period time.Duration, log io.Writer) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		if retain > 0 {
-			gone, err := store.Prune(time.Now().Add(-retain), live)
+			cutoff := time.Now().Add(-retain)
+			gone, err := store.Prune(cutoff, live)
 			switch {
 			case err != nil:
 				fmt.Fprintf(log, "mcptap: pruning sessions older than %v: %v\n", retain, err)
 			case len(gone) > 0:
 				fmt.Fprintf(log, "mcptap: deleted %d session(s) older than %v (--retain)\n", len(gone), retain)
 			}
+			n, err := store.PruneExchanges(live, cutoff)
+			switch {
+			case err != nil:
+				fmt.Fprintf(log, "mcptap: pruning this session's exchanges older than %v: %v\n", retain, err)
+			case n > 0:
+				fmt.Fprintf(log, "mcptap: deleted this session's %d exchange(s) older than %v (--retain)\n", n, retain)
+			}
 		}
 		if maxDB > 0 {
-			gone, err := store.PruneToSize(maxDB, live)
+			gone, n, err := store.PruneToSize(maxDB, live)
 			switch {
 			case err != nil:
 				fmt.Fprintf(log, "mcptap: pruning to --max-db-size: %v\n", err)
-			case len(gone) > 0:
-				fmt.Fprintf(log, "mcptap: deleted the %d oldest session(s) to stay under %d bytes (--max-db-size)\n", len(gone), maxDB)
+			case len(gone) > 0 || n > 0:
+				fmt.Fprintf(log, "mcptap: deleted the %d oldest session(s) and this session's %d oldest exchange(s) to stay under %d bytes (--max-db-size)\n", len(gone), n, maxDB)
 			}
 		}
 		select {

@@ -274,6 +274,7 @@ func TestProxyBinary(t *testing.T) {
 	t.Run("blocked-stdout", func(t *testing.T) { testProxyStopsWithBlockedStdout(t, bin) })
 	t.Run("metrics", func(t *testing.T) { testProxyMetrics(t, bin) })
 	t.Run("retain", func(t *testing.T) { testProxyRetain(t, bin) })
+	t.Run("max-db-size-live", func(t *testing.T) { testProxyLiveSessionStopsGrowing(t, bin) })
 	t.Run("otlp", func(t *testing.T) { testProxyOTLP(t, bin) })
 }
 
@@ -725,6 +726,78 @@ func testProxyRetain(t *testing.T, bin string) {
 	}
 	if len(ids) != 2 || !slices.Contains(ids, "big-3") {
 		t.Errorf("sessions after --max-db-size 1MB: %v, want big-3 and the proxy's own", ids)
+	}
+}
+
+// testProxyLiveSessionStopsGrowing: one session recording steady traffic
+// under --max-db-size 1MB: the file stops growing (the session's oldest
+// exchanges go, bbolt reuses their pages), the newest stay, and the session
+// accounts for every exchange as kept or pruned.
+func testProxyLiveSessionStopsGrowing(t *testing.T, bin string) {
+	up := echoUpstream(t)
+	db := filepath.Join(t.TempDir(), "live.db")
+	child := startProxyChild(t, bin, db, up.URL, "--max-db-size", "1MB", "--prune-every", "50ms")
+	body := bytes.Repeat([]byte("z"), 32<<10)
+	const rounds, perRound = 12, 128 // 4 MiB of request bodies a round: 48 MiB in all
+	pruneLines := regexp.MustCompile(`this session's (\d+) oldest exchange`)
+	var sizes []int64
+	var last string
+	for r := range rounds {
+		// Every round alone is over the limit: a pruning comes during it
+		// or after it (wait for one, so that the pruning keeps pace).
+		seen := len(pruneLines.FindAllString(child.stderr.String(), -1))
+		for i := range perRound {
+			resp, err := http.Post("http://"+child.addr+fmt.Sprintf("/r%d/%d", r, i), "application/octet-stream", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			last = fmt.Sprintf("/r%d/%d", r, i)
+		}
+		waitUntil(t, time.Minute, "a pruning in round "+fmt.Sprint(r), func() bool {
+			return len(pruneLines.FindAllString(child.stderr.String(), -1)) > seen
+		})
+		fi, err := os.Stat(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, fi.Size())
+	}
+	child.cmd.Process.Signal(os.Interrupt)
+	child.wait(t)
+	if fi, err := os.Stat(db); err == nil {
+		sizes = append(sizes, fi.Size()) // everything committed
+	}
+	t.Logf("file size after each round and at the stop: %v", sizes)
+	// 48 MiB went through; the file settles within the first rounds. bbolt
+	// grows by whole steps (16 MiB at first) and fragments a little: the
+	// last half of the run may add at most a quarter to the size after the
+	// first half, and the file stays under half of what went through.
+	half := sizes[rounds/2-1]
+	if end := sizes[len(sizes)-1]; end > half+half/4 || end > 24<<20 {
+		t.Errorf("the file kept growing under --max-db-size 1MB: %v", sizes)
+	}
+	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	sess, err := store.Latest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.Pruned == 0 || sess.Exchanges+int(sess.Pruned) != rounds*perRound {
+		t.Errorf("session says %d exchanges kept, %d pruned; want %d in all", sess.Exchanges, sess.Pruned, rounds*perRound)
+	}
+	var newest string
+	store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { newest = ex.Target; return nil })
+	if newest != last {
+		t.Errorf("newest stored exchange %q, want %q", newest, last)
+	}
+	out, err := exec.Command(bin, "sessions", "--db", db).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), fmt.Sprintf("%d (%d earlier pruned)", sess.Exchanges, sess.Pruned)) {
+		t.Errorf("mcptap sessions does not say what was pruned (%v):\n%s", err, out)
 	}
 }
 

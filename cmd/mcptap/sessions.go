@@ -121,6 +121,7 @@ type sessionJSON struct {
 	State     string            `json:"state"`
 	Exchanges int               `json:"exchanges"`
 	Dropped   uint64            `json:"dropped"`
+	Pruned    uint64            `json:"pruned,omitempty"`
 	Settings  map[string]string `json:"settings,omitempty"`
 }
 
@@ -128,7 +129,7 @@ func writeSessionsJSON(cmd *cobra.Command, list []mcptap.Session) error {
 	out := make([]sessionJSON, 0, len(list))
 	for _, s := range list {
 		j := sessionJSON{ID: s.ID, Source: s.Source, Name: s.Name, Started: s.Started, State: sessionState(s),
-			Exchanges: s.Exchanges, Dropped: s.Dropped, Settings: s.Settings}
+			Exchanges: s.Exchanges, Dropped: s.Dropped, Pruned: s.Pruned, Settings: s.Settings}
 		if !s.Ended.IsZero() {
 			e := s.Ended
 			j.Ended = &e
@@ -161,6 +162,9 @@ func writeSessionsTable(cmd *cobra.Command, list []mcptap.Session) error {
 		n := strconv.Itoa(s.Exchanges)
 		if s.Dropped > 0 {
 			n += fmt.Sprintf(" (%d dropped)", s.Dropped)
+		}
+		if s.Pruned > 0 {
+			n += fmt.Sprintf(" (%d earlier pruned)", s.Pruned)
 		}
 		name := s.Name
 		if r := []rune(name); len(r) > 48 { // keep the end: a path's file name, a URL's port
