@@ -143,6 +143,31 @@ func TestPrometheusScrapesFlows(t *testing.T) {
 		}
 	}
 
+	// The README's Grafana queries evaluate on this Prometheus, and its
+	// per-verdict query finds this flow's verdict.
+	qs := readmeQueries(t)
+	if len(qs) < 8 {
+		t.Fatalf("README: %d PromQL queries in the production section, want the table's 8 or more", len(qs))
+	}
+	for _, q := range qs {
+		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if r.Status != "success" {
+			t.Errorf("README query %s: %s %s", q, r.Status, r.Error)
+		}
+		if strings.Contains(q, `rule="token.never-called"`) && len(query(q)) == 0 {
+			t.Errorf("README query %s finds nothing for a token.never-called flow", q)
+		}
+	}
+
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -158,4 +183,33 @@ func TestPrometheusScrapesFlows(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readmeQueries returns the PromQL of the README's production section: every
+// code span in the second column of its query table.
+func readmeQueries(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sec, ok := strings.Cut(string(b), "## Run it in front of production")
+	if !ok {
+		t.Fatal("README: no production section")
+	}
+	sec, _, _ = strings.Cut(sec, "\n## ")
+	var qs []string
+	for _, line := range strings.Split(sec, "\n") {
+		cols := strings.Split(line, " | ")
+		if len(cols) != 2 || !strings.HasPrefix(line, "| ") || !strings.Contains(cols[1], "mcptap_") {
+			continue
+		}
+		parts := strings.Split(cols[1], "`")
+		for i := 1; i < len(parts); i += 2 {
+			if strings.Contains(parts[i], "mcptap_") {
+				qs = append(qs, parts[i])
+			}
+		}
+	}
+	return qs
 }
