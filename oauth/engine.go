@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -447,12 +448,14 @@ func (t *Tracker) Findings() []mcptap.Finding {
 // Flows returns every attempt with its hops in traffic order, its verdict (the
 // earliest error on the hop chain) and status. Each flow's value is kept
 // between calls and rebuilt only when something it shows changed, so a live
-// view may call Flows after every batch. Findings and StateDecoded are the
-// caller's own copies; Hops is shared with the kept value and is never
-// written again by the tracker (a change builds a new slice), so it is safe
-// to read on another goroutine but must not be written in place (appending
-// is safe: its capacity is clipped). Copying it would cost ~14 ms a call at
-// 100,000 hops.
+// view may call Flows after every batch. The Flow values are the caller's;
+// the slices and the map they hold (Hops, Findings, NotChecked, Checks,
+// StateDecoded) are shared with the kept value and never written again by
+// the tracker (a change builds new ones), so they are safe to read on
+// another goroutine but must not be written in place. Appending is safe:
+// their capacity is clipped. Copying them would cost ~14 ms a call at
+// 100,000 hops, and a live view's Flows after every batch spent most of its
+// time copying state maps that nobody writes.
 func (t *Tracker) Flows() []mcptap.Flow {
 	out := make([]mcptap.Flow, 0, len(t.flows))
 	for _, f := range t.flows {
@@ -504,33 +507,14 @@ func (t *Tracker) flowFindings(f *flow) []*mcptap.Finding {
 	return out
 }
 
-// ownFlow copies a built flow for the caller: everything but the elements
-// of Hops, which are shared read-only (see Flows).
+// ownFlow copies a built flow for the caller: the value, with its slices
+// clipped so that an append never writes into the kept ones.
 func ownFlow(b *mcptap.Flow) mcptap.Flow {
 	v := *b
-	v.Hops = b.Hops[:len(b.Hops):len(b.Hops)]
-	v.Findings = append([]string(nil), b.Findings...)
-	if b.StateDecoded != nil {
-		v.StateDecoded = copyAny(b.StateDecoded).(map[string]any)
-	}
-	return v
-}
-
-func copyAny(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = copyAny(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = copyAny(e)
-		}
-		return out
-	}
+	v.Hops = slices.Clip(b.Hops)
+	v.Findings = slices.Clip(b.Findings)
+	v.NotChecked = slices.Clip(b.NotChecked)
+	v.Checks = slices.Clip(b.Checks)
 	return v
 }
 

@@ -313,9 +313,9 @@ func TestFlowsCacheEqualsRebuild(t *testing.T) {
 	}
 }
 
-// What Flows returns is the caller's, except the elements of Hops, which are
-// shared read-only: changing the rest, or appending to Hops, leaves the next
-// call's answer alone.
+// What Flows returns is the caller's: changing a flow's fields, or appending
+// to its slices, leaves the next call's answer alone (the slices' elements
+// and the state map are shared read-only: see Flows).
 func TestFlowsAreCopiesTheCallerOwns(t *testing.T) {
 	tr := oauth.NewTracker(oauth.Options{})
 	for _, ex := range build(oauthtest.Scenario{Client: "chatgpt", DropState: true}) {
@@ -326,11 +326,43 @@ func TestFlowsAreCopiesTheCallerOwns(t *testing.T) {
 	b, _ := json.Marshal(first)
 	for i := range first {
 		first[i].Hops = append(first[i].Hops, mcptap.Hop{Kind: "scribbled"})
-		first[i].Findings[0] = "scribbled"
-		first[i].StateDecoded["csrf"] = "scribbled"
+		first[i].Findings = append(first[i].Findings, "scribbled")
+		first[i].NotChecked = append(first[i].NotChecked, "scribbled")
+		first[i].Checks = append(first[i].Checks, mcptap.Check{})
+		first[i].Client, first[i].Verdict.Rule = "scribbled", "scribbled"
 	}
 	if a, _ := json.Marshal(tr.Flows()); string(a) != string(b) {
 		t.Errorf("the kept flows changed with the caller's copy:\n%s\n%s", b, a)
+	}
+	// Two callers appending to the same flow's slices do not write into
+	// each other's (over every fixture, so that slices with spare capacity
+	// come up).
+	for _, fx := range oauthtest.Fixtures {
+		tr := oauth.NewTracker(oauth.Options{})
+		for _, ex := range fx.Exchanges() {
+			tr.Observe(ex)
+		}
+		tr.Finish()
+		twoCallers(t, fx.Name, tr)
+	}
+}
+
+func twoCallers(t *testing.T, name string, tr *oauth.Tracker) {
+	t.Helper()
+	one, two := tr.Flows(), tr.Flows()
+	for i := range one {
+		one[i].Findings = append(one[i].Findings, "one")
+		two[i].Findings = append(two[i].Findings, "two")
+		one[i].NotChecked = append(one[i].NotChecked, "one")
+		two[i].NotChecked = append(two[i].NotChecked, "two")
+		one[i].Hops = append(one[i].Hops, mcptap.Hop{Kind: "one"})
+		two[i].Hops = append(two[i].Hops, mcptap.Hop{Kind: "two"})
+		one[i].Checks = append(one[i].Checks, mcptap.Check{Detail: "one"})
+		two[i].Checks = append(two[i].Checks, mcptap.Check{Detail: "two"})
+		if one[i].Findings[len(one[i].Findings)-1] != "one" || one[i].NotChecked[len(one[i].NotChecked)-1] != "one" ||
+			one[i].Hops[len(one[i].Hops)-1].Kind != "one" || one[i].Checks[len(one[i].Checks)-1].Detail != "one" {
+			t.Errorf("%s flow %d: one caller's append overwrote another's", name, i)
+		}
 	}
 }
 
