@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,6 +54,10 @@ type ASFaults struct {
 	NoIss         bool // iss advertised in the metadata, left out of the authorization responses
 	MaxClients    int  // registrations beyond this many answer 429 (a quota)
 	DPoPNonce     bool // the token endpoint requires its DPoP-Nonce in proofs (RFC 9449 §8)
+	// GrantOnly: the scopes the authorization server grants at most; others
+	// asked for are dropped without a word (a policy the server's scope
+	// requirement does not match).
+	GrantOnly string
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -656,6 +661,15 @@ func (as *AuthServer) issueTokens(w http.ResponseWriter, g *grant) {
 	scope := g.req.Scope
 	if scope == "" {
 		scope = defaultScope
+	}
+	if as.Faults.GrantOnly != "" {
+		var kept []string
+		for _, sc := range strings.Fields(scope) {
+			if slices.Contains(strings.Fields(as.Faults.GrantOnly), sc) {
+				kept = append(kept, sc)
+			}
+		}
+		scope = strings.Join(kept, " ")
 	}
 	now := time.Now()
 	claims := jwt.MapClaims{

@@ -74,7 +74,8 @@ type ClientFaults struct {
 	StepUpByRefresh  bool   // answers 403 insufficient_scope with a refresh (which cannot add the scope) and retries
 	// StepUp answers 403 insufficient_scope with a new authorization: for
 	// the union of the granted and the required scopes ("union", as
-	// SEP-2350 says), or for the required scope alone ("replace").
+	// SEP-2350 says), or for the required scope alone ("replace"). While
+	// the tool still answers 403 it tries again, up to maxStepUps times.
 	StepUp           string
 	NoProtocolHeader bool // MCP requests after initialize leave out MCP-Protocol-Version
 	IgnoreDPoPNonce  bool // retries a use_dpop_nonce refusal without the nonce it was given
@@ -1148,9 +1149,13 @@ func (c *Client) scope() string {
 	return defaultScope
 }
 
+// maxStepUps is how many authorizations a step-up client tries while the
+// server still answers 403 insufficient_scope.
+const maxStepUps = 3
+
 // stepUp calls the admin tool, reads the scope the 403 asks for and
 // authorizes again (the IDE's consent is given already: AutoApprove), then
-// calls the tool with the new token.
+// calls the tool with the new token; while it is still refused, again.
 func (c *Client) stepUp(ctx context.Context, res *Result, stop func(string, ...any) (*Result, error)) (*Result, error) {
 	c.mu.Lock()
 	tok := c.tok
@@ -1162,36 +1167,41 @@ func (c *Client) stepUp(ctx context.Context, res *Result, stop func(string, ...a
 	if st != http.StatusForbidden {
 		return stop("the admin tool answered %d, not 403", st)
 	}
-	required := challengeParam(hdr.Get("WWW-Authenticate"), "scope")
-	asked := required
-	if c.Faults.StepUp == "replace" {
-		// Only what the server asks for beyond what was granted.
-		asked = strings.TrimSpace(strings.ReplaceAll(" "+required+" ", " "+defaultScope+" ", " "))
+	for round := 1; ; round++ {
+		required := challengeParam(hdr.Get("WWW-Authenticate"), "scope")
+		asked := required
+		if c.Faults.StepUp == "replace" {
+			// Only what the server asks for beyond what was granted.
+			asked = strings.TrimSpace(strings.ReplaceAll(" "+required+" ", " "+defaultScope+" ", " "))
+		}
+		c.mu.Lock()
+		c.scopeAsked = asked
+		c.mu.Unlock()
+		_, u, err := c.newAttempt()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.browser.open(ctx, u); err != nil {
+			return stop("step-up authorize: %v", err)
+		}
+		c.mu.Lock()
+		nt, ntErr := c.tok, c.tokErr
+		c.mu.Unlock()
+		if nt == nil || nt == tok {
+			return stop("step-up: no new token: %v", ntErr)
+		}
+		tok = nt
+		if st, hdr, err = c.rawCall(ctx, nt.AccessToken, adminTool); err != nil {
+			return nil, err
+		}
+		c.logf("after step-up %d (scope %q) the admin tool answered %d", round, asked, st)
+		switch {
+		case st == http.StatusOK:
+			return res, nil
+		case st != http.StatusForbidden || round == maxStepUps:
+			return stop("the admin tool answered %d after %d step-up(s)", st, round)
+		}
 	}
-	c.mu.Lock()
-	c.scopeAsked = asked
-	c.mu.Unlock()
-	_, u, err := c.newAttempt()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.browser.open(ctx, u); err != nil {
-		return stop("step-up authorize: %v", err)
-	}
-	c.mu.Lock()
-	nt, ntErr := c.tok, c.tokErr
-	c.mu.Unlock()
-	if nt == nil || nt == tok {
-		return stop("step-up: no new token: %v", ntErr)
-	}
-	if st, _, err = c.rawCall(ctx, nt.AccessToken, adminTool); err != nil {
-		return nil, err
-	}
-	c.logf("after the step-up (scope %q) the admin tool answered %d", asked, st)
-	if st != http.StatusOK {
-		return stop("the admin tool answered %d after the step-up", st)
-	}
-	return res, nil
 }
 
 // challengeParam reads one auth-param of a WWW-Authenticate challenge.

@@ -389,6 +389,20 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want 403, a refresh without scope, 403; got %d refusals and %d refreshes", len(refused), len(refreshes))
 			}
 		},
+		"stepup-loop": func(t *testing.T, name string) {
+			refused := find(exs[name], func(ex mcptap.Exchange) bool {
+				return ex.Status == 403 && strings.Contains(ex.RespHeader.Get("WWW-Authenticate"), "insufficient_scope")
+			})
+			stepups := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(ex.Target, "/authorize") && strings.Contains(ex.Target, "admin")
+			})
+			granted := find(exs[name], func(ex mcptap.Exchange) bool {
+				return ex.Status == 200 && strings.Contains(string(ex.RespBody), `"access_token"`) && strings.Contains(string(ex.RespBody), "admin")
+			})
+			if len(refused) != 1+maxStepUps || len(stepups) != maxStepUps || len(granted) != 0 {
+				t.Errorf("want %d refusals, %d step-up authorizes asking for admin and no token granting it; got %d, %d, %d", 1+maxStepUps, maxStepUps, len(refused), len(stepups), len(granted))
+			}
+		},
 		"stepup-drops-scopes": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool {
 				return strings.Contains(ex.Target, "/authorize") && strings.Contains(ex.Target, "scope=admin&") || strings.HasSuffix(ex.Target, "scope=admin")

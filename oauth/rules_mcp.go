@@ -305,6 +305,8 @@ func ruleScopeNotAccumulated(t *Tracker, f *flow) []hit {
 		evidence: []mcptap.Evidence{ev(f.a, "query.scope", g.aq.Get("scope")+" "+want, f.aq.Get("scope"), "granted + required vs asked")}}}
 }
 
+// ruleScopeLoop hits every round of the loop, not only the newest: each
+// round is an attempt that stopped at the same 403, and the loop is why.
 func ruleScopeLoop(t *Tracker, f *flow) []hit {
 	g, m, want := t.stepupFrom(f)
 	if g == nil {
@@ -312,21 +314,29 @@ func ruleScopeLoop(t *Tracker, f *flow) []hit {
 	}
 	// The rounds: attempts of this client with this scope, each started
 	// after a 403 insufficient_scope.
-	rounds := []*exInfo{}
+	var rounds []*flow
 	for _, h := range t.byClient[f.clientID] {
 		if h.n > f.n || h.a == nil || h.clientID != f.clientID || h.aq.Get("scope") != f.aq.Get("scope") {
 			continue
 		}
 		if p, _, _ := t.stepupFrom(h); p != nil {
-			rounds = append(rounds, h.a)
+			rounds = append(rounds, h)
 		}
 	}
 	if len(rounds) < 2 {
 		return nil
 	}
-	return []hit{{anchor: f.a.id(), key: f.clientID + "|scope-loop|" + f.aq.Get("scope"), exchanges: append(ids(m), ids(rounds...)...),
-		detail:   fmt.Sprintf("The server refused the token with 403 insufficient_scope (asking for %q) and the client authorized again with the same scope %q, %d times: the loop does not end. The authorization server grants less than the server requires, or the server asks for a scope the client cannot get.", want, f.aq.Get("scope"), len(rounds)),
-		evidence: []mcptap.Evidence{ev(f.a, "query.scope", want, f.aq.Get("scope"), fmt.Sprintf("%d rounds", len(rounds)))}}}
+	as := make([]*exInfo, len(rounds))
+	for i, h := range rounds {
+		as[i] = h.a
+	}
+	out := make([]hit, 0, len(rounds))
+	for _, h := range rounds {
+		out = append(out, hit{anchor: h.a.id(), key: h.id + "|scope-loop", exchanges: append(ids(m), ids(as...)...),
+			detail:   fmt.Sprintf("The server refused the token with 403 insufficient_scope (asking for %q) and the client authorized again with the same scope %q, %d times: the loop does not end. The authorization server grants less than the server requires, or the server asks for a scope the client cannot get.", want, f.aq.Get("scope"), len(rounds)),
+			evidence: []mcptap.Evidence{ev(h.a, "query.scope", want, f.aq.Get("scope"), fmt.Sprintf("%d rounds", len(rounds)))}})
+	}
+	return out
 }
 
 func sessionReauthIgnored(t *Tracker) []hit {
