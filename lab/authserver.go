@@ -58,6 +58,13 @@ type ASFaults struct {
 	// asked for are dropped without a word (a policy the server's scope
 	// requirement does not match).
 	GrantOnly string
+	// CIMDNoneOnly: client ID metadata documents are accepted only with
+	// token_endpoint_auth_method none; a document client that authenticates
+	// with private_key_jwt is refused invalid_client at the token endpoint.
+	CIMDNoneOnly bool
+	// NoRefresh: refresh_token stays advertised in grant_types_supported,
+	// and a refresh is answered unsupported_grant_type.
+	NoRefresh bool
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -165,7 +172,7 @@ func (as *AuthServer) metadata(oidc bool) http.HandlerFunc {
 			"registration_endpoint":                 iss + "/oauth/register",
 			"response_types_supported":              []string{"code"},
 			"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
-			"token_endpoint_auth_methods_supported": []string{"none", "client_secret_post", "private_key_jwt"},
+			"token_endpoint_auth_methods_supported": as.authMethods(),
 			"client_id_metadata_document_supported": true,
 			"dpop_signing_alg_values_supported":     []string{"ES256"},
 			"scopes_supported":                      []string{defaultScope},
@@ -303,6 +310,14 @@ func (as *AuthServer) fetchCIMD(id string) *registeredClient {
 	return c
 }
 
+// authMethods are the token endpoint auth methods the metadata advertises.
+func (as *AuthServer) authMethods() []string {
+	if as.Faults.CIMDNoneOnly {
+		return []string{"none"}
+	}
+	return []string{"none", "client_secret_post", "private_key_jwt"}
+}
+
 // clientAuthenticated checks a private_key_jwt client's assertion (RFC 7523
 // §3: iss and sub the client, aud the token endpoint, not expired); clients
 // without a key pass.
@@ -310,6 +325,9 @@ func (as *AuthServer) clientAuthenticated(f url.Values) error {
 	c := as.client(f.Get("client_id"))
 	if c == nil || c.AssertKey == nil {
 		return nil
+	}
+	if as.Faults.CIMDNoneOnly {
+		return errors.New("client metadata documents must use token_endpoint_auth_method none")
 	}
 	if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
 		return errors.New("private_key_jwt client without a client assertion")
@@ -562,6 +580,10 @@ func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
 			as.issueTokens(w, g)
 		}
 	case "refresh_token":
+		if as.Faults.NoRefresh {
+			oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "refresh_token is not supported")
+			return
+		}
 		as.mu.Lock()
 		g := as.refreshT[f.Get("refresh_token")]
 		delete(as.refreshT, f.Get("refresh_token")) // rotation: a refresh token works once

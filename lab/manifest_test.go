@@ -389,6 +389,26 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want 403, a refresh without scope, 403; got %d refusals and %d refreshes", len(refused), len(refreshes))
 			}
 		},
+		"cimd-private-key-refused": func(t *testing.T, name string) {
+			tc := tokenCalls(exs[name])
+			meta := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/.well-known/oauth-authorization-server" && strings.Contains(string(ex.RespBody), `"token_endpoint_auth_methods_supported":["none"]`)
+			})
+			if len(tc) != 1 || tc[0].Status != 401 || !strings.Contains(string(tc[0].ReqBody), "client_assertion=") || !strings.Contains(string(tc[0].RespBody), "invalid_client") || len(meta) == 0 {
+				t.Errorf("want metadata advertising only none and one token call with a client assertion refused invalid_client")
+			}
+		},
+		"refresh-unsupported": func(t *testing.T, name string) {
+			refreshes := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.ReqBody), "grant_type=refresh_token") && ex.Status == 400 && strings.Contains(string(ex.RespBody), "unsupported_grant_type")
+			})
+			meta := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/.well-known/oauth-authorization-server" && strings.Contains(string(ex.RespBody), `"refresh_token"`)
+			})
+			if len(refreshes) != 1 || len(meta) == 0 {
+				t.Errorf("want refresh_token advertised and one refresh answered unsupported_grant_type; got %d refusals", len(refreshes))
+			}
+		},
 		"stepup-loop": func(t *testing.T, name string) {
 			refused := find(exs[name], func(ex mcptap.Exchange) bool {
 				return ex.Status == 403 && strings.Contains(ex.RespHeader.Get("WWW-Authenticate"), "insufficient_scope")

@@ -215,7 +215,12 @@ func ruleRegisterCIMDFallback(t *Tracker, x *exInfo) []hit {
 }
 
 // isURLClientID: a client ID metadata document's URL used as client_id.
-func isURLClientID(c string) bool { return strings.HasPrefix(c, "https://") }
+// isURLClientID: a client_id that is a URL, a client ID metadata document.
+// The draft requires https; an http one (a loopback test setup, such as the
+// lab's) is still a document client to judge, not an opaque ID.
+func isURLClientID(c string) bool {
+	return strings.HasPrefix(c, "https://") || strings.HasPrefix(c, "http://")
+}
 
 func ruleRegisterCIMDAuthMethod(t *Tracker, x *exInfo) []hit {
 	if x.kind != mcptap.HopToken || x.status() < 400 || !t.complete(x) {

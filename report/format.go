@@ -31,6 +31,25 @@ func mark(sev mcptap.Severity, rule string) string {
 	return "i"
 }
 
+// flowMark is a flow's glyph: its verdict's, except that a flow that
+// connected with warnings is "!", not "✓".
+func flowMark(f Flow, fs []Finding) string {
+	if f.Verdict.Rule == "ok" && warnings(fs) > 0 {
+		return "!"
+	}
+	return mark(f.Verdict.Severity, string(f.Verdict.Rule))
+}
+
+func warnings(fs []Finding) int {
+	n := 0
+	for _, fd := range fs {
+		if fd.Severity == mcptap.SevWarning {
+			n++
+		}
+	}
+	return n
+}
+
 // byFlow groups the findings by flow ID ("" for those outside any flow).
 func (r Report) byFlow() map[string][]Finding {
 	m := make(map[string][]Finding)
@@ -121,11 +140,16 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-func verdictLine(f Flow) string {
+// verdictLine is a flow's verdict in one line. A flow that connected with
+// warnings is marked "!", not "✓", and says how many (as the live view does).
+func verdictLine(f Flow, fs []Finding) string {
 	if f.Verdict.Rule == "ok" {
-		return fmt.Sprintf("%s ok (%s)", mark(f.Verdict.Severity, "ok"), f.Status)
+		if n := warnings(fs); n > 0 {
+			return fmt.Sprintf("%s ok (%s) with %s", flowMark(f, fs), f.Status, plural(n, "warning"))
+		}
+		return fmt.Sprintf("%s ok (%s)", flowMark(f, fs), f.Status)
 	}
-	s := fmt.Sprintf("%s %s — fault: %s", mark(f.Verdict.Severity, string(f.Verdict.Rule)), f.Verdict.Rule, f.Verdict.Fault)
+	s := fmt.Sprintf("%s %s — fault: %s", flowMark(f, fs), f.Verdict.Rule, f.Verdict.Fault)
 	if f.Title != "" {
 		s += " — " + f.Title
 	}
@@ -162,12 +186,12 @@ func (r Report) writeText(w io.Writer) error {
 	} else {
 		b.WriteString("VERDICTS\n")
 		for i, f := range r.Flows {
-			fmt.Fprintf(&b, "  %d. %-10s %s  %s\n", i+1, f.Client, f.ID, verdictLine(f))
+			fmt.Fprintf(&b, "  %d. %-10s %s  %s\n", i+1, f.Client, f.ID, verdictLine(f, groups[f.ID]))
 		}
 	}
 	for i, f := range r.Flows {
 		fmt.Fprintf(&b, "\nFLOW %d  %s  client %s  started %s\n", i+1, f.ID, f.Client, f.Started.UTC().Format("2006-01-02 15:04:05Z"))
-		fmt.Fprintf(&b, "  verdict  %s\n", verdictLine(f))
+		fmt.Fprintf(&b, "  verdict  %s\n", verdictLine(f, groups[f.ID]))
 		if f.State.Raw != "" {
 			fmt.Fprintf(&b, "  state    %s\n", shortURL(f.State.Raw, 120))
 			if d := decodedJSON(f.State.Decoded); d != "" {
@@ -247,14 +271,14 @@ func (r Report) writeMarkdown(w io.Writer) error {
 			if f.Title != "" {
 				v += " " + mdEscape(f.Title)
 			}
-			fmt.Fprintf(&b, "| %d | %s | `%s` | %s %s | %s |\n", i+1, f.Client, f.ID, mark(f.Verdict.Severity, string(f.Verdict.Rule)), v, f.Verdict.Fault)
+			fmt.Fprintf(&b, "| %d | %s | `%s` | %s %s | %s |\n", i+1, f.Client, f.ID, flowMark(f, groups[f.ID]), v, f.Verdict.Fault)
 		}
 	} else {
 		b.WriteString("No OAuth flow found in this session.\n")
 	}
 	for i, f := range r.Flows {
 		fmt.Fprintf(&b, "\n### Flow %d: %s (`%s`)\n\n", i+1, f.Client, f.ID)
-		fmt.Fprintf(&b, "**Verdict:** %s\n\n", mdEscape(verdictLine(f)))
+		fmt.Fprintf(&b, "**Verdict:** %s\n\n", mdEscape(verdictLine(f, groups[f.ID])))
 		if f.State.Raw != "" {
 			fmt.Fprintf(&b, "State: `%s`", f.State.Raw)
 			if d := decodedJSON(f.State.Decoded); d != "" {

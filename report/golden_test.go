@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +198,40 @@ func TestCollapsedMCPRuns(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "mcp ×2") {
 		t.Errorf("text does not collapse the two MCP calls:\n%s", buf.String())
+	}
+}
+
+// A flow that connected with warnings reads "! ok (complete) with N
+// warning(s)" in text and markdown, never "✓": the live view marks it so too.
+func TestOkWithWarningsIsNotTicked(t *testing.T) {
+	seen := 0
+	for _, fx := range oauthtest.Fixtures {
+		r := report.Build(session(fx.Name), fx.Exchanges(), report.Options{})
+		text, md := render(t, r, "text"), render(t, r, "markdown")
+		for _, f := range r.Flows {
+			if f.Verdict.Rule != "ok" {
+				continue
+			}
+			n := 0
+			for _, fd := range r.Findings {
+				if fd.Flow == f.ID && fd.Severity == mcptap.SevWarning {
+					n++
+				}
+			}
+			line := fmt.Sprintf("%s  ✓ ok (%s)\n", f.ID, f.Status)
+			if n > 0 {
+				seen++
+				line = fmt.Sprintf("%s  ! ok (%s) with %d warning", f.ID, f.Status, n)
+				if !bytes.Contains(md, []byte(fmt.Sprintf("| `%s` | ! `ok`", f.ID))) {
+					t.Errorf("%s: markdown does not mark flow %s with warnings '!'", fx.Name, f.ID)
+				}
+			}
+			if !bytes.Contains(text, []byte(line)) {
+				t.Errorf("%s: text lacks %q", fx.Name, line)
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no fixture has a flow that connected with warnings")
 	}
 }

@@ -76,7 +76,7 @@ func (r Report) writeJUnit(w io.Writer) error {
 	}
 	var total time.Duration
 	for _, f := range r.Flows {
-		c := junitCase{Name: xmlText(fmt.Sprintf("flow %s (%s): %s", f.ID, clientOrUnknown(f.Client), verdictLine(f))),
+		c := junitCase{Name: xmlText(fmt.Sprintf("flow %s (%s): %s", f.ID, clientOrUnknown(f.Client), verdictLine(f, groups[f.ID]))),
 			Classname: "mcptap.oauth." + clientOrUnknown(f.Client)}
 		d := flowDuration(f)
 		total += d
