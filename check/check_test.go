@@ -174,16 +174,21 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		as       string
 		fails    map[string]mcptap.RuleID // line -> rule ("" = not reached because of another line)
 	}{
-		{"no-challenge", "claude", map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryNoChallenge}},
-		{"lazy-auth", "claude", map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryLazyAuth}},
-		{"no-s256", "chatgpt", map[string]mcptap.RuleID{"pkce": mcptap.RuleDiscoveryNoPKCES256}},
-		{"issuer-trailing-slash", "claude", map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}},
-		{"prm-internal-origin", "chatgpt", map[string]mcptap.RuleID{"resource": mcptap.RuleDiscoveryResourceMismatch}},
-		{"edge-blocks-claude-user", "claude", map[string]mcptap.RuleID{"edge": mcptap.RuleEdgeBlocked}},
-		{"tunnel-interstitial", "claude", map[string]mcptap.RuleID{"resource-metadata": mcptap.RuleTunnelInterstitial}},
-		{"edge-silent-after-token", "claude", nil},
-		{"register-web-default", "claude-code", map[string]mcptap.RuleID{"registration": mcptap.RuleRegisterApplicationType, "authorize": ""}},
-		{"registration-quota", "claude", nil},
+		{scenario: "no-challenge", as: "claude", fails: map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryNoChallenge}},
+		{scenario: "lazy-auth", as: "claude", fails: map[string]mcptap.RuleID{"challenge": mcptap.RuleDiscoveryLazyAuth}},
+		{scenario: "no-s256", as: "chatgpt", fails: map[string]mcptap.RuleID{"pkce": mcptap.RuleDiscoveryNoPKCES256}},
+		{scenario: "issuer-trailing-slash", as: "claude", fails: map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryIssuerMismatch}},
+		{scenario: "prm-internal-origin", as: "chatgpt", fails: map[string]mcptap.RuleID{"resource": mcptap.RuleDiscoveryResourceMismatch}},
+		{scenario: "edge-blocks-claude-user", as: "claude", fails: map[string]mcptap.RuleID{"edge": mcptap.RuleEdgeBlocked}},
+		{scenario: "tunnel-interstitial", as: "claude", fails: map[string]mcptap.RuleID{"resource-metadata": mcptap.RuleTunnelInterstitial}},
+		{scenario: "edge-silent-after-token", as: "claude", fails: nil},
+		{scenario: "register-web-default", as: "claude-code", fails: map[string]mcptap.RuleID{"registration": mcptap.RuleRegisterApplicationType, "authorize": ""}},
+		{scenario: "registration-quota", as: "claude", fails: nil},
+		// A per-app document with private_key_jwt refused: check cannot act
+		// as it (its --cimd uses each platform's stable document, and
+		// ChatGPT's accepts none too), and with --register the server is
+		// healthy.
+		{scenario: "cimd-private-key-refused", as: "chatgpt", fails: nil},
 	}
 	listed := map[string]bool{}
 	for _, c := range cases {
