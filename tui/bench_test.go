@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +186,53 @@ func BenchmarkReplayOpen100k(b *testing.B) {
 		m := NewReplay(Options{}, exs)
 		m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
 		_ = m.View()
+	}
+}
+
+// BenchmarkLiveHeap1M records 1,000,000 exchanges of a long live session
+// (1,000 OAuth attempts, then authenticated MCP calls) through the live
+// model with a store attached (Load set: bodies stay on disk), in batches
+// of 1,000 as the pump delivers them, and prints the heap the model and its
+// analysis hold afterwards. Target: under 200 MB.
+//
+//	go test -run '^$' -bench LiveHeap1M -benchtime 1x ./tui
+func BenchmarkLiveHeap1M(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		m := New(Options{Load: func(string) (mcptap.Exchange, error) { return mcptap.Exchange{}, nil }}, true)
+		m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+		const total, batch = 1_000_000, 1000
+		first := benchExchanges(10_000) // the OAuth attempts and their first calls
+		var last time.Time
+		for i := 0; i < len(first); i += batch {
+			m.Update(m.eng.ingest(first[i:min(i+batch, len(first))]))
+		}
+		last = first[len(first)-1].Start
+		buf := make([]mcptap.Exchange, batch)
+		for n := len(first); n < total; n += batch {
+			for j := range buf {
+				k := n + j
+				last = last.Add(time.Millisecond)
+				ex := mkex(fmt.Sprintf("m%08d", k), 0, "POST", mcpHost, "/mcp", 200,
+					reqH("Authorization", fmt.Sprintf("Bearer tok-%06d", k%750), "Content-Type", "application/json"),
+					respH("Content-Type", "application/json"),
+					reqBody(`{"jsonrpc":"2.0","id":2,"method":"tools/call"}`), respBody(`{"jsonrpc":"2.0","id":2,"result":{}}`))
+				ex.Start, ex.ResponseAt, ex.End = last, last, last
+				buf[j] = ex
+			}
+			m.Update(m.eng.ingest(buf))
+		}
+		b.StopTimer()
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "heap-MB")
+		b.ReportMetric(float64(len(m.exs)), "exchanges")
+		runtime.KeepAlive(m)
+		b.StartTimer()
 	}
 }
