@@ -2,6 +2,7 @@ package live
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,22 +37,49 @@ func IsFile(arg string) bool {
 // of store (an ID prefix; "" is the latest). It is the one loader behind
 // report, replay and replay --send; the analysis sorts what it returns.
 func Load(arg string, store recorder.Reader) (mcptap.Session, []mcptap.Exchange, error) {
+	return LoadMetered(arg, store, nil)
+}
+
+// Meter follows a long load for a progress line: Start names a phase and
+// its total (0: unknown) in unit ("bytes", "exchanges"), Add counts what is
+// done, Reader counts the bytes read through it.
+type Meter interface {
+	Start(phase string, total int64, unit string)
+	Add(n int64)
+	Reader(r io.Reader) io.Reader
+}
+
+// LoadMetered is Load reporting its progress to m (nil: none).
+func LoadMetered(arg string, store recorder.Reader, m Meter) (mcptap.Session, []mcptap.Exchange, error) {
 	if IsFile(arg) {
-		return loadFile(arg)
+		return loadFile(arg, m)
 	}
 	if store == nil {
 		return mcptap.Session{}, nil, fmt.Errorf("live: %q names a stored session and no database is open", arg)
 	}
-	return loadStored(store, arg)
+	return loadStored(store, arg, m)
 }
 
-func loadFile(path string) (mcptap.Session, []mcptap.Exchange, error) {
+// ReadHAR reads a HAR file, reporting the bytes read to m (nil: none).
+func ReadHAR(f *os.File, m Meter) ([]mcptap.Exchange, error) {
+	if m == nil {
+		return har.Read(f)
+	}
+	var total int64
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		total = fi.Size()
+	}
+	m.Start("reading "+filepath.Base(f.Name()), total, "bytes")
+	return har.Read(m.Reader(f))
+}
+
+func loadFile(path string, m Meter) (mcptap.Session, []mcptap.Exchange, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return mcptap.Session{}, nil, &InputError{fmt.Errorf("open %s: %w", path, err)}
 	}
 	defer f.Close()
-	exs, err := har.Read(f)
+	exs, err := ReadHAR(f, m)
 	if err != nil {
 		return mcptap.Session{}, nil, &InputError{fmt.Errorf("%s: %w", path, err)}
 	}
@@ -64,7 +92,7 @@ func loadFile(path string) (mcptap.Session, []mcptap.Exchange, error) {
 	return sess, exs, nil
 }
 
-func loadStored(store recorder.Reader, arg string) (mcptap.Session, []mcptap.Exchange, error) {
+func loadStored(store recorder.Reader, arg string, m Meter) (mcptap.Session, []mcptap.Exchange, error) {
 	var (
 		sess mcptap.Session
 		err  error
@@ -81,8 +109,17 @@ func loadStored(store recorder.Reader, arg string) (mcptap.Session, []mcptap.Exc
 		}
 		return sess, nil, &InputError{fmt.Errorf("%s in %s: %w (list them with `mcptap sessions`)", what, store.Path(), err)}
 	}
-	var exs []mcptap.Exchange
-	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error { exs = append(exs, ex); return nil }); err != nil {
+	exs := make([]mcptap.Exchange, 0, sess.Exchanges)
+	if m != nil {
+		m.Start("reading session "+sess.ID, int64(sess.Exchanges), "exchanges")
+	}
+	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+		exs = append(exs, ex)
+		if m != nil {
+			m.Add(1)
+		}
+		return nil
+	}); err != nil {
 		return sess, nil, fmt.Errorf("read session %s from %s: %w", sess.ID, store.Path(), err)
 	}
 	return sess, exs, nil

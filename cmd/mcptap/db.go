@@ -139,7 +139,16 @@ func exactArgs(n int) cobra.PositionalArgs {
 // 2, a database that could not be read exit 3. store may be nil when arg
 // names a file.
 func loadSource(arg string, store recorder.Reader) (mcptap.Session, []mcptap.Exchange, error) {
-	sess, exs, err := live.Load(arg, store)
+	return loadSourceMetered(arg, store, nil)
+}
+
+// loadSourceMetered is loadSource with a progress line (p may be nil).
+func loadSourceMetered(arg string, store recorder.Reader, p *progress) (mcptap.Session, []mcptap.Exchange, error) {
+	var m live.Meter
+	if p != nil {
+		m = p
+	}
+	sess, exs, err := live.LoadMetered(arg, store, m)
 	var ie *live.InputError
 	switch {
 	case err == nil:

@@ -42,20 +42,30 @@ The file is created 0600; "--har -" writes to stdout.`,
 			if err != nil {
 				return err
 			}
-			var exs []mcptap.Exchange
+			p := startProgress(cmd)
+			p.Start("reading session "+sess.ID, int64(sess.Exchanges), "exchanges")
+			exs := make([]mcptap.Exchange, 0, sess.Exchanges)
 			if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
 				exs = append(exs, ex)
+				p.Add(1)
 				return nil
 			}); err != nil {
+				p.end("stopped")
 				return fmt.Errorf("read session %s: %w", sess.ID, err)
 			}
+			p.Start("writing "+harPath, 0, "")
+			defer p.end("stopped")
 			store.Close() // release the lock before the (possibly slow) write
 			var red *redact.Redactor
 			if !noRedact {
 				red = redact.New(nil)
 			}
 			if harPath == "-" {
-				return har.Write(cmd.OutOrStdout(), sess, exs, red)
+				err := har.Write(cmd.OutOrStdout(), sess, exs, red)
+				if err == nil {
+					p.end(fmt.Sprintf("exported %d exchanges", len(exs)))
+				}
+				return err
 			}
 			if err := safefile.Write(harPath, func(w io.Writer) error {
 				return har.Write(w, sess, exs, red)
@@ -65,6 +75,7 @@ The file is created 0600; "--har -" writes to stdout.`,
 				}
 				return runtimeErr(err)
 			}
+			p.end(fmt.Sprintf("exported %d exchanges", len(exs)))
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d exchanges of session %s to %s\n", len(exs), sess.ID, harPath)
 			return nil
 		},

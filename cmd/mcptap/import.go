@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcptap/mcptap"
-	"github.com/mcptap/mcptap/har"
+	"github.com/mcptap/mcptap/live"
 )
 
 func newImportCmd() *cobra.Command {
@@ -32,11 +32,14 @@ is stored then.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			exs, err := har.Read(f)
+			p := startProgress(cmd)
+			exs, err := live.ReadHAR(f, p)
 			f.Close()
 			if err != nil {
+				p.end("stopped")
 				return usageErr(fmt.Errorf("%s: %w", path, err))
 			}
+			p.Start(fmt.Sprintf("storing %d exchanges", len(exs)), 0, "")
 			store, err := openStore(cmd)
 			if err != nil {
 				return err
@@ -52,8 +55,10 @@ is stored then.`,
 				sess.Settings["first"] = exs[0].Start.Format(time.RFC3339Nano)
 			}
 			if err := store.Import(sess, exs); err != nil {
+				p.end("stopped")
 				return fmt.Errorf("import %s into %s: %w", path, store.Path(), err)
 			}
+			p.end(fmt.Sprintf("imported %d exchanges", len(exs)))
 			if err := store.Close(); err != nil {
 				return err
 			}

@@ -58,16 +58,20 @@ input, 3 when the database could not be read (busy, damaged).`,
 			if timeout < 0 {
 				return usageErr(fmt.Errorf("--token-timeout %s: must not be negative", timeout))
 			}
-			sess, exs, err := loadExchanges(cmd, args)
+			p := startProgress(cmd)
+			sess, exs, err := loadExchanges(cmd, args, p)
 			if err != nil {
+				p.end("stopped")
 				return err
 			}
 			failSev := threshold
 			if failSev == "" {
 				failSev = report.FailNever
 			}
+			p.Start(fmt.Sprintf("analysing %d exchanges", len(exs)), 0, "")
 			r := report.Build(sess, exs, report.Options{Redact: !noRedact, TokenTimeout: timeout,
 				FailOn: failSev, Detail: format == "html"})
+			p.end(fmt.Sprintf("read and analysed %d exchanges (%d flows)", len(exs), len(r.Flows)))
 			if err := r.Write(cmd.OutOrStdout(), format); err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
@@ -93,18 +97,18 @@ input, 3 when the database could not be read (busy, damaged).`,
 
 // loadExchanges reads a HAR file or a stored session (an ID prefix; default
 // the latest), opening the database read-only only for a session.
-func loadExchanges(cmd *cobra.Command, args []string) (mcptap.Session, []mcptap.Exchange, error) {
+func loadExchanges(cmd *cobra.Command, args []string, p *progress) (mcptap.Session, []mcptap.Exchange, error) {
 	arg := ""
 	if len(args) == 1 {
 		arg = args[0]
 	}
 	if live.IsFile(arg) {
-		return loadSource(arg, nil)
+		return loadSourceMetered(arg, nil, p)
 	}
 	store, err := openStoreRead(cmd)
 	if err != nil {
 		return mcptap.Session{}, nil, err
 	}
 	defer store.Close()
-	return loadSource(arg, store)
+	return loadSourceMetered(arg, store, p)
 }
