@@ -145,6 +145,10 @@ type Flow struct {
 	// Waiting is set while a code has been issued and no token call has come:
 	// the time the code was issued, so a UI can show a running timer.
 	WaitingSince time.Time `json:"waiting_since,omitempty"`
+	// MoreMCPCalls counts the successful MCP calls past the first few that a
+	// long-running view's analysis counted without keeping them as hops
+	// (oauth.Options.Forget); reports keep every hop and leave it 0.
+	MoreMCPCalls int `json:"more_mcp_calls,omitempty"`
 }
 
 // CheckResult is the outcome of one Check.

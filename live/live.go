@@ -239,6 +239,25 @@ func (c *Capture) Session() mcptap.Session { return c.session }
 // Broker returns the broker the proxy publishes to.
 func (c *Capture) Broker() *mcptap.Broker { return c.broker }
 
+// Load reads a recorded exchange of this session, bodies included, for a
+// view that keeps only heads. An exchange published moments ago may still
+// be in the recorder's commit group: Load waits for it (polling, at most
+// loadWait) before it says not found.
+func (c *Capture) Load(id string) (mcptap.Exchange, error) {
+	deadline := time.Now().Add(loadWait)
+	for {
+		ex, err := c.store.Exchange(c.session.ID, id)
+		if err == nil || !errors.Is(err, recorder.ErrNotFound) || time.Now().After(deadline) {
+			return ex, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// loadWait bounds how long Load waits for the recorder to commit an
+// exchange: a few of its group commits (BatchWait is 50 ms).
+const loadWait = 2 * time.Second
+
 // Dropped is how many publications the recorder has missed so far.
 func (c *Capture) Dropped() uint64 { return c.sub.Dropped() + c.writer.Lost() }
 

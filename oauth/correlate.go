@@ -127,7 +127,10 @@ func (t *Tracker) place(x *exInfo) {
 			t.placeUnrecordedBearer(x)
 			break
 		}
-		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" && !(t.opts.Forget && len(f.mcps) >= keptMCPCalls && successful(x)) {
+		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" && t.opts.Forget && len(f.mcps) >= keptMCPCalls && successful(x) {
+			f.moreMCP++ // counted, not kept
+			f.dirty = true
+		} else if f != nil && x.bearer != "" {
 			x.flow = f
 			f.add(x, mcptap.HopMCP, false)
 			f.mcps = append(f.mcps, x)

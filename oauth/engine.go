@@ -571,6 +571,7 @@ func (t *Tracker) flowValue(f *flow, fds []*mcptap.Finding) mcptap.Flow {
 	}
 	v.NotChecked = f.notChecked()
 	v.Checks = f.checks()
+	v.MoreMCPCalls = f.moreMCP
 	v.Client = t.identify(f)
 	fds = append([]*mcptap.Finding(nil), fds...)
 	sort.SliceStable(fds, func(i, j int) bool {

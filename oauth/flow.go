@@ -11,6 +11,9 @@ type flow struct {
 	id   string
 	n    int
 	hops []hop
+	// moreMCP counts the successful MCP calls past keptMCPCalls that
+	// Options.Forget did not keep as hops.
+	moreMCP int
 
 	authz       []*exInfo // outer authorize requests (reloads of the same attempt included)
 	a           *exInfo

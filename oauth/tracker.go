@@ -21,9 +21,11 @@ type Options struct {
 	// can no longer matter (outside every flow, not parked for one, no
 	// finding on it, and unclassified or a successful MCP call), and a flow
 	// keeps only its first KeptMCPCalls successful MCP calls as hops. The
-	// findings and verdicts are the same; Hop and FlowOf no longer know a
-	// dropped exchange, and Flows lists fewer MCP hops. Off for reports,
-	// replays and the TUI, which show every exchange.
+	// findings and verdicts are the same; Hop (but right after its Observe)
+	// and FlowOf no longer know a dropped exchange, and Flows lists fewer MCP
+	// hops (Flow.MoreMCPCalls counts the others). On for the line view and
+	// for the TUI when it reads exchanges from the store; off for reports,
+	// which show every hop.
 	Forget bool
 }
 
@@ -58,6 +60,7 @@ type Tracker struct {
 	byID       map[string]*exInfo
 	list       []*exInfo // in the order first seen
 	nForgotten int       // forgotten exchanges still in list (Options.Forget)
+	lastForgot *exInfo   // the exchange the last Observe forgot (Hop still answers for it)
 	order      int
 	flows      []*flow
 
@@ -271,6 +274,7 @@ func successful(x *exInfo) bool { return x.ex.Err == "" && x.status() >= 200 && 
 // forget drops x from the tracker's index and, in batches, from its list.
 func (t *Tracker) forget(x *exInfo) {
 	delete(t.byID, x.ex.ID)
+	t.lastForgot = x
 	x.forgotten = true
 	t.nForgotten++
 	if t.nForgotten >= 1024 && t.nForgotten*2 >= len(t.list) {
@@ -387,9 +391,14 @@ func (t *Tracker) FlowOf(exchangeID string) (string, bool) {
 	return x.flow.id, true
 }
 
-// Hop is the classification of one exchange.
+// Hop is the classification of one exchange. Under Options.Forget it also
+// knows the exchange the last Observe forgot, so that a caller may ask right
+// after observing it.
 func (t *Tracker) Hop(exchangeID string) (mcptap.HopKind, bool) {
 	x, ok := t.byID[exchangeID]
+	if !ok && t.lastForgot != nil && t.lastForgot.ex.ID == exchangeID {
+		x, ok = t.lastForgot, true
+	}
 	if !ok || x.kind == "" {
 		return "", false
 	}

@@ -16,7 +16,7 @@ type engine struct {
 	inProgress  int                       // flows still in progress at the last read
 	stale       bool                      // MCP hops arrived that the last read does not hold
 	lastRefresh time.Time                 // traffic or tick time of the last read
-	sent        map[string]mcptap.HopKind // kinds the model already has
+	sent        map[string]mcptap.HopKind // kinds of flows' hops the model already has
 }
 
 // snapshotMsg is one batch for the model: the exchanges to upsert, their hop
@@ -34,17 +34,24 @@ func newEngine(an Analysis) *engine {
 	return &engine{an: an, sent: map[string]mcptap.HopKind{}}
 }
 
-// kind queues an exchange's hop kind for the model unless it has it already,
-// so a snapshot carries changes, not every hop of the session.
+// kind queues an exchange's hop kind for the model.
 func (e *engine) kind(s *snapshotMsg, id string, k mcptap.HopKind) {
-	if e.sent[id] == k {
-		return
-	}
-	e.sent[id] = k
 	if s.kinds == nil {
 		s.kinds = map[string]mcptap.HopKind{}
 	}
 	s.kinds[id] = k
+}
+
+// reclassified queues the kind of a flow's hop unless the model has it
+// already, so a re-read carries changes, not every hop of the session. Only
+// flows' hops are remembered: an exchange's own kind goes with it once
+// (ingest), so a long session's MCP calls are not kept here a second time.
+func (e *engine) reclassified(s *snapshotMsg, id string, k mcptap.HopKind) {
+	if e.sent[id] == k {
+		return
+	}
+	e.sent[id] = k
+	e.kind(s, id, k)
 }
 
 // ingest feeds a batch to the analysis. Flows are re-read only when the
@@ -116,7 +123,7 @@ func (e *engine) read(s *snapshotMsg) {
 			if h.Kind == mcptap.HopRedirect && i > 0 && f.Hops[i-1].Exchange == h.Exchange {
 				continue
 			}
-			e.kind(s, h.Exchange, h.Kind)
+			e.reclassified(s, h.Exchange, h.Kind)
 		}
 	}
 	s.flows, s.findings, s.read = flows, e.an.Findings(), true

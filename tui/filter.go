@@ -147,7 +147,11 @@ func (s *shared) matchFlow(i int) bool {
 }
 
 func (s *shared) matchExchange(i int) bool {
-	ex := &s.exs[i]
+	if len(s.terms) == 0 {
+		return true
+	}
+	head := s.tables.exchange(&s.exs[i]) // what the filter reads is in the row
+	ex := &head
 	for _, t := range s.terms {
 		ok := false
 		switch t.key {

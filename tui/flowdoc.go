@@ -131,6 +131,11 @@ func (m *flowScreen) build() {
 		m.hopLine = append(m.hopLine, len(d.lines))
 		add(docLine{text: line, ex: h.Exchange, copy: ex.URL(), sel: true})
 	}
+	if f.MoreMCPCalls > 0 {
+		// A long live session keeps a flow's first MCP calls as hops and
+		// counts the rest (the traffic list has every one).
+		text(fmt.Sprintf("   %s", m.st.dim.Render(fmt.Sprintf("… and %d more successful MCP calls (press 2 for all traffic)", f.MoreMCPCalls))))
+	}
 	switch {
 	case failed && brokenAt < 0:
 		gap := vf.At.Sub(prev)

@@ -191,7 +191,8 @@ func (s *trafficScreen) selection() selection {
 	if i < 0 {
 		return selection{}
 	}
-	return selection{exchange: s.exs[i].ID, copy: s.exs[i].URL()}
+	ex := s.tables.exchange(&s.exs[i])
+	return selection{exchange: ex.ID, copy: ex.URL()}
 }
 
 func (s *trafficScreen) View() string {
@@ -206,8 +207,8 @@ func (s *trafficScreen) View() string {
 	out := []string{head}
 	from, to := window(&s.l, len(s.rows), s.h-1)
 	for pos := from; pos < to; pos++ {
-		ex := &s.exs[s.rowAt(s.rows, pos)]
-		out = append(out, s.selectRow(s.trafficRow(ex), s.w, pos == s.l.cursor))
+		ex := s.tables.exchange(&s.exs[s.rowAt(s.rows, pos)])
+		out = append(out, s.selectRow(s.trafficRow(&ex), s.w, pos == s.l.cursor))
 	}
 	return strings.Join(out, "\n")
 }

@@ -62,7 +62,9 @@ func (m *Model) writeReport(path, format string) tea.Cmd {
 	sess := m.opts.Session
 	sess.Exchanges = len(m.exs)
 	exs := make([]mcptap.Exchange, len(m.exs))
-	copy(exs, m.exs)
+	for i := range m.exs {
+		exs[i] = m.head(i)
+	}
 	load, timeout := m.opts.Load, m.opts.TokenTimeout
 	m.msg = "writing the report to " + path + "…"
 	return func() tea.Msg {

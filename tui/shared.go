@@ -19,9 +19,14 @@ type shared struct {
 	closed bool
 	now    time.Time
 
-	exs      []mcptap.Exchange // arrival order
-	exIdx    map[string]int
-	kinds    map[string]mcptap.HopKind
+	exs    []exRow // arrival order
+	exIdx  map[string]int
+	tables rowTables
+	// full holds the whole exchanges beside exs when there is no loader
+	// (Options.Load nil); with one, inflight holds the exchanges not yet
+	// complete (the store may not have them yet) and the rest is loaded.
+	full     []mcptap.Exchange
+	inflight map[string]mcptap.Exchange
 	flows    []mcptap.Flow // by start time
 	flowIdx  map[string]int
 	findings []mcptap.Finding
@@ -44,7 +49,19 @@ func (s *shared) exchange(id string) (mcptap.Exchange, bool) {
 	if !ok {
 		return mcptap.Exchange{}, false
 	}
-	return s.exs[i], true
+	return s.head(i), true
+}
+
+// head is exchange i as the model keeps it: whole without a loader, else
+// its head (without headers and bodies once complete: Options.Load has them).
+func (s *shared) head(i int) mcptap.Exchange {
+	if s.opts.Load == nil {
+		return s.full[i]
+	}
+	if ex, ok := s.inflight[s.exs[i].id]; ok {
+		return ex
+	}
+	return s.tables.exchange(&s.exs[i])
 }
 
 func (s *shared) finding(id string) (mcptap.Finding, bool) {
@@ -57,8 +74,11 @@ func (s *shared) finding(id string) (mcptap.Finding, bool) {
 
 // hop is the analysis' classification of an exchange, if any.
 func (s *shared) hop(id string) (mcptap.HopKind, bool) {
-	k, ok := s.kinds[id]
-	return k, ok
+	i, ok := s.exIdx[id]
+	if !ok {
+		return "", false
+	}
+	return s.tables.hopKind(&s.exs[i])
 }
 
 // verdictFinding is the finding that names a flow's verdict, if any.

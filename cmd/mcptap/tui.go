@@ -30,6 +30,9 @@ func runTUI(ctx context.Context, c *live.Capture, sub *mcptap.Subscription, toke
 			TokenTimeout: tokenTimeout,
 			Dropped:      c.Dropped,
 			Label:        label,
+			// The view keeps rows; headers and bodies are read from the
+			// recording when an exchange is opened.
+			Load: c.Load,
 		},
 		Sub: sub,
 	})

@@ -69,6 +69,13 @@ func proxyLiveTUIInTmux(t *testing.T, bin string) {
 	}
 	s.keys("Enter")
 	s.waitFor("verdict  token.never-called", "◀ chain broke here")
+	// The live view keeps rows only: an exchange opened from the traffic
+	// list is read back from the recording, headers and body.
+	s.keys("Escape", "2", "/", "path:register", "Enter", "Enter")
+	screen = s.waitFor(`"client_id": "cl_live"`, "Content-Type")
+	if strings.Contains(screen, "could not load") {
+		t.Errorf("the exchange did not load from the recording:\n%s", screen)
+	}
 	s.keys("q")
 	screen = s.waitFor("mcptap-exit=0")
 	if !strings.Contains(screen, "mcptap: session ") {
