@@ -3,6 +3,7 @@ package tui
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -474,5 +475,34 @@ func TestFilterUnknownKey(t *testing.T) {
 	m.applyFilter()
 	if strings.Contains(m.msg, "unknown") {
 		t.Errorf("a URL was taken for a filter key: %q", m.msg)
+	}
+}
+
+// With a loader the analysis keeps a flow's first MCP calls as hops and
+// counts the rest; the flow screen says how many more there were, and the
+// traffic list still has every exchange.
+func TestMoreMCPCallsCounted(t *testing.T) {
+	exs := benchExchanges(20_000) // 1,000 attempts, 15 MCP calls after each token
+	byID := map[string]mcptap.Exchange{}
+	for _, e := range exs {
+		byID[e.ID] = e
+	}
+	m := sized(NewReplay(Options{Load: func(id string) (mcptap.Exchange, error) { return byID[id], nil }}, exs), termW, termH)
+	if len(m.exs) != len(exs) {
+		t.Fatalf("%d rows for %d exchanges", len(m.exs), len(exs))
+	}
+	f := m.flows[0]
+	mcp := 0
+	for _, h := range f.Hops {
+		if h.Kind == mcptap.HopMCP {
+			mcp++
+		}
+	}
+	if mcp+f.MoreMCPCalls != 15 || f.MoreMCPCalls == 0 {
+		t.Fatalf("flow %s: %d MCP hops + %d more, want 15 in all", f.ID, mcp, f.MoreMCPCalls)
+	}
+	m.Update(press("enter"))
+	if want := fmt.Sprintf("… and %d more successful MCP calls", f.MoreMCPCalls); !strings.Contains(plain(m), want) {
+		t.Errorf("flow screen lacks %q:\n%s", want, plain(m))
 	}
 }
