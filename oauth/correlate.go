@@ -130,6 +130,7 @@ func (t *Tracker) place(x *exInfo) {
 		if f := t.byAccess[x.bearer]; f != nil && x.bearer != "" && t.opts.Forget && len(f.mcps) >= keptMCPCalls && successful(x) {
 			f.moreMCP++ // counted, not kept
 			f.dirty = true
+			x.countedIn = f
 		} else if f != nil && x.bearer != "" {
 			x.flow = f
 			f.add(x, mcptap.HopMCP, false)

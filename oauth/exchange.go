@@ -50,6 +50,7 @@ type exInfo struct {
 	judged      bool     // the exchange rules ran on its complete copy
 	unchecked   []string // what could not be checked on it: not recorded
 	forgotten   bool     // dropped under Options.Forget; still in Tracker.list until it is compacted
+	countedIn   *flow    // an MCP call Options.Forget counted in this flow without keeping it as a hop
 }
 
 func (x *exInfo) id() string { return x.ex.ID }

@@ -382,13 +382,25 @@ func (t *Tracker) adoptLeftovers() {
 }
 
 // FlowOf names the flow an exchange belongs to: as one of its hops, or
-// correlated with it without a hop kind (a ChatGPT link initiation).
+// correlated with it without a hop kind (a ChatGPT link initiation). Under
+// Options.Forget it also names, right after its Observe, the flow of an
+// MCP call that was counted (Flow.MoreMCPCalls) and forgotten.
 func (t *Tracker) FlowOf(exchangeID string) (string, bool) {
 	x, ok := t.byID[exchangeID]
+	if !ok && t.lastForgot != nil && t.lastForgot.ex.ID == exchangeID && t.lastForgot.countedIn != nil {
+		return t.lastForgot.countedIn.id, true
+	}
 	if !ok || x.flow == nil {
 		return "", false
 	}
 	return x.flow.id, true
+}
+
+// Known says whether the tracker keeps the exchange (Options.Forget drops
+// some once judged).
+func (t *Tracker) Known(exchangeID string) bool {
+	_, ok := t.byID[exchangeID]
+	return ok
 }
 
 // Hop is the classification of one exchange. Under Options.Forget it also

@@ -145,26 +145,7 @@ exporters:
 	}
 
 	// The recording's spans carry its own times (months ago): search there.
-	from, to := exs[0].Start.Add(-time.Hour).UnixMicro(), exs[len(exs)-1].Start.Add(24*time.Hour).UnixMicro()
-	var spans []jaegerSpan
-	for len(spans) == 0 {
-		resp, err := http.Get(fmt.Sprintf("http://%s/api/traces?service=mcptap&limit=10&start=%d&end=%d", query, from, to))
-		if err == nil {
-			var r struct {
-				Data []struct {
-					Spans []jaegerSpan `json:"spans"`
-				} `json:"data"`
-			}
-			if json.NewDecoder(resp.Body).Decode(&r) == nil && len(r.Data) > 0 {
-				spans = r.Data[0].Spans
-			}
-			resp.Body.Close()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jaeger never had the trace:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	spans := jaegerSpans(t, query, exs, deadline, func([]jaegerSpan) bool { return true }, &logs)
 	var root *jaegerSpan
 	for i := range spans {
 		if spans[i].OperationName == "oauth.flow" {
@@ -222,5 +203,96 @@ exporters:
 				}
 			}
 		}
+	}
+
+	// A healthy flow goes out once it completes; MCP calls made with its
+	// token afterwards (more than the analysis keeps as hops) join its
+	// trace as spans of their own, children of its root span.
+	b2 := mcptap.NewBroker()
+	sub2 := b2.Subscribe("traces", 4096)
+	e2, err := Start(context.Background(), sub2, Options{OTLP: "http://" + otlp, TokenTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthy := fixture(t, "healthy-chatgpt")
+	var call mcptap.Exchange
+	for _, ex := range healthy {
+		b2.Publish(ex)
+		if strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "Bearer ") && strings.Contains(string(ex.ReqBody), `"method"`) {
+			call = ex
+		}
+	}
+	if call.ID == "" {
+		t.Fatal("healthy-chatgpt has no authenticated MCP call")
+	}
+	for e2.Traces.Exported() == 0 { // the consumer looks for ended flows once a second
+		if time.Now().After(deadline) {
+			t.Fatal("the healthy flow was never exported")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	const later = 12
+	last := healthy[len(healthy)-1].Start
+	for i := range later {
+		ex := call
+		ex.ID = fmt.Sprintf("late-%02d", i)
+		ex.Start = last.Add(time.Duration(i+1) * time.Minute)
+		ex.ResponseAt, ex.End = ex.Start.Add(time.Millisecond), ex.Start.Add(2*time.Millisecond)
+		b2.Publish(ex)
+	}
+	b2.Close()
+	<-e2.Done()
+	if e2.Traces.LateSpans() != later || e2.Traces.Exported() != 1 {
+		t.Fatalf("%d late spans for %d later calls, %d flows exported", e2.Traces.LateSpans(), later, e2.Traces.Exported())
+	}
+	lateOf := func(sp []jaegerSpan) (root *jaegerSpan, n int) {
+		for i := range sp {
+			if sp[i].OperationName == "oauth.flow" && sp[i].tag("mcptap.verdict.rule") == "ok" {
+				root = &sp[i]
+			}
+		}
+		for _, s := range sp {
+			if root != nil && len(s.References) > 0 && s.References[0].SpanID == root.SpanID && s.tag("mcp.method.name") != "" {
+				n++
+			}
+		}
+		return root, n
+	}
+	spans = jaegerSpans(t, query, healthy, deadline, func(sp []jaegerSpan) bool {
+		root, n := lateOf(sp)
+		return root != nil && n >= later
+	}, &logs)
+	if _, n := lateOf(spans); n < later {
+		t.Errorf("%d MCP call spans under the healthy flow's root, want at least %d", n, later)
+	}
+}
+
+// jaegerSpans waits (bounded by deadline) for a trace of the recording exs
+// (searched at its own times) whose spans satisfy ok, and returns them.
+func jaegerSpans(t *testing.T, query string, exs []mcptap.Exchange, deadline time.Time, ok func([]jaegerSpan) bool, logs *strings.Builder) []jaegerSpan {
+	t.Helper()
+	from, to := exs[0].Start.Add(-time.Hour).UnixMicro(), exs[len(exs)-1].Start.Add(24*time.Hour).UnixMicro()
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://%s/api/traces?service=mcptap&limit=20&start=%d&end=%d", query, from, to))
+		if err == nil {
+			var r struct {
+				Data []struct {
+					Spans []jaegerSpan `json:"spans"`
+				} `json:"data"`
+			}
+			if json.NewDecoder(resp.Body).Decode(&r) == nil {
+				for _, d := range r.Data {
+					if ok(d.Spans) {
+						resp.Body.Close()
+						return d.Spans
+					}
+				}
+			}
+			resp.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jaeger never had the trace:\n%s", logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

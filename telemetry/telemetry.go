@@ -76,7 +76,15 @@ func Start(ctx context.Context, sub *mcptap.Subscription, o Options) (*Exporters
 						m.observe(ex, fs, kind, hop)
 					}
 					if t != nil && hop {
-						t.keep(ex) // only hops can be in a trace
+						// Only hops can be in a trace: those of a flow
+						// exported already go out now, in its trace (an
+						// MCP call made with its token later); the others
+						// wait for their flow, if the analysis keeps them.
+						if flow, ok := tr.FlowOf(ex.ID); ok && t.exported(flow) {
+							t.late(flow, kind, ex)
+						} else if tr.Known(ex.ID) {
+							t.keep(ex)
+						}
 					}
 				}
 				rebuild(false)

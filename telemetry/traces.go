@@ -34,17 +34,21 @@ import (
 //
 // The telemetry consumer (Start) feeds it from its analysis. A flow is
 // exported once it ends (complete or failed) and the rest at the end of the
-// recording; hops that arrive after its export (later MCP calls) are not in
-// its trace. The SDK's batch processor sends in the background and drops
-// what a dead collector cannot take: the proxy never waits.
+// recording; MCP calls that arrive after its export (a token used for days)
+// go out one by one as spans of the same trace, children of its root span,
+// as long as the flow is among the last maxSent exported. The SDK's batch
+// processor sends in the background and drops what a dead collector cannot
+// take: the proxy never waits.
 type Traces struct {
-	tp      *sdktrace.TracerProvider
-	tracer  trace.Tracer
-	key     []byte
-	heads   map[string]head // exchanges of flows not exported yet
-	sent    map[string]bool // flows exported
-	failed  atomic.Uint64   // spans the collector did not take
-	flowsIn atomic.Uint64
+	tp        *sdktrace.TracerProvider
+	tracer    trace.Tracer
+	key       []byte
+	heads     map[string]head              // exchanges of flows not exported yet
+	sent      map[string]trace.SpanContext // exported flows' root spans, for the calls after
+	order     []string                     // sent's flows, oldest first (bounded by maxSent)
+	failed    atomic.Uint64                // spans the collector did not take
+	flowsIn   atomic.Uint64
+	lateSpans atomic.Uint64
 }
 
 // head is what a span needs of an exchange.
@@ -56,8 +60,12 @@ type head struct {
 	err                        string
 }
 
-// maxHeads bounds the exchanges kept for flows not yet exported.
-const maxHeads = 100_000
+// maxHeads bounds the exchanges kept for flows not yet exported, and
+// maxSent the exported flows whose later MCP calls still join their trace.
+const (
+	maxHeads = 100_000
+	maxSent  = 100_000
+)
 
 // newTraces sets up the OTLP/HTTP exporter for endpoint (a base URL; empty
 // uses the OTEL_EXPORTER_OTLP_* environment); the telemetry consumer feeds it.
@@ -83,7 +91,7 @@ func newTraces(ctx context.Context, endpoint string) (*Traces, error) {
 	if err != nil {
 		return nil, fmt.Errorf("otlp: %w", err)
 	}
-	t := &Traces{heads: map[string]head{}, sent: map[string]bool{}}
+	t := &Traces{heads: map[string]head{}, sent: map[string]trace.SpanContext{}}
 	t.key = make([]byte, 32)
 	_, _ = rand.Read(t.key)
 	res := resource.NewSchemaless(attribute.String("service.name", "mcptap"))
@@ -109,6 +117,57 @@ func (t *Traces) keep(ex *mcptap.Exchange) {
 	if len(t.heads) >= maxHeads {
 		return // a flood of flows that never end: their traces lose hop details
 	}
+	t.heads[ex.ID] = t.headOf(ex)
+}
+
+// exported says whether flow was exported already.
+func (t *Traces) exported(flow string) bool {
+	_, ok := t.sent[flow]
+	return ok
+}
+
+// late sends the span of a hop of a flow exported already (an MCP call made
+// with its token later), as a child of the flow's root span. Only its
+// complete copy goes out, once.
+func (t *Traces) late(flow string, kind mcptap.HopKind, ex *mcptap.Exchange) {
+	sc, ok := t.sent[flow]
+	if !ok || !(ex.Complete || ex.Err != "") {
+		return
+	}
+	delete(t.heads, ex.ID)
+	hd := t.headOf(ex)
+	sp := t.hopSpan(trace.ContextWithSpanContext(context.Background(), sc), kind, false, hd)
+	markFailed(sp, hd)
+	sp.End(trace.WithTimestamp(hd.spanEnd()))
+	t.lateSpans.Add(1)
+}
+
+// markFailed marks a hop's span failed by its own answer: a transport
+// error or a 5xx.
+func markFailed(sp trace.Span, hd head) {
+	switch {
+	case hd.err != "":
+		sp.SetAttributes(attribute.String("error.type", "transport"))
+		sp.SetStatus(codes.Error, "transport error")
+	case hd.status >= 500:
+		sp.SetAttributes(attribute.String("error.type", fmt.Sprint(hd.status)))
+		sp.SetStatus(codes.Error, "")
+	}
+}
+
+func (h head) spanEnd() time.Time {
+	if h.end.IsZero() {
+		return h.start
+	}
+	return h.end
+}
+
+// LateSpans is how many spans went out for hops after their flow's export.
+func (t *Traces) LateSpans() uint64 { return t.lateSpans.Load() }
+
+// headOf is what a span needs of ex: no query, no token, the MCP session as
+// a keyed hash.
+func (t *Traces) headOf(ex *mcptap.Exchange) head {
 	path, _, _ := strings.Cut(ex.Target, "?")
 	if u, err := url.Parse(ex.Target); err == nil && u.IsAbs() {
 		path = u.Path
@@ -132,14 +191,14 @@ func (t *Traces) keep(ex *mcptap.Exchange) {
 		m.Write([]byte(sid))
 		h.session = hex.EncodeToString(m.Sum(nil))[:16]
 	}
-	t.heads[ex.ID] = h
+	return h
 }
 
 // export sends every flow that ended (all of them at the end) once.
 func (t *Traces) export(tr *oauth.Tracker, all bool) {
 	var findings map[string][]mcptap.Finding
 	for _, f := range tr.Flows() {
-		if t.sent[f.ID] || (!all && f.Status == mcptap.FlowInProgress) || len(f.Hops) == 0 {
+		if t.exported(f.ID) || (!all && f.Status == mcptap.FlowInProgress) || len(f.Hops) == 0 {
 			continue
 		}
 		if findings == nil {
@@ -148,16 +207,57 @@ func (t *Traces) export(tr *oauth.Tracker, all bool) {
 				findings[fd.Flow] = append(findings[fd.Flow], fd)
 			}
 		}
-		t.sent[f.ID] = true
 		t.flowsIn.Add(1)
-		t.exportFlow(f, findings[f.ID])
+		t.remember(f.ID, t.exportFlow(f, findings[f.ID]))
 		for _, h := range f.Hops {
 			delete(t.heads, h.Exchange)
 		}
 	}
 }
 
-func (t *Traces) exportFlow(f mcptap.Flow, fds []mcptap.Finding) {
+// remember keeps an exported flow's root span for its later calls, and
+// forgets the oldest past maxSent.
+func (t *Traces) remember(flow string, sc trace.SpanContext) {
+	t.sent[flow] = sc
+	t.order = append(t.order, flow)
+	if len(t.order) > maxSent {
+		delete(t.sent, t.order[0])
+		t.order = t.order[1:]
+	}
+}
+
+// hopSpan starts the span of one hop under ctx: the stable HTTP server
+// attributes, and an MCP call named after its mcp.method.name.
+func (t *Traces) hopSpan(ctx context.Context, kind mcptap.HopKind, inner bool, hd head) trace.Span {
+	name := hd.method + " " + string(kind)
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", hd.method),
+		attribute.String("url.path", hd.path),
+		attribute.String("url.scheme", hd.scheme),
+		attribute.String("server.address", hd.host),
+		attribute.String("mcptap.hop.kind", string(kind)),
+	}
+	if inner {
+		attrs = append(attrs, attribute.Bool("mcptap.hop.inner", true))
+	}
+	if hd.status > 0 {
+		attrs = append(attrs, attribute.Int("http.response.status_code", hd.status))
+	}
+	if (kind == mcptap.HopMCP || kind == mcptap.HopMCPUnauthenticated) && hd.mcpMethod != "" {
+		name = hd.mcpMethod // the MCP conventions' {mcp.method.name} (the target is not read)
+		attrs = append(attrs, attribute.String("mcp.method.name", hd.mcpMethod))
+		if hd.rpcID != "" {
+			attrs = append(attrs, attribute.String("jsonrpc.request.id", hd.rpcID))
+		}
+		if hd.session != "" {
+			attrs = append(attrs, attribute.String("mcp.session.id", hd.session))
+		}
+	}
+	_, sp := t.tracer.Start(ctx, name, trace.WithTimestamp(hd.start), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	return sp
+}
+
+func (t *Traces) exportFlow(f mcptap.Flow, fds []mcptap.Finding) trace.SpanContext {
 	start, end := f.Started, f.Updated
 	for _, h := range f.Hops {
 		if hd, ok := t.heads[h.Exchange]; ok && hd.end.After(end) {
@@ -200,46 +300,15 @@ func (t *Traces) exportFlow(f mcptap.Flow, fds []mcptap.Finding) {
 		if !ok {
 			continue
 		}
-		name := hd.method + " " + string(h.Kind)
-		attrs := []attribute.KeyValue{
-			attribute.String("http.request.method", hd.method),
-			attribute.String("url.path", hd.path),
-			attribute.String("url.scheme", hd.scheme),
-			attribute.String("server.address", hd.host),
-			attribute.String("mcptap.hop.kind", string(h.Kind)),
-		}
-		if h.Inner {
-			attrs = append(attrs, attribute.Bool("mcptap.hop.inner", true))
-		}
-		if hd.status > 0 {
-			attrs = append(attrs, attribute.Int("http.response.status_code", hd.status))
-		}
-		if (h.Kind == mcptap.HopMCP || h.Kind == mcptap.HopMCPUnauthenticated) && hd.mcpMethod != "" {
-			name = hd.mcpMethod // the MCP conventions' {mcp.method.name} (the target is not read)
-			attrs = append(attrs, attribute.String("mcp.method.name", hd.mcpMethod))
-			if hd.rpcID != "" {
-				attrs = append(attrs, attribute.String("jsonrpc.request.id", hd.rpcID))
-			}
-			if hd.session != "" {
-				attrs = append(attrs, attribute.String("mcp.session.id", hd.session))
-			}
-		}
-		_, sp := t.tracer.Start(ctx, name, trace.WithTimestamp(hd.start), trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+		sp := t.hopSpan(ctx, h.Kind, h.Inner, hd)
 		switch {
 		case i == broken && f.Verdict.Severity == mcptap.SevError:
 			sp.SetAttributes(attribute.String("error.type", string(f.Verdict.Rule)))
 			sp.SetStatus(codes.Error, string(f.Verdict.Rule))
-		case hd.err != "":
-			sp.SetAttributes(attribute.String("error.type", "transport"))
-			sp.SetStatus(codes.Error, "transport error")
-		case hd.status >= 500:
-			sp.SetAttributes(attribute.String("error.type", fmt.Sprint(hd.status)))
-			sp.SetStatus(codes.Error, "")
+		default:
+			markFailed(sp, hd)
 		}
-		e := hd.end
-		if e.IsZero() {
-			e = hd.start
-		}
+		e := hd.spanEnd()
 		if e.After(lastEnd) {
 			lastEnd = e
 		}
@@ -262,6 +331,7 @@ func (t *Traces) exportFlow(f mcptap.Flow, fds []mcptap.Finding) {
 		}
 	}
 	root.End(trace.WithTimestamp(end))
+	return root.SpanContext()
 }
 
 // countingExporter counts the spans the collector did not take.
