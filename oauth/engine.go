@@ -824,6 +824,15 @@ func (f *flow) lastHop() (*exInfo, string) {
 	return last, fmt.Sprintf("%s (%s %s → %d)", kind, last.method(), last.base, last.status())
 }
 
+// unexplained says why nothing explains where an attempt stopped, quoting
+// the last hop's JSON-RPC error when it has one.
+func unexplained(last *exInfo) string {
+	if note := rpcErrorNote(last); note != "" {
+		return "no OAuth rule explains why." + note
+	}
+	return "nothing recorded explains why."
+}
+
 // incompleteFlows raises flow.incomplete, at the end of a recording, on every
 // attempt that did not succeed and that no error or warning explains.
 func (t *Tracker) incompleteFlows() []mcptap.Finding {
@@ -863,7 +872,7 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 			decide = "the client's log after the token response, or the tunnel's request log for an MCP call an edge blocked before it reached mcptap"
 		}
 		if fd, ok := t.raise(r, hit{anchor: last.id(), key: f.id + "|incomplete", exchanges: ids(last),
-			detail:   fmt.Sprintf("The attempt ended at %s and went no further before the recording ended; nothing recorded explains why. What would decide it: %s.", what, decide),
+			detail:   fmt.Sprintf("The attempt ended at %s and went no further before the recording ended; %s What would decide it: %s.", what, unexplained(last), decide),
 			evidence: []mcptap.Evidence{ev(last, "flow", "an authenticated MCP call answered 2xx (or the client's callback completed)", "last hop: "+what, "")}}); ok {
 			out = append(out, fd)
 		}

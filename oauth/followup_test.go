@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"reflect"
 	"regexp"
@@ -457,5 +458,46 @@ func TestMCPEndpointFromProtectedResource(t *testing.T) {
 	tr.Finish()
 	if k, ok := tr.Hop(sse); !ok || k != mcptap.HopMCP {
 		t.Errorf("GET /sse: Hop = %q %v, want mcp", k, ok)
+	}
+}
+
+// A 2026-07-28 server refuses a request whose Mcp-Method/Mcp-Name headers do
+// not mirror its body (-32020 HeaderMismatch). Right after the token that
+// reads as an OAuth failure; flow.incomplete quotes the JSON-RPC error and
+// says which header was off, an MCP transport disagreement.
+func TestHeaderMismatchNamedWhereTheFlowStopped(t *testing.T) {
+	all := build(oauthtest.Scenario{Client: "claude"})
+	var exs []mcptap.Exchange
+	var call mcptap.Exchange
+	for _, ex := range all {
+		if strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "Bearer ") {
+			call = ex
+			break
+		}
+		exs = append(exs, ex)
+	}
+	if call.ID == "" {
+		t.Fatal("no authenticated MCP call in the scenario")
+	}
+	call.ReqHeader = call.ReqHeader.Clone()
+	call.ReqHeader.Set("Mcp-Method", "tools/call") // and no Mcp-Name
+	call.ReqBody = []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"search","arguments":{}}}`)
+	call.Status, call.RespHeader = 400, http.Header{"Content-Type": {"application/json"}}
+	call.RespBody = []byte(`{"jsonrpc":"2.0","id":3,"error":{"code":-32020,"message":"HeaderMismatch: missing required header Mcp-Name"}}`)
+	exs = append(exs, call)
+	flows, fds := oauth.Analyze(exs, oauth.Options{})
+	if len(flows) != 1 || flows[0].Verdict.Rule != mcptap.RuleFlowIncomplete {
+		t.Fatalf("flows %+v", flows)
+	}
+	var detail string
+	for _, fd := range fds {
+		if fd.Rule == mcptap.RuleFlowIncomplete {
+			detail = fd.Detail
+		}
+	}
+	for _, want := range []string{`JSON-RPC error -32020 "HeaderMismatch: missing required header Mcp-Name"`, `Mcp-Method "tools/call"`, `Mcp-Name (missing) (body: "search")`, "not OAuth"} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("flow.incomplete detail lacks %q:\n%s", want, detail)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -88,13 +89,56 @@ func negotiated(x *exInfo) string {
 	if !bytes.Contains(x.ex.ReqBody, []byte(`"initialize"`)) || rpcMethod(x.ex.ReqBody) != "initialize" || x.status() < 200 || x.status() >= 300 {
 		return ""
 	}
-	b := x.ex.RespBody
+	res, _ := rpcAnswer(x.ex.RespBody)["result"].(map[string]any)
+	return str(res, "protocolVersion")
+}
+
+// rpcAnswer is the JSON-RPC message of an MCP answer: the body, or the
+// first data line of an SSE answer.
+func rpcAnswer(b []byte) map[string]any {
 	if i := strings.Index(string(b), "data:"); i >= 0 && !isJSONBody(b) {
 		line, _, _ := strings.Cut(string(b[i+5:]), "\n")
 		b = []byte(strings.TrimSpace(line))
 	}
-	res, _ := jsonObject(b)["result"].(map[string]any)
-	return str(res, "protocolVersion")
+	return jsonObject(b)
+}
+
+// headerMismatch is the 2026-07-28 Streamable HTTP transport's refusal of
+// a request whose Mcp-Method, Mcp-Name or MCP-Protocol-Version headers are
+// missing or differ from its body (SEP-2243).
+const headerMismatch = -32020
+
+// rpcErrorNote says, for a flow that stopped at x, what x's JSON-RPC error
+// answer was ("" when it has none); for a header mismatch it compares the
+// request's mirror headers with its body, so the detail says which is off.
+func rpcErrorNote(x *exInfo) string {
+	e, _ := rpcAnswer(x.ex.RespBody)["error"].(map[string]any)
+	n, _ := e["code"].(json.Number) // parseJSON keeps numbers as written
+	code, err := n.Int64()
+	if err != nil {
+		return ""
+	}
+	note := fmt.Sprintf(" Its answer was JSON-RPC error %d %q.", code, str(e, "message"))
+	if code != headerMismatch {
+		return note
+	}
+	body := jsonObject(x.ex.ReqBody)
+	params, _ := body["params"].(map[string]any)
+	name := str(params, "name")
+	if name == "" {
+		name = str(params, "uri")
+	}
+	h := x.ex.ReqHeader
+	note += fmt.Sprintf(" That is the 2026-07-28 transport's HeaderMismatch: the Mcp-Method, Mcp-Name and MCP-Protocol-Version headers must be present and equal the body's method and name (SEP-2243). This request sent Mcp-Method %s (body: %q) and Mcp-Name %s (body: %s): an MCP transport disagreement, not OAuth.",
+		quoteOrMissing(h.Get("Mcp-Method")), str(body, "method"), quoteOrMissing(h.Get("Mcp-Name")), quoteOrMissing(name))
+	return note
+}
+
+func quoteOrMissing(v string) string {
+	if v == "" {
+		return "(missing)"
+	}
+	return fmt.Sprintf("%q", v)
 }
 
 // notAcceptableBody: the transport's refusal of an Accept header, as the
