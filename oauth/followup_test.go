@@ -501,3 +501,45 @@ func TestHeaderMismatchNamedWhereTheFlowStopped(t *testing.T) {
 		}
 	}
 }
+
+// A token error whose cause the traffic cannot decide (the authorize or the
+// registration was not captured) is read through the authorization server's
+// own wording: the vendor table names the cause, its source, and the side.
+func TestVendorTokenErrorsDecideTheSide(t *testing.T) {
+	cases := []struct {
+		name, form, answer string
+		rule               mcptap.RuleID
+		fault              mcptap.Fault
+		says               string
+	}{
+		{"entra-code-redeemed", "grant_type=authorization_code&code=c1&redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback&client_id=cl1&code_verifier=v",
+			`{"error":"invalid_grant","error_description":"AADSTS54005: OAuth2 Authorization code was already redeemed, please retry with a new valid code."}`,
+			mcptap.RuleTokenInvalidGrant, mcptap.FaultClient, "already redeemed"},
+		{"keycloak-client", "grant_type=authorization_code&code=c1&redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback&client_id=cl1&code_verifier=v",
+			`{"error":"invalid_client","error_description":"Invalid client or Invalid client credentials"}`,
+			mcptap.RuleTokenInvalidClient, mcptap.FaultAuthServer, "Keycloak client authentication"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := oauthtest.NewBuilder()
+			status := 400
+			if c.rule == mcptap.RuleTokenInvalidClient {
+				status = 401
+			}
+			b.Do("POST", "https://auth.example.com/token", status).Body("application/x-www-form-urlencoded", c.form).JSON(c.answer)
+			_, fds := oauth.Analyze(b.Exchanges(), oauth.Options{})
+			var got *mcptap.Finding
+			for i := range fds {
+				if fds[i].Rule == c.rule {
+					got = &fds[i]
+				}
+			}
+			if got == nil {
+				t.Fatalf("no %s among %+v", c.rule, fds)
+			}
+			if got.Fault != c.fault || !strings.Contains(got.Detail, c.says) || !strings.Contains(got.Detail, "Source: ") {
+				t.Errorf("%s: fault %s (want %s), detail:\n%s", c.rule, got.Fault, c.fault, got.Detail)
+			}
+		})
+	}
+}

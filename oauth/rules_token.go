@@ -202,7 +202,7 @@ func ruleInvalidGrant(t *Tracker, f *flow) []hit {
 			age := tk.at().Sub(f.codeAt)
 			h.detail = fmt.Sprintf("Checked and consistent: code_verifier matches code_challenge, redirect_uri and client_id equal the authorize's, the code was not redeemed before; it was %s old. So the authorization server lost or expired the code (in-memory store, several instances, code lifetime).", words(age))
 		}
-		return []hit{h}
+		return []hit{withVendorReading(h, tk)}
 	}
 	return nil
 }
@@ -234,7 +234,7 @@ func ruleInvalidClient(t *Tracker, f *flow) []hit {
 				h.detail = fmt.Sprintf("The client registered token_endpoint_auth_method %s but authenticated with %s.", reg, used)
 			}
 		}
-		return []hit{h}
+		return []hit{withVendorReading(h, tk)}
 	}
 	return nil
 }
