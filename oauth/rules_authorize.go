@@ -139,18 +139,9 @@ func ruleWrongRedirectTarget(t *Tracker, f *flow) []hit {
 	return nil
 }
 
-// authzError is what an authorization error code says: the cause in the
-// user's terms, the side that produces it, and where that reading comes from.
-type authzError struct {
-	prefix string // matched against error_description (vendor codes) or error
-	cause  string
-	fault  mcptap.Fault
-	source string
-}
-
 // vendorErrors decode the vendor codes that appear in error_description,
 // most specific first. Each reading names its source.
-var vendorErrors = []authzError{
+var vendorErrors = []vendorError{
 	{"AADSTS9010010", "Entra ID v2: the resource parameter does not match the requested scopes (send scopes of that resource, or no resource)", mcptap.FaultClient, "anthropics/claude-code#73460; punkpeye/mcp-remote#217 (--disable-resource-parameter)"},
 	{"AADSTS901002", "Entra ID: the resource parameter is not supported by this endpoint (v2 takes scopes, not resource)", mcptap.FaultClient, "modelcontextprotocol/csharp-sdk#741"},
 	{"AADSTS650053", "Entra ID: a requested scope does not exist on the resource; on reconnect the scope lost its api:// prefix and resolved against Microsoft Graph", mcptap.FaultClient, "microsoft/powerbi-modeling-mcp#68"},
@@ -165,7 +156,7 @@ var vendorErrors = []authzError{
 }
 
 // oauthErrors read the RFC 6749 §4.1.2.1 codes when no vendor code decides.
-var oauthErrors = map[string]authzError{
+var oauthErrors = map[string]vendorError{
 	"access_denied":             {cause: "the user (or a policy) declined the authorization", fault: mcptap.FaultUser, source: "RFC 6749 §4.1.2.1"},
 	"invalid_request":           {cause: "the authorization server refused a malformed or unsupported authorize request", fault: mcptap.FaultClient, source: "RFC 6749 §4.1.2.1"},
 	"unauthorized_client":       {cause: "the client is not allowed this grant or redirect at the authorization server", fault: mcptap.FaultAuthServer, source: "RFC 6749 §4.1.2.1"},
@@ -179,16 +170,16 @@ var oauthErrors = map[string]authzError{
 }
 
 // explainAuthzError reads an error redirect's error and error_description.
-func explainAuthzError(code, desc string) authzError {
+func explainAuthzError(code, desc string) vendorError {
 	for _, v := range vendorErrors {
-		if strings.Contains(desc, v.prefix) || code == v.prefix {
+		if strings.Contains(desc, v.match) || code == v.match {
 			return v
 		}
 	}
 	if e, ok := oauthErrors[code]; ok {
 		return e
 	}
-	return authzError{cause: "the authorization server returned an error the catalogue does not know", fault: mcptap.FaultAuthServer, source: "RFC 6749 §4.1.2.1"}
+	return vendorError{cause: "the authorization server returned an error the catalogue does not know", fault: mcptap.FaultAuthServer, source: "RFC 6749 §4.1.2.1"}
 }
 
 // ruleErrorReturned: the authorization response carries error (no code).

@@ -6,13 +6,14 @@ import (
 	"github.com/mcptap/mcptap"
 )
 
-// vendorError is what an authorization server's own wording of a token
-// endpoint error says: the cause in the user's terms, the side that
-// produces it, and where that reading comes from. The error code alone
-// (invalid_grant, invalid_client) covers several causes; the vendor's
-// error_description often names the one.
+// vendorError is what an authorization server's error says, in its own
+// wording or code: the cause in the user's terms, the side that produces
+// it, and where that reading comes from. The error code alone
+// (invalid_grant, invalid_client, invalid_request) covers several causes;
+// the vendor's error_description often names the one. The authorize's
+// error redirects use it too (vendorErrors, oauthErrors).
 type vendorError struct {
-	match  string // matched against error_description
+	match  string // matched against error_description (or the error code)
 	cause  string
 	fault  mcptap.Fault
 	source string
