@@ -65,6 +65,12 @@ type ASFaults struct {
 	// NoRefresh: refresh_token stays advertised in grant_types_supported,
 	// and a refresh is answered unsupported_grant_type.
 	NoRefresh bool
+	// RevokedRefresh: every refresh is refused invalid_grant (the grant
+	// was revoked), with nothing that tells the client to stop retrying.
+	RevokedRefresh bool
+	// OpaqueTokens: access tokens are opaque random strings, which the
+	// lab's MCP server (it validates JWTs) cannot accept.
+	OpaqueTokens bool
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -584,6 +590,10 @@ func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "refresh_token is not supported")
 			return
 		}
+		if as.Faults.RevokedRefresh {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "refresh token revoked")
+			return
+		}
 		as.mu.Lock()
 		g := as.refreshT[f.Get("refresh_token")]
 		delete(as.refreshT, f.Get("refresh_token")) // rotation: a refresh token works once
@@ -707,6 +717,9 @@ func (as *AuthServer) issueTokens(w http.ResponseWriter, g *grant) {
 	if err != nil {
 		oauthError(w, http.StatusInternalServerError, "server_error", err.Error())
 		return
+	}
+	if as.Faults.OpaqueTokens {
+		tok = randHex(24) // a reference token only the AS could introspect
 	}
 	body := map[string]any{
 		"access_token": tok, "token_type": tokenType, "expires_in": int(accessTokenLifetime.Seconds()), "scope": scope,

@@ -78,7 +78,12 @@ type ClientFaults struct {
 	// the tool still answers 403 it tries again, up to maxStepUps times.
 	StepUp           string
 	NoProtocolHeader bool // MCP requests after initialize leave out MCP-Protocol-Version
-	IgnoreDPoPNonce  bool // retries a use_dpop_nonce refusal without the nonce it was given
+	// AssertionAudience: the private_key_jwt assertion names this aud
+	// instead of the token endpoint.
+	AssertionAudience string
+	RefreshNoResource bool // the refresh leaves out the resource the authorize sent
+	RetryRefresh      bool // a refused refresh is retried with the same token, stormRetries times
+	IgnoreDPoPNonce   bool // retries a use_dpop_nonce refusal without the nonce it was given
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -877,13 +882,17 @@ wait:
 		reg, rt := c.reg, c.tok.RefreshToken
 		c.mu.Unlock()
 		f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {reg.ClientID}}
-		if reg.Resource != "" && !c.Faults.OmitResource {
+		if reg.Resource != "" && !c.Faults.OmitResource && !c.Faults.RefreshNoResource {
 			f.Set("resource", c.resourceSent(reg.Resource))
 		}
 		if err := c.assert(f, reg); err != nil {
 			return nil, err
 		}
 		nt, err := c.tokenRequest(ctx, reg.TokenEndpoint, f)
+		for i := 0; err != nil && c.Faults.RetryRefresh && i < stormRetries; i++ {
+			c.logf("refresh refused (%v); retrying with the same token", err)
+			nt, err = c.tokenRequest(ctx, reg.TokenEndpoint, f)
+		}
 		if err != nil {
 			return stop("refresh failed: %v", err)
 		}
@@ -1088,8 +1097,12 @@ func (c *Client) assert(f url.Values, reg *registration) error {
 		return nil
 	}
 	now := time.Now()
+	aud := reg.TokenEndpoint
+	if c.Faults.AssertionAudience != "" {
+		aud = c.Faults.AssertionAudience
+	}
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss": reg.ClientID, "sub": reg.ClientID, "aud": reg.TokenEndpoint,
+		"iss": reg.ClientID, "sub": reg.ClientID, "aud": aud,
 		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": randHex(12),
 	})
 	t.Header["kid"] = "lab-cimd-1"
@@ -1148,6 +1161,10 @@ func (c *Client) scope() string {
 	}
 	return defaultScope
 }
+
+// stormRetries is how many times a RetryRefresh client retries a refused
+// refresh: with the first, more than a storm (oauth's stormCount, 5).
+const stormRetries = 5
 
 // maxStepUps is how many authorizations a step-up client tries while the
 // server still answers 403 insufficient_scope.

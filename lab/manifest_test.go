@@ -2,13 +2,17 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	mcptap "github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/proxy"
 )
 
@@ -409,6 +413,46 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want refresh_token advertised and one refresh answered unsupported_grant_type; got %d refusals", len(refreshes))
 			}
 		},
+		"cimd-assertion-wrong-audience": func(t *testing.T, name string) {
+			tc := tokenCalls(exs[name])
+			if len(tc) != 1 || tc[0].Status != 401 || !strings.Contains(string(tc[0].RespBody), "invalid_client") {
+				t.Fatalf("want one token call refused invalid_client; got %d", len(tc))
+			}
+			f, _ := url.ParseQuery(string(tc[0].ReqBody))
+			if fmt.Sprint(oauth.DecodeJWT(f.Get("client_assertion")).Claims["aud"]) != "https://login.example.com/oauth2/token" {
+				t.Error("the assertion does not name the wrong audience")
+			}
+		},
+		"refresh-resource-drift": func(t *testing.T, name string) {
+			refreshes := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.ReqBody), "grant_type=refresh_token")
+			})
+			if len(refreshes) != 1 || strings.Contains(string(refreshes[0].ReqBody), "resource=") || refreshes[0].Status != 200 {
+				t.Errorf("want one refresh without resource, answered 200")
+			}
+		},
+		"refresh-retry-storm": func(t *testing.T, name string) {
+			refused := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(string(ex.ReqBody), "grant_type=refresh_token") && ex.Status == 400 && strings.Contains(string(ex.RespBody), "invalid_grant")
+			})
+			if len(refused) != 1+stormRetries {
+				t.Errorf("want %d refused refreshes with the same token, got %d", 1+stormRetries, len(refused))
+			}
+		},
+		"opaque-token": func(t *testing.T, name string) {
+			tc := tokenCalls(exs[name])
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			if len(tc) != 1 || json.Unmarshal(tc[0].RespBody, &tok) != nil || strings.Count(tok.AccessToken, ".") != 0 {
+				t.Fatalf("want one token call issuing an opaque (dotless) token")
+			}
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && ex.ReqHeader.Get("Authorization") == "Bearer "+tok.AccessToken && ex.Status == 401
+			})) == 0 {
+				t.Error("the MCP server did not refuse the opaque token")
+			}
+		},
 		"stepup-loop": func(t *testing.T, name string) {
 			refused := find(exs[name], func(ex mcptap.Exchange) bool {
 				return ex.Status == 403 && strings.Contains(ex.RespHeader.Get("WWW-Authenticate"), "insufficient_scope")
@@ -533,7 +577,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

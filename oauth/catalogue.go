@@ -107,7 +107,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleRegisterCIMDAuthMethod, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title:    "private_key_jwt client metadata document refused",
 		Fix:      "Accept private_key_jwt for client ID metadata documents: fetch the document's jwks_uri and verify the client_assertion; list private_key_jwt in token_endpoint_auth_methods_supported.",
-		Exchange: ruleRegisterCIMDAuthMethod},
+		Exchange: ruleRegisterCIMDAuthMethod, YieldsTo: []mcptap.RuleID{mcptap.RuleTokenClientAssertionInvalid}},
 	{ID: mcptap.RuleRegisterCIMDFailed, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title:    "client ID metadata document not accepted",
 		Fix:      "Let the authorization server fetch https client_id URLs (egress, allow-list), check the document's client_id equals its URL and its redirect_uris include the one used.",

@@ -607,6 +607,14 @@ var nearMiss = map[mcptap.RuleID][]variant{
 	mcptap.RuleRegisterWrongHost: {{name: "the metadata's endpoint", exs: sc(S{Client: "chatgpt"})}},
 	mcptap.RuleRegisterCIMDAuthMethod: {
 		{name: "private_key_jwt accepted", exs: custom("", assertionGrant("client_credentials", 200, okToken("Bearer"), "", false))},
+		// The metadata lists private_key_jwt: the refusal is of this
+		// assertion or document, not of the method.
+		{name: "refused by a server that takes private_key_jwt", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
+			b.Do("GET", "https://mcp.example.com/.well-known/oauth-authorization-server", 200).JSON(asMeta)
+			b.Do("POST", "https://mcp.example.com/token", 401).Form("grant_type=authorization_code", "code=abc", "client_id="+url.QueryEscape("https://chatgpt.com/oauth/app1/client.json"),
+				"client_assertion_type="+url.QueryEscape("urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), "client_assertion="+jwtOf(`{"iss":"https://chatgpt.com/oauth/app1/client.json","sub":"https://chatgpt.com/oauth/app1/client.json","aud":"https://mcp.example.com/token","exp":1900000000}`)).
+				JSON(`{"error":"invalid_client","error_description":"unknown OAuth client"}`)
+		})},
 	},
 	mcptap.RuleRegisterCIMDFailed: {
 		{name: "metadata document accepted", exs: mut(S{Client: "claude"}, path("/authorize"), func(ex *mcptap.Exchange) {

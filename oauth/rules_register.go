@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -235,6 +236,12 @@ func ruleRegisterCIMDAuthMethod(t *Tracker, x *exInfo) []hit {
 		if a.asm != nil && len(a.asm.TokenEndpointAuthMethodsSupported) > 0 {
 			supported = strings.Join(a.asm.TokenEndpointAuthMethodsSupported, " ")
 		}
+	}
+	if slices.Contains(strings.Fields(supported), "private_key_jwt") {
+		// The server says it takes private_key_jwt: the refusal is of this
+		// assertion (token.client-assertion-invalid names what is wrong with
+		// it), or of the document, not of the method.
+		return nil
 	}
 	return []hit{{detail: fmt.Sprintf("The client %s authenticated with private_key_jwt (the method its metadata document declares) and the token endpoint answered invalid_client. The metadata's token_endpoint_auth_methods_supported: %s. ChatGPT's per-app documents use private_key_jwt; an authorization server that accepts only none refuses them.", cid, supported),
 		evidence: []mcptap.Evidence{ev(x, "form.client_assertion_type", "accepted", "invalid_client", "token_endpoint_auth_methods_supported: "+supported)}}}
