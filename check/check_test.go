@@ -189,6 +189,10 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		// ChatGPT's accepts none too), and with --register the server is
 		// healthy.
 		{scenario: "cimd-private-key-refused", as: "chatgpt", fails: nil},
+		// The same for a server that never fetches documents: with
+		// --register it is healthy (and a --cimd probe of the lab, which
+		// cannot reach vscode.dev, would fail whatever the server does).
+		{scenario: "cimd-not-fetched", as: "vscode", fails: nil},
 	}
 	listed := map[string]bool{}
 	for _, c := range cases {

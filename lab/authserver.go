@@ -71,6 +71,9 @@ type ASFaults struct {
 	// OpaqueTokens: access tokens are opaque random strings, which the
 	// lab's MCP server (it validates JWTs) cannot accept.
 	OpaqueTokens bool
+	// CIMDNoFetch: client_id_metadata_document_supported is advertised,
+	// and a URL client_id is never fetched: the client stays unknown.
+	CIMDNoFetch bool
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -263,7 +266,7 @@ func (as *AuthServer) client(id string) *registeredClient {
 	as.mu.Lock()
 	c := as.clients[id]
 	as.mu.Unlock()
-	if c == nil && (strings.HasPrefix(id, "https://") || strings.HasPrefix(id, "http://")) {
+	if c == nil && !as.Faults.CIMDNoFetch && (strings.HasPrefix(id, "https://") || strings.HasPrefix(id, "http://")) {
 		c = as.fetchCIMD(id)
 	}
 	return c

@@ -423,6 +423,14 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("the assertion does not name the wrong audience")
 			}
 		},
+		"cimd-not-fetched": func(t *testing.T, name string) {
+			refused := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(ex.Target, "/authorize?") && strings.Contains(ex.Target, "client_id=http") && ex.Status == 400 && strings.Contains(string(ex.RespBody), "invalid_client")
+			})
+			if len(refused) != 1 || len(tokenCalls(exs[name])) != 0 {
+				t.Errorf("want the authorize of the URL client_id refused invalid_client and no token call")
+			}
+		},
 		"refresh-resource-drift": func(t *testing.T, name string) {
 			refreshes := find(exs[name], func(ex mcptap.Exchange) bool {
 				return strings.Contains(string(ex.ReqBody), "grant_type=refresh_token")

@@ -140,6 +140,8 @@ func Scenarios() []Scenario {
 			AS: ASFaults{RevokedRefresh: true}, Client: ClientFaults{RetryRefresh: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRefreshRetryStorm}, Faults: asFault}},
 		{Name: "opaque-token", Title: "The authorization server issues opaque access tokens; the MCP server expects a JWT and refuses them", Profile: ProfileClaude,
 			AS: ASFaults{OpaqueTokens: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleTokenEncryptedOrOpaque}, Faults: asFault}},
+		{Name: "cimd-not-fetched", Title: "The authorization server advertises client ID metadata documents but never fetches one: the client's URL client_id stays unknown", Profile: ProfileVSCode, AutoApprove: true, CIMD: true,
+			AS: ASFaults{CIMDNoFetch: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRegisterCIMDFailed}, Faults: asFault}},
 		{Name: "registration-quota", Title: "The client registers again on every connect and runs into the registration quota", Profile: ProfileClaude,
 			AS: ASFaults{MaxClients: 1}, Client: ClientFaults{ReRegister: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleRegisterThrottled}, Faults: asFault}},
 		{Name: "tunnel-interstitial", Title: "The tunnel answers the client's metadata request with its browser warning page", Profile: ProfileClaude,

@@ -111,7 +111,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleRegisterCIMDFailed, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title:    "client ID metadata document not accepted",
 		Fix:      "Let the authorization server fetch https client_id URLs (egress, allow-list), check the document's client_id equals its URL and its redirect_uris include the one used.",
-		Exchange: ruleRegisterCIMDFailed},
+		Exchange: ruleRegisterCIMDFailed, YieldsTo: []mcptap.RuleID{mcptap.RuleRegisterCIMDAuthMethod, mcptap.RuleTokenClientAssertionInvalid}},
 	{ID: mcptap.RuleClientUnknown, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title:    "authorization server does not know the client_id",
 		Fix:      "Persist registered clients across restarts; answer unknown clients at the token endpoint with HTTP 401 invalid_client so clients re-register; or remove and re-add the connector.",

@@ -253,10 +253,7 @@ func ruleRegisterCIMDFailed(t *Tracker, x *exInfo) []hit {
 	}
 	cid := x.q.Get("client_id")
 	if x.kind == mcptap.HopToken {
-		cid = tokenClientID(x)
-		if tokenAuthMethod(x) == "private_key_jwt" {
-			return nil // register.cimd-auth-method
-		}
+		cid = tokenClientID(x) // a refused method or assertion is named by the rules this one yields to
 	}
 	body := string(x.ex.RespBody)
 	if !isURLClientID(cid) || !(unknownClientRE.MatchString(body) || strings.Contains(body, "invalid_client")) {
