@@ -841,6 +841,18 @@ func (c *Client) useMCP(ctx context.Context, res *Result, stop func(string, ...a
 	}
 	defer cs.Close()
 	c.logf("initialize with the bearer succeeded")
+	if v := cs.InitializeResult().ProtocolVersion; v == "2024-11-05" && c.Profile == ProfileChatGPT {
+		// The server chose the HTTP+SSE transport's version: ChatGPT falls
+		// back to that transport and opens its stream with a GET.
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.MCPURL(), nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		resp.Body.Close()
+		return stop("the server answered initialize with protocol version %s; the HTTP+SSE fallback's GET was answered %d", v, resp.StatusCode)
+	}
 	lt, err := cs.ListTools(ctx, nil)
 	if err != nil {
 		return stop("tools/list failed: %v", err)

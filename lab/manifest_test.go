@@ -431,6 +431,17 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want the authorize of the URL client_id refused invalid_client and no token call")
 			}
 		},
+		"legacy-protocol": func(t *testing.T, name string) {
+			legacy := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && strings.Contains(string(ex.ReqBody), `"initialize"`) && strings.Contains(string(ex.RespBody), `"protocolVersion":"2024-11-05"`)
+			})
+			gets := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && ex.Method == "GET" && ex.Status == 405
+			})
+			if len(legacy) == 0 || len(gets) != 1 || !gets[0].Start.After(legacy[0].Start) {
+				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
+			}
+		},
 		"refresh-resource-drift": func(t *testing.T, name string) {
 			refreshes := find(exs[name], func(ex mcptap.Exchange) bool {
 				return strings.Contains(string(ex.ReqBody), "grant_type=refresh_token")

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +38,10 @@ type ResourceFaults struct {
 	// LazyAuth: initialize is answered without a token (and a session
 	// starts); only the later calls ask for one.
 	LazyAuth bool
+	// LegacyProtocol: initialize is answered with 2024-11-05, the old
+	// HTTP+SSE transport's version, whatever the client asked; a GET of
+	// the endpoint (that transport's stream) is answered 405.
+	LegacyProtocol bool
 }
 
 // ResourceServer is the MCP server as an OAuth resource server.
@@ -102,7 +108,11 @@ func (rs *ResourceServer) Mount(mux *http.ServeMux) {
 		}
 		prm(w, r)
 	})
-	protected := rs.requireBearer(rs.mcp)
+	var h http.Handler = rs.mcp
+	if rs.Faults.LegacyProtocol {
+		h = legacyAnswers(h)
+	}
+	protected := rs.requireBearer(h)
 	mux.Handle("/mcp", protected)
 	mux.Handle("/mcp/{$}", protected) // the redirect fault's target, nothing below it
 }
@@ -265,3 +275,33 @@ func origin(u string) string {
 
 // adminTool is the tool the AdminScope fault guards.
 const adminTool = "admin_report"
+
+var protocolVersionRE = regexp.MustCompile(`"protocolVersion":"[0-9-]+"`)
+
+// legacyAnswers makes the MCP server answer initialize with the HTTP+SSE
+// transport's protocol version and refuse a GET of the endpoint, as a
+// server that did not move to Streamable HTTP's versions does.
+func legacyAnswers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			w.Header().Set("Allow", "POST, DELETE")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if !bytes.Contains(body, []byte(`"initialize"`)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		out := protocolVersionRE.ReplaceAll(rec.Body.Bytes(), []byte(`"protocolVersion":"2024-11-05"`))
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(out)
+	})
+}

@@ -161,6 +161,8 @@ func Scenarios() []Scenario {
 		{Name: "stepup-loop", Title: "The server asks for the admin scope; the authorization server never grants it, so the IDE authorizes again and again", Profile: ProfileVSCode, AutoApprove: true,
 			Server: ResourceFaults{AdminScope: true}, AS: ASFaults{GrantOnly: defaultScope}, Client: ClientFaults{StepUp: "union"},
 			Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPScopeLoop}, Faults: []mcptap.Fault{mcptap.FaultAuthServer, mcptap.FaultServer}}},
+		{Name: "legacy-protocol", Title: "After a good token the server answers initialize with the old HTTP+SSE transport's protocol version; ChatGPT falls back to that transport and is refused", Profile: ProfileChatGPT,
+			Server: ResourceFaults{LegacyProtocol: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPLegacyProtocolAnswered}, Faults: serverFault}},
 		{Name: "lazy-auth", Title: "The server answers initialize without a token and asks for one only on the tool call", Profile: ProfileClaude,
 			Server: ResourceFaults{LazyAuth: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryLazyAuth}, Faults: serverFault}},
 		{Name: "protocol-header-missing", Title: "After initialize negotiated 2025-11-25 the client leaves MCP-Protocol-Version out of its requests", Profile: ProfileVSCode, AutoApprove: true,
