@@ -167,12 +167,17 @@ func (s *Store) PruneToSize(limit int64, keep string) (gone []mcptap.Session, pr
 			}
 		}
 		if oldest == nil {
-			if live == nil {
-				return gone, pruned, nil
+			if live == nil || live.Exchanges <= 1 {
+				return gone, pruned, nil // the newest exchange stays, even over the limit
 			}
-			// A sixteenth of what is left at a time (at least 64
-			// exchanges): a few steps, each re-measured.
-			n, err := s.pruneOldest(keep, nil, min(max(live.Exchanges/16, 64), pruneChunk))
+			// As many of the oldest as the excess takes at the session's
+			// average size per exchange (a tenth more), never the newest:
+			// a fixed step would wipe a session of big bodies under a small
+			// limit. Re-measured after each step.
+			per := max(used/int64(live.Exchanges), 1)
+			n := int((used-limit)/per) + 1
+			n = min(n+n/10, live.Exchanges-1, pruneChunk)
+			n, err := s.pruneOldest(keep, nil, n)
 			pruned += n
 			if err != nil || n == 0 {
 				return gone, pruned, err
