@@ -268,7 +268,7 @@ func (pr *prober) send(method, u, ua string, h map[string]string, body []byte) *
 func (pr *prober) rpc(ua, method, session string) *answer {
 	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":%q,"params":{}}`, method)
 	if method == "initialize" {
-		body = fmt.Sprintf(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":%q,"version":"mcptap-check"}}}`, pr.p.ClientName)
+		body = fmt.Sprintf(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":%q,"version":"mcptap-check"}}}`, pr.p.RegisterName)
 	}
 	h := map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 	if method != "initialize" {
@@ -373,7 +373,7 @@ func (pr *prober) edgeOn() bool {
 
 func (pr *prober) register(ep string) *answer {
 	m := map[string]any{
-		"client_name":                pr.p.ClientName + " (mcptap check)",
+		"client_name":                pr.p.RegisterName + " (mcptap check)",
 		"redirect_uris":              pr.p.RedirectURIs,
 		"grant_types":                []string{"authorization_code", "refresh_token"},
 		"response_types":             []string{"code"},

@@ -312,3 +312,17 @@ func TestRegistrationReachability(t *testing.T) {
 		})
 	}
 }
+
+// Every platform check acts as is a row of oauth.Clients with what acting
+// as it takes: its User-Agents, redirect URIs and registration name.
+func TestPlatformsComeFromTheClientTable(t *testing.T) {
+	for _, p := range check.Platforms {
+		c, ok := oauth.Client(p.Name)
+		if !ok || p.DiscoveryUA == "" || p.AuthUA == "" || len(p.RedirectURIs) == 0 || p.RegisterName == "" {
+			t.Errorf("platform %q: not a complete row of oauth.Clients (%+v)", p.Name, p.ClientInfo)
+		}
+		if ok && c.DiscoveryUA != p.DiscoveryUA {
+			t.Errorf("platform %q acts with another User-Agent than its table row", p.Name)
+		}
+	}
+}
