@@ -25,6 +25,21 @@ const lineViewRest = 20 * time.Millisecond
 // proxy prints each line at once and a busy one makes a write per burst,
 // not per line; a busy proxy's lines are at most lineViewRest late.
 func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) <-chan struct{} {
+	return LinesTap(out, sub, tokenTimeout, nil)
+}
+
+// Tap follows the line view's analysis: it is told every exchange observed
+// with its findings, every tick and the end (telemetry.Exporters is one),
+// so that the exporters need no analysis of their own. Its methods run on
+// the line view's goroutine.
+type Tap interface {
+	Observed(tr *oauth.Tracker, ex *mcptap.Exchange, fs []mcptap.Finding)
+	Ticked(tr *oauth.Tracker, fs []mcptap.Finding)
+	Finished(tr *oauth.Tracker, fs []mcptap.Finding)
+}
+
+// LinesTap is Lines that also feeds tap (nil: none).
+func LinesTap(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration, tap Tap) <-chan struct{} {
 	done := make(chan struct{})
 	// Forget: the line view shows findings only, so the tracker need not
 	// keep the exchanges that cannot matter any more, and a proxy left
@@ -43,6 +58,9 @@ func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) 
 				for i := range batch {
 					ex := &batch[i]
 					fs := tr.Observe(*ex)
+					if tap != nil {
+						tap.Observed(tr, ex, fs)
+					}
 					if ex.Complete {
 						shown := *ex
 						shown.Target = red.Target(ex.Target)
@@ -56,9 +74,19 @@ func Lines(out io.Writer, sub *mcptap.Subscription, tokenTimeout time.Duration) 
 			Idle:  func() { w.Flush() },
 			Rest:  lineViewRest,
 			Every: time.Second,
-			Tick:  func(now time.Time) { printFindings(w, tr.Tick(now)) },
+			Tick: func(now time.Time) {
+				fs := tr.Tick(now)
+				printFindings(w, fs)
+				if tap != nil {
+					tap.Ticked(tr, fs)
+				}
+			},
 		})
-		printFindings(w, tr.Finish())
+		fs := tr.Finish()
+		printFindings(w, fs)
+		if tap != nil {
+			tap.Finished(tr, fs)
+		}
 		if n := sub.Dropped(); n > 0 {
 			// Not a finding: the recorder has its own subscription.
 			fmt.Fprintf(w, "mcptap: this line view skipped %d updates under load; the database has them (mcptap report)\n", n)

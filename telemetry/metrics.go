@@ -82,10 +82,10 @@ func newMetrics(sub *mcptap.Subscription, dropped func() uint64) *Metrics {
 			func() float64 { return float64(dropped()) }))
 	}
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "mcptap_telemetry_skipped_total",
-		Help: "Exchanges the telemetry consumer skipped because it fell behind (the proxy never waits for it)."},
+		Help: "Exchanges the consumer feeding the exporters (the line view's, or their own beside the TUI) skipped because it fell behind (the proxy never waits for it)."},
 		func() float64 { return float64(sub.Dropped()) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mcptap_telemetry_queue_depth",
-		Help: "Exchanges waiting for the telemetry consumer."}, func() float64 { return float64(len(sub.C)) }))
+		Help: "Exchanges waiting for the consumer feeding the exporters."}, func() float64 { return float64(len(sub.C)) }))
 	return m
 }
 

@@ -170,8 +170,12 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 	} else {
 		viewSub = broker.Subscribe("lines", 4096)
 	}
-	var telemetrySub *mcptap.Subscription // one consumer, one analysis, for both exporters
-	if f.metrics != "" || f.otlp != "" {
+	// The exporters: with the line view, fed by its analysis (the proxy
+	// analyses each exchange once); with the TUI, whose analysis runs in
+	// its pump, one consumer of their own with one analysis for both.
+	exportersOn := f.metrics != "" || f.otlp != ""
+	var telemetrySub *mcptap.Subscription
+	if exportersOn && useTUI {
 		telemetrySub = broker.Subscribe("telemetry", 8192)
 	}
 	now := time.Now()
@@ -206,11 +210,16 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 		return runtimeErr(err) // a port in use or that cannot be bound
 	}
 	var exporters *telemetry.Exporters
-	if telemetrySub != nil {
+	if exportersOn {
 		tctx, stopTelemetry := context.WithCancel(context.Background())
 		defer stopTelemetry()
-		exporters, err = telemetry.Start(tctx, telemetrySub, telemetry.Options{TokenTimeout: f.tokenTimeout,
-			Metrics: f.metrics != "", Dropped: capture.Dropped, OTLP: f.otlp, Broker: broker})
+		o := telemetry.Options{TokenTimeout: f.tokenTimeout,
+			Metrics: f.metrics != "", Dropped: capture.Dropped, OTLP: f.otlp, Broker: broker}
+		if telemetrySub != nil {
+			exporters, err = telemetry.Start(tctx, telemetrySub, o)
+		} else {
+			exporters, err = telemetry.New(tctx, viewSub, o)
+		}
 		if err != nil {
 			_ = capture.Stop(context.Background())
 			return usageErr(fmt.Errorf("--otlp %q: %w", f.otlp, err))
@@ -271,7 +280,11 @@ func runProxy(cmd *cobra.Command, f proxyFlags) error {
 			viewErr = runTUI(viewCtx, capture, viewSub, f.tokenTimeout, nil)
 		}()
 	} else {
-		viewDone = live.Lines(stdout, viewSub, f.tokenTimeout)
+		var tap live.Tap
+		if exporters != nil {
+			tap = exporters
+		}
+		viewDone = live.LinesTap(stdout, viewSub, f.tokenTimeout, tap)
 		fmt.Fprintln(stderr, "mcptap: press Ctrl-C to stop")
 	}
 
