@@ -28,6 +28,17 @@ type snapshotMsg struct {
 	findings []mcptap.Finding
 	read     bool
 	now      time.Time // time of the traffic or tick (zero: none)
+	// load is how far a replay that opens while it analyses has come
+	// (nil: not such a replay).
+	load *loadProgress
+}
+
+// loadProgress is a replay's analysis under way: exchanges analysed of all,
+// since when, and whether it is over.
+type loadProgress struct {
+	done, total int
+	began       time.Time
+	over        bool
 }
 
 func newEngine(an Analysis) *engine {

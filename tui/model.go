@@ -203,6 +203,12 @@ func (m *Model) apply(s snapshotMsg) {
 	if s.read {
 		m.setAnalysis(s.flows, s.findings)
 	}
+	if s.load != nil {
+		m.load = s.load
+		if s.load.over {
+			m.load = nil
+		}
+	}
 	m.broadcast(refreshMsg{exs: s.exs, added: added, analysis: s.read})
 }
 

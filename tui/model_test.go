@@ -14,6 +14,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
 )
 
 func sized(m *Model, w, h int) *Model {
@@ -504,5 +505,40 @@ func TestMoreMCPCallsCounted(t *testing.T) {
 	m.Update(press("enter"))
 	if want := fmt.Sprintf("… and %d more successful MCP calls", f.MoreMCPCalls); !strings.Contains(plain(m), want) {
 		t.Errorf("flow screen lacks %q:\n%s", want, plain(m))
+	}
+}
+
+// A big replay opens at once and fills in: each chunk's snapshot shows the
+// flows found so far and the status line says how far the analysis got;
+// the end gives the same flows and verdicts as analysing it in one go.
+func TestBigReplayFillsIn(t *testing.T) {
+	exs := benchExchanges(4 * replayChunk)
+	whole := NewReplay(Options{}, exs)
+
+	m := sized(New(Options{}, false), termW, termH)
+	eng := m.eng
+	m.eng = nil
+	m.load = &loadProgress{total: len(exs), began: time.Now()}
+	var lines []string
+	loadReplay(context.Background(), eng, oauth.InOrder(exs), m.load.began, func(msg tea.Msg) {
+		m.Update(msg)
+		lines = append(lines, m.statusLine())
+	})
+	if len(lines) != 5 || !strings.Contains(lines[0], fmt.Sprintf("analysing %d of %d exchanges", replayChunk, len(exs))) {
+		t.Fatalf("status lines while loading: %q", lines)
+	}
+	if strings.Contains(lines[0], "0 flows") {
+		t.Errorf("the first chunk shows no flows: %q", lines[0])
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, "replay") || strings.Contains(last, "analysing") {
+		t.Errorf("after the load: %q", last)
+	}
+	if len(m.flows) != len(whole.flows) || m.errors != whole.errors || m.warnings != whole.warnings {
+		t.Fatalf("filled in: %d flows, %d errors, %d warnings; in one go %d, %d, %d", len(m.flows), m.errors, m.warnings, len(whole.flows), whole.errors, whole.warnings)
+	}
+	for i := range m.flows {
+		if m.flows[i].ID != whole.flows[i].ID || m.flows[i].Verdict != whole.flows[i].Verdict {
+			t.Fatalf("flow %d: %s %v, in one go %s %v", i, m.flows[i].ID, m.flows[i].Verdict, whole.flows[i].ID, whole.flows[i].Verdict)
+		}
 	}
 }

@@ -67,10 +67,55 @@ type ReplayOptions struct {
 // RunReplay shows a recorded session; findings are recomputed from the
 // exchanges by a fresh Analysis, as if the traffic had just been seen.
 func RunReplay(ctx context.Context, opts ReplayOptions) error {
-	m := NewReplay(opts.Options, opts.Exchanges)
+	if len(opts.Exchanges) <= replayChunk {
+		m := NewReplay(opts.Options, opts.Exchanges)
+		p := tea.NewProgram(m, programOptions(ctx, opts.Input, opts.Output)...)
+		_, err := p.Run()
+		return runErr(ctx, err)
+	}
+	// A big session: the first screen comes at once and fills in while a
+	// goroutine analyses it a chunk at a time, the status line saying how
+	// far it got.
+	m := New(opts.Options, false)
+	eng := m.eng
+	m.eng = nil // the loader owns the analysis while it runs
+	exs := oauth.InOrder(opts.Exchanges)
+	m.load = &loadProgress{total: len(exs), began: time.Now()}
 	p := tea.NewProgram(m, programOptions(ctx, opts.Input, opts.Output)...)
+	lctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		loadReplay(lctx, eng, exs, m.load.began, p.Send)
+	}()
 	_, err := p.Run()
+	stop()
+	<-done
 	return runErr(ctx, err)
+}
+
+// replayChunk is how many exchanges a big replay analyses between two
+// screens; a session this small opens in one go.
+const replayChunk = 5000
+
+// loadReplay analyses exs a chunk at a time and sends each snapshot with
+// the progress, then the end of the recording.
+func loadReplay(ctx context.Context, eng *engine, exs []mcptap.Exchange, began time.Time, send func(tea.Msg)) {
+	for i := 0; i < len(exs); i += replayChunk {
+		if ctx.Err() != nil {
+			return
+		}
+		j := min(i+replayChunk, len(exs))
+		s := eng.ingest(exs[i:j])
+		if !s.read {
+			eng.read(&s) // the flows found so far, for the screen
+		}
+		s.load = &loadProgress{done: j, total: len(exs), began: began}
+		send(s)
+	}
+	s := eng.finish()
+	s.load = &loadProgress{done: len(exs), total: len(exs), began: began, over: true}
+	send(s)
 }
 
 // NewReplay returns a model over a finished recording: every exchange is

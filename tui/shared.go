@@ -17,6 +17,7 @@ type shared struct {
 	decode func(string) []oauth.Layer
 	live   bool
 	closed bool
+	load   *loadProgress // a replay still analysing (nil: none, or over)
 	now    time.Time
 
 	exs    []exRow // arrival order

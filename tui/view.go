@@ -83,6 +83,18 @@ func pathOnly(target string) string {
 	return target
 }
 
+// loadLine is a replay's progress while it analyses: exchanges read, and
+// the time left at the pace so far.
+func (m *Model) loadLine() string {
+	l := m.load
+	s := fmt.Sprintf("analysing %d of %d exchanges", l.done, l.total)
+	if el := time.Since(l.began); l.done > 0 && l.done < l.total && el > time.Second/2 {
+		left := time.Duration(float64(el) * float64(l.total-l.done) / float64(l.done)).Round(time.Second)
+		s += fmt.Sprintf(", ~%s left", max(left, time.Second))
+	}
+	return s
+}
+
 func (m *Model) statusLine() string {
 	var parts []string
 	switch {
@@ -92,6 +104,8 @@ func (m *Model) statusLine() string {
 		parts = append(parts, "live")
 	case m.live:
 		parts = append(parts, "stopped")
+	case m.load != nil:
+		parts = append(parts, m.loadLine())
 	default:
 		parts = append(parts, "replay")
 	}
