@@ -74,6 +74,8 @@ type ASFaults struct {
 	// CIMDNoFetch: client_id_metadata_document_supported is advertised,
 	// and a URL client_id is never fetched: the client stays unknown.
 	CIMDNoFetch bool
+	NoMetadata  bool // neither RFC 8414 nor OIDC discovery is served (404)
+	Register200 bool // a registration is answered 200 instead of 201 Created
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -160,8 +162,10 @@ func (as *AuthServer) RegisterStatic(id string, redirectURIs ...string) {
 
 // Mount adds the server's endpoints to mux.
 func (as *AuthServer) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", as.metadata(false))
-	mux.HandleFunc("GET /.well-known/openid-configuration", as.metadata(true))
+	if !as.Faults.NoMetadata {
+		mux.HandleFunc("GET /.well-known/oauth-authorization-server", as.metadata(false))
+		mux.HandleFunc("GET /.well-known/openid-configuration", as.metadata(true))
+	}
 	mux.HandleFunc("POST /oauth/register", as.register)
 	mux.HandleFunc("GET "+authorizeEndpointPath, as.authorize)
 	mux.HandleFunc("POST /oauth/consent", as.consent)
@@ -259,7 +263,11 @@ func (as *AuthServer) register(w http.ResponseWriter, r *http.Request) {
 	if c.Secret != "" {
 		resp["client_secret"] = c.Secret
 	}
-	writeJSON(w, http.StatusCreated, resp)
+	status := http.StatusCreated
+	if as.Faults.Register200 {
+		status = http.StatusOK // RFC 7591 §3.2.1 says 201
+	}
+	writeJSON(w, status, resp)
 }
 
 func (as *AuthServer) client(id string) *registeredClient {

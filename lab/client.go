@@ -83,6 +83,8 @@ type ClientFaults struct {
 	AssertionAudience string
 	RefreshNoResource bool // the refresh leaves out the resource the authorize sent
 	RetryRefresh      bool // a refused refresh is retried with the same token, stormRetries times
+	NoClientID        bool // the authorize request leaves out client_id
+	RegisterOnMCP     bool // registers at the MCP server's origin (/register) instead of the metadata's registration_endpoint
 	IgnoreDPoPNonce   bool // retries a use_dpop_nonce refusal without the nonce it was given
 }
 
@@ -442,6 +444,9 @@ func (c *Client) newAttempt() (*attempt, string, error) {
 		"state": {a.State}, "code_challenge": {s256(a.Verifier)}, "code_challenge_method": {"S256"},
 		"scope": {c.scope()},
 	}
+	if c.Faults.NoClientID {
+		v.Del("client_id")
+	}
 	if a.Resource != "" {
 		v.Set("resource", a.Resource)
 	}
@@ -766,8 +771,14 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 	}
 	body, _ := json.Marshal(md)
 	var secret string
+	regURL := meta.RegistrationEndpoint
+	if c.Faults.RegisterOnMCP {
+		// The endpoint guessed on the MCP server's origin, as clients
+		// written for the 2025-03-26 spec do.
+		regURL = origin(c.MCPURL()) + "/register"
+	}
 	register := func() (string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, meta.RegistrationEndpoint, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, regURL, bytes.NewReader(body))
 		if err != nil {
 			return "", err
 		}

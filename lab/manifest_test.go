@@ -442,6 +442,39 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
 			}
 		},
+		"register-200": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/oauth/register" && ex.Method == "POST" && ex.Status == 200 && strings.Contains(string(ex.RespBody), `"client_id"`)
+			})) != 1 {
+				t.Error("want one registration answered 200 with a client_id")
+			}
+		},
+		"register-on-mcp-origin": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/register" && ex.Method == "POST" && ex.Status == 404
+			})) != 1 || len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/register" })) != 0 {
+				t.Error("want one registration POSTed to the MCP origin's /register (404) and none to the metadata's endpoint")
+			}
+		},
+		"no-as-metadata": func(t *testing.T, name string) {
+			meta := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.HasPrefix(path(ex), "/.well-known/oauth-authorization-server") || strings.HasPrefix(path(ex), "/.well-known/openid-configuration")
+			})
+			if len(meta) < 2 {
+				t.Fatalf("want both metadata locations asked, got %d", len(meta))
+			}
+			for _, ex := range meta {
+				if ex.Status != 404 {
+					t.Errorf("%s answered %d, want 404", ex.Target, ex.Status)
+				}
+			}
+		},
+		"authorize-no-client-id": func(t *testing.T, name string) {
+			az := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") })
+			if len(az) != 1 || strings.Contains(az[0].Target, "client_id=") || az[0].Status < 400 {
+				t.Error("want one authorize without client_id, refused")
+			}
+		},
 		"refresh-resource-drift": func(t *testing.T, name string) {
 			refreshes := find(exs[name], func(ex mcptap.Exchange) bool {
 				return strings.Contains(string(ex.ReqBody), "grant_type=refresh_token")
@@ -596,7 +629,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

@@ -83,7 +83,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleRegisterRejected, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title:    "client registration refused",
 		Fix:      "Allow the client's redirect URIs at registration: loopback http on any port, and the vendor callbacks (ChatGPT connector/oauth/…, claude.ai and claude.com auth_callback).",
-		Exchange: ruleRegisterRejected, YieldsTo: []mcptap.RuleID{mcptap.RuleRegisterApplicationType, mcptap.RuleRegisterThrottled}},
+		Exchange: ruleRegisterRejected, YieldsTo: []mcptap.RuleID{mcptap.RuleRegisterApplicationType, mcptap.RuleRegisterThrottled, mcptap.RuleRegisterWrongHost}},
 	{ID: mcptap.RuleRegisterThrottled, Severity: mcptap.SevWarning, Fault: mcptap.FaultAuthServer,
 		Title:    "registration throttled",
 		Fix:      "Raise or remove the registration quota for MCP clients, prune unused clients, and make clients reuse their registration (see register.churn).",

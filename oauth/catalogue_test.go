@@ -605,6 +605,17 @@ var nearMiss = map[mcptap.RuleID][]variant{
 		}))},
 	},
 	mcptap.RuleRegisterWrongHost: {{name: "the metadata's endpoint", exs: sc(S{Client: "chatgpt"})}},
+	// A registration refused at a host the metadata does not name is the
+	// client's mistake (register.wrong-host), not a rejection.
+	mcptap.RuleRegisterRejected: {{name: "refused at the wrong host", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
+		b.Do("GET", "https://mcp.example.com/.well-known/oauth-authorization-server", 200).JSON(asMeta)
+		b.Do("POST", "https://mcp.example.com/mcp/register", 404).Body("application/json", `{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"]}`).Resp("text/plain", "404 page not found")
+	})}},
+	// An authorize without client_id has no client to be unknown.
+	mcptap.RuleClientUnknown: {{name: "authorize without client_id", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
+		b.Do("GET", "https://mcp.example.com/authorize?response_type=code&redirect_uri="+url.QueryEscape("http://127.0.0.1:33418/")+"&state=s1&code_challenge=abc&code_challenge_method=S256", 400).
+			JSON(`{"error":"invalid_client","error_description":"unknown client_id"}`)
+	})}},
 	mcptap.RuleRegisterCIMDAuthMethod: {
 		{name: "private_key_jwt accepted", exs: custom("", assertionGrant("client_credentials", 200, okToken("Bearer"), "", false))},
 		// The metadata lists private_key_jwt: the refusal is of this

@@ -51,6 +51,9 @@ func ruleClientUnknown(t *Tracker, x *exInfo) []hit {
 	if !unknownClientRE.MatchString(body) {
 		return nil
 	}
+	if _, ok := x.q.Lookup("client_id"); x.kind == mcptap.HopAuthorize && !ok {
+		return nil // no client to be unknown: authorize.no-client-id
+	}
 	cid := x.q.Get("client_id")
 	if x.kind == mcptap.HopToken {
 		cid = tokenClientID(x)
