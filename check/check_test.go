@@ -196,6 +196,8 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		{scenario: "register-200", as: "claude", fails: map[string]mcptap.RuleID{"registration": mcptap.RuleRegisterBadResponse}},
 		// The client's mistake: check registers where the metadata says.
 		{scenario: "register-on-mcp-origin", as: "claude", fails: nil},
+		{scenario: "register-every-connect", as: "claude", fails: nil},
+		{scenario: "registered-redirect-refused", as: "vscode", fails: map[string]mcptap.RuleID{"authorize": mcptap.RuleAuthorizeRegisteredRedirectRefused}},
 		{scenario: "no-as-metadata", as: "claude", fails: map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryAsMetadataMissing,
 			"pkce": "", "registration": "", "authorize": ""}},
 	}

@@ -76,6 +76,9 @@ type ASFaults struct {
 	CIMDNoFetch bool
 	NoMetadata  bool // neither RFC 8414 nor OIDC discovery is served (404)
 	Register200 bool // a registration is answered 200 instead of 201 Created
+	// RefuseRegisteredRedirect: the registration echoes the redirect URIs,
+	// and the authorize refuses them all the same (a stale allow-list).
+	RefuseRegisteredRedirect bool
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -365,7 +368,7 @@ func (as *AuthServer) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ru := q.Get("redirect_uri")
-	if !contains(c.RedirectURIs, ru) {
+	if !contains(c.RedirectURIs, ru) || as.Faults.RefuseRegisteredRedirect {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "redirect_uri is not registered for this client")
 		return
 	}

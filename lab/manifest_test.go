@@ -442,6 +442,31 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
 			}
 		},
+		"register-every-connect": func(t *testing.T, name string) {
+			regs := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/register" && ex.Status == 201 })
+			if len(regs) != 2 || string(regs[0].ReqBody) != string(regs[1].ReqBody) {
+				t.Error("want two registrations with the same metadata")
+			}
+		},
+		"registered-redirect-refused": func(t *testing.T, name string) {
+			regs := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/register" && ex.Status == 201 })
+			az := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") })
+			if len(regs) != 1 || len(az) != 1 || az[0].Status != 400 {
+				t.Fatal("want one registration and one authorize, refused 400")
+			}
+			_, q, _ := strings.Cut(az[0].Target, "?")
+			v, _ := url.ParseQuery(q)
+			if ru := v.Get("redirect_uri"); ru == "" || !strings.Contains(string(regs[0].RespBody), ru) {
+				t.Error("want a registration echoing the loopback redirect URI and the authorize with it refused 400")
+			}
+		},
+		"mcp-host-check": func(t *testing.T, name string) {
+			if len(find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "Bearer ") && ex.Status == 403 && strings.Contains(string(ex.RespBody), "Invalid Host")
+			})) == 0 {
+				t.Error("want an authenticated MCP call refused 403 Invalid Host header")
+			}
+		},
 		"register-200": func(t *testing.T, name string) {
 			if len(find(exs[name], func(ex mcptap.Exchange) bool {
 				return path(ex) == "/oauth/register" && ex.Method == "POST" && ex.Status == 200 && strings.Contains(string(ex.RespBody), `"client_id"`)
@@ -629,7 +654,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "register-every-connect" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

@@ -38,6 +38,9 @@ type ResourceFaults struct {
 	// LazyAuth: initialize is answered without a token (and a session
 	// starts); only the later calls ask for one.
 	LazyAuth bool
+	// HostCheck: authenticated MCP requests get 403 "Invalid Host header",
+	// the DNS-rebinding protection that refuses the tunnel's Host.
+	HostCheck bool
 	// LegacyProtocol: initialize is answered with 2024-11-05, the old
 	// HTTP+SSE transport's version, whatever the client asked; a GET of
 	// the endpoint (that transport's stream) is answered 405.
@@ -154,6 +157,10 @@ func (rs *ResourceServer) requireBearer(next http.Handler) http.Handler {
 				rs.challenge(w, fmt.Sprintf("DPoP proof does not match the token's key: %v", err))
 				return
 			}
+		}
+		if rs.Faults.HostCheck {
+			http.Error(w, "Forbidden: Invalid Host header", http.StatusForbidden)
+			return
 		}
 		if rs.Faults.RedirectMCP && r.URL.Path == "/mcp" {
 			// An edge that insists on a trailing slash; 308 keeps method and body.

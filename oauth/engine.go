@@ -844,6 +844,14 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 	}
 	var out []mcptap.Finding
 	stale := t.staleSiblings()
+	churned := map[string]*mcptap.Finding{} // a registration made again -> the churn finding
+	for _, fd := range t.findingList {
+		if fd.Rule == mcptap.RuleRegisterChurn {
+			for _, id := range fd.Exchanges[:max(len(fd.Exchanges)-1, 0)] {
+				churned[id] = fd
+			}
+		}
+	}
 	for _, f := range t.flows {
 		if t.succeeded(f) {
 			continue
@@ -865,6 +873,13 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 		}
 		last, what := f.lastHop()
 		if last == nil {
+			continue
+		}
+		if fd := churned[last.id()]; fd != nil && last.kind == mcptap.HopRegister {
+			// It stopped at a registration the client then made again with
+			// the same metadata: register.churn explains it.
+			t.explainedBy[f] = fd
+			f.dirty = true
 			continue
 		}
 		decide := "a capture that also sees the client's side (the browser proxy: mcptap proxy --browser-proxy, then mcptap browser) or the client's own log"
