@@ -543,3 +543,33 @@ func TestVendorTokenErrorsDecideTheSide(t *testing.T) {
 		})
 	}
 }
+
+// SEP-2352: a client_id registered at one authorization server and sent to
+// another (after a migration) is the client's mistake, and client.unknown
+// says so; one the same server forgot is the server's.
+func TestClientIDFromAnotherIssuer(t *testing.T) {
+	for _, c := range []struct {
+		host  string
+		fault mcptap.Fault
+		says  string
+	}{
+		{"auth.new.example", mcptap.FaultClient, "SEP-2352"},
+		{"auth.old.example", mcptap.FaultAuthServer, "the server forgot it"},
+	} {
+		b := oauthtest.NewBuilder()
+		b.Do("POST", "https://auth.old.example/register", 201).Body("application/json", `{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"]}`).
+			JSON(`{"client_id":"cl_old","redirect_uris":["https://claude.ai/api/mcp/auth_callback"]}`)
+		b.Do("GET", "https://"+c.host+"/authorize?response_type=code&client_id=cl_old&redirect_uri="+url.QueryEscape("https://claude.ai/api/mcp/auth_callback")+"&state=s1&code_challenge=abc&code_challenge_method=S256", 400).
+			JSON(`{"error":"invalid_client","error_description":"unknown client_id"}`)
+		_, fds := oauth.Analyze(b.Exchanges(), oauth.Options{})
+		var got *mcptap.Finding
+		for i := range fds {
+			if fds[i].Rule == mcptap.RuleClientUnknown {
+				got = &fds[i]
+			}
+		}
+		if got == nil || got.Fault != c.fault || !strings.Contains(got.Detail, c.says) {
+			t.Errorf("authorize at %s: %+v", c.host, got)
+		}
+	}
+}

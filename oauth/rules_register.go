@@ -59,10 +59,18 @@ func ruleClientUnknown(t *Tracker, x *exInfo) []hit {
 		cid = tokenClientID(x)
 	}
 	reg := "no registration of it was seen in this session"
+	var fault mcptap.Fault
 	if r := t.regs[cid]; r != nil {
 		reg = "it was registered at " + r.at().Format("15:04:05") + " in this session (the server forgot it: restart, in-memory store?)"
+		if at, here := hostPortOf(r.base), hostPortOf(x.base); at != here {
+			// SEP-2352 (2026-07-28): credentials are keyed by issuer; a
+			// client_id from one authorization server means nothing at
+			// another (an AS migration, a second issuer).
+			reg = fmt.Sprintf("it was registered at another authorization server (%s, at %s) and sent to this one (%s): the client must keep its registration per issuer and register again here (SEP-2352)", at, r.at().Format("15:04:05"), here)
+			fault = mcptap.FaultClient
+		}
 	}
-	return []hit{{detail: fmt.Sprintf("The authorization server answered %d to client_id %q: %s. %s.", x.status(), cid, truncate(body, 160), reg),
+	return []hit{{fault: fault, detail: fmt.Sprintf("The authorization server answered %d to client_id %q: %s. %s.", x.status(), cid, truncate(body, 160), reg),
 		evidence: []mcptap.Evidence{ev(x, "query.client_id", "a registered client", cid, truncate(body, 160))}}}
 }
 
