@@ -84,6 +84,7 @@ type ClientFaults struct {
 	RefreshNoResource bool // the refresh leaves out the resource the authorize sent
 	RetryRefresh      bool // a refused refresh is retried with the same token, stormRetries times
 	NoClientID        bool // the authorize request leaves out client_id
+	DuplicateScope    bool // the authorize request carries scope twice
 	RegisterOnMCP     bool // registers at the MCP server's origin (/register) instead of the metadata's registration_endpoint
 	IgnoreDPoPNonce   bool // retries a use_dpop_nonce refusal without the nonce it was given
 }
@@ -446,6 +447,9 @@ func (c *Client) newAttempt() (*attempt, string, error) {
 	}
 	if c.Faults.NoClientID {
 		v.Del("client_id")
+	}
+	if c.Faults.DuplicateScope {
+		v.Add("scope", "offline_access") // a second scope parameter, not a second scope
 	}
 	if a.Resource != "" {
 		v.Set("resource", a.Resource)

@@ -442,6 +442,12 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
 			}
 		},
+		"authorize-duplicate-scope": func(t *testing.T, name string) {
+			az := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") })
+			if len(az) != 1 || strings.Count(az[0].Target, "scope=") != 2 {
+				t.Error("want one authorize carrying scope twice")
+			}
+		},
 		"register-every-connect": func(t *testing.T, name string) {
 			regs := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/register" && ex.Status == 201 })
 			if len(regs) != 2 || string(regs[0].ReqBody) != string(regs[1].ReqBody) {
@@ -654,7 +660,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "register-every-connect" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "register-every-connect" && name != "authorize-duplicate-scope" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

@@ -122,9 +122,10 @@ var catalogue = []ruleDef{
 		Fix:   "Fix the registration first (see the flow's findings); a client must not open the authorize URL without a client_id.",
 		Flow:  ruleNoClientID},
 	{ID: mcptap.RuleAuthorizeMalformed, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
-		Title: "malformed authorize request",
-		Fix:   "Build the authorize URL with a query encoder: each parameter once, redirect_uri percent-encoded.",
-		Flow:  ruleAuthorizeMalformed},
+		Title:  "malformed authorize request",
+		Fix:    "Build the authorize URL with a query encoder: each parameter once, redirect_uri percent-encoded.",
+		Flow:   ruleAuthorizeMalformed,
+		Passed: codeIssued}, // the server took a value and issued a code: a warning then
 	{ID: mcptap.RuleAuthorizeScope, Severity: mcptap.SevWarning, Fault: mcptap.FaultClient,
 		Title:   "scope not offered by the server",
 		Fix:     "Ask for scopes from the protected resource's (or the authorization server's) scopes_supported, or add the scope there.",

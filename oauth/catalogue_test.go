@@ -337,8 +337,11 @@ func init() {
 			{name: "authorize after a failed registration", exs: mut(S{Client: "chatgpt"}, path("/authorize"), rmParam("client_id"))},
 		},
 		mcptap.RuleAuthorizeMalformed: {
-			{name: "state twice", exs: mut(S{Client: "claude"}, path("/authorize"), func(ex *mcptap.Exchange) { ex.Target += "&state=again" })},
-			{name: "redirect_uri not encoded", exs: mut(S{Client: "vscode"}, path("/authorize"), func(ex *mcptap.Exchange) {
+			{name: "state twice, refused", exs: mut(S{Client: "claude", AuthorizeStatus: 400, AuthorizeBody: "invalid_request"}, path("/authorize"), func(ex *mcptap.Exchange) { ex.Target += "&state=again" })},
+			// The server took a value and issued a code: the flow went on,
+			// so a warning.
+			{name: "state twice, code issued", sev: mcptap.SevWarning, exs: mut(S{Client: "claude"}, path("/authorize"), func(ex *mcptap.Exchange) { ex.Target += "&state=again" })},
+			{name: "redirect_uri not encoded", sev: mcptap.SevWarning, exs: mut(S{Client: "vscode"}, path("/authorize"), func(ex *mcptap.Exchange) {
 				ex.Target = regexp.MustCompile(`redirect_uri=[^&]*`).ReplaceAllString(ex.Target, "redirect_uri=callback")
 			})},
 		},

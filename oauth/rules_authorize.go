@@ -289,6 +289,9 @@ func ruleAuthorizeIss(t *Tracker, f *flow) []hit {
 // reachedToken: the client went on to the token endpoint.
 func reachedToken(f *flow) bool { return len(f.tokens) > 0 || f.tokenOK != nil }
 
+// codeIssued: the authorization server answered the authorize with a code.
+func codeIssued(f *flow) bool { return f.code != "" || f.tokenOK != nil }
+
 // sessionAuthorizeScope judges, once the recording ended, the attempts
 // that stopped before a token: a scope the metadata does not list is a
 // prediction that a flow which went on contradicts.
