@@ -193,6 +193,7 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		// --register it is healthy (and a --cimd probe of the lab, which
 		// cannot reach vscode.dev, would fail whatever the server does).
 		{scenario: "cimd-not-fetched", as: "vscode", fails: nil},
+		{scenario: "challenge-internal", as: "claude", fails: map[string]mcptap.RuleID{"challenge-public": mcptap.RuleDiscoveryChallengeInternal}},
 		{scenario: "register-200", as: "claude", fails: map[string]mcptap.RuleID{"registration": mcptap.RuleRegisterBadResponse}},
 		// The client's mistake: check registers where the metadata says.
 		{scenario: "register-on-mcp-origin", as: "claude", fails: nil},

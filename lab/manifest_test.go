@@ -442,6 +442,17 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
 			}
 		},
+		"challenge-internal": func(t *testing.T, name string) {
+			ch := find(exs[name], func(ex mcptap.Exchange) bool {
+				return ex.Status == 401 && strings.Contains(ex.RespHeader.Get("WWW-Authenticate"), "resource_metadata=")
+			})
+			if len(ch) == 0 {
+				t.Fatal("no challenge with resource_metadata")
+			}
+			if rm := challengeParam(ch[0].RespHeader.Get("WWW-Authenticate"), "resource_metadata"); strings.Contains(rm, ch[0].Host) {
+				t.Errorf("the challenge names the public host: %s", rm)
+			}
+		},
 		"authorize-duplicate-scope": func(t *testing.T, name string) {
 			az := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") })
 			if len(az) != 1 || strings.Count(az[0].Target, "scope=") != 2 {
@@ -660,7 +671,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "register-every-connect" && name != "authorize-duplicate-scope" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "register-every-connect" && name != "authorize-duplicate-scope" && name != "challenge-internal" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

@@ -38,6 +38,9 @@ type ResourceFaults struct {
 	// LazyAuth: initialize is answered without a token (and a session
 	// starts); only the later calls ask for one.
 	LazyAuth bool
+	// ChallengeInternal: the 401's resource_metadata names the server's
+	// own (internal) address, BASE_URL left at localhost.
+	ChallengeInternal bool
 	// HostCheck: authenticated MCP requests get 403 "Invalid Host header",
 	// the DNS-rebinding protection that refuses the tunnel's Host.
 	HostCheck bool
@@ -85,10 +88,14 @@ func (rs *ResourceServer) expectedAudience() string {
 }
 
 func (rs *ResourceServer) prmURL() string {
-	if rs.Faults.PRMRootOnly {
-		return rs.Public() + "/.well-known/oauth-protected-resource"
+	base := rs.Public()
+	if rs.Faults.ChallengeInternal {
+		base = rs.Internal()
 	}
-	return rs.Public() + "/.well-known/oauth-protected-resource/mcp"
+	if rs.Faults.PRMRootOnly {
+		return base + "/.well-known/oauth-protected-resource"
+	}
+	return base + "/.well-known/oauth-protected-resource/mcp"
 }
 
 // Mount adds the metadata documents and the protected MCP endpoint to mux.

@@ -175,6 +175,8 @@ func Scenarios() []Scenario {
 			Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPScopeLoop}, Faults: []mcptap.Fault{mcptap.FaultAuthServer, mcptap.FaultServer}}},
 		{Name: "legacy-protocol", Title: "After a good token the server answers initialize with the old HTTP+SSE transport's protocol version; ChatGPT falls back to that transport and is refused", Profile: ProfileChatGPT,
 			Server: ResourceFaults{LegacyProtocol: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPLegacyProtocolAnswered}, Faults: serverFault}},
+		{Name: "challenge-internal", Title: "The 401 challenge's resource_metadata names the server's internal address (BASE_URL left at localhost)", Profile: ProfileClaude,
+			Server: ResourceFaults{ChallengeInternal: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryChallengeInternal}, Faults: serverFault}},
 		{Name: "no-as-metadata", Title: "The authorization server serves neither RFC 8414 nor OpenID discovery metadata", Profile: ProfileClaude, SeparateAS: true,
 			AS: ASFaults{NoMetadata: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDiscoveryAsMetadataMissing}, Faults: asFault}},
 		{Name: "lazy-auth", Title: "The server answers initialize without a token and asks for one only on the tool call", Profile: ProfileClaude,

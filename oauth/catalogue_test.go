@@ -614,6 +614,14 @@ var nearMiss = map[mcptap.RuleID][]variant{
 		b.Do("GET", "https://mcp.example.com/.well-known/oauth-authorization-server", 200).JSON(asMeta)
 		b.Do("POST", "https://mcp.example.com/mcp/register", 404).Body("application/json", `{"redirect_uris":["https://claude.ai/api/mcp/auth_callback"]}`).Resp("text/plain", "404 page not found")
 	})}},
+	// RFC 9728 §3.3: metadata fetched from the challenge's resource_metadata
+	// names the URL that was challenged, wherever it is served from.
+	mcptap.RuleDiscoveryResourceMismatch: {{name: "metadata named by the challenge, served elsewhere", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
+		b.Do("POST", "https://mcp.example.com/mcp", 401).Body("application/json", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`).
+			RH("WWW-Authenticate", `Bearer resource_metadata="http://10.0.0.5:3000/.well-known/oauth-protected-resource/mcp"`).JSON(`{"error":"unauthorized"}`)
+		b.Do("GET", "http://10.0.0.5:3000/.well-known/oauth-protected-resource/mcp", 200).
+			JSON(`{"resource":"https://mcp.example.com/mcp","authorization_servers":["https://mcp.example.com"]}`)
+	})}},
 	// An authorize without client_id has no client to be unknown.
 	mcptap.RuleClientUnknown: {{name: "authorize without client_id", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
 		b.Do("GET", "https://mcp.example.com/authorize?response_type=code&redirect_uri="+url.QueryEscape("http://127.0.0.1:33418/")+"&state=s1&code_challenge=abc&code_challenge_method=S256", 400).

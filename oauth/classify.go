@@ -146,6 +146,11 @@ func (t *Tracker) learn(x *exInfo) {
 	case ok && len(t.nonceRun) > 0 && t.nonceRun[x.key] > 0:
 		delete(t.nonceRun, x.key)
 	}
+	if x.kind == mcptap.HopMCPUnauthenticated && x.status() == 401 {
+		if rm := resourceMetadataParam(x.ex.RespHeader.Values("Www-Authenticate")); rm != "" {
+			t.challengedBy[rm] = x
+		}
+	}
 	if x.kind == mcptap.HopMCP {
 		if strings.Contains(strings.ToLower(x.respH("Content-Type")), "text/event-stream") && x.ex.End.Sub(x.ex.Start) >= streamCutWindow {
 			s := append(t.streams[x.key], x)

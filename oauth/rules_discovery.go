@@ -112,7 +112,13 @@ func ruleResourceMismatch(t *Tracker, x *exInfo) []hit {
 	}
 	p := pathOf(x.base)
 	want := ""
-	if len(p) > len(prmWellKnown) && strings.HasPrefix(p, prmWellKnown) {
+	if c := t.challengedBy[x.url]; c != nil && c.order < x.order {
+		// RFC 9728 §3.3: metadata fetched from a challenge's
+		// resource_metadata names the URL of the request that was
+		// challenged (where it was served from is the challenge's
+		// business: discovery.challenge-internal).
+		want = c.base
+	} else if len(p) > len(prmWellKnown) && strings.HasPrefix(p, prmWellKnown) {
 		want = originOf(x.url) + strings.TrimPrefix(p, prmWellKnown)
 	} else if m := t.mcpURLFor(hostPortOf(x.url), x.order); m != "" {
 		want = m

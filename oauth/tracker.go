@@ -89,6 +89,7 @@ type Tracker struct {
 	regBodies    map[string][]*exInfo // registration request metadata (registrationKey) -> registrations asking for it
 	streams      map[string][]*exInfo // MCP endpoint key -> its latest event streams (ruleStreamCut)
 	openInit     map[string]*exInfo   // MCP endpoint key -> the first initialize answered 2xx without a token
+	challengedBy map[string]*exInfo   // resource_metadata URL -> the latest 401 whose challenge named it
 	legacyInit   map[string]*exInfo   // MCP endpoint key -> an initialize answered with the HTTP+SSE protocol version
 	nonceRun     map[string]int       // endpoint key -> use_dpop_nonce answers in a row
 	scopeRefused map[string][]*flow   // client_id -> attempts whose MCP call was refused insufficient_scope, in order
@@ -157,6 +158,7 @@ func NewTracker(opts Options) *Tracker {
 		regBodies:        map[string][]*exInfo{},
 		streams:          map[string][]*exInfo{},
 		openInit:         map[string]*exInfo{},
+		challengedBy:     map[string]*exInfo{},
 		legacyInit:       map[string]*exInfo{},
 		nonceRun:         map[string]int{},
 		scopeRefused:     map[string][]*flow{},
