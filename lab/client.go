@@ -85,6 +85,7 @@ type ClientFaults struct {
 	RetryRefresh      bool // a refused refresh is retried with the same token, stormRetries times
 	NoClientID        bool // the authorize request leaves out client_id
 	DuplicateScope    bool // the authorize request carries scope twice
+	RootPRMFirst      bool // reads the root protected resource metadata first, whatever the challenge names
 	RegisterOnMCP     bool // registers at the MCP server's origin (/register) instead of the metadata's registration_endpoint
 	IgnoreDPoPNonce   bool // retries a use_dpop_nonce refusal without the nonce it was given
 }
@@ -680,6 +681,11 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 	} else if prmURL != "" {
 		candidates = []string{prmURL, pathSuffixed, root}
 	}
+	if c.Faults.RootPRMFirst {
+		// It fetches what the challenge names, then takes the root
+		// document's values (an old-spec client that knows only the root).
+		candidates = []string{prmURL, root}
+	}
 	candidates = dedupe(candidates)
 	var prm struct {
 		Resource             string   `json:"resource"`
@@ -694,7 +700,9 @@ func (c *Client) discoverAndRegister(ctx context.Context, prmURL string) error {
 		c.logf("GET %s → %d", u, st)
 		if st == http.StatusOK {
 			found = true
-			break
+			if !c.Faults.RootPRMFirst {
+				break
+			}
 		}
 	}
 	if !found || len(prm.AuthorizationServers) == 0 {

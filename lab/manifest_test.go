@@ -442,6 +442,20 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
 			}
 		},
+		"resource-from-root-prm": func(t *testing.T, name string) {
+			root := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/.well-known/oauth-protected-resource" && ex.Status == 200
+			})
+			az := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") })
+			if len(root) != 1 || len(az) != 1 {
+				t.Fatal("want the root metadata fetched and one authorize")
+			}
+			_, q, _ := strings.Cut(az[0].Target, "?")
+			v, _ := url.ParseQuery(q)
+			if res := v.Get("resource"); strings.HasSuffix(res, "/mcp") || !strings.Contains(string(root[0].RespBody), `"resource":"`+res+`"`) {
+				t.Errorf("the authorize's resource %q is not the root document's origin", res)
+			}
+		},
 		"challenge-internal": func(t *testing.T, name string) {
 			ch := find(exs[name], func(ex mcptap.Exchange) bool {
 				return ex.Status == 401 && strings.Contains(ex.RespHeader.Get("WWW-Authenticate"), "resource_metadata=")

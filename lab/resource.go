@@ -38,6 +38,10 @@ type ResourceFaults struct {
 	// LazyAuth: initialize is answered without a token (and a session
 	// starts); only the later calls ask for one.
 	LazyAuth bool
+	// RootPRMOrigin: the root metadata document (without the path
+	// suffix) names the origin as its resource, the path-suffixed one the
+	// MCP URL.
+	RootPRMOrigin bool
 	// ChallengeInternal: the 401's resource_metadata names the server's
 	// own (internal) address, BASE_URL left at localhost.
 	ChallengeInternal bool
@@ -110,7 +114,17 @@ func (rs *ResourceServer) Mount(mux *http.ServeMux) {
 			"resource_name":            "mcptap lab MCP server",
 		})
 	}
-	mux.HandleFunc("GET /.well-known/oauth-protected-resource", prm)
+	mux.HandleFunc("GET /.well-known/oauth-protected-resource", func(w http.ResponseWriter, r *http.Request) {
+		if rs.Faults.RootPRMOrigin {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			writeJSON(w, http.StatusOK, map[string]any{
+				"resource": origin(rs.Resource()), "authorization_servers": rs.Issuers(),
+				"scopes_supported": []string{defaultScope}, "bearer_methods_supported": []string{"header"},
+			})
+			return
+		}
+		prm(w, r)
+	})
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
 		if rs.Faults.PRMRootOnly {
 			http.NotFound(w, r)

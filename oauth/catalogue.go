@@ -345,7 +345,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleMCPBearerRejected, Severity: mcptap.SevError, Fault: mcptap.FaultServer,
 		Title:    "MCP server rejected the token it just got",
 		Fix:      "Validate the token against the canonical resource URL (aud), the issuer and JWKS of the authorization server that issued it.",
-		Exchange: ruleBearerRejected, SidedBy: []mcptap.RuleID{mcptap.RuleTokenAudienceMismatch}, CausedBy: []mcptap.RuleID{mcptap.RuleTokenEncryptedOrOpaque}},
+		Exchange: ruleBearerRejected, SidedBy: []mcptap.RuleID{mcptap.RuleTokenAudienceMismatch}, CausedBy: []mcptap.RuleID{mcptap.RuleTokenEncryptedOrOpaque, mcptap.RuleAuthorizeResourceFromWrongPRM}},
 	{ID: mcptap.RuleEdgeSilentAfterToken, Severity: mcptap.SevError, Fault: mcptap.FaultUser,
 		Title: "token issued to Claude, then silence: an edge block is the first suspect",
 		Fix:   "Run mcptap check <MCP URL> --as claude --edge; if Claude-User is blocked, allow it at the edge (Cloudflare: Block AI bots / AI Crawl Control off for the MCP host, or a WAF skip rule).",

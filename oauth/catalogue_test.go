@@ -616,7 +616,12 @@ var nearMiss = map[mcptap.RuleID][]variant{
 	})}},
 	// RFC 9728 §3.3: metadata fetched from the challenge's resource_metadata
 	// names the URL that was challenged, wherever it is served from.
-	mcptap.RuleDiscoveryResourceMismatch: {{name: "metadata named by the challenge, served elsewhere", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
+	mcptap.RuleDiscoveryResourceMismatch: {{name: "the root document names the origin (RFC 9728 §3.3)", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
+		b.Do("POST", "https://mcp.example.com/mcp", 401).Body("application/json", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`).
+			RH("WWW-Authenticate", `Bearer realm="mcp"`).JSON(`{"error":"unauthorized"}`)
+		b.Do("GET", "https://mcp.example.com/.well-known/oauth-protected-resource", 200).
+			JSON(`{"resource":"https://mcp.example.com","authorization_servers":["https://mcp.example.com"]}`)
+	})}, {name: "metadata named by the challenge, served elsewhere", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {
 		b.Do("POST", "https://mcp.example.com/mcp", 401).Body("application/json", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`).
 			RH("WWW-Authenticate", `Bearer resource_metadata="http://10.0.0.5:3000/.well-known/oauth-protected-resource/mcp"`).JSON(`{"error":"unauthorized"}`)
 		b.Do("GET", "http://10.0.0.5:3000/.well-known/oauth-protected-resource/mcp", 200).

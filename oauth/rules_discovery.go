@@ -128,6 +128,12 @@ func ruleResourceMismatch(t *Tracker, x *exInfo) []hit {
 		if sameURL(x, want, got) {
 			return nil
 		}
+		if p == prmWellKnown && sameURL(x, originOf(x.url), got) {
+			// The root document's own identifier is the origin (RFC 9728
+			// §3.3); MCP servers often put the MCP URL there instead, and
+			// both are right.
+			return nil
+		}
 	} else {
 		want = originOf(x.url)
 		if sameURL(x, want, originOf(got)) {
