@@ -198,6 +198,7 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		// The client's mistake: check registers where the metadata says.
 		{scenario: "register-on-mcp-origin", as: "claude", fails: nil},
 		{scenario: "register-every-connect", as: "claude", fails: nil},
+		{scenario: "cimd-fallback", as: "claude", fails: nil}, // an info, not a failure
 		{scenario: "registered-redirect-refused", as: "vscode", fails: map[string]mcptap.RuleID{"authorize": mcptap.RuleAuthorizeRegisteredRedirectRefused}},
 		{scenario: "no-as-metadata", as: "claude", fails: map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryAsMetadataMissing,
 			"pkce": "", "registration": "", "authorize": ""}},

@@ -79,6 +79,10 @@ type ASFaults struct {
 	// RefuseRegisteredRedirect: the registration echoes the redirect URIs,
 	// and the authorize refuses them all the same (a stale allow-list).
 	RefuseRegisteredRedirect bool
+	NoRefreshToken           bool // token responses carry no refresh_token
+	// CIMDWithoutNone: CIMD is advertised, and the token endpoint auth
+	// methods lack none (public clients then fall back to registration).
+	CIMDWithoutNone bool
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -332,8 +336,11 @@ func (as *AuthServer) fetchCIMD(id string) *registeredClient {
 
 // authMethods are the token endpoint auth methods the metadata advertises.
 func (as *AuthServer) authMethods() []string {
-	if as.Faults.CIMDNoneOnly {
+	switch {
+	case as.Faults.CIMDNoneOnly:
 		return []string{"none"}
+	case as.Faults.CIMDWithoutNone:
+		return []string{"client_secret_post", "private_key_jwt"}
 	}
 	return []string{"none", "client_secret_post", "private_key_jwt"}
 }
@@ -738,7 +745,7 @@ func (as *AuthServer) issueTokens(w http.ResponseWriter, g *grant) {
 	body := map[string]any{
 		"access_token": tok, "token_type": tokenType, "expires_in": int(accessTokenLifetime.Seconds()), "scope": scope,
 	}
-	if g.req.RedirectURI != "" {
+	if g.req.RedirectURI != "" && !as.Faults.NoRefreshToken {
 		// An authorization-code grant gets a refresh token; client_credentials
 		// does not (RFC 6749 §4.4.3).
 		rt := randB64URL(32)

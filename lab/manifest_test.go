@@ -442,6 +442,21 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
 			}
 		},
+		"cimd-fallback": func(t *testing.T, name string) {
+			meta := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/.well-known/oauth-authorization-server" && strings.Contains(string(ex.RespBody), `"client_id_metadata_document_supported":true`) &&
+					!strings.Contains(string(ex.RespBody), `"none"`)
+			})
+			if len(meta) == 0 || len(find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/register" && ex.Status == 201 })) != 1 {
+				t.Error("want metadata with CIMD and no none method, and a registration")
+			}
+		},
+		"no-refresh-token": func(t *testing.T, name string) {
+			tc := tokenCalls(exs[name])
+			if len(tc) != 1 || tc[0].Status != 200 || strings.Contains(string(tc[0].RespBody), "refresh_token") {
+				t.Error("want one token response without a refresh_token")
+			}
+		},
 		"resource-from-root-prm": func(t *testing.T, name string) {
 			root := find(exs[name], func(ex mcptap.Exchange) bool {
 				return path(ex) == "/.well-known/oauth-protected-resource" && ex.Status == 200
@@ -685,7 +700,7 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 			}
 			chk(t, name)
 			if res[name].Stopped == "" && !strings.HasPrefix(name, "state-stale") && !strings.HasPrefix(name, "resource-missing") &&
-				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "register-every-connect" && name != "authorize-duplicate-scope" && name != "challenge-internal" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
+				!strings.HasPrefix(name, "prm-internal") && !strings.HasPrefix(name, "issuer-") && !strings.HasPrefix(name, "no-") && name != "mcp-redirect" && name != "refresh-race" && name != "stepup-drops-scopes" && name != "refresh-resource-drift" && name != "register-200" && name != "register-every-connect" && name != "authorize-duplicate-scope" && name != "challenge-internal" && name != "cimd-fallback" && name != "no-refresh-token" && name != "lazy-auth" && name != "protocol-header-missing" { // a race the winning instance survives; a step-up that works this time
 				t.Errorf("client connected although the fault should stop it")
 			}
 		})

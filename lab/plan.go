@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	mcptap "github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/proxy"
 )
 
@@ -192,13 +193,17 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 	}
 	badFindings := make([][]string, len(p.Worlds))
 	warnings := make([][]mcptap.Finding, len(p.Worlds))
+	infos := make([][]mcptap.Finding, len(p.Worlds))
 	for _, fd := range findings {
-		if fd.Severity.Rank() < mcptap.SevWarning.Rank() {
-			continue
-		}
 		i, ok := flowWorld[fd.Flow]
 		if !ok {
 			i, ok = worldOf(fd.Exchanges)
+		}
+		if fd.Severity.Rank() < mcptap.SevWarning.Rank() {
+			if ok && fd.Severity == mcptap.SevInfo {
+				infos[i] = append(infos[i], fd)
+			}
+			continue
 		}
 		if ok {
 			badFindings[i] = append(badFindings[i], string(fd.Rule)+"/"+string(fd.Fault))
@@ -237,6 +242,16 @@ func (p *Plan) Evaluate(exs []mcptap.Exchange, flows []mcptap.Flow, findings []m
 				o.Got = mcptap.Verdict{Rule: wf.Rule, Severity: wf.Severity, Fault: wf.Fault}
 				if wf.Flow != "" {
 					o.Flow = wf.Flow
+				}
+			}
+			if o.Got.Rule == "ok" && len(warnings[i]) == 0 && expectsInfo(w.Scenario.Expect) {
+				// A scenario built to show an info finding (a fact worth
+				// knowing, not a fault): its earliest info is what it produced.
+				for _, fd := range infos[i] {
+					if slices.Contains(w.Scenario.Expect.Rules, fd.Rule) {
+						o.Got = mcptap.Verdict{Rule: fd.Rule, Severity: fd.Severity, Fault: fd.Fault}
+						break
+					}
 				}
 			}
 		}
@@ -297,4 +312,17 @@ func joinFaults(list []mcptap.Fault) string {
 // ProxyConfig is the proxy configuration for the plan's routes.
 func (p *Plan) ProxyConfig() proxy.Config {
 	return proxy.Config{Routes: p.Routes()}
+}
+
+// expectsInfo: the scenario expects one of the catalogue's info rules.
+func expectsInfo(e Expect) bool {
+	if e.Healthy() {
+		return false
+	}
+	for _, r := range oauth.Catalogue() {
+		if r.Severity == mcptap.SevInfo && slices.Contains(e.Rules, r.ID) {
+			return true
+		}
+	}
+	return false
 }

@@ -226,7 +226,6 @@ func ruleRegisterCIMDFallback(t *Tracker, x *exInfo) []hit {
 		evidence: []mcptap.Evidence{ev(x, "body.token_endpoint_auth_methods_supported", "includes none", strings.Join(methods, " "), "")}}}
 }
 
-// isURLClientID: a client ID metadata document's URL used as client_id.
 // isURLClientID: a client_id that is a URL, a client ID metadata document.
 // The draft requires https; an http one (a loopback test setup, such as the
 // lab's) is still a document client to judge, not an opaque ID.
