@@ -86,6 +86,7 @@ type ClientFaults struct {
 	NoClientID        bool // the authorize request leaves out client_id
 	DuplicateScope    bool // the authorize request carries scope twice
 	RootPRMFirst      bool // reads the root protected resource metadata first, whatever the challenge names
+	IgnoreExpiry      bool // calls again after its token expired (Client.Expire) and, refused, neither refreshes nor authorizes
 	RegisterOnMCP     bool // registers at the MCP server's origin (/register) instead of the metadata's registration_endpoint
 	IgnoreDPoPNonce   bool // retries a use_dpop_nonce refusal without the nonce it was given
 }
@@ -93,8 +94,11 @@ type ClientFaults struct {
 // Client imitates a connector platform: its backend (discovery, DCR, token,
 // MCP), its callback host, and a scripted browser that walks the consent.
 type Client struct {
-	Profile      Profile
-	Faults       ClientFaults
+	Profile Profile
+	Faults  ClientFaults
+	// Expire, when set, makes the server count every token so far as
+	// expired (Faults.IgnoreExpiry's scenario).
+	Expire       func()
 	MCPURL       func() string // the MCP URL the user typed
 	CallbackBase func() string // public origin of the callback host
 	CallbackPath string        // path of the redirect_uri
@@ -911,6 +915,21 @@ wait:
 	}
 	if c.Faults.StepUp != "" {
 		return c.stepUp(ctx, res, stop)
+	}
+	if c.Faults.IgnoreExpiry {
+		// The user comes back after the token's lifetime: the world
+		// expires it at the server instead of waiting it out.
+		if c.Expire != nil {
+			c.Expire()
+		}
+		c.mu.Lock()
+		tok := c.tok
+		c.mu.Unlock()
+		st, _, err := c.rawCall(ctx, tok.AccessToken, "echo")
+		if err != nil {
+			return nil, err
+		}
+		return stop("the expired token was refused (%d) and the client does nothing about it", st)
 	}
 	if c.Profile == ProfileChatGPT {
 		c.mu.Lock()

@@ -442,6 +442,21 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("want initialize answered 2024-11-05, then a GET of the endpoint answered 405")
 			}
 		},
+		"expiry-ignored": func(t *testing.T, name string) {
+			calls := find(exs[name], func(ex mcptap.Exchange) bool {
+				return path(ex) == "/mcp" && strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "Bearer ")
+			})
+			last := calls[len(calls)-1]
+			if len(calls) < 2 || calls[0].Status != 200 || last.Status != 401 || !strings.Contains(last.RespHeader.Get("WWW-Authenticate"), "expired") {
+				t.Fatal("want authenticated calls answered 200, then one with the same token refused 401 as expired")
+			}
+			after := find(exs[name], func(ex mcptap.Exchange) bool {
+				return ex.Start.After(last.Start) && (strings.Contains(ex.Target, "/authorize?") || strings.Contains(string(ex.ReqBody), "grant_type="))
+			})
+			if len(after) != 0 {
+				t.Error("the client renewed its token after the 401")
+			}
+		},
 		"cimd-fallback": func(t *testing.T, name string) {
 			meta := find(exs[name], func(ex mcptap.Exchange) bool {
 				return path(ex) == "/.well-known/oauth-authorization-server" && strings.Contains(string(ex.RespBody), `"client_id_metadata_document_supported":true`) &&

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -45,6 +46,9 @@ type ResourceFaults struct {
 	// ChallengeInternal: the 401's resource_metadata names the server's
 	// own (internal) address, BASE_URL left at localhost.
 	ChallengeInternal bool
+	// Expiring: tokens count as expired once Expire was called (the
+	// user comes back after the token's lifetime, without waiting it out).
+	Expiring bool
 	// HostCheck: authenticated MCP requests get 403 "Invalid Host header",
 	// the DNS-rebinding protection that refuses the tunnel's Host.
 	HostCheck bool
@@ -65,7 +69,14 @@ type ResourceServer struct {
 	// check: tokens of a third-party authorization server in the peer tests.
 	Verify func(tok string) (jwt.MapClaims, error)
 	mcp    http.Handler
+	// expiredBefore: tokens issued before this Unix second are expired
+	// (Faults.Expiring and Expire); 0: none.
+	expiredBefore atomic.Int64
 }
+
+// Expire makes every token issued so far expired, as if its lifetime had
+// passed (Faults.Expiring).
+func (rs *ResourceServer) Expire() { rs.expiredBefore.Store(time.Now().Unix() + 1) }
 
 // NewResourceServer builds the MCP server with its tools.
 func NewResourceServer(public, internal func() string, issuers func() []string, key []byte) *ResourceServer {
@@ -223,6 +234,9 @@ func (rs *ResourceServer) verify(tok string) (jwt.MapClaims, error) {
 	iss, _ := claims.GetIssuer()
 	if !contains(rs.Issuers(), iss) {
 		return nil, errors.New("token rejected: unknown issuer")
+	}
+	if iat, err := claims.GetIssuedAt(); err == nil && iat != nil && rs.Faults.Expiring && iat.Unix() < rs.expiredBefore.Load() {
+		return nil, errors.New("token rejected: token is expired")
 	}
 	return claims, nil
 }

@@ -193,6 +193,8 @@ func Scenarios() []Scenario {
 			AS: ASFaults{DPoPNonce: true}, Client: ClientFaults{IgnoreDPoPNonce: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleDPoPNonceLoop}, Faults: clientFault}},
 		{Name: "mcp-host-check", Title: "After a good token the MCP server refuses every call with 403 Invalid Host header (DNS-rebinding protection seeing the tunnel's Host)", Profile: ProfileChatGPT,
 			Server: ResourceFaults{HostCheck: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPForbidden}, Faults: serverFault}},
+		{Name: "expiry-ignored", Title: "The access token expires; the client's next call is refused 401 and it neither refreshes nor authorizes again", Profile: ProfileClaude,
+			Server: ResourceFaults{Expiring: true}, Client: ClientFaults{IgnoreExpiry: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPReauthIgnored}, Faults: clientFault}},
 		{Name: "mcp-redirect", Title: "The MCP endpoint answers authenticated requests with a redirect", Profile: ProfileChatGPT,
 			Server: ResourceFaults{RedirectMCP: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleMCPRedirect}, Faults: serverFault}},
 	}

@@ -79,6 +79,9 @@ func NewWorld(sc Scenario) (*World, error) {
 	}
 	w.client = NewClient(sc.Profile, func() string { return w.Public(ListenerMCP) + "/mcp" }, func() string { return w.Public(ListenerClient) })
 	w.client.Faults = sc.Client
+	if sc.Server.Expiring {
+		w.client.Expire = w.rs.Expire
+	}
 	w.client.CIMD = sc.CIMD
 	if sc.IDJAG {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -385,6 +385,26 @@ func ruleScopeLoop(t *Tracker, f *flow) []hit {
 
 func sessionReauthIgnored(t *Tracker) []hit {
 	var out []hit
+	// The last refresh, token request or authorize of each client (and of
+	// the session, for a flow whose client is not known): a 401 before it
+	// was answered by one. Found once, not per flow; another client's
+	// renewal answers nothing.
+	lastRenew, lastRenewOf := -1, map[string]int{}
+	for _, x := range t.list {
+		var cid string
+		switch x.kind {
+		case mcptap.HopRefresh, mcptap.HopToken:
+			cid = tokenClientID(x)
+		case mcptap.HopAuthorize:
+			cid = x.q.Get("client_id")
+		default:
+			continue
+		}
+		lastRenew = max(lastRenew, x.order)
+		if cid != "" {
+			lastRenewOf[cid] = max(lastRenewOf[cid], x.order)
+		}
+	}
 	for _, f := range t.flows {
 		var ok, refused *exInfo
 		for _, m := range f.mcps {
@@ -401,14 +421,11 @@ func sessionReauthIgnored(t *Tracker) []hit {
 		if refused == nil {
 			continue
 		}
-		renewed := false
-		for _, x := range t.list {
-			if x.order > refused.order && (x.kind == mcptap.HopRefresh || x.kind == mcptap.HopToken || x.kind == mcptap.HopAuthorize) {
-				renewed = true
-				break
-			}
+		renewed := lastRenew
+		if f.clientID != "" {
+			renewed = lastRenewOf[f.clientID]
 		}
-		if renewed {
+		if renewed > refused.order {
 			continue
 		}
 		out = append(out, hit{anchor: refused.id(), key: f.id + "|reauth", exchanges: ids(ok, refused),
