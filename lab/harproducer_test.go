@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,26 @@ import (
 	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth"
 )
+
+// harCorpus, when set, is where the HAR tests also write the files the real
+// producers made from the local world, as a corpus to read or import:
+//
+//	go test ./lab -run 'TestHARFrom' -args -har-corpus /tmp/corpus
+var harCorpus = flag.String("har-corpus", "", "also write the real producers' HAR files to this directory")
+
+// keepCorpus writes raw to the corpus directory as name, when one is set.
+func keepCorpus(t *testing.T, name string, raw []byte) {
+	t.Helper()
+	if *harCorpus == "" {
+		return
+	}
+	if err := os.MkdirAll(*harCorpus, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(*harCorpus, strings.ReplaceAll(t.Name(), "/", "-")+"-"+name), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // chromiumPath is Debian's Chromium, which .ci/run installs.
 func chromiumPath(t *testing.T) string {
@@ -92,6 +113,7 @@ func TestHARFromPlaywright(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			keepCorpus(t, filepath.Base(harPath), raw)
 			if content == "omit" {
 				var doc struct {
 					Log struct {

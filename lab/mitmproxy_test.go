@@ -96,6 +96,7 @@ func TestHARFromMitmproxy(t *testing.T) {
 			if rerr != nil {
 				t.Fatal(rerr)
 			}
+			keepCorpus(t, "mitmproxy.har", raw)
 			exs, err := har.Read(bytes.NewReader(raw))
 			if err != nil {
 				t.Fatalf("read mitmproxy's HAR: %v", err)
