@@ -109,6 +109,13 @@ func loadStored(store recorder.Reader, arg string, m Meter) (mcptap.Session, []m
 		}
 		return sess, nil, &InputError{fmt.Errorf("%s in %s: %w (list them with `mcptap sessions`)", what, store.Path(), err)}
 	}
+	exs, err := ReadSession(store, sess, m)
+	return sess, exs, err
+}
+
+// ReadSession reads every exchange of a stored session, reporting them to
+// m (nil: none).
+func ReadSession(store recorder.Reader, sess mcptap.Session, m Meter) ([]mcptap.Exchange, error) {
 	exs := make([]mcptap.Exchange, 0, sess.Exchanges)
 	if m != nil {
 		m.Start("reading session "+sess.ID, int64(sess.Exchanges), "exchanges")
@@ -120,7 +127,7 @@ func loadStored(store recorder.Reader, arg string, m Meter) (mcptap.Session, []m
 		}
 		return nil
 	}); err != nil {
-		return sess, nil, fmt.Errorf("read session %s from %s: %w", sess.ID, store.Path(), err)
+		return nil, fmt.Errorf("read session %s from %s: %w", sess.ID, store.Path(), err)
 	}
-	return sess, exs, nil
+	return exs, nil
 }

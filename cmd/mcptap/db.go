@@ -144,11 +144,7 @@ func loadSource(arg string, store recorder.Reader) (mcptap.Session, []mcptap.Exc
 
 // loadSourceMetered is loadSource with a progress line (p may be nil).
 func loadSourceMetered(arg string, store recorder.Reader, p *progress) (mcptap.Session, []mcptap.Exchange, error) {
-	var m live.Meter
-	if p != nil {
-		m = p
-	}
-	sess, exs, err := live.LoadMetered(arg, store, m)
+	sess, exs, err := live.LoadMetered(arg, store, p.meter())
 	var ie *live.InputError
 	switch {
 	case err == nil:

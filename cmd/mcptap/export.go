@@ -7,9 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/internal/safefile"
+	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/redact"
 )
 
@@ -43,15 +43,10 @@ The file is created 0600; "--har -" writes to stdout.`,
 				return err
 			}
 			p := startProgress(cmd)
-			p.Start("reading session "+sess.ID, int64(sess.Exchanges), "exchanges")
-			exs := make([]mcptap.Exchange, 0, sess.Exchanges)
-			if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
-				exs = append(exs, ex)
-				p.Add(1)
-				return nil
-			}); err != nil {
+			exs, err := live.ReadSession(store, sess, p.meter())
+			if err != nil {
 				p.end("stopped")
-				return fmt.Errorf("read session %s: %w", sess.ID, err)
+				return err
 			}
 			p.Start("writing "+harPath, 0, "")
 			defer p.end("stopped")

@@ -33,7 +33,7 @@ is stored then.`,
 				return usageErr(err)
 			}
 			p := startProgress(cmd)
-			exs, err := live.ReadHAR(f, p)
+			exs, err := live.ReadHAR(f, p.meter())
 			f.Close()
 			if err != nil {
 				p.end("stopped")

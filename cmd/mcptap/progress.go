@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptap/mcptap/live"
 	"github.com/spf13/cobra"
 )
 
@@ -62,6 +63,15 @@ func startProgress(cmd *cobra.Command) *progress {
 			}
 		}
 	}()
+	return p
+}
+
+// meter is p as a live.Meter: nil (no progress) when p is nil, not a
+// non-nil interface holding a nil pointer.
+func (p *progress) meter() live.Meter {
+	if p == nil {
+		return nil
+	}
 	return p
 }
 
