@@ -96,6 +96,10 @@ func NewID(t time.Time) string {
 	return fmt.Sprintf("%016x%06x", uint64(t.UnixNano()), idCounter.Add(1)&0xffffff)
 }
 
+// IDFloor is the least ID NewID can return for time t (it uses no
+// counter): every exchange that started before t sorts below it.
+func IDFloor(t time.Time) string { return fmt.Sprintf("%016x", uint64(t.UnixNano())) }
+
 // Source says where a session came from.
 type Source string
 

@@ -78,7 +78,7 @@ const pruneChunk = 4096
 // to a session recorded for longer than the retention: the session stays,
 // its earliest exchanges go (Session.Pruned counts them).
 func (s *Store) PruneExchanges(session string, cutoff time.Time) (int, error) {
-	bound := []byte(mcptap.NewID(cutoff)[:16]) // every ID of an earlier start sorts below it
+	bound := []byte(mcptap.IDFloor(cutoff))
 	total := 0
 	for {
 		n, err := s.pruneOldest(session, bound, pruneChunk)

@@ -325,19 +325,10 @@ func decodeSession(tx *bolt.Tx, id string, v []byte) (mcptap.Session, error) {
 	if rec.V > sessionVersion {
 		return sess, fmt.Errorf("session %s: %w (format %d; this mcptap reads up to %d, upgrade it)", id, ErrNewerFormat, rec.V, sessionVersion)
 	}
-	sess.Exchanges = int(exchangeCount(tx, id))
 	if sb := existingSessionBucket(tx, id); sb != nil {
-		sess.Pruned = counter(sb, keyPruned)
+		sess.Exchanges, sess.Pruned = int(counter(sb, keyCount)), counter(sb, keyPruned)
 	}
 	return sess, nil
-}
-
-func exchangeCount(tx *bolt.Tx, id string) uint64 {
-	sb := existingSessionBucket(tx, id)
-	if sb == nil {
-		return 0
-	}
-	return counter(sb, keyCount)
 }
 
 // counter reads an 8-byte big-endian count kept in a session's bucket.
