@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap/live"
+	"github.com/mcptap/mcptap/report"
 	"github.com/spf13/cobra"
 )
 
@@ -120,7 +121,9 @@ func (p *progress) draw() {
 	if p.phase == "" {
 		return
 	}
-	line := "mcptap: " + p.phase
+	// The phase names a file or a session: a file name can carry control
+	// characters, shown as escapes.
+	line := "mcptap: " + report.Printable(p.phase)
 	switch {
 	case p.total > 0:
 		frac := float64(p.done) / float64(p.total)

@@ -69,3 +69,15 @@ func TestProgressOnTerminalOnly(t *testing.T) {
 		t.Errorf("report into a pipe wrote to stderr: %q", stderr.String())
 	}
 }
+
+// A phase names a file, whose name may carry control characters: the
+// terminal gets them as escapes.
+func TestProgressLineEscapesControls(t *testing.T) {
+	var b strings.Builder
+	p := &progress{w: &b, began: time.Now(), stop: make(chan struct{})}
+	p.Start("reading evil\x1b]0;pwned\x07.har", 100, "bytes")
+	p.draw()
+	if strings.Contains(b.String(), "\x1b]0") || strings.Contains(b.String(), "\x07") || !strings.Contains(b.String(), "evil") {
+		t.Errorf("progress line %q", b.String())
+	}
+}
