@@ -177,6 +177,10 @@ func recording(store *recorder.Store, sess mcptap.Session, broker *mcptap.Broker
 	sub := broker.Subscribe("recorder", buffer)
 	return &Capture{store: store, session: sess, broker: broker, sub: sub, log: log,
 		writer: store.RecordWith(sub.C, func(err error, lost int) {
+			if lost == 0 {
+				log.Warn("recording journal failed", "err", err)
+				return
+			}
 			log.Error("recording failed: exchanges lost", "lost", lost, "err", err)
 		})}
 }

@@ -114,9 +114,10 @@ func (o *Options) withDefaults() Options {
 // Store is an open database of sessions and exchanges. Its methods are safe
 // for concurrent use; bbolt serialises writers.
 type Store struct {
-	db   *bolt.DB
-	path string
-	opts Options
+	db        *bolt.DB
+	path      string
+	opts      Options
+	recovered int
 }
 
 // Open opens (creating if needed, unless read-only) the database at path. The
@@ -125,9 +126,29 @@ type Store struct {
 // names the file and says what to do.
 func Open(path string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
+	recovered := 0
 	if o.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+		if len(journalSegments(path)) > 0 {
+			// A recording was killed: put its journal back first, which
+			// takes the write lock for a moment (a file this user cannot
+			// write is read as it is).
+			rw := o
+			rw.ReadOnly = false
+			s, err := Open(path, &rw)
+			switch {
+			case err == nil:
+				recovered = s.recovered
+				if err := s.Close(); err != nil {
+					return nil, err
+				}
+			case errors.Is(err, ErrInUse):
+				return nil, err
+			}
+			// Otherwise (not writable, damaged) the file is read as it
+			// is: a salvage must still get what is readable.
 		}
 	} else if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create the directory of %s: %w", path, err)
@@ -158,7 +179,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, opts: o}
+	s := &Store{db: db, path: path, opts: o, recovered: recovered}
 	if !o.ReadOnly {
 		err := s.update(func(tx *bolt.Tx) error {
 			for _, b := range [][]byte{bucketSessions, bucketExchanges} {
@@ -172,9 +193,17 @@ func Open(path string, opts *Options) (*Store, error) {
 			db.Close()
 			return nil, fmt.Errorf("initialise %s: %w", path, err)
 		}
+		if s.recovered, err = s.recoverJournal(); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
 }
+
+// Recovered is how many exchanges Open put back from the journal of a
+// recording that was killed before it could commit them.
+func (s *Store) Recovered() int { return s.recovered }
 
 // openGuarded is bolt.Open that turns a panic or a memory fault on a damaged
 // file (bbolt reads the pages it maps, and a scrambled page can make it

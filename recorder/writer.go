@@ -25,15 +25,20 @@ import (
 // transaction began, leaving publications in the channel: give it a buffer
 // that holds at least that long's traffic (live's default holds 8192).
 type Writer struct {
-	s       *Store
-	c       <-chan mcptap.Exchange
-	done    chan struct{}
-	mu      sync.Mutex
-	err     error
-	stored  atomic.Uint64
-	batches atomic.Uint64
-	lost    atomic.Uint64
-	onFail  func(err error, lost int)
+	s    *Store
+	c    <-chan mcptap.Exchange
+	in   chan queued // from the journaler to the committer
+	kick chan struct{}
+	// committed is the sequence number of the last publication the
+	// committer has finished with (stored or counted as lost).
+	committed atomic.Uint64
+	done      chan struct{}
+	mu        sync.Mutex
+	err       error
+	stored    atomic.Uint64
+	batches   atomic.Uint64
+	lost      atomic.Uint64
+	onFail    func(err error, lost int)
 }
 
 // MaxGroup bounds the distinct exchanges of one write transaction, and
@@ -67,13 +72,100 @@ func (s *Store) Record(c <-chan mcptap.Exchange) *Writer {
 	return s.RecordWith(c, nil)
 }
 
-// RecordWith is Record that also calls onFail (on the writer's goroutine)
+// RecordWith is Record that also calls onFail (on the writer's goroutines)
 // with each failed commit's error and how many exchanges it lost, so that a
-// full disk is said while it happens, not at the end.
+// full disk is said while it happens, not at the end; lost is 0 when the
+// journal could not be written (nothing lost, but a crash would lose more).
 func (s *Store) RecordWith(c <-chan mcptap.Exchange, onFail func(err error, lost int)) *Writer {
-	w := &Writer{s: s, c: c, done: make(chan struct{}), onFail: onFail}
-	go w.run()
+	w := &Writer{s: s, c: c, done: make(chan struct{}), onFail: onFail,
+		in: make(chan queued, journalQueue), kick: make(chan struct{}, 1)}
+	j := newJournal(s.path)
+	committerDone := make(chan struct{})
+	go w.journal(j, committerDone)
+	go func() {
+		defer close(committerDone)
+		w.run()
+	}()
 	return w
+}
+
+// queued is a publication on its way from the journal to its group, with
+// its sequence number.
+type queued struct {
+	ex  mcptap.Exchange
+	seq uint64
+}
+
+// journalQueue bounds the publications journaled but not yet taken into a
+// group (beyond MaxGroup, the committer is behind, and the journaler waits,
+// leaving the rest in the subscription's channel).
+const journalQueue = 4 * MaxGroup
+
+// journalWriteMax bounds the publications one journal write carries: what
+// the journaler holds unwritten at any moment.
+const journalWriteMax = 128
+
+// journal is the goroutine between the subscription and the committer: it
+// appends every publication to the journal as soon as it arrives (what is
+// waiting in the channel goes out in one write) and then hands it on, so
+// that what a kill -9 loses is what it had not yet written, not the group
+// waiting for its commit. It ends, deleting the journal, once the
+// committer has finished with everything.
+func (w *Writer) journal(j *journal, committerDone <-chan struct{}) {
+	defer func() {
+		<-committerDone
+		j.close()
+		close(w.done)
+	}()
+	defer close(w.in)
+	var seq uint64
+	pending := make([]queued, 0, journalWriteMax)
+	for {
+		var ex mcptap.Exchange
+		var ok bool
+		select {
+		case ex, ok = <-w.c:
+		case <-w.kick:
+			j.release(w.committed.Load())
+			continue
+		}
+		if !ok {
+			return
+		}
+		closed := false
+		for {
+			seq++
+			j.add(&ex, seq)
+			pending = append(pending, queued{ex, seq})
+			if len(pending) == cap(pending) {
+				break
+			}
+			select {
+			case ex, ok = <-w.c:
+				if ok {
+					continue
+				}
+				closed = true
+			default:
+			}
+			break
+		}
+		if err := j.write(); err != nil {
+			// Nothing is lost yet (the groups still commit): said, not failed.
+			if w.onFail != nil {
+				w.onFail(err, 0)
+			}
+		}
+		for i := range pending {
+			w.in <- pending[i]
+		}
+		clear(pending)
+		pending = pending[:0]
+		j.release(w.committed.Load())
+		if closed {
+			return
+		}
+	}
 }
 
 // Lost is how many exchanges failed commits have lost (a full disk, an
@@ -105,7 +197,6 @@ func (w *Writer) fail(err error) {
 }
 
 func (w *Writer) run() {
-	defer close(w.done)
 	size, wait := w.s.opts.BatchSize, w.s.opts.BatchWait
 	batch := make([]mcptap.Exchange, 0, MaxGroup)
 	index := make(map[string]int, MaxGroup) // ID -> position in batch: coalesce head+complete
@@ -113,7 +204,10 @@ func (w *Writer) run() {
 	bw := batchWriter{}
 	timer := time.NewTimer(wait)
 	timer.Stop()
-	add := func(ex mcptap.Exchange) {
+	var lastSeq uint64
+	add := func(q queued) {
+		ex := q.ex
+		lastSeq = q.seq
 		if i, ok := index[ex.ID]; ok {
 			if ex.Complete || !batch[i].Complete {
 				bodyBytes += len(ex.ReqBody) + len(ex.RespBody) - len(batch[i].ReqBody) - len(batch[i].RespBody)
@@ -140,6 +234,11 @@ func (w *Writer) run() {
 			w.stored.Add(uint64(len(batch)))
 			w.batches.Add(1)
 		}
+		w.committed.Store(lastSeq)
+		select {
+		case w.kick <- struct{}{}:
+		default:
+		}
 		clear(batch) // drop body references before the next batch fills
 		batch = batch[:0]
 		clear(index)
@@ -149,7 +248,7 @@ func (w *Writer) run() {
 	var lastStart time.Time // when the previous transaction began
 	prevFull := false       // whether it held MaxGroup exchanges or bytes
 	for {
-		ex, ok := <-w.c
+		ex, ok := <-w.in
 		if !ok {
 			return
 		}
@@ -162,7 +261,7 @@ func (w *Writer) run() {
 	collect:
 		for len(batch) < size && !full() {
 			select {
-			case ex, ok := <-w.c:
+			case ex, ok := <-w.in:
 				if !ok {
 					closed = true
 					break collect
@@ -194,7 +293,7 @@ func (w *Writer) run() {
 	group:
 		for !closed && !full() {
 			select {
-			case ex, ok := <-w.c:
+			case ex, ok := <-w.in:
 				if !ok {
 					closed = true
 					break group

@@ -72,6 +72,9 @@ func openStoreWith(cmd *cobra.Command, opts *recorder.Options) (*recorder.Store,
 		return nil, runtimeErr(err) // busy, unreadable or damaged: not the user's typing
 	}
 	warnLooseMode(cmd, path)
+	if n := s.Recovered(); n > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "mcptap: %s: put back %d exchanges from the journal of a recording that was killed before it could store them\n", path, n)
+	}
 	return s, nil
 }
 
