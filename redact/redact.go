@@ -32,8 +32,10 @@ var secretParams = map[string]bool{
 	"devicecode": true, "apikey": true,
 }
 
-// isSecretName reports whether a parameter or member name carries a secret,
-// in any of the spellings clients use.
+// IsSecretName reports whether a parameter or member name carries a secret,
+// in any of the spellings clients use ("code", "access_token", "accessToken").
+func IsSecretName(name string) bool { return isSecretName(name) }
+
 func isSecretName(name string) bool {
 	return secretParams[strings.NewReplacer("_", "", "-", "").Replace(strings.ToLower(name))]
 }

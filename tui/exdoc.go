@@ -130,6 +130,14 @@ func (m *exchangeScreen) build() {
 		}
 		ex = &head
 	}
+	// What the screen shows has its secrets hidden (secrets.go); what it
+	// decodes (JWT claims, encoding layers) comes from the recorded bytes.
+	rawEx := ex
+	if f, _, ok := m.flowOf(ex.ID); ok {
+		m.learnFlow(f)
+	}
+	shownEx := m.shown(*ex)
+	ex = &shownEx
 	w := m.w
 	add := func(l docLine) { d.lines = append(d.lines, l) }
 	text := func(s string) { add(docLine{text: s}) }
@@ -176,7 +184,7 @@ func (m *exchangeScreen) build() {
 	for _, fd := range m.findings {
 		for _, id := range fd.Exchanges {
 			if id == ex.ID {
-				add(docLine{text: " " + m.sevGlyph(fd.Severity) + " " + m.st.bold.Render(string(fd.Rule)) + " · fault: " + string(fd.Fault) + " · " + sanitize(fd.Title),
+				add(docLine{text: " " + m.sevGlyph(fd.Severity) + " " + m.st.bold.Render(string(fd.Rule)) + " · fault: " + string(fd.Fault) + " · " + sanitize(m.hideText(fd.Title)),
 					copy: string(fd.Rule), sel: true})
 				break
 			}
@@ -193,17 +201,18 @@ func (m *exchangeScreen) build() {
 	_, rawQuery, hasQuery := strings.Cut(ex.Target, "?")
 	if hasQuery && !m.raw {
 		section("Query parameters")
-		m.paramLines(parseParams(rawQuery), ex, kv, add)
+		_, recQuery, _ := strings.Cut(rawEx.Target, "?")
+		m.paramLines(parseParams(rawQuery), parseParams(recQuery), ex, kv, add)
 	}
 	reqType := ex.ReqHeader.Get("Content-Type")
 	if !m.raw && isForm(reqType) && len(ex.ReqBody) > 0 {
 		section("Form parameters")
-		m.paramLines(parseParams(string(ex.ReqBody)), ex, kv, add)
+		m.paramLines(parseParams(string(ex.ReqBody)), parseParams(string(rawEx.ReqBody)), ex, kv, add)
 	}
-	if auth := ex.ReqHeader.Get("Authorization"); !m.raw && len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+	if auth := rawEx.ReqHeader.Get("Authorization"); !m.raw && len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
 		m.jwtLines("Authorization bearer", strings.TrimSpace(auth[7:]), ex, add)
 	}
-	m.bodyLines("Request body", ex.ReqBody, ex.ReqSize, ex.ReqTruncated, reqType, true, w, add)
+	m.bodyLines("Request body", ex.ReqBody, len(rawEx.ReqBody), ex.ReqSize, ex.ReqTruncated, reqType, true, w, add)
 
 	// Response.
 	if ex.Status != 0 {
@@ -212,13 +221,14 @@ func (m *exchangeScreen) build() {
 		if loc := ex.RespHeader.Get("Location"); loc != "" && !m.raw {
 			if _, q, ok := strings.Cut(loc, "?"); ok {
 				section("Location parameters")
-				m.paramLines(parseParams(q), ex, kv, add)
+				_, recQ, _ := strings.Cut(rawEx.RespHeader.Get("Location"), "?")
+				m.paramLines(parseParams(q), parseParams(recQ), ex, kv, add)
 			}
 		}
 		respType := ex.RespHeader.Get("Content-Type")
-		if !m.raw && isJSON(respType) && len(ex.RespBody) > 0 {
+		if !m.raw && isJSON(respType) && len(rawEx.RespBody) > 0 {
 			var body map[string]any
-			if json.Unmarshal(ex.RespBody, &body) == nil {
+			if json.Unmarshal(rawEx.RespBody, &body) == nil {
 				for _, k := range []string{"access_token", "id_token", "refresh_token"} {
 					if s, ok := body[k].(string); ok && strings.Count(s, ".") == 2 {
 						m.jwtLines(k, s, ex, add)
@@ -226,7 +236,7 @@ func (m *exchangeScreen) build() {
 				}
 			}
 		}
-		m.bodyLines("Response body", ex.RespBody, ex.RespSize, ex.RespTruncated, respType, ex.Complete, w, add)
+		m.bodyLines("Response body", ex.RespBody, len(rawEx.RespBody), ex.RespSize, ex.RespTruncated, respType, ex.Complete, w, add)
 	} else if ex.Err == "" {
 		section("Response")
 		text("   " + m.st.wait.Render("waiting for the response head…"))
@@ -277,14 +287,25 @@ func (m *shared) headerLines(h http.Header, kv func(indent, k, v string)) {
 
 // paramLines lists parameters decoded, and peels state (and any value the
 // decoder understands) layer by layer. PKCE values get their check.
-func (m *exchangeScreen) paramLines(ps []param, ex *mcptap.Exchange, kv func(indent, k, v string), add func(docLine)) {
-	for _, p := range ps {
+// paramLines shows parameters as shown (secrets hidden) and decodes their
+// layers from rec, the same parameters as recorded.
+func (m *exchangeScreen) paramLines(ps, rec []param, ex *mcptap.Exchange, kv func(indent, k, v string), add func(docLine)) {
+	for i, p := range ps {
 		kv("   ", p.name, p.value)
 		if p.raw != p.value {
 			m.wrapped(add, m.w, "     "+m.st.dim.Render("raw: "+sanitize(p.raw)), p.raw, 7)
 		}
-		if p.name == "state" || p.name == "client_assertion" || strings.HasSuffix(p.name, "_token") {
-			m.layerLines(p.value, add)
+		recorded := p.value
+		if len(rec) == len(ps) && rec[i].name == p.name {
+			recorded = rec[i].value
+		}
+		switch {
+		case p.name == "state":
+			m.layerLines(p.value, false, add)
+		case p.name == "client_assertion" || strings.HasSuffix(p.name, "_token"):
+			// A hidden secret shows only what cannot give it away: a
+			// JWT's header and claims, not a base64 layer of its bytes.
+			m.layerLines(recorded, !m.secrets.reveal, add)
 		}
 		if p.name == "code_verifier" {
 			m.pkceLines(ex, add)
@@ -292,11 +313,11 @@ func (m *exchangeScreen) paramLines(ps []param, ex *mcptap.Exchange, kv func(ind
 	}
 }
 
-func (m *exchangeScreen) layerLines(v string, add func(docLine)) {
+func (m *exchangeScreen) layerLines(v string, jwtOnly bool, add func(docLine)) {
 	layers := m.decode(v)
 	shown := 0
 	for _, l := range layers {
-		if l.Kind == "raw" {
+		if l.Kind == "raw" || jwtOnly && (l.Kind != "jwt" || l.JSON == nil) {
 			continue
 		}
 		note := ""
@@ -317,7 +338,7 @@ func (m *exchangeScreen) layerLines(v string, add func(docLine)) {
 		m.wrapped(add, m.w, m.st.dim.Render(prefix)+sanitize(val), val, len(prefix)-2)
 		shown++
 	}
-	if shown == 0 && v != "" {
+	if shown == 0 && v != "" && !jwtOnly {
 		add(docLine{text: "     " + m.st.dim.Render("↳ opaque: no encoding layer recognised")})
 	}
 }
@@ -338,11 +359,13 @@ func (m *exchangeScreen) pkceLines(ex *mcptap.Exchange, add func(docLine)) {
 	case check == nil:
 		add(docLine{text: "     " + m.st.dim.Render("no PKCE check in the analysis for this request")})
 	case check.Result == mcptap.CheckPassed:
-		m.wrapped(add, m.w, "     "+m.st.ok.Render("✓ PKCE check passes: "+check.Detail), check.Detail, 7)
+		d := m.hideText(check.Detail)
+		m.wrapped(add, m.w, "     "+m.st.ok.Render("✓ PKCE check passes: "+d), d, 7)
 	case check.Result == mcptap.CheckFailed:
-		m.wrapped(add, m.w, "     "+m.st.bad.Render("✗ PKCE check fails: "+check.Detail), check.Detail, 7)
+		d := m.hideText(check.Detail)
+		m.wrapped(add, m.w, "     "+m.st.bad.Render("✗ PKCE check fails: "+d), d, 7)
 	default:
-		add(docLine{text: "     " + m.st.dim.Render("not checked: "+check.Detail)})
+		add(docLine{text: "     " + m.st.dim.Render("not checked: "+m.hideText(check.Detail))})
 	}
 }
 
@@ -406,11 +429,13 @@ func pretty(b []byte) string {
 
 // bodyLines shows a body: JSON pretty-printed (decoded view), text as text,
 // binary as a short hex dump; truncation and open streams are said.
-func (m *exchangeScreen) bodyLines(title string, body []byte, size int64, truncated bool, ct string, complete bool, w int, add func(docLine)) {
+// bodyLines shows a body as shown (secrets hidden); recorded is how many
+// bytes were recorded, which the hidden form does not keep.
+func (m *exchangeScreen) bodyLines(title string, body []byte, recorded int, size int64, truncated bool, ct string, complete bool, w int, add func(docLine)) {
 	if len(body) == 0 && size <= 0 && !truncated {
 		return
 	}
-	head := fmt.Sprintf("%s (%s", title, plural(int(max(size, int64(len(body)))), "byte"))
+	head := fmt.Sprintf("%s (%s", title, plural(int(max(size, int64(recorded))), "byte"))
 	if ct != "" {
 		head += ", " + ct
 	}
@@ -418,7 +443,7 @@ func (m *exchangeScreen) bodyLines(title string, body []byte, size int64, trunca
 	add(docLine{})
 	add(docLine{text: " " + m.st.head.Render(head), copy: string(body), sel: len(body) > 0})
 	if truncated {
-		add(docLine{text: "   " + m.st.warn.Render(fmt.Sprintf("truncated: the first %d of %d bytes were recorded", len(body), size))})
+		add(docLine{text: "   " + m.st.warn.Render(fmt.Sprintf("truncated: the first %d of %d bytes were recorded", recorded, size))})
 	}
 	if !complete {
 		add(docLine{text: "   " + m.st.wait.Render("stream still open: showing what has arrived so far")})

@@ -72,6 +72,7 @@ func (m *flowScreen) build() {
 		return
 	}
 	f := m.flows[i]
+	m.learnFlow(f)
 	w := m.w
 	add := func(l docLine) { d.lines = append(d.lines, l) }
 	text := func(s string) { add(docLine{text: s}) }
@@ -129,7 +130,7 @@ func (m *flowScreen) build() {
 			line += m.st.bad.Render("  ◀ chain broke here")
 		}
 		m.hopLine = append(m.hopLine, len(d.lines))
-		add(docLine{text: line, ex: h.Exchange, copy: ex.URL(), sel: true})
+		add(docLine{text: line, ex: h.Exchange, copy: m.hideURL(ex.URL()), sel: true})
 	}
 	if f.MoreMCPCalls > 0 {
 		// A long live session keeps a flow's first MCP calls as hops and
@@ -223,22 +224,22 @@ func (m *shared) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
 		ex = fd.Exchanges[0]
 	}
 	add(docLine{text: fmt.Sprintf("   %s %s  fault: %s (%s)", m.sevGlyph(fd.Severity), m.st.bold.Render(string(fd.Rule)), fd.Fault, fd.Fault.Words()),
-		ex: ex, copy: string(fd.Rule) + ": " + fd.Title, sel: true})
+		ex: ex, copy: string(fd.Rule) + ": " + m.hideText(fd.Title), sel: true})
 	inner := max(w-8, 20)
 	if fd.Title != "" {
-		add(docLine{text: "     " + m.st.bold.Render(sanitize(fd.Title))})
+		add(docLine{text: "     " + m.st.bold.Render(sanitize(m.hideText(fd.Title)))})
 	}
-	for _, l := range wrapPlain(fd.Detail, inner) {
+	for _, l := range wrapPlain(m.hideText(fd.Detail), inner) {
 		add(docLine{text: "     " + l})
 	}
 	for _, ev := range fd.Evidence {
 		m.evidenceLines(ev, w, add)
 	}
 	if fd.Fix != "" {
-		fix := wrapPlain("Fix: "+fd.Fix, inner)
+		fix := wrapPlain("Fix: "+m.hideText(fd.Fix), inner)
 		for i, l := range fix {
 			if i == 0 {
-				add(docLine{text: "     " + m.st.ok.Render(l), copy: fd.Fix, sel: true})
+				add(docLine{text: "     " + m.st.ok.Render(l), copy: m.hideText(fd.Fix), sel: true})
 				continue
 			}
 			add(docLine{text: "     " + m.st.ok.Render(l)})
@@ -250,6 +251,7 @@ func (m *shared) findingLines(fd mcptap.Finding, w int, add func(docLine)) {
 // evidenceLines shows one piece of evidence; two compared values go side by
 // side with the bytes that differ highlighted in both.
 func (m *shared) evidenceLines(ev mcptap.Evidence, w int, add func(docLine)) {
+	ev = m.hideEvidence(ev)
 	label := "evidence"
 	if ev.Field != "" {
 		label += " " + ev.Field

@@ -41,10 +41,11 @@ func press(k string) tea.KeyPressMsg {
 func fixtureReplay() *Model {
 	exs := fixtureExchanges()
 	return NewReplay(Options{
-		Session:  mcptap.Session{ID: "0187c0ffee5e5510", Source: mcptap.SourceImport, Name: "seeds.har"},
-		Upstream: []string{"http://localhost:3000"},
-		Analysis: newFixedAnalysis(exs),
-		Decode:   fixedDecode,
+		Session:   mcptap.Session{ID: "0187c0ffee5e5510", Source: mcptap.SourceImport, Name: "seeds.har"},
+		Upstream:  []string{"http://localhost:3000"},
+		Analysis:  newFixedAnalysis(exs),
+		Decode:    fixedDecode,
+		SecretKey: []byte("golden"), // stable hashes for hidden secrets
 	}, exs)
 }
 

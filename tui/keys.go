@@ -76,6 +76,8 @@ var keymap = []binding{
 		lineKey: "y", line: inAll("copy"), pos: 9, do: (*Model).copy},
 	{keys: []string{"c"}, helpKeys: "c", help: "copy the selected exchange as a curl command (OSC 52; with its secrets)",
 		lineKey: "c", line: map[view]string{viewTraffic: "curl", viewFlow: "curl", viewExchange: "curl"}, pos: 9, do: (*Model).copyCurl},
+	{keys: []string{"s"}, helpKeys: "s", help: "show / hide secrets: codes, tokens, credentials (hidden by default, as in reports)",
+		do: (*Model).toggleSecrets},
 	{keys: []string{"r"}, helpKeys: "r", help: "write the report (markdown or HTML, secrets redacted) to a file: says where first",
 		lineKey: "r", line: inAll("report"), pos: 10, do: (*Model).askReport},
 	{keys: []string{"?"}, helpKeys: "?", help: "this help (any key closes it)",

@@ -192,7 +192,7 @@ func (s *trafficScreen) selection() selection {
 		return selection{}
 	}
 	ex := s.tables.exchange(&s.exs[i])
-	return selection{exchange: ex.ID, copy: ex.URL()}
+	return selection{exchange: ex.ID, copy: s.hideURL(ex.URL())}
 }
 
 func (s *trafficScreen) View() string {
@@ -242,9 +242,9 @@ func (s *trafficScreen) trafficRow(ex *mcptap.Exchange) string {
 	if k, ok := s.hop(ex.ID); ok {
 		kind = string(k)
 	}
-	url := sanitize(ex.Host + ex.Target)
+	url := sanitize(ex.Host + s.hideTarget(ex.Target))
 	if ex.Err != "" {
-		url += "  " + s.st.bad.Render(sanitize(ex.Err))
+		url += "  " + s.st.bad.Render(sanitize(s.hideText(ex.Err)))
 	}
 	return fmt.Sprintf("   %-12s %-7s %s %-8s %s %-26s %s", ex.Start.Local().Format("15:04:05.000"), short(ex.Method, 7), st,
 		dur(d), fit(size, 9), short(kind, 26), url)

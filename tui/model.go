@@ -40,6 +40,10 @@ type Options struct {
 	// Label, if set, names the flow an exchange belongs to (the demo: its
 	// scenario); the flows list and the flow screen show it.
 	Label func(mcptap.Exchange) string
+
+	// SecretKey keys the hashes that stand for hidden secrets (tests fix
+	// it; nil draws one per run, as reports do).
+	SecretKey []byte
 }
 
 // ExchangesMsg is a batch of new or updated exchanges (upserted by ID).
@@ -105,6 +109,7 @@ func New(opts Options, live bool) *Model {
 			flowIdx: map[string]int{},
 			findIdx: map[string]int{},
 			follow:  live,
+			secrets: newSecrets(opts.SecretKey),
 		},
 		width:  120,
 		height: 40,
@@ -387,6 +392,18 @@ func (m *Model) toggleOrder() tea.Cmd {
 		m.msg = "newest first"
 	} else {
 		m.msg = "newest last"
+	}
+	return nil
+}
+
+// toggleSecrets shows or hides the secrets on every screen.
+func (m *Model) toggleSecrets() tea.Cmd {
+	m.secrets.reveal = !m.secrets.reveal
+	m.setSizes() // the open screens rebuild their lines
+	if m.secrets.reveal {
+		m.msg = "secrets shown: codes, tokens and credentials are on screen (s hides them)"
+	} else {
+		m.msg = "secrets hidden"
 	}
 	return nil
 }

@@ -42,6 +42,8 @@ type shared struct {
 	follow bool // lists keep the newest row selected
 	raw    bool // the exchange screen shows raw bytes
 
+	secrets secrets // hides access-granting values on every screen
+
 	filterState
 }
 

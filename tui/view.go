@@ -115,6 +115,9 @@ func (m *Model) statusLine() string {
 		parts = append(parts, plural(m.warnings, "warning"))
 	}
 	parts = append(parts, fmt.Sprintf("%d dropped", m.dropped+m.opts.Session.Dropped))
+	if m.secrets.reveal {
+		parts = append(parts, "SECRETS SHOWN")
+	}
 	if len(m.opts.Listen) > 0 {
 		s := "listen " + firstAndMore(m.opts.Listen)
 		if len(m.opts.Upstream) > 0 {
@@ -199,7 +202,7 @@ func (m *shared) verdictWords(f mcptap.Flow) string {
 	}
 	s := string(f.Verdict.Rule) + " · " + string(f.Verdict.Fault)
 	if fd, ok := m.verdictFinding(f); ok && fd.Title != "" {
-		s += " · " + fd.Title
+		s += " · " + sanitize(m.hideText(fd.Title))
 	}
 	if f.Verdict.Severity == mcptap.SevError {
 		return m.st.bad.Render(s)
