@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
 
 // jaegerBin is Jaeger v2's all-in-one binary, built by .ci/run from the tools
@@ -264,6 +266,59 @@ exporters:
 	}, &logs)
 	if _, n := lateOf(spans); n < later {
 		t.Errorf("%d MCP call spans under the healthy flow's root, want at least %d", n, later)
+	}
+
+	// Secrets planted in every place and encoding reports are searched for
+	// reach no span, tag or event in any spelling.
+	b3 := mcptap.NewBroker()
+	sub3 := b3.Subscribe("traces", 4096)
+	e3, err := Start(context.Background(), sub3, Options{OTLP: "http://" + otlp, TokenTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted := oauthtest.PlantedExchanges()
+	for _, ex := range planted {
+		b3.Publish(ex)
+	}
+	b3.Close()
+	<-e3.Done()
+	if e3.Traces.Exported() == 0 {
+		t.Fatal("no flow of the planted traffic was exported")
+	}
+	all := jaegerTraces(t, query, planted, deadline, int(e3.Traces.Exported()), &logs)
+	if !strings.Contains(all, `"/token"`) {
+		t.Fatalf("the traces searched are not the planted traffic's:\n%.2000s", all)
+	}
+	for _, secret := range oauthtest.PlantedSecrets {
+		for enc, form := range oauthtest.SecretForms(secret) {
+			if strings.Contains(all, form) {
+				t.Errorf("a span carries the secret %q (%s)", secret, enc)
+			}
+		}
+	}
+}
+
+// jaegerTraces waits (bounded by deadline) until Jaeger holds at least n
+// traces in the time of the recording exs and returns its answer as JSON.
+func jaegerTraces(t *testing.T, query string, exs []mcptap.Exchange, deadline time.Time, n int, logs *strings.Builder) string {
+	t.Helper()
+	from, to := exs[0].Start.Add(-time.Hour).UnixMicro(), exs[len(exs)-1].Start.Add(time.Hour).UnixMicro()
+	for {
+		resp, err := http.Get(fmt.Sprintf("http://%s/api/traces?service=mcptap&limit=100&start=%d&end=%d", query, from, to))
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var r struct {
+				Data []json.RawMessage `json:"data"`
+			}
+			if json.Unmarshal(b, &r) == nil && len(r.Data) >= n {
+				return string(b)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jaeger never had %d traces of the recording:\n%s", n, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

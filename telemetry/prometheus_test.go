@@ -213,3 +213,42 @@ func readmeQueries(t *testing.T) []string {
 	}
 	return qs
 }
+
+// TestMetricsCarryNoSecret: the planted secrets (every place and encoding
+// the reports are searched for) reach no metric, label or help text of
+// what Prometheus scrapes.
+func TestMetricsCarryNoSecret(t *testing.T) {
+	b := mcptap.NewBroker()
+	sub := b.Subscribe("metrics", 4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e, err := Start(ctx, sub, Options{TokenTimeout: time.Minute, Metrics: true, Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := e.Metrics.Serve(ctx, "127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ex := range oauthtest.PlantedExchanges() {
+		b.Publish(ex)
+	}
+	b.Close()
+	<-e.Done()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `mcptap_oauth_findings_total{`) {
+		t.Fatalf("the scrape holds no finding counts:\n%.2000s", body)
+	}
+	for _, secret := range oauthtest.PlantedSecrets {
+		for enc, form := range oauthtest.SecretForms(secret) {
+			if strings.Contains(string(body), form) {
+				t.Errorf("the metrics carry the secret %q (%s)", secret, enc)
+			}
+		}
+	}
+}
