@@ -83,6 +83,9 @@ type ASFaults struct {
 	// CIMDWithoutNone: CIMD is advertised, and the token endpoint auth
 	// methods lack none (public clients then fall back to registration).
 	CIMDWithoutNone bool
+	// StrictScopes: an authorize asking for a scope outside scopes_supported
+	// is sent back with error=invalid_scope (RFC 6749 §4.1.2.1).
+	StrictScopes bool
 }
 
 // AuthServer is an OAuth 2.1 authorization server: RFC 8414 and OIDC
@@ -391,6 +394,14 @@ func (as *AuthServer) authorize(w http.ResponseWriter, r *http.Request) {
 	if req.Challenge == "" || req.Method != "S256" {
 		as.redirectError(w, r, req, "invalid_request")
 		return
+	}
+	if as.Faults.StrictScopes {
+		for _, sc := range strings.Fields(req.Scope) {
+			if sc != defaultScope {
+				as.redirectError(w, r, req, "invalid_scope")
+				return
+			}
+		}
 	}
 	if as.Faults.ErrorRedirect != "" {
 		loc := req.RedirectURI + querySep(req.RedirectURI) + "error=invalid_request&error_description=" + url.QueryEscape(as.Faults.ErrorRedirect) + as.stateParam(req) + as.issParam()

@@ -85,10 +85,13 @@ type ClientFaults struct {
 	RetryRefresh      bool // a refused refresh is retried with the same token, stormRetries times
 	NoClientID        bool // the authorize request leaves out client_id
 	DuplicateScope    bool // the authorize request carries scope twice
-	RootPRMFirst      bool // reads the root protected resource metadata first, whatever the challenge names
-	IgnoreExpiry      bool // calls again after its token expired (Client.Expire) and, refused, neither refreshes nor authorizes
-	RegisterOnMCP     bool // registers at the MCP server's origin (/register) instead of the metadata's registration_endpoint
-	IgnoreDPoPNonce   bool // retries a use_dpop_nonce refusal without the nonce it was given
+	// ExtraScope is added to the scope of every authorize: one that
+	// neither the resource nor the authorization server offers.
+	ExtraScope      string
+	RootPRMFirst    bool // reads the root protected resource metadata first, whatever the challenge names
+	IgnoreExpiry    bool // calls again after its token expired (Client.Expire) and, refused, neither refreshes nor authorizes
+	RegisterOnMCP   bool // registers at the MCP server's origin (/register) instead of the metadata's registration_endpoint
+	IgnoreDPoPNonce bool // retries a use_dpop_nonce refusal without the nonce it was given
 }
 
 // Client imitates a connector platform: its backend (discovery, DCR, token,
@@ -449,6 +452,9 @@ func (c *Client) newAttempt() (*attempt, string, error) {
 		"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {a.RedirectURI},
 		"state": {a.State}, "code_challenge": {s256(a.Verifier)}, "code_challenge_method": {"S256"},
 		"scope": {c.scope()},
+	}
+	if c.Faults.ExtraScope != "" {
+		v.Set("scope", c.scope()+" "+c.Faults.ExtraScope)
 	}
 	if c.Faults.NoClientID {
 		v.Del("client_id")

@@ -503,6 +503,19 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("want one authorize carrying scope twice")
 			}
 		},
+		"authorize-unknown-scope": func(t *testing.T, name string) {
+			az := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") })
+			if len(az) != 1 || !strings.Contains(az[0].Target, "admin%3Aall") {
+				t.Fatal("want one authorize asking for admin:all")
+			}
+			loc, _ := url.Parse(az[0].RespHeader.Get("Location"))
+			if q := loc.Query(); az[0].Status != 302 || q.Get("error") != "invalid_scope" || q.Has("code") || !q.Has("state") {
+				t.Errorf("the authorize answered %d to %s; want a redirect with error=invalid_scope, the state and no code", az[0].Status, loc)
+			}
+			if tok := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/token" }); len(tok) != 0 {
+				t.Error("a token call followed the refusal")
+			}
+		},
 		"register-every-connect": func(t *testing.T, name string) {
 			regs := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/register" && ex.Status == 201 })
 			if len(regs) != 2 || string(regs[0].ReqBody) != string(regs[1].ReqBody) {

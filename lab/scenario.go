@@ -125,6 +125,8 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{NoClientID: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeNoClientID}, Faults: clientFault}},
 		{Name: "authorize-duplicate-scope", Title: "The client's authorize request carries the scope parameter twice; the authorization server takes the first and goes on", Profile: ProfileVSCode, AutoApprove: true,
 			Client: ClientFaults{DuplicateScope: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeMalformed}, Faults: clientFault}},
+		{Name: "authorize-unknown-scope", Title: "The client asks for a scope nobody offers, and the authorization server sends it back with invalid_scope", Profile: ProfileVSCode, SeparateAS: true,
+			AS: ASFaults{StrictScopes: true}, Client: ClientFaults{ExtraScope: "admin:all"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeScope}, Faults: clientFault}},
 		{Name: "resource-from-root-prm", Title: "The challenge names the path metadata (resource: the MCP URL); the client takes the root document's resource (the origin) instead", Profile: ProfileClaude,
 			Server: ResourceFaults{RootPRMOrigin: true}, Client: ClientFaults{RootPRMFirst: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeResourceFromWrongPRM}, Faults: clientFault}},
 		{Name: "authorize-entra-error", Title: "The authorization server (Entra) refuses the authorize with AADSTS9010010 and redirects the error back", Profile: ProfileClaude,

@@ -127,9 +127,9 @@ var catalogue = []ruleDef{
 		Flow:   ruleAuthorizeMalformed,
 		Passed: codeIssued}, // the server took a value and issued a code: a warning then
 	{ID: mcptap.RuleAuthorizeScope, Severity: mcptap.SevWarning, Fault: mcptap.FaultClient,
-		Title:   "scope not offered by the server",
-		Fix:     "Ask for scopes from the protected resource's (or the authorization server's) scopes_supported, or add the scope there.",
-		Session: sessionAuthorizeScope},
+		Title: "scope not offered by the server",
+		Fix:   "Ask for scopes from the protected resource's (or the authorization server's) scopes_supported, or add the scope there.",
+		Flow:  ruleScopeRefused, Session: sessionAuthorizeScope},
 	{ID: mcptap.RuleAuthorizeRegisteredRedirectRefused, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title: "registered redirect_uri refused at the authorize",
 		Fix:   "Make the authorize endpoint check redirect_uri against the same list the registration stored (exact string, loopback port-agnostic).",
@@ -181,7 +181,7 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleAuthorizeErrorReturned, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title: "authorization server returned an error instead of a code",
 		Fix:   "Read error_description and fix the setting it names on the side named.",
-		Flow:  ruleErrorReturned},
+		Flow:  ruleErrorReturned, CausedBy: []mcptap.RuleID{mcptap.RuleAuthorizeScope}},
 	// State.
 	{ID: mcptap.RuleStateNotEchoed, Severity: mcptap.SevError, Fault: mcptap.FaultAuthServer,
 		Title: "state not returned with the code",

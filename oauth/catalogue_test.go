@@ -349,6 +349,11 @@ func init() {
 			{name: "scope not offered, attempt stopped", exs: mut(S{Client: "claude", AuthorizeStatus: 400, AuthorizeBody: "invalid_scope"}, path("/authorize"), func(ex *mcptap.Exchange) {
 				ex.Target = strings.Replace(ex.Target, "scope=mcp", "scope=admin", 1)
 			})},
+			// RFC 6749's way: redirected back with invalid_scope. The
+			// error redirect is this rule's consequence.
+			{name: "scope not offered, sent back with invalid_scope", exs: mut(S{Client: "claude", AuthorizeError: "invalid_scope"}, path("/authorize"), func(ex *mcptap.Exchange) {
+				ex.Target = strings.Replace(ex.Target, "scope=mcp", "scope=admin", 1)
+			})},
 		},
 		mcptap.RuleAuthorizeRegisteredRedirectRefused: {
 			{name: "Copilot Studio-style refusal", exs: sc(S{Client: "chatgpt", AuthorizeStatus: 400, AuthorizeBody: `{"error":"invalid_request","error_description":"Invalid redirect URI"}`})},
@@ -653,6 +658,8 @@ var nearMiss = map[mcptap.RuleID][]variant{
 		ex.Target += "&resource=" + url.QueryEscape("https://mcp.example.com/other")
 	})}},
 	mcptap.RuleAuthorizeScope: {{name: "unlisted scope, token issued", exs: mut(S{Client: "claude"}, path("/authorize"), func(ex *mcptap.Exchange) {
+		ex.Target = strings.Replace(ex.Target, "scope=mcp", "scope=mcp+offline_access", 1)
+	})}, {name: "unlisted scope, the user declined", exs: mut(S{Client: "claude", AuthorizeError: "access_denied"}, path("/authorize"), func(ex *mcptap.Exchange) {
 		ex.Target = strings.Replace(ex.Target, "scope=mcp", "scope=mcp+offline_access", 1)
 	})}},
 	mcptap.RuleAuthorizeRegisteredRedirectRefused: {{name: "unregistered redirect refused", exs: sc(S{Client: "chatgpt", RegisterOther: "https://chatgpt.com/connector/oauth/other", AuthorizeStatus: 400, AuthorizeBody: "Invalid redirect URI"})}},

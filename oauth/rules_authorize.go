@@ -185,6 +185,26 @@ func explainAuthzError(code, desc string) vendorError {
 // ruleErrorReturned: the authorization response carries error (no code).
 // The attempt failed there; nothing later can succeed.
 func ruleErrorReturned(t *Tracker, f *flow) []hit {
+	r, q, code := authzError(f)
+	if r == nil {
+		return nil
+	}
+	desc := q.Get("error_description")
+	e := explainAuthzError(code, desc)
+	detail := fmt.Sprintf("The authorization server sent the user back with error=%s", code)
+	if desc != "" {
+		detail += fmt.Sprintf(" (%s)", truncate(desc, 160))
+	}
+	detail += fmt.Sprintf(" and no code: %s. Source: %s.", e.cause, e.source)
+	return []hit{{anchor: r.id(), exchanges: ids(f.a, r), fault: e.fault, detail: detail,
+		fix:      "Read error_description: " + e.cause + ". Fix that setting on the side named, then connect again.",
+		evidence: []mcptap.Evidence{ev(r, "query.error", "code=…", "error="+code, truncate(desc, 120))}}}
+}
+
+// authzError is the flow's authorization response that carries an error
+// and no code (the redirect, or the callback page the browser proxy saw),
+// its parameters and the error; r is nil when there is none.
+func authzError(f *flow) (r *exInfo, q Query, code string) {
 	for _, r := range append(append([]*exInfo(nil), f.redirects...), f.callbacks...) {
 		q := r.locQ
 		if r.kind == mcptap.HopCallback && !r.redirect {
@@ -197,18 +217,9 @@ func ruleErrorReturned(t *Tracker, f *flow) []hit {
 		if _, hasCode := q.Lookup("code"); hasCode {
 			continue
 		}
-		desc := q.Get("error_description")
-		e := explainAuthzError(code, desc)
-		detail := fmt.Sprintf("The authorization server sent the user back with error=%s", code)
-		if desc != "" {
-			detail += fmt.Sprintf(" (%s)", truncate(desc, 160))
-		}
-		detail += fmt.Sprintf(" and no code: %s. Source: %s.", e.cause, e.source)
-		return []hit{{anchor: r.id(), exchanges: ids(f.a, r), fault: e.fault, detail: detail,
-			fix:      "Read error_description: " + e.cause + ". Fix that setting on the side named, then connect again.",
-			evidence: []mcptap.Evidence{ev(r, "query.error", "code=…", "error="+code, truncate(desc, 120))}}}
+		return r, q, code
 	}
-	return nil
+	return nil, nil, ""
 }
 
 func ruleNoClientID(t *Tracker, f *flow) []hit {
@@ -293,16 +304,34 @@ func reachedToken(f *flow) bool { return len(f.tokens) > 0 || f.tokenOK != nil }
 func codeIssued(f *flow) bool { return f.code != "" || f.tokenOK != nil }
 
 // sessionAuthorizeScope judges, once the recording ended, the attempts
-// that stopped before a token: a scope the metadata does not list is a
-// prediction that a flow which went on contradicts.
+// that stopped before a token without the server saying why: a scope the
+// metadata does not list is a prediction that a flow which went on
+// contradicts, so a live view does not raise it while a consent page is
+// open. One the server refused with invalid_scope is judged as it happens
+// (ruleScopeRefused); one it refused for another reason (the user
+// declined, say) was not stopped by the scope.
 func sessionAuthorizeScope(t *Tracker) []hit {
 	var out []hit
 	for _, f := range t.flows {
-		out = append(out, ruleAuthorizeScope(t, f)...)
+		if r, _, _ := authzError(f); r == nil {
+			out = append(out, ruleAuthorizeScope(t, f)...)
+		}
 	}
 	return out
 }
 
+// ruleScopeRefused: the authorization server sent the attempt back with
+// invalid_scope, and the scope asked for is not offered: the cause of the
+// error redirect (authorize.error-returned names it).
+func ruleScopeRefused(t *Tracker, f *flow) []hit {
+	if r, _, code := authzError(f); r == nil || code != "invalid_scope" {
+		return nil
+	}
+	return ruleAuthorizeScope(t, f)
+}
+
+// ruleAuthorizeScope: an attempt that got no token asked for a scope that
+// neither the authorization server nor the protected resource offers.
 func ruleAuthorizeScope(t *Tracker, f *flow) []hit {
 	if f.a == nil || f.tokenOK != nil {
 		return nil // a token was issued: the scope was good enough for this flow
