@@ -9,18 +9,15 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/mcptap/mcptap/internal/freeport"
 )
 
 // --upstream pointing at mcptap's own listener: the request comes back from
 // mcptap itself and is answered 508 with what to change, instead of being
 // forwarded again and again (once 9,995 recorded exchanges for one request).
 func TestUpstreamLoopAnswered508(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeport.Addr(t)
 	self, _ := url.Parse("http://" + addr)
 	col := newCollector()
 	p, err := Start(Config{Routes: []Route{{Listen: addr, Upstream: self}}, Publish: col.Publish})

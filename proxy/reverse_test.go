@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/internal/freeport"
 )
 
 const testCap = 1024
@@ -367,12 +368,7 @@ func startHTTPUpstream(t *testing.T, h http.Handler) *url.URL {
 // TestDeadUpstream502: an upstream that refuses connections gives the client
 // a short plain-text 502, and the exchange is recorded complete with the error.
 func TestDeadUpstream502(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	ln.Close()
+	dead := &url.URL{Scheme: "http", Host: freeport.Addr(t)} // nothing listens there
 	col := newCollector()
 	p := startProxy(t, Config{Routes: []Route{{Upstream: dead}}, Publish: col.Publish})
 	resp, err := http.Post("http://"+p.Addrs()[0]+"/token", "application/x-www-form-urlencoded", strings.NewReader("grant_type=authorization_code&code=abc"))
@@ -675,12 +671,7 @@ func TestRecordedRequestHeaderNotWrittenLater(t *testing.T) {
 		}
 		io.WriteString(w, "ok")
 	}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := &url.URL{Scheme: "http", Host: ln.Addr().String()}
-	ln.Close()
+	dead := &url.URL{Scheme: "http", Host: freeport.Addr(t)} // nothing listens there
 	var readers sync.WaitGroup
 	var mu sync.Mutex
 	var keys int

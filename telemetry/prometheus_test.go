@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/internal/freeport"
 	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
 
@@ -34,15 +34,7 @@ func fixture(t *testing.T, name string) []mcptap.Exchange {
 // every second here).
 var scrapeBound = 2 * time.Minute
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { return freeport.Addr(t) }
 
 // A real Prometheus server (Debian's, installed by .ci/run) scrapes the
 // metrics of a recorded flow (seed 000: the code was issued and no token call

@@ -2,11 +2,12 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/mcptap/mcptap/internal/freeport"
 )
 
 // The live view of `mcptap proxy` in a real terminal: an authorize whose code
@@ -29,12 +30,7 @@ func proxyLiveTUIInTmux(t *testing.T, bin string) {
 	}))
 	defer up.Close()
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeport.Addr(t)
 
 	s := startTmux(t, []string{"MCPTAP_HOME=" + t.TempDir(), "TERM=xterm-256color"},
 		bin, "proxy", "--upstream", up.URL, "--listen", addr, "--token-timeout", "8s")
