@@ -56,7 +56,13 @@ const chatGPTCompletionPath = "/backend-api/aip/connectors/links/oauth/callback"
 
 // ClientFaults are the client's switchable faults.
 type ClientFaults struct {
-	LoseState        bool   // the state store forgets the attempt: completion answers 404 (seed 000)
+	LoseState bool // the state store forgets the attempt: completion answers 404 (seed 000)
+	// ScriptBlocked: ChatGPT's callback page loads and its script never
+	// runs (a script blocker), so the code and state are never posted.
+	ScriptBlocked bool
+	// CallbackGone: the IDE's loopback listener is gone before the browser
+	// comes back (the client exited or timed out): the callback is refused.
+	CallbackGone     bool
 	StaleAttempt     bool   // two authorizes; the user finishes the first
 	WrongVerifier    bool   // token request carries a different code_verifier
 	TokenRedirectURI bool   // token request carries another redirect_uri than authorize
@@ -567,7 +573,9 @@ func (c *Client) Run(ctx context.Context) (*Result, error) {
 		}
 	}
 	c.logf("browser landed on %s (%d)", pg.url, pg.status)
-	if path := pg.completionPath(); path != "" {
+	if path := pg.completionPath(); path != "" && c.Faults.ScriptBlocked {
+		c.logf("the callback page's script did not run: nothing posted")
+	} else if path != "" {
 		st, body, err := c.browser.postJSON(ctx, origin(pg.url)+path, map[string]string{"full_redirect_url": pg.url})
 		if err != nil {
 			return stop("%v", err)

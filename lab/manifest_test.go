@@ -503,6 +503,28 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("want one authorize carrying scope twice")
 			}
 		},
+		"callback-script-blocked": func(t *testing.T, name string) {
+			cb := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.HasPrefix(path(ex), "/connector/oauth/") && ex.Status == 200
+			})
+			if len(cb) != 1 || !strings.Contains(cb[0].Target, "code=") {
+				t.Fatal("want ChatGPT's callback page loaded once with the code")
+			}
+			if posts := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == chatGPTCompletionPath }); len(posts) != 0 {
+				t.Error("the callback completion was posted")
+			}
+		},
+		"callback-listener-gone": func(t *testing.T, name string) {
+			cb := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(ex.Target, "code=") && ex.Method == "GET" && !strings.Contains(ex.Target, "/authorize")
+			})
+			if len(cb) != 1 || cb[0].Err == "" || !strings.Contains(cb[0].Err, "refused") {
+				t.Fatalf("want one callback that could not connect (connection refused), got %d: %+v", len(cb), cb)
+			}
+			if tok := find(exs[name], func(ex mcptap.Exchange) bool { return path(ex) == "/oauth/token" }); len(tok) != 0 {
+				t.Error("a token call was made")
+			}
+		},
 		"authorize-unknown-scope": func(t *testing.T, name string) {
 			az := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") })
 			if len(az) != 1 || !strings.Contains(az[0].Target, "admin%3Aall") {

@@ -149,7 +149,11 @@ func (w *World) serve(name string, h http.Handler, proxied bool, listen string) 
 		return fmt.Errorf("lab %s listener: %w", name, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	if name == ListenerClient && w.Scenario.Client.CallbackGone {
+		ln.Close() // its port stays the route's upstream, which now refuses
+	} else {
+		go func() { _ = srv.Serve(ln) }()
+	}
 	w.servers = append(w.servers, srv)
 	l := Listener{Name: name, Addr: ln.Addr().String(), Proxied: proxied}
 	if proxied {

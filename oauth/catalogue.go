@@ -209,9 +209,9 @@ var catalogue = []ruleDef{
 		Fix:      "Keep the client running until the login completes; use the exact host (127.0.0.1 vs localhost) and port it listens on.",
 		Exchange: ruleCallbackUnreachable},
 	{ID: mcptap.RuleCallbackMissingData, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
-		Title:   "callback page never handed the code to the client",
-		Fix:     "Finish the login in a normal browser tab with scripts allowed; if the page loads and stops, report it to the client platform with this evidence.",
-		Session: sessionCallbackMissingData},
+		Title: "callback page never handed the code to the client",
+		Fix:   "Finish the login in a normal browser tab with scripts allowed; if the page loads and stops, report it to the client platform with this evidence.",
+		Final: ruleCallbackMissingData},
 	// Token.
 	{ID: mcptap.RuleTokenPKCEMismatch, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "code_verifier does not match the code_challenge",
@@ -292,7 +292,8 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleTokenNeverCalled, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "code issued but never redeemed",
 		Fix:   "Your side did its part: the code and state went back to the client. Report it to the client platform with this evidence (code issued, state intact, no token request).",
-		Timed: ruleTokenNeverCalled, Awaits: awaitToken, CausedBy: append(brokenChain[:len(brokenChain):len(brokenChain)], mcptap.RuleAuthorizeIss)},
+		Timed: ruleTokenNeverCalled, Awaits: awaitToken,
+		CausedBy: append(brokenChain[:len(brokenChain):len(brokenChain)], mcptap.RuleAuthorizeIss, mcptap.RuleCallbackUnreachable, mcptap.RuleCallbackMissingData)},
 	// The attempt as a whole (raised at Finish by incompleteFlows).
 	{ID: mcptap.RuleFlowIncomplete, Severity: mcptap.SevWarning, Fault: mcptap.FaultUnknown,
 		Title: "the attempt ended before it succeeded",

@@ -30,6 +30,11 @@ type ruleDef struct {
 	Awaits await
 	// Session runs once at Finish over what no flow explains.
 	Session func(t *Tracker) []hit
+	// Final looks at one attempt once the recording ended: what only the
+	// end can tell (a page that never posted what it had). Unlike Session,
+	// other rules can name it as their cause; a timed rule does so when its
+	// wait ran out, which tells the same (nothing came for that long).
+	Final func(t *Tracker, f *flow) []hit
 
 	// How this rule relates to others, applied by the engine (rules never
 	// run each other). All name Flow rules of the same flow.
@@ -140,7 +145,7 @@ func init() {
 	// same flow or exchange; a typo would silently relate nothing.
 	for _, r := range catalogue {
 		for _, id := range append(append(append([]mcptap.RuleID(nil), r.CausedBy...), r.YieldsTo...), r.SidedBy...) {
-			if c := ruleByID(id); c == nil || (c.Flow == nil && c.Exchange == nil && c.Timed == nil) {
+			if c := ruleByID(id); c == nil || (c.Flow == nil && c.Exchange == nil && c.Timed == nil && c.Final == nil) {
 				panic(fmt.Sprintf("oauth: rule %s relates to %s, which is not a rule of the catalogue", r.ID, id))
 			}
 		}
@@ -168,6 +173,11 @@ func (t *Tracker) hitsOf(id mcptap.RuleID, x *exInfo, f *flow) []hit {
 	if f != nil {
 		if c.Flow != nil {
 			hs = append(hs, c.Flow(t, f)...)
+		}
+		if c.Final != nil {
+			// Asked before the end only by a timed rule whose wait ran
+			// out: nothing came for that long either.
+			hs = append(hs, c.Final(t, f)...)
 		}
 		if c.Timed != nil && !c.Awaits.since(f).IsZero() {
 			hs = append(hs, c.Timed(t, f, true)...)
@@ -350,6 +360,15 @@ func (t *Tracker) timed(final bool) []mcptap.Finding {
 			for _, h := range r.Session(t) {
 				if fd, ok := t.raise(r, h); ok {
 					out = append(out, fd)
+				}
+			}
+		}
+		if final && r.Final != nil {
+			for _, f := range t.flows {
+				for _, h := range t.relate(r, nil, f, r.Final(t, f)) {
+					if fd, ok := t.raise(r, h); ok {
+						out = append(out, fd)
+					}
 				}
 			}
 		}

@@ -109,21 +109,17 @@ func expectsCompletion(x *exInfo) bool {
 	return clientFromRedirect(x.base) == ClientChatGPT && (strings.HasPrefix(p, "/connector/oauth/") || p == "/connector_platform_oauth_redirect")
 }
 
-func sessionCallbackMissingData(t *Tracker) []hit {
-	var out []hit
-	for _, f := range t.flows {
-		if len(f.completions) > 0 {
+func ruleCallbackMissingData(t *Tracker, f *flow) []hit {
+	if len(f.completions) > 0 {
+		return nil
+	}
+	for _, c := range f.callbacks {
+		if c.inner || !successful(c) || !expectsCompletion(c) {
 			continue
 		}
-		for _, c := range f.callbacks {
-			if c.inner || !successful(c) || !expectsCompletion(c) {
-				continue
-			}
-			out = append(out, hit{anchor: c.id(), key: c.id() + "|missing-data", exchanges: ids(f.a, c),
-				detail:   fmt.Sprintf("ChatGPT's callback page %s loaded (%d) with the code and state, and the page never posted them to ChatGPT's backend (…/links/oauth/callback) before the recording ended. A script blocker, a closed tab, or a page error stops it there.", c.base, c.status()),
-				evidence: []mcptap.Evidence{ev(c, "callback completion", "POST …/links/oauth/callback", "none", "")}})
-			break
-		}
+		return []hit{{anchor: c.id(), key: c.id() + "|missing-data", exchanges: ids(f.a, c),
+			detail:   fmt.Sprintf("ChatGPT's callback page %s loaded (%d) with the code and state, and the page never posted them to ChatGPT's backend (…/links/oauth/callback) before the recording ended. A script blocker, a closed tab, or a page error stops it there.", c.base, c.status()),
+			evidence: []mcptap.Evidence{ev(c, "callback completion", "POST …/links/oauth/callback", "none", "")}}}
 	}
-	return out
+	return nil
 }
