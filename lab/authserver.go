@@ -83,6 +83,10 @@ type ASFaults struct {
 	// CIMDWithoutNone: CIMD is advertised, and the token endpoint auth
 	// methods lack none (public clients then fall back to registration).
 	CIMDWithoutNone bool
+	// ConsentCSP is the consent page's Content-Security-Policy ("" for
+	// none): form-action 'self' keeps a browser from following the
+	// approval's redirect to the client.
+	ConsentCSP string
 	// StrictScopes: an authorize asking for a scope outside scopes_supported
 	// is sent back with error=invalid_scope (RFC 6749 §4.1.2.1).
 	StrictScopes bool
@@ -423,6 +427,9 @@ func (as *AuthServer) authorize(w http.ResponseWriter, r *http.Request) {
 	as.mu.Unlock()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	if as.Faults.ConsentCSP != "" {
+		w.Header().Set("Content-Security-Policy", as.Faults.ConsentCSP)
+	}
 	_ = consentPage.Execute(w, map[string]string{
 		"Client": c.Name, "Resource": req.Resource, "Scope": req.Scope, "Tx": tx, "Marker": consentFormMarker,
 	})

@@ -24,6 +24,10 @@ type page struct {
 	url    string
 	status int
 	body   string
+	csp    string // the page's Content-Security-Policy
+	// blocked says why the browser stopped instead of loading url (a
+	// form-action that excludes a redirect target); status is then 0.
+	blocked string
 }
 
 var (
@@ -47,6 +51,13 @@ func (b *browser) open(ctx context.Context, u string) (*page, error) {
 
 // do sends one request and follows redirects (as GETs) until a page answers.
 func (b *browser) do(ctx context.Context, method, u, ctype string, body []byte) (*page, error) {
+	return b.follow(ctx, method, u, ctype, body, nil)
+}
+
+// follow is do that, for a form submission, checks every redirect target
+// against the submitting page's form-action (allowed nil: no check), as
+// Chromium and Safari do (CSP3; Firefox checks only the form's action).
+func (b *browser) follow(ctx context.Context, method, u, ctype string, body []byte, allowed func(*url.URL) bool) (*page, error) {
 	for hop := 0; hop < 12; hop++ {
 		var rd io.Reader
 		if body != nil {
@@ -71,10 +82,13 @@ func (b *browser) do(ctx context.Context, method, u, ctype string, body []byte) 
 			if err != nil {
 				return nil, fmt.Errorf("browser: bad Location %q: %w", resp.Header.Get("Location"), err)
 			}
+			if allowed != nil && !allowed(next) {
+				return &page{url: next.String(), blocked: "Refused to send form data to " + u + " because it violates the Content-Security-Policy directive form-action"}, nil
+			}
 			u, method, ctype, body = next.String(), http.MethodGet, "", nil
 			continue
 		}
-		return &page{url: u, status: resp.StatusCode, body: string(data)}, nil
+		return &page{url: u, status: resp.StatusCode, body: string(data), csp: resp.Header.Get("Content-Security-Policy")}, nil
 	}
 	return nil, fmt.Errorf("browser: too many redirects from %s", u)
 }
@@ -97,7 +111,43 @@ func (b *browser) approve(ctx context.Context, p *page) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.do(ctx, http.MethodPost, action.String(), "application/x-www-form-urlencoded", []byte(form.Encode()))
+	var allowed func(*url.URL) bool
+	if sources, ok := cspFormAction(p.csp); ok {
+		allowed = func(to *url.URL) bool { return sourcesAllow(sources, base, to) }
+	}
+	return b.follow(ctx, http.MethodPost, action.String(), "application/x-www-form-urlencoded", []byte(form.Encode()), allowed)
+}
+
+// cspFormAction is the source list of a policy's form-action directive.
+func cspFormAction(csp string) ([]string, bool) {
+	for _, dir := range strings.Split(csp, ";") {
+		if f := strings.Fields(dir); len(f) > 0 && strings.EqualFold(f[0], "form-action") {
+			return f[1:], true
+		}
+	}
+	return nil, false
+}
+
+// sourcesAllow matches the CSP sources the lab uses: 'self', 'none', *,
+// a scheme (https:) and an origin.
+func sourcesAllow(sources []string, page, to *url.URL) bool {
+	for _, s := range sources {
+		switch s = strings.ToLower(s); {
+		case s == "*":
+			return true
+		case s == "'self'":
+			if to.Scheme == page.Scheme && to.Host == page.Host {
+				return true
+			}
+		case strings.HasSuffix(s, ":") && !strings.Contains(s, "/"):
+			if strings.TrimSuffix(s, ":") == to.Scheme {
+				return true
+			}
+		case s == to.Scheme+"://"+strings.ToLower(to.Host):
+			return true
+		}
+	}
+	return false
 }
 
 func (b *browser) postJSON(ctx context.Context, u string, v any) (int, string, error) {

@@ -572,6 +572,9 @@ func (c *Client) Run(ctx context.Context) (*Result, error) {
 			return stop("%v", err)
 		}
 	}
+	if pg.blocked != "" {
+		return stop("the approval did nothing: %s", pg.blocked)
+	}
 	c.logf("browser landed on %s (%d)", pg.url, pg.status)
 	if path := pg.completionPath(); path != "" && c.Faults.ScriptBlocked {
 		c.logf("the callback page's script did not run: nothing posted")

@@ -503,6 +503,21 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("want one authorize carrying scope twice")
 			}
 		},
+		"consent-csp-blocks-redirect": func(t *testing.T, name string) {
+			page := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "/authorize?") && ex.Status == 200 })
+			if len(page) != 1 || !strings.Contains(page[0].RespHeader.Get("Content-Security-Policy"), "form-action 'self'") {
+				t.Fatal("want one consent page with form-action 'self'")
+			}
+			approval := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "POST" && path(ex) == "/oauth/consent" })
+			if len(approval) != 1 || approval[0].Status != 302 || !strings.Contains(approval[0].RespHeader.Get("Location"), "code=") {
+				t.Fatal("want the approval answered 302 to the client with a code")
+			}
+			if after := find(exs[name], func(ex mcptap.Exchange) bool {
+				return strings.Contains(ex.Target, "code=") || path(ex) == "/oauth/token"
+			}); len(after) != 0 {
+				t.Errorf("the browser followed the blocked redirect: %s %s", after[0].Method, after[0].Target)
+			}
+		},
 		"callback-script-blocked": func(t *testing.T, name string) {
 			cb := find(exs[name], func(ex mcptap.Exchange) bool {
 				return strings.HasPrefix(path(ex), "/connector/oauth/") && ex.Status == 200

@@ -129,6 +129,8 @@ func Scenarios() []Scenario {
 			Client: ClientFaults{ScriptBlocked: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleCallbackMissingData}, Faults: clientFault}},
 		{Name: "callback-listener-gone", Title: "The IDE's loopback callback listener is gone when the browser comes back with the code", Profile: ProfileVSCode, AutoApprove: true,
 			Client: ClientFaults{CallbackGone: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleCallbackUnreachable}, Faults: []mcptap.Fault{mcptap.FaultClient, mcptap.FaultUser}}},
+		{Name: "consent-csp-blocks-redirect", Title: "The consent page's CSP says form-action 'self': the browser refuses to follow the approval's redirect to Claude's callback", Profile: ProfileClaude, SeparateAS: true,
+			AS: ASFaults{ConsentCSP: "default-src 'self'; form-action 'self'"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeCSPBlocksRedirect}, Faults: asFault}},
 		{Name: "authorize-unknown-scope", Title: "The client asks for a scope nobody offers, and the authorization server sends it back with invalid_scope", Profile: ProfileVSCode, SeparateAS: true,
 			AS: ASFaults{StrictScopes: true}, Client: ClientFaults{ExtraScope: "admin:all"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeScope}, Faults: clientFault}},
 		{Name: "resource-from-root-prm", Title: "The challenge names the path metadata (resource: the MCP URL); the client takes the root document's resource (the origin) instead", Profile: ProfileClaude,

@@ -369,6 +369,11 @@ func init() {
 			{name: "form-action 'self'", exs: mut(S{Client: "claude", AuthorizeStatus: 200, AuthorizeBody: "<form method=post>Allow</form>"}, path("/authorize"), func(ex *mcptap.Exchange) {
 				ex.RespHeader.Set("Content-Security-Policy", "default-src 'self'; form-action 'self'")
 			})},
+			// F-28's own signature: the approval's 302 to the client was
+			// recorded, and neither a callback nor a token request followed.
+			{name: "approval redirect recorded, nothing after it", exs: mut(S{Client: "claude", NoToken: true, EndWait: 2 * time.Minute}, path("/authorize"), func(ex *mcptap.Exchange) {
+				ex.RespHeader.Set("Content-Security-Policy", "form-action 'self'")
+			})},
 		},
 		mcptap.RuleAuthorizeIss: {
 			{name: "client went on", sev: mcptap.SevWarning, exs: mut(S{Client: "vscode"}, path(metaPath), replaceBody(`"scopes_supported"`, `"authorization_response_iss_parameter_supported":true,"scopes_supported"`))},
@@ -673,6 +678,10 @@ var nearMiss = map[mcptap.RuleID][]variant{
 	mcptap.RuleAuthorizeCSPBlocksRedirect: {
 		{name: "form-action allows the client", exs: mut(S{Client: "claude", AuthorizeStatus: 200, AuthorizeBody: "<form method=post>Allow</form>"}, path("/authorize"), func(ex *mcptap.Exchange) {
 			ex.RespHeader.Set("Content-Security-Policy", "form-action 'self' https://claude.ai")
+		})},
+		// Firefox does not check form-action on redirects: the token came.
+		{name: "form-action 'self', the client went on", exs: mut(S{Client: "claude"}, path("/authorize"), func(ex *mcptap.Exchange) {
+			ex.RespHeader.Set("Content-Security-Policy", "form-action 'self'")
 		})},
 	},
 	mcptap.RuleAuthorizeIss: {

@@ -460,16 +460,15 @@ func formActionAllows(sources []string, page, target string) bool {
 
 // sessionCSPBlocksRedirect judges, once the recording ended, the attempts
 // that never came back from the consent page.
-func sessionCSPBlocksRedirect(t *Tracker) []hit {
-	var out []hit
-	for _, f := range t.flows {
-		out = append(out, ruleCSPBlocksRedirect(t, f)...)
-	}
-	return out
-}
-
+// ruleCSPBlocksRedirect (F-28): the consent page's form-action excludes
+// the redirect target, and no callback and no token request followed.
+// Chromium and Safari check form-action on every redirect of the form's
+// submission, so the approval's 302 to the client (recorded when the
+// authorization server is behind mcptap) goes nowhere; in Firefox, which
+// does not, the callback comes and this says nothing. Judged at the end
+// (or when token.never-called's wait ran out): a callback may still come.
 func ruleCSPBlocksRedirect(t *Tracker, f *flow) []hit {
-	if f.a == nil || f.code != "" || len(f.redirects) > 0 || len(f.callbacks) > 0 || f.redirectURI == "" {
+	if f.a == nil || len(f.callbacks) > 0 || f.tokenOK != nil || len(codeTokens(f)) > 0 || f.redirectURI == "" {
 		return nil
 	}
 	for _, a := range f.authz {
