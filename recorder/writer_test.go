@@ -125,9 +125,14 @@ func TestWriterGroupsQueuedExchanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 3000 distinct exchanges in 6000 publications: 3 groups of at most
-	// 1024 (a group may close between the two copies of one exchange).
-	if b := w.Batches(); b < (n+MaxGroup-1)/MaxGroup || b > (n+MaxGroup-1)/MaxGroup+1 {
-		t.Errorf("%d transactions for %d queued exchanges, want %d or %d", b, n, (n+MaxGroup-1)/MaxGroup, (n+MaxGroup-1)/MaxGroup+1)
+	// 1024 when the journal has handed everything on before the first
+	// commit; it hands publications on a journal write (up to 128) at a
+	// time, so on a loaded machine a group can close before all of them
+	// arrived: up to twice that. Without group commit it would be one
+	// transaction per BatchSize (47).
+	groups := uint64((n + MaxGroup - 1) / MaxGroup)
+	if b := w.Batches(); b < groups || b > 2*groups {
+		t.Errorf("%d transactions for %d queued exchanges, want %d to %d", b, n, groups, 2*groups)
 	}
 	got := collect(t, s, "g")
 	if len(got) != n {
