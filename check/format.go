@@ -161,14 +161,5 @@ func writeJUnit(w io.Writer, r *Result, failOn mcptap.Severity) error {
 		out.Failures += s.Failures
 		out.Suites = append(out.Suites, s)
 	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(out); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return report.WriteXML(w, out)
 }

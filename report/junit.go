@@ -114,12 +114,18 @@ func (r Report) writeJUnit(w io.Writer) error {
 	suite.Tests = len(suite.Cases)
 	suite.Time = seconds(total)
 	doc := junitSuites{Name: "mcptap", Tests: suite.Tests, Failures: suite.Failures, Suites: []junitSuite{suite}}
+	return WriteXML(w, doc)
+}
+
+// WriteXML writes v as an indented XML document with its header and a
+// final newline: the JUnit files of report and check.
+func WriteXML(w io.Writer, v any) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
 	}
 	enc := xml.NewEncoder(w)
 	enc.Indent("", "  ")
-	if err := enc.Encode(doc); err != nil {
+	if err := enc.Encode(v); err != nil {
 		return err
 	}
 	_, err := io.WriteString(w, "\n")
