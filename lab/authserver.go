@@ -87,6 +87,10 @@ type ASFaults struct {
 	// none): form-action 'self' keeps a browser from following the
 	// approval's redirect to the client.
 	ConsentCSP string
+	// LoseSession: the pending authorization is kept by another instance
+	// (an in-memory store behind a load balancer): the consent answers 400
+	// as oidc-provider does, "interaction session not found".
+	LoseSession bool
 	// StrictScopes: an authorize asking for a scope outside scopes_supported
 	// is sent back with error=invalid_scope (RFC 6749 §4.1.2.1).
 	StrictScopes bool
@@ -456,6 +460,12 @@ func (as *AuthServer) consent(w http.ResponseWriter, r *http.Request) {
 	req := as.pending[tx]
 	delete(as.pending, tx)
 	as.mu.Unlock()
+	if as.Faults.LoseSession {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, "<!doctype html><h1>oops! something went wrong</h1><p>invalid_request: interaction session not found</p>")
+		return
+	}
 	if req == nil {
 		http.Error(w, "no pending authorization for this consent", http.StatusBadRequest)
 		return

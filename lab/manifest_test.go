@@ -518,6 +518,15 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("the browser followed the blocked redirect: %s %s", after[0].Method, after[0].Target)
 			}
 		},
+		"consent-session-lost": func(t *testing.T, name string) {
+			c := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "POST" && path(ex) == "/oauth/consent" })
+			if len(c) != 1 || c[0].Status != 400 || !strings.Contains(string(c[0].RespBody), "interaction session not found") {
+				t.Fatal("want the consent POST answered 400 interaction session not found")
+			}
+			if codes := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.RespHeader.Get("Location"), "code=") }); len(codes) != 0 {
+				t.Error("a code was issued")
+			}
+		},
 		"callback-script-blocked": func(t *testing.T, name string) {
 			cb := find(exs[name], func(ex mcptap.Exchange) bool {
 				return strings.HasPrefix(path(ex), "/connector/oauth/") && ex.Status == 200

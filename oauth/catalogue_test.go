@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
@@ -83,6 +84,18 @@ func copies(match func(*mcptap.Exchange) bool, n int, change func(*mcptap.Exchan
 			return out
 		}
 		return exs
+	}
+}
+
+// consentRefused turns a copy of the authorize into the consent page's
+// POST, answered 400 with body.
+func consentRefused(body string) func(*mcptap.Exchange) {
+	return func(ex *mcptap.Exchange) {
+		ex.Method, ex.Target = "POST", "/consent"
+		ex.ReqHeader.Set("Content-Type", "application/x-www-form-urlencoded")
+		ex.ReqBody = []byte("tx=abc&decision=approve")
+		ex.Status, ex.RespBody = 400, []byte(body)
+		ex.RespHeader = http.Header{"Content-Type": {"text/html"}}
 	}
 }
 
@@ -510,6 +523,10 @@ func init() {
 			{name: "oidc-provider SessionNotFound", exs: sc(S{Client: "chatgpt", AuthorizeStatus: 400, AuthorizeBody: `<h1>oops! something went wrong</h1><pre>SessionNotFound: invalid_request: interaction session not found</pre>`})},
 			{name: "loop back to the login", exs: chain(S{Client: "claude", AuthorizeStatus: 200, AuthorizeBody: "<form action=/login>Sign in</form>"},
 				copies(path("/authorize"), 2, func(*mcptap.Exchange) {}))},
+			// The consent page's POST, on the authorization server's origin
+			// after the authorize, is refused: no hop kind, part of the attempt.
+			{name: "the consent POST finds no pending authorization", exs: chain(S{Client: "claude", AuthorizeStatus: 200, AuthorizeBody: "<form method=post action=/consent>Allow</form>"},
+				copies(path("/authorize"), 1, consentRefused("invalid_request: interaction session not found")))},
 		},
 	}
 	// Applied by hand where the generic scenario knob does not exist.
@@ -768,6 +785,13 @@ var nearMiss = map[mcptap.RuleID][]variant{
 	mcptap.RuleEdgeSilentAfterToken: {{name: "another client's silence", exs: sc(S{Client: "chatgpt", NoBearer: true})}},
 	mcptap.RuleAuthorizeSessionLost: {
 		{name: "a consent page, then the code", exs: sc(S{Client: "chatgpt", Stale: true})},
+		{name: "the consent POST refused for another reason", exs: chain(S{Client: "claude", AuthorizeStatus: 200, AuthorizeBody: "<form method=post action=/consent>Allow</form>"},
+			copies(path("/authorize"), 1, consentRefused("bad form")))},
+		{name: "a session-lost page on another origin", exs: chain(S{Client: "claude", AuthorizeStatus: 200, AuthorizeBody: "<form method=post action=/consent>Allow</form>"},
+			copies(path("/authorize"), 1, func(ex *mcptap.Exchange) {
+				consentRefused("interaction session not found")(ex)
+				ex.Host = "other.example.com"
+			}))},
 		{name: "a page reloaded twice, then the code", exs: chain(S{Client: "claude"}, copies(path("/authorize"), 1, func(ex *mcptap.Exchange) {
 			ex.Status = 200
 			ex.RespHeader.Del("Location")

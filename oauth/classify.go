@@ -182,6 +182,10 @@ func (t *Tracker) learn(x *exInfo) {
 		t.learnLink(x)
 		return
 	}
+	if x.kind == "" && x.flow == nil && !x.redirect && x.status() >= 400 && sessionLostRE.Match(x.ex.RespBody) {
+		t.attachInteraction(x)
+		return
+	}
 	switch x.kind {
 	case mcptap.HopDiscoveryResource:
 		h := hostPortOf(x.url)

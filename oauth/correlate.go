@@ -7,6 +7,19 @@ import (
 	"github.com/mcptap/mcptap"
 )
 
+// attachInteraction puts a failed login or consent request of the
+// authorization server into the attempt in progress there: the latest
+// authorize on its origin that has no code yet.
+func (t *Tracker) attachInteraction(x *exInfo) {
+	f := t.authzOrigin[originOf(x.base)]
+	if f == nil || f.code != "" || len(f.redirects) > 0 || !x.at().After(f.a.at()) {
+		return
+	}
+	x.flow = f
+	f.interactions = append(f.interactions, x)
+	f.dirty = true
+}
+
 func (t *Tracker) attachLink(f *flow, x *exInfo) {
 	x.flow = f
 	f.links = append(f.links, x)
@@ -257,6 +270,7 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 	x.flow = f
 	f.authz = append(f.authz, x)
 	f.add(x, mcptap.HopAuthorize, false)
+	t.authzOrigin[originOf(x.base)] = f
 	if len(t.links) > 0 {
 		for _, k := range []string{linkKey(x.url), "url:" + x.url} {
 			if l := t.links[k]; l != nil {

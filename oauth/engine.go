@@ -522,6 +522,9 @@ func (t *Tracker) flowFindings(f *flow) []*mcptap.Finding {
 	for _, l := range f.links {
 		visit(l)
 	}
+	for _, x := range f.interactions {
+		visit(x)
+	}
 	sort.Slice(out, func(i, j int) bool { return t.findingSeq[out[i].ID] < t.findingSeq[out[j].ID] })
 	return out
 }

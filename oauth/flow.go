@@ -37,7 +37,11 @@ type flow struct {
 	refreshes   []*exInfo
 	pre         []*exInfo // discovery, registration, unauthenticated MCP that led here
 	links       []*exInfo // ChatGPT link initiations that returned this authorize URL (no hop kind)
-	mcps        []*exInfo
+	// interactions are the authorization server's login or consent
+	// requests after the authorize that failed saying the pending
+	// authorization was lost (no hop kind; authorize.session-lost).
+	interactions []*exInfo
+	mcps         []*exInfo
 
 	code      string
 	codeAt    time.Time

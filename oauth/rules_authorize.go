@@ -503,7 +503,7 @@ func ruleSessionLost(t *Tracker, f *flow) []hit {
 	if f.a == nil || f.code != "" || len(f.redirects) > 0 {
 		return nil
 	}
-	for _, a := range f.authz {
+	for _, a := range append(f.authz[:len(f.authz):len(f.authz)], f.interactions...) {
 		if a.status() >= 400 && t.complete(a) && sessionLostRE.Match(a.ex.RespBody) {
 			return []hit{{anchor: a.id(), key: f.id + "|session-lost",
 				detail:   fmt.Sprintf("The authorization server answered %d %s: the pending authorization was lost between the authorize and the login (a session cookie that did not survive the login's redirects, an in-memory store behind several instances, a SameSite cookie dropped by the browser).", a.status(), truncate(string(a.ex.RespBody), 120)),

@@ -98,6 +98,7 @@ type Tracker struct {
 	byGrant      map[string]*flow     // client_id|grant_type -> the latest attempt of a grant without an authorize
 	attempts     map[string]int       // redirect_uri base -> authorize attempts seen
 	links        map[string]*exInfo   // link initiations waiting for their authorize, by linkKey
+	authzOrigin  map[string]*flow     // origin of an authorize -> the latest attempt authorized there
 	mcpEP        map[string]bool      // endpointKey of the MCP endpoints: where JSON-RPC was POSTed, and protected resources
 	sawMCP       bool
 	sawToken     bool
@@ -152,6 +153,7 @@ func NewTracker(opts Options) *Tracker {
 		regEP:            map[string]bool{},
 		mcpEP:            map[string]bool{},
 		links:            map[string]*exInfo{},
+		authzOrigin:      map[string]*flow{},
 		prmByHost:        map[string][]*exInfo{},
 		prmFail:          map[string]*exInfo{},
 		regs:             map[string]*exInfo{},
