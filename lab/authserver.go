@@ -91,6 +91,10 @@ type ASFaults struct {
 	// (an in-memory store behind a load balancer): the consent answers 400
 	// as oidc-provider does, "interaction session not found".
 	LoseSession bool
+	// NoTokenCORS: the token endpoint does not answer CORS (its preflight
+	// gets 405) while the rest of the server does: a browser-based client
+	// cannot redeem its code.
+	NoTokenCORS bool
 	// StrictScopes: an authorize asking for a scope outside scopes_supported
 	// is sent back with error=invalid_scope (RFC 6749 §4.1.2.1).
 	StrictScopes bool

@@ -57,6 +57,10 @@ const chatGPTCompletionPath = "/backend-api/aip/connectors/links/oauth/callback"
 // ClientFaults are the client's switchable faults.
 type ClientFaults struct {
 	LoseState bool // the state store forgets the attempt: completion answers 404 (seed 000)
+	// BrowserOrigin: the client is a web page at this origin (MCP
+	// Inspector, BrowserOriginInspector): its calls are cross-origin
+	// fetches, preflighted and refused as a browser does (CORS).
+	BrowserOrigin string
 	// ScriptBlocked: ChatGPT's callback page loads and its script never
 	// runs (a script blocker), so the code and state are never posted.
 	ScriptBlocked bool

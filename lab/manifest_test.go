@@ -518,6 +518,19 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Errorf("the browser followed the blocked redirect: %s %s", after[0].Method, after[0].Target)
 			}
 		},
+		"token-endpoint-no-cors": func(t *testing.T, name string) {
+			pre := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "OPTIONS" && ex.Status == 204 })
+			if len(pre) < 3 || pre[0].ReqHeader.Get("Origin") != BrowserOriginInspector {
+				t.Errorf("want the browser's preflights answered 204 (MCP, metadata, registration), got %d", len(pre))
+			}
+			tok := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "POST" && path(ex) == "/oauth/token" })
+			if len(tok) != 1 || tok[0].Status != 200 || tok[0].ReqHeader.Get("Origin") != BrowserOriginInspector || tok[0].RespHeader.Get("Access-Control-Allow-Origin") != "" {
+				t.Fatal("want one token call from the page's origin answered 200 without Access-Control-Allow-Origin")
+			}
+			if calls := find(exs[name], func(ex mcptap.Exchange) bool { return strings.HasPrefix(ex.ReqHeader.Get("Authorization"), "Bearer ") }); len(calls) != 0 {
+				t.Error("the page used a token it could not read")
+			}
+		},
 		"consent-session-lost": func(t *testing.T, name string) {
 			c := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "POST" && path(ex) == "/oauth/consent" })
 			if len(c) != 1 || c[0].Status != 400 || !strings.Contains(string(c[0].RespBody), "interaction session not found") {

@@ -133,6 +133,8 @@ func Scenarios() []Scenario {
 			AS: ASFaults{ConsentCSP: "default-src 'self'; form-action 'self'"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeCSPBlocksRedirect}, Faults: asFault}},
 		{Name: "consent-session-lost", Title: "The pending authorization lives in another instance's memory: the consent answers \"interaction session not found\"", Profile: ProfileClaude, SeparateAS: true,
 			AS: ASFaults{LoseSession: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeSessionLost}, Faults: asFault}},
+		{Name: "token-endpoint-no-cors", Title: "A browser-based client (MCP Inspector's origin) gets its code; the token endpoint does not answer CORS, so the browser refuses the token call", Profile: ProfileVSCode, SeparateAS: true, AutoApprove: true,
+			AS: ASFaults{NoTokenCORS: true}, Client: ClientFaults{BrowserOrigin: BrowserOriginInspector}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleCORSPreflight}, Faults: asFault}},
 		{Name: "authorize-unknown-scope", Title: "The client asks for a scope nobody offers, and the authorization server sends it back with invalid_scope", Profile: ProfileVSCode, SeparateAS: true,
 			AS: ASFaults{StrictScopes: true}, Client: ClientFaults{ExtraScope: "admin:all"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeScope}, Faults: clientFault}},
 		{Name: "resource-from-root-prm", Title: "The challenge names the path metadata (resource: the MCP URL); the client takes the root document's resource (the origin) instead", Profile: ProfileClaude,

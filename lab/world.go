@@ -79,6 +79,9 @@ func NewWorld(sc Scenario) (*World, error) {
 	}
 	w.client = NewClient(sc.Profile, func() string { return w.Public(ListenerMCP) + "/mcp" }, func() string { return w.Public(ListenerClient) })
 	w.client.Faults = sc.Client
+	if o := sc.Client.BrowserOrigin; o != "" {
+		w.client.backend.Transport = corsTransport{origin: o, base: w.client.backend.Transport}
+	}
 	if sc.Server.Expiring {
 		w.client.Expire = w.rs.Expire
 	}
@@ -98,8 +101,10 @@ func NewWorld(sc Scenario) (*World, error) {
 		w.as.Mount(mcpMux)
 	}
 	var mcpHandler http.Handler = mcpMux
+	refuse := func(p string) bool { return sc.AS.NoTokenCORS && p == tokenEndpointPath }
+	mcpHandler = withCORS(mcpHandler, refuse)
 	if ua := sc.Server.EdgeBlockUA; ua != "" {
-		mcpHandler = edgeBlock(ua, mcpMux)
+		mcpHandler = edgeBlock(ua, mcpHandler)
 	}
 	if sc.Server.Interstitial {
 		mcpHandler = interstitial(mcpHandler)
@@ -110,7 +115,7 @@ func NewWorld(sc Scenario) (*World, error) {
 	if asName == ListenerAS {
 		asMux := http.NewServeMux()
 		w.as.Mount(asMux)
-		if err := w.serve(ListenerAS, asMux, true, ""); err != nil {
+		if err := w.serve(ListenerAS, withCORS(asMux, refuse), true, ""); err != nil {
 			w.Close()
 			return nil, err
 		}

@@ -354,7 +354,8 @@ var catalogue = []ruleDef{
 	{ID: mcptap.RuleMCPBearerNeverSent, Severity: mcptap.SevError, Fault: mcptap.FaultClient,
 		Title: "token issued but never used",
 		Fix:   "Rule out redirects on the MCP URL and unreachable protected resource metadata first; then report to the client platform with this timeline.",
-		Timed: ruleBearerNeverSent, Awaits: awaitBearer, YieldsTo: []mcptap.RuleID{mcptap.RuleEdgeSilentAfterToken}},
+		Timed: ruleBearerNeverSent, Awaits: awaitBearer, YieldsTo: []mcptap.RuleID{mcptap.RuleEdgeSilentAfterToken},
+		CausedBy: []mcptap.RuleID{mcptap.RuleCORSPreflight}},
 }
 
 // brokenChain are the hops that break the code's way back to the client:

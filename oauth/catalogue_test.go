@@ -311,6 +311,11 @@ func init() {
 			{name: "protected resource metadata without Access-Control-Allow-Origin", exs: then(S{Client: "vscode"}, func(b *oauthtest.Builder, so sofar) {
 				b.Do("OPTIONS", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", 204).H("Origin", "http://localhost:6274", "Access-Control-Request-Method", "GET")
 			})},
+			// A form-encoded token request is CORS-simple: no preflight,
+			// the code redeemed, and an answer the page cannot read.
+			{name: "token answer without Access-Control-Allow-Origin", fault: mcptap.FaultAuthServer, exs: mut(S{Client: "vscode"}, path("/token"), func(ex *mcptap.Exchange) {
+				ex.ReqHeader.Set("Origin", "http://localhost:6274")
+			})},
 		},
 		mcptap.RuleRegisterCIMDFallback: {
 			{name: "CIMD without none", exs: mut(S{Client: "claude"}, path(metaPath), replaceBody(`"token_endpoint_auth_methods_supported":["none","client_secret_post"]`, `"token_endpoint_auth_methods_supported":["private_key_jwt"],"client_id_metadata_document_supported":true`))},
@@ -560,6 +565,13 @@ func init() {
 // it: the healthy counterpart of every rule added after Tier 1. (Tier-1
 // rules are held silent by every healthy fixture, TestRulesSilentOnHealthy.)
 var nearMiss = map[mcptap.RuleID][]variant{
+	// A browser-based client's preflight on a metadata path: its empty 204
+	// is not the document (it once read as discovery.not-json).
+	mcptap.RuleDiscoveryNotJSON: {{name: "a browser's CORS preflight on the metadata path", exs: then(S{Client: "vscode"}, func(b *oauthtest.Builder, so sofar) {
+		b.Do("OPTIONS", "https://mcp.example.com/.well-known/oauth-protected-resource/mcp", 204).
+			H("Origin", "http://localhost:6274", "Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "mcp-protocol-version").
+			RH("Access-Control-Allow-Origin", "http://localhost:6274", "Access-Control-Allow-Headers", "mcp-protocol-version")
+	})}},
 	// A page is the right answer to a client the server does not know (here
 	// a client ID metadata document it does not accept; oidc-provider's shape).
 	mcptap.RuleAuthorizeErrorNotRedirected: {{name: "page for an unaccepted client ID metadata document", exs: custom(mcptap.ModeHAR, func(b *oauthtest.Builder) {
@@ -612,6 +624,14 @@ var nearMiss = map[mcptap.RuleID][]variant{
 		{name: "preflight allowed", exs: then(S{Client: "vscode"}, func(b *oauthtest.Builder, so sofar) {
 			b.Do("OPTIONS", "https://mcp.example.com/token", 204).H("Origin", "http://localhost:6274", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type").
 				RH("Access-Control-Allow-Origin", "*", "Access-Control-Allow-Headers", "Content-Type, Authorization")
+		})},
+		{name: "token answer readable by the page", exs: mut(S{Client: "vscode"}, path("/token"), func(ex *mcptap.Exchange) {
+			ex.ReqHeader.Set("Origin", "http://localhost:6274")
+			ex.RespHeader.Set("Access-Control-Allow-Origin", "http://localhost:6274")
+		})},
+		// Chrome sends Origin on every POST, same-origin ones too.
+		{name: "same-origin POST with Origin", exs: mut(S{Client: "vscode"}, path("/token"), func(ex *mcptap.Exchange) {
+			ex.ReqHeader.Set("Origin", "https://mcp.example.com")
 		})},
 	},
 	mcptap.RuleRegisterCIMDFallback: {

@@ -13,6 +13,11 @@ import (
 // classify decides what an exchange is by what it carries.
 func (t *Tracker) classify(x *exInfo) {
 	m := x.method()
+	if m == "OPTIONS" {
+		// A browser's CORS preflight (or any OPTIONS): never a hop, even
+		// on a metadata path, where its empty 204 is not the document.
+		return
+	}
 	p := strings.ToLower(pathOf(x.base))
 	gt, hasGT := x.form.Lookup("grant_type")
 	rt := x.q.Get("response_type")

@@ -401,13 +401,43 @@ func (t *Tracker) preflightFor(x *exInfo) (string, mcptap.Fault) {
 	return "", ""
 }
 
+// corsAnswerUnreadable: a browser's cross-origin fetch (it carries an
+// Origin other than the URL's own) to a metadata, registration, token or
+// MCP endpoint was answered without Access-Control-Allow-Origin for that
+// origin. A request CORS calls simple (a form-encoded token request) needs
+// no preflight, so this is where the server's missing CORS shows: it did
+// the work (a code redeemed, a token issued) and the page cannot read it.
+func corsAnswerUnreadable(t *Tracker, x *exInfo) []hit {
+	origin := x.reqH("Origin")
+	if origin == "" || origin == "null" || strings.EqualFold(origin, originOf(x.url)) || x.status() == 0 {
+		return nil
+	}
+	if len(x.ex.RespHeader) == 0 {
+		return nil // the answer's headers were not recorded: not checked
+	}
+	what, fault := t.preflightFor(x)
+	if what == "" {
+		return nil
+	}
+	acao := x.respH("Access-Control-Allow-Origin")
+	if acao == "*" || acao == origin {
+		return nil
+	}
+	return []hit{{key: x.key + "|cors-answer", fault: fault,
+		detail:   fmt.Sprintf("The browser's cross-origin %s %s from %s was answered %d without Access-Control-Allow-Origin for %s: the server did the work, and the page (MCP Inspector, a web app) cannot read %s's answer.", x.method(), x.base, origin, x.status(), origin, what),
+		evidence: []mcptap.Evidence{ev(x, "header.Access-Control-Allow-Origin", origin+" or *", showAbsent(acao, acao != ""), "")}}}
+}
+
 func isPreflight(x *exInfo) bool {
 	return x.method() == "OPTIONS" && x.reqH("Access-Control-Request-Method") != ""
 }
 
 func ruleCORSPreflight(t *Tracker, x *exInfo) []hit {
-	if !isPreflight(x) || !t.complete(x) {
+	if !t.complete(x) {
 		return nil
+	}
+	if !isPreflight(x) {
+		return corsAnswerUnreadable(t, x)
 	}
 	what, fault := t.preflightFor(x)
 	if what == "" {
