@@ -95,6 +95,9 @@ type ASFaults struct {
 	// gets 405) while the rest of the server does: a browser-based client
 	// cannot redeem its code.
 	NoTokenCORS bool
+	// CodeTTL: codes expire this soon, and a late one is refused as Entra
+	// ID words it (invalid_grant, AADSTS70008).
+	CodeTTL time.Duration
 	// StrictScopes: an authorize asking for a scope outside scopes_supported
 	// is sent back with error=invalid_scope (RFC 6749 §4.1.2.1).
 	StrictScopes bool
@@ -625,6 +628,8 @@ func (as *AuthServer) token(w http.ResponseWriter, r *http.Request) {
 		}
 		as.mu.Unlock()
 		switch {
+		case g != nil && as.Faults.CodeTTL > 0 && time.Since(g.issued) > as.Faults.CodeTTL:
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "AADSTS70008: The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
 		case g == nil || time.Since(g.issued) > authCodeLifetime:
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown or expired authorization code")
 		case f.Get("client_id") != g.req.ClientID:

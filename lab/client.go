@@ -61,6 +61,9 @@ type ClientFaults struct {
 	// Inspector, BrowserOriginInspector): its calls are cross-origin
 	// fetches, preflighted and refused as a browser does (CORS).
 	BrowserOrigin string
+	// RedeemAfter: the client waits this long between the callback and
+	// the token request (a login page left open, a slow queue).
+	RedeemAfter time.Duration
 	// ScriptBlocked: ChatGPT's callback page loads and its script never
 	// runs (a script blocker), so the code and state are never posted.
 	ScriptBlocked bool
@@ -363,6 +366,13 @@ func (c *Client) complete(ctx context.Context, q url.Values) (int, string) {
 			return http.StatusNotFound, "OAuth state not found"
 		}
 		return http.StatusBadRequest, "State does not match"
+	}
+	if d := c.Faults.RedeemAfter; d > 0 {
+		select { // the user left the page, a queue held the code
+		case <-time.After(d):
+		case <-ctx.Done():
+			return http.StatusBadRequest, "Token exchange failed: " + ctx.Err().Error()
+		}
 	}
 	tok, err := c.exchange(ctx, a, q.Get("code"))
 	c.setToken(tok, err)

@@ -531,6 +531,16 @@ func TestFaultsManifestInTraffic(t *testing.T) {
 				t.Error("the page used a token it could not read")
 			}
 		},
+		"code-expired": func(t *testing.T, name string) {
+			tok := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "POST" && path(ex) == "/oauth/token" })
+			cb := find(exs[name], func(ex mcptap.Exchange) bool { return strings.Contains(ex.Target, "code=") && ex.Method == "GET" })
+			if len(tok) != 1 || tok[0].Status != 400 || !strings.Contains(string(tok[0].RespBody), "AADSTS70008") {
+				t.Fatal("want one token call refused with AADSTS70008")
+			}
+			if len(cb) != 1 || tok[0].Start.Sub(cb[0].Start) < 500*time.Millisecond {
+				t.Error("want the token call at least 500ms after the callback")
+			}
+		},
 		"consent-session-lost": func(t *testing.T, name string) {
 			c := find(exs[name], func(ex mcptap.Exchange) bool { return ex.Method == "POST" && path(ex) == "/oauth/consent" })
 			if len(c) != 1 || c[0].Status != 400 || !strings.Contains(string(c[0].RespBody), "interaction session not found") {

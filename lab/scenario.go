@@ -2,6 +2,7 @@ package lab
 
 import (
 	"strings"
+	"time"
 
 	mcptap "github.com/mcptap/mcptap"
 )
@@ -135,6 +136,8 @@ func Scenarios() []Scenario {
 			AS: ASFaults{LoseSession: true}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeSessionLost}, Faults: asFault}},
 		{Name: "token-endpoint-no-cors", Title: "A browser-based client (MCP Inspector's origin) gets its code; the token endpoint does not answer CORS, so the browser refuses the token call", Profile: ProfileVSCode, SeparateAS: true, AutoApprove: true,
 			AS: ASFaults{NoTokenCORS: true}, Client: ClientFaults{BrowserOrigin: BrowserOriginInspector}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleCORSPreflight}, Faults: asFault}},
+		{Name: "code-expired", Title: "The client redeems its code after the authorization server's lifetime for it; Entra ID refuses it with AADSTS70008", Profile: ProfileVSCode, AutoApprove: true,
+			AS: ASFaults{CodeTTL: 200 * time.Millisecond}, Client: ClientFaults{RedeemAfter: 500 * time.Millisecond}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleCodeExpired}, Faults: []mcptap.Fault{mcptap.FaultClient, mcptap.FaultUser}}},
 		{Name: "authorize-unknown-scope", Title: "The client asks for a scope nobody offers, and the authorization server sends it back with invalid_scope", Profile: ProfileVSCode, SeparateAS: true,
 			AS: ASFaults{StrictScopes: true}, Client: ClientFaults{ExtraScope: "admin:all"}, Expect: Expect{Rules: []mcptap.RuleID{mcptap.RuleAuthorizeScope}, Faults: clientFault}},
 		{Name: "resource-from-root-prm", Title: "The challenge names the path metadata (resource: the MCP URL); the client takes the root document's resource (the origin) instead", Profile: ProfileClaude,

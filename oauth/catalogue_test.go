@@ -87,6 +87,14 @@ func copies(match func(*mcptap.Exchange) bool, n int, change func(*mcptap.Exchan
 	}
 }
 
+// tokenErrorBody sets an invalid_grant answer's error_description.
+func tokenErrorBody(desc string) func(*mcptap.Exchange) {
+	return func(ex *mcptap.Exchange) {
+		b, _ := json.Marshal(map[string]string{"error": "invalid_grant", "error_description": desc})
+		ex.RespBody = b
+	}
+}
+
 // consentRefused turns a copy of the authorize into the consent page's
 // POST, answered 400 with body.
 func consentRefused(body string) func(*mcptap.Exchange) {
@@ -421,6 +429,8 @@ func init() {
 		},
 		mcptap.RuleCodeExpired: {
 			{name: "redeemed after 15 minutes", exs: sc(S{Client: "claude", TokenDelay: 15 * time.Minute, TokenError: "invalid_grant"})},
+			// The authorization server's own lifetime, shorter than the usual.
+			{name: "Entra says the code expired (AADSTS70008)", exs: mut(S{Client: "vscode", TokenDelay: 2 * time.Second, TokenError: "invalid_grant"}, path("/token"), tokenErrorBody("AADSTS70008: The provided authorization code or refresh token has expired due to inactivity."))},
 		},
 		mcptap.RuleTokenEncryptedOrOpaque: {
 			{name: "Auth0-style JWE", exs: chain(S{Client: "vscode", MCPStatus: 401}, swapAccess("eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..iv.cipher.tag"))},
@@ -733,7 +743,9 @@ var nearMiss = map[mcptap.RuleID][]variant{
 	mcptap.RuleTokenNoRefresh: {
 		{name: "client_credentials (no refresh token by RFC 6749 §4.4.3)", exs: custom("", assertionGrant("client_credentials", 200, okToken("Bearer"), "", false))},
 	},
-	mcptap.RuleCodeExpired:            {{name: "slow but redeemed", exs: sc(S{Client: "claude", TokenDelay: 15 * time.Minute})}},
+	mcptap.RuleCodeExpired: {{name: "slow but redeemed", exs: sc(S{Client: "claude", TokenDelay: 15 * time.Minute})},
+		// Okta's wording covers a reused or unknown code too.
+		{name: "invalid or expired, a second after", exs: mut(S{Client: "vscode", TokenDelay: time.Second, TokenError: "invalid_grant"}, path("/token"), tokenErrorBody("The authorization code is invalid or has expired."))}},
 	mcptap.RuleTokenEncryptedOrOpaque: {{name: "JWE the server accepts", exs: chain(S{Client: "vscode"}, swapAccess("eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..iv.cipher.tag"))}},
 	mcptap.RuleTokenClientAssertionInvalid: {
 		{name: "valid assertion", exs: custom(mcptap.ModeReverse, func(b *oauthtest.Builder) {

@@ -3,6 +3,7 @@ package oauth
 import (
 	"encoding/base64"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -423,7 +424,16 @@ func ruleCodeExpired(t *Tracker, f *flow) []hit {
 	}
 	for _, tk := range codeTokens(f) {
 		age := tk.at().Sub(f.codeAt)
-		if tk.form.Get("code") != f.code || age <= codeLifetime || tokenError(tk) != "invalid_grant" {
+		if tk.form.Get("code") != f.code || tokenError(tk) != "invalid_grant" {
+			continue
+		}
+		if said := codeExpiredSaid(tk); said != "" {
+			// The authorization server says so: its lifetime, whatever it is.
+			return []hit{{anchor: tk.id(), exchanges: ids(f.codeEx, tk),
+				detail:   fmt.Sprintf("The code was issued at %s and redeemed %s later; the token endpoint refused it as expired (%s). Something held the code past the authorization server's lifetime for it: a login page left open, a slow client, a retry queue.", f.codeAt.Format("15:04:05"), words(age), truncate(said, 120)),
+				evidence: []mcptap.Evidence{ev(tk, "error_description", "a token", truncate(said, 80), "redeemed "+words(age)+" after the code was issued")}}}
+		}
+		if age <= codeLifetime {
 			continue
 		}
 		return []hit{{anchor: tk.id(), exchanges: ids(f.codeEx, tk),
@@ -431,6 +441,20 @@ func ruleCodeExpired(t *Tracker, f *flow) []hit {
 			evidence: []mcptap.Evidence{ev(tk, "age", "under "+words(codeLifetime), words(age), "")}}}
 	}
 	return nil
+}
+
+// codeExpiredRE is an error_description that says the code itself expired
+// (not "invalid or expired", which is also a reused or unknown code).
+var codeExpiredRE = regexp.MustCompile(`(?i)\bAADSTS70008\b|\bcode\b[^.]*\b(has|is) expired\b|\bexpired (authorization )?code\b`)
+
+// codeExpiredSaid is the token error's error_description when it says the
+// code expired ("" otherwise).
+func codeExpiredSaid(tk *exInfo) string {
+	desc := str(jsonObject(tk.ex.RespBody), "error_description")
+	if desc == "" || strings.Contains(strings.ToLower(desc), "invalid or") || !codeExpiredRE.MatchString(desc) {
+		return ""
+	}
+	return desc
 }
 
 func ruleEncryptedOrOpaque(t *Tracker, f *flow) []hit {
