@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcptap/mcptap/internal/freeport"
 )
 
 // Listener names inside a World.
@@ -154,13 +157,23 @@ func (w *World) serve(name string, h http.Handler, proxied bool, listen string) 
 		return fmt.Errorf("lab %s listener: %w", name, err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	addrOf := ln.Addr().String()
 	if name == ListenerClient && w.Scenario.Client.CallbackGone {
-		ln.Close() // its port stays the route's upstream, which now refuses
+		// The client is gone: its route's upstream refuses. Not the
+		// ephemeral port just closed, which any listen(:0) (mcptap's own
+		// listeners) may take next and turn into a loop: a port below the
+		// ephemeral range that nothing listens on.
+		ln.Close()
+		p, err := freeport.Find()
+		if err != nil {
+			return fmt.Errorf("lab %s listener: %w", name, err)
+		}
+		addrOf = "127.0.0.1:" + strconv.Itoa(p)
 	} else {
 		go func() { _ = srv.Serve(ln) }()
 	}
 	w.servers = append(w.servers, srv)
-	l := Listener{Name: name, Addr: ln.Addr().String(), Proxied: proxied}
+	l := Listener{Name: name, Addr: addrOf, Proxied: proxied}
 	if proxied {
 		l.Listen = listen
 	}

@@ -1,6 +1,7 @@
-// Package freeport hands tests a loopback TCP port for a server that must
+// Package freeport hands out a loopback TCP port for a server that must
 // know its address before it starts (an issuer URL, a config file, a peer
-// started as a separate process).
+// started as a separate process), or for an address that must refuse (the
+// lab's client that is gone).
 //
 // A port from listen("127.0.0.1:0") comes from the kernel's ephemeral range
 // (32768–60999 on Linux), which is also where every outgoing connection
@@ -12,11 +13,11 @@
 package freeport
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
-	"testing"
 )
 
 const lo, hi = 20000, 32000 // below the ephemeral ranges of Linux and macOS (49152–65535)
@@ -26,10 +27,26 @@ var (
 	used = map[int]bool{}
 )
 
+// TB is what Port needs of a *testing.T (the package is linked into the
+// binary through the lab, which must not pull in package testing).
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // Port returns a loopback TCP port nothing listened on a moment ago and
 // that no outgoing connection will take.
-func Port(t testing.TB) int {
+func Port(t TB) int {
 	t.Helper()
+	p, err := Find()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Find is Port outside a test: the lab's address of a client that is gone.
+func Find() (int, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	for range 1000 {
@@ -43,11 +60,10 @@ func Port(t testing.TB) int {
 		}
 		ln.Close()
 		used[p] = true
-		return p
+		return p, nil
 	}
-	t.Fatal("freeport: no free port between 20000 and 32000")
-	return 0
+	return 0, errors.New("freeport: no free port between 20000 and 32000")
 }
 
 // Addr is Port as 127.0.0.1:PORT.
-func Addr(t testing.TB) string { return "127.0.0.1:" + strconv.Itoa(Port(t)) }
+func Addr(t TB) string { return "127.0.0.1:" + strconv.Itoa(Port(t)) }
