@@ -200,6 +200,9 @@ func TestFaultsFailTheirLines(t *testing.T) {
 		{scenario: "register-every-connect", as: "claude", fails: nil},
 		{scenario: "cimd-fallback", as: "claude", fails: nil}, // an info, not a failure
 		{scenario: "registered-redirect-refused", as: "vscode", fails: map[string]mcptap.RuleID{"authorize": mcptap.RuleAuthorizeRegisteredRedirectRefused}},
+		// CORS matters to a web page only: check probes as a platform's
+		// backend (no Origin), to which this server is healthy.
+		{scenario: "token-endpoint-no-cors", as: "vscode", fails: nil},
 		{scenario: "no-as-metadata", as: "claude", fails: map[string]mcptap.RuleID{"as-metadata": mcptap.RuleDiscoveryAsMetadataMissing,
 			"pkce": "", "registration": "", "authorize": ""}},
 	}
