@@ -259,8 +259,14 @@ var errMissing = errors.New("missing")
 // back as the exchanges they were exported from (IDs, modes, raw targets).
 // Entries are decoded one at a time, so memory holds the exchanges, not the
 // file's JSON.
-func Read(r io.Reader) ([]mcptap.Exchange, error) {
-	rd := &harReader{src: r}
+func Read(r io.Reader) ([]mcptap.Exchange, error) { return ReadFunc(r, nil) }
+
+// ReadFunc is Read that also hands each exchange to each (when not nil) as
+// soon as its entry is decoded, with its index in the entries (from 0; a
+// second log.entries member starts over at 0, and only its entries are
+// returned): an analysis can run while the rest of the file is read.
+func ReadFunc(r io.Reader, each func(i int, ex mcptap.Exchange)) ([]mcptap.Exchange, error) {
+	rd := &harReader{src: r, each: each}
 	if sk, ok := r.(io.Seeker); ok {
 		if pos, err := sk.Seek(0, io.SeekCurrent); err == nil {
 			rd.seeker, rd.start = sk, pos
@@ -286,6 +292,7 @@ type harReader struct {
 	start  int64
 	dec    *json.Decoder
 	exs    []mcptap.Exchange
+	each   func(int, mcptap.Exchange)
 	// entryAt is the decoder's offset before the entry being decoded (before
 	// its separating comma), to place errors inside it.
 	entryAt int64
@@ -370,6 +377,9 @@ func (rd *harReader) readLog() error {
 				return err
 			}
 			rd.exs = append(rd.exs, ex)
+			if rd.each != nil {
+				rd.each(i, ex)
+			}
 		}
 		if _, err := rd.dec.Token(); err != nil { // ']'
 			return rd.jsonErr(-1, "log.entries", err)

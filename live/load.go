@@ -9,6 +9,7 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/har"
+	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -51,35 +52,54 @@ type Meter interface {
 
 // LoadMetered is Load reporting its progress to m (nil: none).
 func LoadMetered(arg string, store recorder.Reader, m Meter) (mcptap.Session, []mcptap.Exchange, error) {
+	return load(arg, store, m, nil)
+}
+
+// LoadAnalysed is LoadMetered that also analyses what it reads, while it
+// reads it (oauth.Stream): the finished analysis is oauth.Batch's of the
+// exchanges returned, in about the time of the longer of the two.
+func LoadAnalysed(arg string, store recorder.Reader, m Meter, opts oauth.Options) (mcptap.Session, []mcptap.Exchange, *oauth.Tracker, error) {
+	st := oauth.NewStream(opts)
+	sess, exs, err := load(arg, store, m, st.Feed)
+	t := st.Finish(exs) // ends the stream's goroutine, whatever the error
+	if err != nil {
+		return sess, nil, nil, err
+	}
+	return sess, exs, t, nil
+}
+
+func load(arg string, store recorder.Reader, m Meter, each func(int, mcptap.Exchange)) (mcptap.Session, []mcptap.Exchange, error) {
 	if IsFile(arg) {
-		return loadFile(arg, m)
+		return loadFile(arg, m, each)
 	}
 	if store == nil {
 		return mcptap.Session{}, nil, fmt.Errorf("live: %q names a stored session and no database is open", arg)
 	}
-	return loadStored(store, arg, m)
+	return loadStored(store, arg, m, each)
 }
 
 // ReadHAR reads a HAR file, reporting the bytes read to m (nil: none).
-func ReadHAR(f *os.File, m Meter) ([]mcptap.Exchange, error) {
+func ReadHAR(f *os.File, m Meter) ([]mcptap.Exchange, error) { return readHAR(f, m, nil) }
+
+func readHAR(f *os.File, m Meter, each func(int, mcptap.Exchange)) ([]mcptap.Exchange, error) {
 	if m == nil {
-		return har.Read(f)
+		return har.ReadFunc(f, each)
 	}
 	var total int64
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
 		total = fi.Size()
 	}
 	m.Start("reading "+filepath.Base(f.Name()), total, "bytes")
-	return har.Read(m.Reader(f))
+	return har.ReadFunc(m.Reader(f), each)
 }
 
-func loadFile(path string, m Meter) (mcptap.Session, []mcptap.Exchange, error) {
+func loadFile(path string, m Meter, each func(int, mcptap.Exchange)) (mcptap.Session, []mcptap.Exchange, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return mcptap.Session{}, nil, &InputError{fmt.Errorf("open %s: %w", path, err)}
 	}
 	defer f.Close()
-	exs, err := ReadHAR(f, m)
+	exs, err := readHAR(f, m, each)
 	if err != nil {
 		return mcptap.Session{}, nil, &InputError{fmt.Errorf("%s: %w", path, err)}
 	}
@@ -92,7 +112,7 @@ func loadFile(path string, m Meter) (mcptap.Session, []mcptap.Exchange, error) {
 	return sess, exs, nil
 }
 
-func loadStored(store recorder.Reader, arg string, m Meter) (mcptap.Session, []mcptap.Exchange, error) {
+func loadStored(store recorder.Reader, arg string, m Meter, each func(int, mcptap.Exchange)) (mcptap.Session, []mcptap.Exchange, error) {
 	var (
 		sess mcptap.Session
 		err  error
@@ -109,18 +129,25 @@ func loadStored(store recorder.Reader, arg string, m Meter) (mcptap.Session, []m
 		}
 		return sess, nil, &InputError{fmt.Errorf("%s in %s: %w (list them with `mcptap sessions`)", what, store.Path(), err)}
 	}
-	exs, err := ReadSession(store, sess, m)
+	exs, err := readSession(store, sess, m, each)
 	return sess, exs, err
 }
 
 // ReadSession reads every exchange of a stored session, reporting them to
 // m (nil: none).
 func ReadSession(store recorder.Reader, sess mcptap.Session, m Meter) ([]mcptap.Exchange, error) {
+	return readSession(store, sess, m, nil)
+}
+
+func readSession(store recorder.Reader, sess mcptap.Session, m Meter, each func(int, mcptap.Exchange)) ([]mcptap.Exchange, error) {
 	exs := make([]mcptap.Exchange, 0, sess.Exchanges)
 	if m != nil {
 		m.Start("reading session "+sess.ID, int64(sess.Exchanges), "exchanges")
 	}
 	if err := store.Exchanges(sess.ID, func(ex mcptap.Exchange) error {
+		if each != nil {
+			each(len(exs), ex)
+		}
 		exs = append(exs, ex)
 		if m != nil {
 			m.Add(1)

@@ -191,13 +191,16 @@ func NewTracker(opts Options) *Tracker {
 func InOrder(exs []mcptap.Exchange) []mcptap.Exchange {
 	out := make([]mcptap.Exchange, len(exs))
 	copy(out, exs)
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].Start.Equal(out[j].Start) {
-			return out[i].Start.Before(out[j].Start)
-		}
-		return out[i].ID < out[j].ID
-	})
+	sort.SliceStable(out, func(i, j int) bool { return inOrderLess(&out[i], &out[j]) })
 	return out
+}
+
+// inOrderLess is InOrder's order: start time, then ID.
+func inOrderLess(a, b *mcptap.Exchange) bool {
+	if !a.Start.Equal(b.Start) {
+		return a.Start.Before(b.Start)
+	}
+	return a.ID < b.ID
 }
 
 // Batch analyses a finished recording: exs in start order (InOrder), then

@@ -24,6 +24,10 @@ type Options struct {
 	// Detail keeps the (redacted) exchanges that flows and findings cite, for
 	// the HTML report's exchange panels. Off, a report holds none of them.
 	Detail bool
+	// Analysis, when set, is the finished analysis of exactly these
+	// exchanges with this TokenTimeout (an oauth.Stream's, run while they
+	// were read); nil: Build runs oauth.Batch.
+	Analysis *oauth.Tracker
 }
 
 // Report is the analysed session. Its JSON form is the `mcptap report
@@ -127,7 +131,10 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 		}()
 		text = red.Text
 	}
-	t := oauth.Batch(exs, oauth.Options{TokenTimeout: opts.TokenTimeout})
+	t := opts.Analysis
+	if t == nil {
+		t = oauth.Batch(exs, oauth.Options{TokenTimeout: opts.TokenTimeout})
+	}
 	flows, findings := t.Flows(), t.Findings()
 	learned.Wait()
 	r := Report{

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcptap/mcptap"
 	"github.com/mcptap/mcptap/live"
+	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/recorder"
 )
 
@@ -148,13 +149,25 @@ func loadSource(arg string, store recorder.Reader) (mcptap.Session, []mcptap.Exc
 // loadSourceMetered is loadSource with a progress line (p may be nil).
 func loadSourceMetered(arg string, store recorder.Reader, p *progress) (mcptap.Session, []mcptap.Exchange, error) {
 	sess, exs, err := live.LoadMetered(arg, store, p.meter())
+	return sess, exs, loadErr(err)
+}
+
+// loadAnalysed is loadSourceMetered that analyses while it reads
+// (live.LoadAnalysed).
+func loadAnalysed(arg string, store recorder.Reader, p *progress, opts oauth.Options) (mcptap.Session, []mcptap.Exchange, *oauth.Tracker, error) {
+	sess, exs, t, err := live.LoadAnalysed(arg, store, p.meter(), opts)
+	return sess, exs, t, loadErr(err)
+}
+
+// loadErr is a loader's error with its exit code: bad input 2, else 3.
+func loadErr(err error) error {
 	var ie *live.InputError
 	switch {
 	case err == nil:
-		return sess, exs, nil
+		return nil
 	case errors.As(err, &ie):
-		return sess, nil, usageErr(err)
+		return usageErr(err)
 	default:
-		return sess, nil, runtimeErr(err)
+		return runtimeErr(err)
 	}
 }

@@ -59,7 +59,7 @@ input, 3 when the database could not be read (busy, damaged).`,
 				return usageErr(fmt.Errorf("--token-timeout %s: must not be negative", timeout))
 			}
 			p := startProgress(cmd)
-			sess, exs, err := loadExchanges(cmd, args, p)
+			sess, exs, analysis, err := loadExchanges(cmd, args, p, oauth.Options{TokenTimeout: timeout})
 			if err != nil {
 				p.end("stopped")
 				return err
@@ -70,7 +70,7 @@ input, 3 when the database could not be read (busy, damaged).`,
 			}
 			p.Start(fmt.Sprintf("analysing %d exchanges", len(exs)), 0, "")
 			r := report.Build(sess, exs, report.Options{Redact: !noRedact, TokenTimeout: timeout,
-				FailOn: failSev, Detail: format == "html"})
+				FailOn: failSev, Detail: format == "html", Analysis: analysis})
 			p.end(fmt.Sprintf("read and analysed %d exchanges (%d flows)", len(exs), len(r.Flows)))
 			if err := r.Write(cmd.OutOrStdout(), format); err != nil {
 				return fmt.Errorf("write report: %w", err)
@@ -97,18 +97,20 @@ input, 3 when the database could not be read (busy, damaged).`,
 
 // loadExchanges reads a HAR file or a stored session (an ID prefix; default
 // the latest), opening the database read-only only for a session.
-func loadExchanges(cmd *cobra.Command, args []string, p *progress) (mcptap.Session, []mcptap.Exchange, error) {
+// loadExchanges reads what the report names and analyses it while it
+// reads (the analysis is oauth.Batch's of the exchanges returned).
+func loadExchanges(cmd *cobra.Command, args []string, p *progress, opts oauth.Options) (mcptap.Session, []mcptap.Exchange, *oauth.Tracker, error) {
 	arg := ""
 	if len(args) == 1 {
 		arg = args[0]
 	}
 	if live.IsFile(arg) {
-		return loadSourceMetered(arg, nil, p)
+		return loadAnalysed(arg, nil, p, opts)
 	}
 	store, err := openStoreRead(cmd)
 	if err != nil {
-		return mcptap.Session{}, nil, err
+		return mcptap.Session{}, nil, nil, err
 	}
 	defer store.Close()
-	return loadSourceMetered(arg, store, p)
+	return loadAnalysed(arg, store, p, opts)
 }
