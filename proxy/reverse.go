@@ -74,7 +74,11 @@ type Proxy struct {
 	stopping  chan struct{} // closed when Shutdown cuts what is still running
 	stopOnce  sync.Once
 	inflight  sync.WaitGroup
-	serving   sync.WaitGroup
+	// active counts the requests being handled: what Shutdown lets finish.
+	// A connection that carries none (a client's spare connection that
+	// has sent nothing yet) holds no exchange and does not hold the stop.
+	active  atomic.Int64
+	serving sync.WaitGroup
 }
 
 // DefaultUpstreamTransport is the http.Transport mcptap uses toward upstreams:
@@ -226,10 +230,33 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 			graceErr[i] = srv.Shutdown(ctx)
 		}()
 	}
-	wg.Wait()
+	graced := make(chan struct{})
+	go func() { wg.Wait(); close(graced) }()
+	// net/http's Shutdown also waits for connections that have sent nothing
+	// yet (for up to 5s): once no request is being handled, nothing is in
+	// flight, and the rest are closed.
+	tick := time.NewTicker(20 * time.Millisecond)
+	idleClosed := false
+wait:
+	for {
+		select {
+		case <-graced:
+			break wait
+		case <-tick.C:
+			if p.active.Load() == 0 {
+				for _, srv := range p.servers {
+					_ = srv.Close()
+				}
+				idleClosed = true
+				<-graced
+				break wait
+			}
+		}
+	}
+	tick.Stop()
 	forced := false
 	for _, err := range graceErr {
-		if err != nil {
+		if err != nil && !idleClosed {
 			forced = true
 		}
 	}
@@ -390,6 +417,8 @@ func shortReason(err error) string {
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.p.inflight.Add(1)
 	defer h.p.inflight.Done()
+	h.p.active.Add(1)
+	defer h.p.active.Add(-1)
 	defer handling(r)()
 	if h.p.own.from(r) {
 		refuseLoop(w, h.listener, h.upstream)

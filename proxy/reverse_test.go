@@ -703,3 +703,31 @@ func TestRecordedRequestHeaderNotWrittenLater(t *testing.T) {
 		t.Fatal("the consumer saw no recorded request headers")
 	}
 }
+
+// TestShutdownIgnoresSpareConnections: a client's spare connection that has
+// sent nothing (HTTP clients dial ahead) holds no exchange: a stop with
+// nothing in flight is clean, where net/http's Shutdown alone waited 5s
+// for such a connection and the stop reported exchanges cut.
+func TestShutdownIgnoresSpareConnections(t *testing.T) {
+	up := startHTTPUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	p, err := Start(Config{Routes: []Route{{Listen: "127.0.0.1:0", Upstream: up}}, Publish: func(mcptap.Exchange) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + p.Addrs()[0] + "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	spare, err := net.Dial("tcp", p.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spare.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second) // a --drain shorter than net/http's 5s
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Errorf("stop with only a spare connection open: %v; want a clean stop", err)
+	}
+}
