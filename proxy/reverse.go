@@ -236,7 +236,6 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	// yet (for up to 5s): once no request is being handled, nothing is in
 	// flight, and the rest are closed.
 	tick := time.NewTicker(20 * time.Millisecond)
-	idleClosed := false
 wait:
 	for {
 		select {
@@ -247,25 +246,28 @@ wait:
 				for _, srv := range p.servers {
 					_ = srv.Close()
 				}
-				idleClosed = true
 				<-graced
 				break wait
 			}
 		}
 	}
 	tick.Stop()
+	// Cut is what was being handled when the drain ran out; a Shutdown
+	// that ran out on spare connections alone cut nothing.
 	forced := false
 	for _, err := range graceErr {
-		if err != nil && !idleClosed {
+		if err != nil && p.active.Load() > 0 {
 			forced = true
 		}
 	}
 	if forced {
 		p.stopOnce.Do(func() { close(p.stopping) })
-		for _, srv := range p.servers {
-			_ = srv.Close()
-		}
 		errs = append(errs, fmt.Errorf("proxy: in-flight exchanges cut at shutdown: %w", ctx.Err()))
+	}
+	// Cut what is left: the requests the drain ran out on, or connections
+	// that carry no exchange (a client's spare connection).
+	for _, srv := range p.servers {
+		_ = srv.Close()
 	}
 	p.closeListeners()
 	p.serving.Wait()
