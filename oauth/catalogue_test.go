@@ -639,6 +639,11 @@ var nearMiss = map[mcptap.RuleID][]variant{
 			ex.ReqHeader.Set("Origin", "http://localhost:6274")
 			ex.RespHeader.Set("Access-Control-Allow-Origin", "http://localhost:6274")
 		})},
+		// A form submitted from another origin navigates: no CORS.
+		{name: "a form POST navigation from another origin", exs: mut(S{Client: "vscode"}, path("/token"), func(ex *mcptap.Exchange) {
+			ex.ReqHeader.Set("Origin", "http://localhost:6274")
+			ex.ReqHeader.Set("Sec-Fetch-Mode", "navigate")
+		})},
 		// Chrome sends Origin on every POST, same-origin ones too.
 		{name: "same-origin POST with Origin", exs: mut(S{Client: "vscode"}, path("/token"), func(ex *mcptap.Exchange) {
 			ex.ReqHeader.Set("Origin", "https://mcp.example.com")

@@ -415,6 +415,9 @@ func corsAnswerUnreadable(t *Tracker, x *exInfo) []hit {
 	if len(x.ex.RespHeader) == 0 {
 		return nil // the answer's headers were not recorded: not checked
 	}
+	if m := strings.ToLower(x.reqH("Sec-Fetch-Mode")); m == "navigate" || m == "no-cors" {
+		return nil // a form submission or an opaque fetch: nothing for the page to read
+	}
 	what, fault := t.preflightFor(x)
 	if what == "" {
 		return nil
