@@ -130,7 +130,7 @@ func (m *flowScreen) build() {
 			line += m.st.bad.Render("  ◀ chain broke here")
 		}
 		m.hopLine = append(m.hopLine, len(d.lines))
-		add(docLine{text: line, ex: h.Exchange, copy: m.hideURL(ex.URL()), sel: true})
+		add(docLine{text: line, ex: h.Exchange, copy: m.hideTarget(ex.URL()), sel: true})
 	}
 	if f.MoreMCPCalls > 0 {
 		// A long live session keeps a flow's first MCP calls as hops and

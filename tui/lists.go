@@ -192,7 +192,7 @@ func (s *trafficScreen) selection() selection {
 		return selection{}
 	}
 	ex := s.tables.exchange(&s.exs[i])
-	return selection{exchange: ex.ID, copy: s.hideURL(ex.URL())}
+	return selection{exchange: ex.ID, copy: s.hideTarget(ex.URL())}
 }
 
 func (s *trafficScreen) View() string {

@@ -71,17 +71,14 @@ func (s *shared) hideText(v string) string {
 	return s.secrets.r.Text(v)
 }
 
-// hideTarget hides a request target's secret parameters by name, and any
-// learned secret elsewhere in it.
+// hideTarget hides a request target's (or a whole URL's) secret parameters
+// by name, and any learned secret elsewhere in it.
 func (s *shared) hideTarget(t string) string {
 	if s.secrets.reveal {
 		return t
 	}
 	return s.secrets.r.Text(s.secrets.r.Target(t))
 }
-
-// hideURL is hideTarget for a whole URL.
-func (s *shared) hideURL(u string) string { return s.hideTarget(u) }
 
 // hideEvidence hides the compared values of evidence about a secret field
 // ("form.code_verifier", "query.code", "header.Authorization") and any

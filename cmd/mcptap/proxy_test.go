@@ -794,15 +794,8 @@ func testProxyLiveSessionStopsGrowing(t *testing.T, bin string) {
 	if end := sizes[len(sizes)-1]; end > half+half/4 || end > 24<<20 {
 		t.Errorf("the file kept growing under --max-db-size 1MB: %v", sizes)
 	}
-	store, err := recorder.Open(db, &recorder.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, sess := latestSession(t, db)
 	defer store.Close()
-	sess, err := store.Latest()
-	if err != nil {
-		t.Fatal(err)
-	}
 	if sess.Pruned == 0 || sess.Exchanges == 0 || sess.Exchanges+int(sess.Pruned) != rounds*perRound {
 		t.Errorf("session says %d exchanges kept, %d pruned; want %d in all", sess.Exchanges, sess.Pruned, rounds*perRound)
 	}
