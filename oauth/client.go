@@ -26,6 +26,10 @@ const (
 	// ClientGo is a Go HTTP client (Go-http-client user agent): in an MCP
 	// OAuth flow, the MCP Go SDK's client or a program built on it.
 	ClientGo = "go-sdk"
+	// ClientWebApp is a browser-based client (a web app such as MCP
+	// Inspector's, not at its default address): its token request or MCP
+	// calls are fetches from a page, with an Origin header.
+	ClientWebApp = "web-app"
 )
 
 // ClientInfo is one client platform as mcptap knows it, from its own
@@ -129,6 +133,9 @@ var Clients = []ClientInfo{
 	{Name: ClientCopilotStudio, Title: "Copilot St.", RedirectContains: []string{"://global.consent.azure-apim.net/redirect/"}},
 	{Name: ClientM365Copilot, Title: "M365 Copilot", RedirectContains: []string{"://teams.microsoft.com/api/platform/v1.0/oauthredirect"}},
 	{Name: ClientGo, Title: "Go SDK", UAMarkers: []string{"^go-http-client/"}},
+	// Named by how its calls were made (identifyClient's web), not by a
+	// signal of its own.
+	{Name: ClientWebApp, Title: "Web app"},
 }
 
 var clientByName = func() map[string]*ClientInfo {
@@ -161,15 +168,18 @@ func ClientName(c string) string {
 }
 
 // identifyClient names the client platform from what an attempt carried: its
-// redirect_uri, its client_id (CIMD URLs name their owner) and the user
-// agents seen (reference §1). The first signal that is specific wins.
+// redirect_uri, its client_id (CIMD URLs name their owner), whether its own
+// calls (token, registration, discovery, MCP) were a web page's fetches
+// (web: they carried Origin) and the user agents seen (reference §1). The
+// first signal that is specific wins.
 //
 // A redirect URI that names a platform (its domain, its fixed port) wins;
-// then a CIMD client_id; then the user agents; and last the loopback path
-// shapes that several clients share (the Go SDK's examples and mcp-remote
-// both use http://localhost:<port>/oauth/callback), so that a specific user
-// agent is not overruled by a common shape.
-func identifyClient(redirectURI, clientID string, userAgents ...string) string {
+// then a CIMD client_id; then the user agents; then a web page's calls; and
+// last the loopback path shapes that several clients share (the Go SDK's
+// examples and mcp-remote both use http://localhost:<port>/oauth/callback),
+// so that a specific user agent is not overruled by a common shape, and a
+// web app on a loopback callback is not taken for a native client.
+func identifyClient(redirectURI, clientID string, web bool, userAgents ...string) string {
 	if c := redirectStrong(strings.ToLower(redirectURI)); c != "" {
 		return c
 	}
@@ -180,6 +190,9 @@ func identifyClient(redirectURI, clientID string, userAgents ...string) string {
 		if c := clientFromUA(ua); c != "" {
 			return c
 		}
+	}
+	if web {
+		return ClientWebApp
 	}
 	if c := redirectWeak(strings.ToLower(redirectURI)); c != "" {
 		return c

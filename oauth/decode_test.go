@@ -182,8 +182,23 @@ func TestIdentifyClient(t *testing.T) {
 		{"https://app.example/cb", "cl_1", "curl/8.5.0", ClientUnknown},
 	}
 	for _, c := range cases {
-		if got := identifyClient(c.redirect, c.clientID, c.ua); got != c.want {
+		if got := identifyClient(c.redirect, c.clientID, false, c.ua); got != c.want {
 			t.Errorf("IdentifyClient(%q, %q, %q) = %q, want %q", c.redirect, c.clientID, c.ua, got, c.want)
+		}
+	}
+	// A web app (its own calls are a page's fetches) on a loopback callback
+	// is not mcp-remote (issue 12: a browser-based client through Chromium's
+	// DevTools HAR); a specific signal still names its platform.
+	chrome := "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
+	for _, c := range []struct{ redirect, ua, want string }{
+		{"http://127.0.0.1:35209/oauth/callback", chrome, ClientWebApp},
+		{"http://127.0.0.1:49152/", chrome, ClientWebApp},
+		{"http://localhost:6274/oauth/callback", chrome, ClientInspector},
+		{"https://claude.ai/api/mcp/auth_callback", chrome, ClientClaude},
+		{"http://localhost:21371/oauth/callback", "mcp-remote/0.15.1 node/22", ClientMCPRemote},
+	} {
+		if got := identifyClient(c.redirect, "", true, c.ua); got != c.want {
+			t.Errorf("IdentifyClient(%q, web, %q) = %q, want %q", c.redirect, c.ua, got, c.want)
 		}
 	}
 }

@@ -545,7 +545,7 @@ func ownFlow(b *mcptap.Flow) mcptap.Flow {
 // (its registration of the same client_id, the redirect URIs it registered)
 // and a ChatGPT link initiation still name it.
 func (t *Tracker) identify(f *flow) string {
-	if c := identifyClient(f.redirectURI, f.clientID, f.userAgents...); c != ClientUnknown {
+	if c := identifyClient(f.redirectURI, f.clientID, f.webCalls, f.userAgents...); c != ClientUnknown {
 		return c
 	}
 	if len(f.links) > 0 {

@@ -60,7 +60,10 @@ type flow struct {
 	// raised are the OncePerFlow rules already raised on the flow.
 	raised     map[mcptap.RuleID]bool
 	userAgents []string
-	judged     bool // the rules last ran with every hop complete
+	// webCalls: one of the client's own calls (discovery, registration,
+	// token, MCP) carried Origin: a web page made it.
+	webCalls bool
+	judged   bool // the rules last ran with every hop complete
 	// dirty says the built value (built) is out of date: a hop, a finding, a
 	// timer or what names the client changed since Flows last built it.
 	dirty   bool
@@ -93,9 +96,24 @@ func (f *flow) add(x *exInfo, kind mcptap.HopKind, inner bool) {
 	if x.at().After(f.updated) {
 		f.updated = x.at()
 	}
+	if !f.webCalls && x.reqH("Origin") != "" && clientCall(kind) {
+		f.webCalls = true
+	}
 	if ua := x.reqH("User-Agent"); ua != "" && len(f.userAgents) < 8 {
 		f.userAgents = append(f.userAgents, ua)
 	}
+}
+
+// clientCall says whether a hop of kind is a request the client itself
+// sends (not one the browser sends for it, as the authorize and callback
+// are).
+func clientCall(kind mcptap.HopKind) bool {
+	switch kind {
+	case mcptap.HopMCPUnauthenticated, mcptap.HopDiscoveryResource, mcptap.HopDiscoveryAuth, mcptap.HopRegister,
+		mcptap.HopToken, mcptap.HopRefresh, mcptap.HopMCP:
+		return true
+	}
+	return false
 }
 
 func (t *Tracker) newFlow(x *exInfo) *flow {
