@@ -192,6 +192,7 @@ type peerOptions struct {
 	stopAtConsent bool   // the user closes the consent page
 	proxy         string // the client's HTTP proxy (mitmproxy recording a HAR), "" for none
 	mockAS        bool   // oauth2-mock-server instead of oidc-provider (no registration: the client is pre-registered)
+	cors          bool   // the MCP server answers CORS, as one that serves browser-based clients does
 }
 
 func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
@@ -244,6 +245,9 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 		w.rs.mcp = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{DisableLocalhostProtection: true})
 	}
 	w.rs.Mount(mux)
+	if o.cors {
+		mcpSrv.Config.Handler = withCORS(mux, func(string) bool { return false })
+	}
 	mcpSrv.Start()
 	t.Cleanup(mcpSrv.Close)
 
