@@ -50,7 +50,7 @@ type Exchange struct {
 	ReqSize      int64       `json:"req_size"` // true size, even when truncated; -1 unknown
 	ReqTruncated bool        `json:"req_truncated,omitempty"`
 
-	Status        int         `json:"status,omitempty"`
+	Status        int         `json:"status,omitempty"` // 0: no answer, or see StatusUnrecorded
 	RespProto     string      `json:"resp_proto,omitempty"`
 	RespHeader    http.Header `json:"resp_header,omitempty"`
 	RespBody      []byte      `json:"resp_body,omitempty"`
@@ -59,6 +59,15 @@ type Exchange struct {
 
 	Err      string `json:"err,omitempty"`
 	Complete bool   `json:"complete"`
+}
+
+// StatusUnrecorded says the response came (its head was received: headers
+// or a body are recorded) but its status was not recorded: a HAR producer
+// lost it (Firefox writes status 0 for a fetch whose page navigated away).
+// The analysis reads such an answer's headers and body and does not judge
+// its status.
+func (e *Exchange) StatusUnrecorded() bool {
+	return e.Status == 0 && e.Err == "" && !e.ResponseAt.IsZero()
 }
 
 // URL returns the absolute URL of the request as the client addressed it:

@@ -686,10 +686,16 @@ func entryExchange(i int, e *harEntry) (mcptap.Exchange, error) {
 	if ex.Err == "" {
 		ex.Err = string(e.Error)
 	}
-	if ex.Status == 0 && ex.Err == "" {
+	// Status 0 with the response's headers or body recorded: the answer
+	// came and the producer lost its status (Firefox's Network Monitor
+	// for a fetch that finished as its page navigated away, or before the
+	// panel caught up). Kept as an answer whose status was not recorded
+	// (mcptap.Exchange.StatusUnrecorded), not as no answer.
+	answered := ex.Status != 0 || ex.Err == "" && (len(ex.RespHeader) > 0 || len(ex.RespBody) > 0)
+	if !answered && ex.Err == "" {
 		ex.Err = "no response recorded (status 0)"
 	}
-	if ex.Status != 0 {
+	if answered {
 		ex.ResponseAt = ex.End
 		if t := e.Timings; t != nil {
 			pre := t.Blocked.get(0) + t.DNS.get(0) + t.Connect.get(0) + t.Send.get(0) + t.Wait.get(0)

@@ -53,7 +53,7 @@ func (t *Tracker) classify(x *exInfo) {
 	case m == "POST" && isJSONRPC(x.ex.ReqBody):
 		t.sawMCP = true
 		t.mcpEP[x.key] = true
-		if x.bearer == "" && x.status() == 401 {
+		if x.bearer == "" && x.challenge() {
 			x.kind = mcptap.HopMCPUnauthenticated
 		} else {
 			x.kind = mcptap.HopMCP
@@ -61,16 +61,16 @@ func (t *Tracker) classify(x *exInfo) {
 	case t.mcpEP[x.key] && isMCPStreamOrEnd(x):
 		// The standalone SSE GET (a stateless server answers 405) and the
 		// session DELETE on the endpoint JSON-RPC is POSTed to.
-		if x.bearer == "" && x.status() == 401 {
+		if x.bearer == "" && x.challenge() {
 			x.kind = mcptap.HopMCPUnauthenticated
 		} else {
 			x.kind = mcptap.HopMCP
 		}
-	case x.status() == 401 && x.bearer == "" && strings.HasPrefix(strings.ToLower(x.respH("WWW-Authenticate")), "bearer"):
+	case x.challenge() && x.bearer == "" && strings.HasPrefix(strings.ToLower(x.respH("WWW-Authenticate")), "bearer"):
 		t.sawMCP = true
 		x.kind = mcptap.HopMCPUnauthenticated
 	}
-	x.redirect = isRedirectStatus(x.status()) && hasCodeOrError(x.locQ)
+	x.redirect = x.redirects() && hasCodeOrError(x.locQ)
 	if x.kind == "" && x.redirect {
 		x.kind = mcptap.HopRedirect
 	}
@@ -144,14 +144,14 @@ func (t *Tracker) learn(x *exInfo) {
 		return
 	}
 	x.learned = true
-	ok := x.status() >= 200 && x.status() < 300
+	ok := x.succeeded()
 	switch {
 	case isNonceChallenge(x):
 		t.nonceRun[x.key]++
 	case ok && len(t.nonceRun) > 0 && t.nonceRun[x.key] > 0:
 		delete(t.nonceRun, x.key)
 	}
-	if x.kind == mcptap.HopMCPUnauthenticated && x.status() == 401 {
+	if x.kind == mcptap.HopMCPUnauthenticated && x.challenge() {
 		if rm := resourceMetadataParam(x.ex.RespHeader.Values("Www-Authenticate")); rm != "" {
 			t.challengedBy[rm] = x
 		}

@@ -281,7 +281,7 @@ func (t *Tracker) placeAuthorize(x *exInfo) {
 	}
 	t.attachPending(f, x)
 	// Handed to an upstream identity provider: remember the inner leg.
-	if isRedirectStatus(x.status()) && !x.redirect && x.loc != "" {
+	if x.redirects() && !x.redirect && x.loc != "" {
 		lq := x.locQ
 		if strings.Contains(" "+lq.Get("response_type")+" ", " code ") {
 			in := &leg{location: x.loc, redirectURI: lq.Get("redirect_uri"), challenge: lq.Get("code_challenge")}

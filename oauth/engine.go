@@ -772,7 +772,7 @@ func (f *flow) wentPastDiscovery() bool {
 		return true
 	}
 	for _, a := range f.authz {
-		if a.status() > 0 && a.status() < 400 {
+		if a.status() > 0 && a.status() < 400 || a.statusUnrecorded() {
 			return true
 		}
 	}
@@ -894,7 +894,9 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 			continue
 		}
 		last, what := f.lastHop()
-		if last == nil {
+		if last == nil || last.statusUnrecorded() {
+			// How the last hop was answered was not recorded: the flow's
+			// not-checked note says so; nothing is judged on an absence.
 			continue
 		}
 		if fd := churned[last.id()]; fd != nil && last.kind == mcptap.HopRegister {

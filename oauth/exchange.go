@@ -59,6 +59,29 @@ func (x *exInfo) at() time.Time { return x.ex.Start }
 
 func (x *exInfo) status() int { return x.ex.Status }
 
+// statusUnrecorded: the answer came, its status was not recorded (see
+// mcptap.Exchange.StatusUnrecorded). Its headers and body are read; its
+// status is not judged.
+func (x *exInfo) statusUnrecorded() bool { return x.ex.StatusUnrecorded() }
+
+// challenge says the answer is a Bearer challenge: a 401, or an answer of
+// unrecorded status that carries WWW-Authenticate: Bearer.
+func (x *exInfo) challenge() bool {
+	return x.status() == 401 || x.statusUnrecorded() && strings.HasPrefix(strings.ToLower(x.respH("WWW-Authenticate")), "bearer")
+}
+
+// redirects says the answer is a redirect: a 3xx, or an answer of
+// unrecorded status that carries Location.
+func (x *exInfo) redirects() bool {
+	return isRedirectStatus(x.status()) || x.statusUnrecorded() && x.respH("Location") != ""
+}
+
+// succeeded says the answer is a success: a 2xx, or an answer of
+// unrecorded status (its body decides what it taught).
+func (x *exInfo) succeeded() bool {
+	return x.status() >= 200 && x.status() < 300 || x.statusUnrecorded()
+}
+
 func (x *exInfo) method() string { return strings.ToUpper(x.ex.Method) }
 
 func (x *exInfo) reqH(k string) string {

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/mcptap/mcptap"
@@ -95,6 +96,9 @@ func (f *flow) add(x *exInfo, kind mcptap.HopKind, inner bool) {
 	}
 	if x.at().After(f.updated) {
 		f.updated = x.at()
+	}
+	if x.statusUnrecorded() {
+		x.noteUnchecked(fmt.Sprintf("the status of %s %s was not recorded (its headers and body were): it was not checked", x.method(), x.base))
 	}
 	if !f.webCalls && x.reqH("Origin") != "" && clientCall(kind) {
 		f.webCalls = true

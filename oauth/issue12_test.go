@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -269,5 +270,133 @@ func TestAuthServerOnlyCaptureSucceedsAtTheToken(t *testing.T) {
 		if fd.Severity != mcptap.SevInfo {
 			t.Errorf("%s: %s", fd.Rule, fd.Detail)
 		}
+	}
+}
+
+// readHARFile reads a HAR file as mcptap report does.
+func readHARFile(t *testing.T, path string) []mcptap.Exchange {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	exs, err := har.Read(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return exs
+}
+
+// loseStatus writes a response as Firefox's HAR writer does when its
+// Network Monitor never got the response's status (a fetch that finished
+// as the page navigated away, or an export made before the panel caught
+// up): status 0, no status text or HTTP version, headers and body kept.
+func loseStatus(e map[string]any) {
+	r := e["response"].(map[string]any)
+	r["status"], r["statusText"], r["httpVersion"] = 0, "", ""
+}
+
+// seriousRules are the error and warning rules the analysis raises.
+func seriousRules(exs []mcptap.Exchange) (map[mcptap.RuleID]bool, []mcptap.Flow) {
+	flows, findings := oauth.Analyze(exs, oauth.Options{})
+	out := map[mcptap.RuleID]bool{}
+	for _, fd := range findings {
+		if fd.Severity != mcptap.SevInfo {
+			out[fd.Rule] = true
+		}
+	}
+	return out, flows
+}
+
+// Regression (issue 12, a real Firefox 153 HAR): a response whose status
+// the producer lost (status 0 with its headers and body recorded) was read
+// as no answer at all: discovery.no-authorization-servers with the
+// metadata's body in the file, flow.incomplete at a token response with its
+// access token. Losing the status of any one exchange, or of every one, of
+// a healthy capture adds no error or warning, fails no flow, and says what
+// was not checked.
+func TestStatusLostIsNotChecked(t *testing.T) {
+	type capture struct {
+		name string
+		exs  []mcptap.Exchange
+	}
+	var cases []capture
+	for _, fx := range healthy() {
+		cases = append(cases, capture{fx.Name, fx.Exchanges()})
+	}
+	// A browser-based client's dance as Chromium's DevTools wrote it (lab's
+	// TestHARFromDevTools, kept as written): cross-origin fetches and their
+	// CORS preflights.
+	cases = append(cases, capture{"chromium-156-devtools", readHARFile(t, "../har/testdata/chromium-156-devtools.har")})
+	for _, fx := range cases {
+		base, baseFlows := seriousRules(rewriteHAR(t, fx.exs, nil, nil))
+		n := len(fx.exs)
+		for i := -1; i < n; i++ {
+			k := 0
+			exs := rewriteHAR(t, fx.exs, nil, func(e map[string]any) {
+				if i < 0 || k == i {
+					loseStatus(e)
+				}
+				k++
+			})
+			what := fmt.Sprintf("%s, status of entry %d lost", fx.name, i)
+			if i < 0 {
+				what = fx.name + ", every status lost"
+			}
+			got, flows := seriousRules(exs)
+			for r := range got {
+				if !base[r] {
+					t.Errorf("%s: %s", what, r)
+				}
+			}
+			for _, f := range flows {
+				if f.Status == mcptap.FlowFailed {
+					t.Errorf("%s: flow %s failed: %s", what, f.ID, f.Verdict.Rule)
+				}
+			}
+			if len(flows) != len(baseFlows) {
+				t.Errorf("%s: %d flows, %d with every status", what, len(flows), len(baseFlows))
+			}
+		}
+	}
+}
+
+// The same on a real file: Firefox 153's "Save All As HAR" (lab's
+// TestHARFromFirefox, kept as written) lost the status of the fetches of
+// the page it navigated away from: the 401 challenge, both metadata
+// documents. Their headers and bodies are there; the flow is read whole
+// and complete, with a note for each status, and nothing is blamed.
+func TestFirefoxLostStatusesFile(t *testing.T) {
+	exs := readHARFile(t, "../har/testdata/firefox-153-navigated.har")
+	lost := 0
+	for i := range exs {
+		if exs[i].StatusUnrecorded() {
+			lost++
+		}
+	}
+	if lost < 3 {
+		t.Fatalf("%d answers of unrecorded status in the file; it has the challenge's and both metadata documents'", lost)
+	}
+	flows, findings := oauth.Analyze(exs, oauth.Options{})
+	for _, fd := range findings {
+		if fd.Severity != mcptap.SevInfo {
+			t.Errorf("%s on a healthy capture: %s", fd.Rule, fd.Detail)
+		}
+	}
+	if len(flows) != 1 || flows[0].State != "firefox-st-Zm9vYmFy" || flows[0].Status != mcptap.FlowComplete || flows[0].Client != oauth.ClientWebApp {
+		t.Fatalf("want one complete web-app flow, got %+v", flows)
+	}
+	for _, k := range []mcptap.HopKind{mcptap.HopMCPUnauthenticated, mcptap.HopDiscoveryResource, mcptap.HopDiscoveryAuth} {
+		found := false
+		for _, h := range flows[0].Hops {
+			found = found || h.Kind == k
+		}
+		if !found {
+			t.Errorf("no %s hop: the answer of unrecorded status was not read", k)
+		}
+	}
+	if !hasNote(flows, "/.well-known/oauth-protected-resource/mcp was not recorded (its headers and body were)") {
+		t.Errorf("no note for the metadata's lost status: %q", flows[0].NotChecked)
 	}
 }

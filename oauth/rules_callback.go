@@ -94,7 +94,7 @@ func ruleCallbackRejected(t *Tracker, f *flow) []hit {
 }
 
 func ruleCallbackUnreachable(t *Tracker, x *exInfo) []hit {
-	if x.kind != mcptap.HopCallback || x.inner || !isLoopbackURL(x.url) || !x.ex.Complete || (x.ex.Err == "" && x.status() != 0) {
+	if x.kind != mcptap.HopCallback || x.inner || !isLoopbackURL(x.url) || !x.ex.Complete || (x.ex.Err == "" && x.status() != 0) || x.statusUnrecorded() {
 		return nil
 	}
 	return []hit{{key: x.key + "|unreachable",

@@ -166,7 +166,7 @@ func sessionNoPRM(t *Tracker) []hit {
 		}
 		ok := false
 		for _, p := range all {
-			ok = ok || (p.status() >= 200 && p.status() < 300)
+			ok = ok || p.succeeded() // an answer of unrecorded status: not checked
 		}
 		if ok {
 			continue
@@ -450,7 +450,8 @@ func ruleCORSPreflight(t *Tracker, x *exInfo) []hit {
 	acao := x.respH("Access-Control-Allow-Origin")
 	var why, want, got string
 	switch {
-	case x.status() >= 400 || x.status() == 0:
+	case x.status() >= 400 || x.status() == 0 && !x.statusUnrecorded():
+		// (A status that was not recorded is not judged; the headers are.)
 		why, want, got = fmt.Sprintf("answered %d", x.status()), "2xx with CORS headers", fmt.Sprint(x.status())
 	case acao == "" || (acao != "*" && acao != origin):
 		why, want, got = "no Access-Control-Allow-Origin for "+origin, origin+" or *", showAbsent(acao, acao != "")
