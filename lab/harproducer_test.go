@@ -45,8 +45,19 @@ func keepCorpus(t *testing.T, name string, raw []byte) {
 
 // chromiumPath is Debian's Chromium, which .ci/run installs.
 func chromiumPath(t *testing.T) string {
+	return browserPath(t, "MCPTAP_BROWSER", "chromium", "chromium-browser")
+}
+
+// firefoxPath is Debian's Firefox ESR, which .ci/run installs.
+func firefoxPath(t *testing.T) string {
+	return browserPath(t, "MCPTAP_FIREFOX", "firefox-esr", "firefox")
+}
+
+// browserPath finds a browser by the variable env or its names; it is
+// required under CI, and skips the test elsewhere.
+func browserPath(t *testing.T, env string, names ...string) string {
 	t.Helper()
-	for _, p := range []string{os.Getenv("MCPTAP_BROWSER"), "chromium", "chromium-browser"} {
+	for _, p := range append([]string{os.Getenv(env)}, names...) {
 		if p == "" {
 			continue
 		}
@@ -55,9 +66,9 @@ func chromiumPath(t *testing.T) string {
 		}
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is required under CI")
+		t.Fatalf("%s is required under CI", names[0])
 	}
-	t.Skip("chromium not installed")
+	t.Skipf("%s not installed", names[0])
 	return ""
 }
 
@@ -194,14 +205,14 @@ func TestHARFromPlaywright(t *testing.T) {
 	}
 }
 
-// devtoolsClientPage is a browser-based MCP client, as MCP Inspector's web
+// webClientPage is a browser-based MCP client, as MCP Inspector's web
 // app is: every call to the MCP server and the authorization server is a
 // cross-origin fetch from this page. /start sends initialize, reads the 401
 // challenge, fetches the protected resource metadata and the authorization
 // server metadata, and navigates to the authorization endpoint;
 // /oauth/callback redeems the code and sends initialize with the token,
 // then sets the title to "DONE <status>".
-const devtoolsClientPage = `<!doctype html><html><head><title>client</title></head><body><pre id="out"></pre><script>
+const webClientPage = `<!doctype html><html><head><title>client</title></head><body><pre id="out"></pre><script>
 const cfg = %s;
 const out = (s) => { document.getElementById('out').textContent += s + '\n'; };
 const initialize = (token) => fetch(cfg.mcp, { method: 'POST',
@@ -240,6 +251,127 @@ const initialize = (token) => fetch(cfg.mcp, { method: 'POST',
 })();
 </script></body></html>`
 
+// webClient is a browser-based client's world: oidc-provider and the go-sdk
+// server behind mcptap (the server answering CORS) and the client's page,
+// registered with oidc-provider; start is the page that begins the dance.
+type webClient struct {
+	start, state string
+}
+
+func startWebClient(t *testing.T, name string) webClient {
+	t.Helper()
+	w := startPeerWorld(t, peerOptions{cors: true})
+	verifier := name + "-verifier-" + strings.Repeat("d", 40)
+	var cfg []byte
+	client := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/start" && r.URL.Path != "/oauth/callback" {
+			http.NotFound(rw, r)
+			return
+		}
+		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(rw, webClientPage, cfg)
+	}))
+	t.Cleanup(client.Close)
+	callback := client.URL + "/oauth/callback"
+	// The client's registration, made once as the web app's operator does.
+	clientID := registerPublicClient(t, w.issuer, callback, name+" har test")
+	state := name + "-st-Zm9vYmFy"
+	cfg, _ = json.Marshal(map[string]string{"mcp": w.mcpURL, "client_id": clientID, "redirect_uri": callback,
+		"state": state, "verifier": verifier, "code_challenge": oauth.S256(verifier)})
+	return webClient{start: client.URL + "/start", state: state}
+}
+
+// runProducer runs a producer script of lab/interop with env and fails
+// unless the web client connected (its page's title "DONE 200").
+func runProducer(t *testing.T, script string, env ...string) {
+	t.Helper()
+	dir := interopDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "--experimental-websocket", filepath.Join(dir, script))
+	cmd.Dir = dir
+	cmd.Env = append(append(cmd.Environ(), "DONE=DONE", "NODE_NO_WARNINGS=1"), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	if !strings.Contains(string(out), `"title":"DONE 200"`) {
+		t.Fatalf("the browser-based client did not connect: %s", out)
+	}
+}
+
+// checkWebClientHAR reads a producer's HAR of the web client's dance and
+// requires one complete flow named web-app, every hop of the dance, no
+// error or warning, and (when the producer strips it) the missing
+// Authorization said to be unrecorded.
+func checkWebClientHAR(t *testing.T, producer, path, state string, stripped bool) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepCorpus(t, filepath.Base(path), raw)
+	var doc struct {
+		Log struct {
+			Entries []struct {
+				Request struct {
+					Method  string                  `json:"method"`
+					Headers []struct{ Name string } `json:"headers"`
+				} `json:"request"`
+			} `json:"entries"`
+		} `json:"log"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	authz, preflights := 0, 0
+	for _, e := range doc.Log.Entries {
+		if e.Request.Method == http.MethodOptions {
+			preflights++
+		}
+		for _, h := range e.Request.Headers {
+			if strings.EqualFold(h.Name, "Authorization") {
+				authz++
+			}
+		}
+	}
+	if stripped != (authz == 0) {
+		t.Fatalf("%d requests with Authorization in %s's file (stripped: %v)", authz, producer, stripped)
+	}
+	main, findings := analyseHAR(t, producer, raw, state)
+	if main.Verdict.Rule != mcptap.RuleOK || main.Status != mcptap.FlowComplete {
+		t.Errorf("a browser-based client that connected (%d preflights in the file): %s %s %+v", preflights, main.Status, main.Verdict.Rule, main.Verdict)
+	}
+	if main.Client != oauth.ClientWebApp {
+		t.Errorf("client %q: its token request and MCP calls are a page's fetches (a loopback callback is not mcp-remote)", main.Client)
+	}
+	if lost := statusesLost(raw); lost > 0 && !slices.ContainsFunc(main.NotChecked, func(s string) bool { return strings.Contains(s, "was not recorded (its headers and body were)") }) {
+		t.Errorf("%d answers of unrecorded status in %s's file and no note says so: %q", lost, producer, main.NotChecked)
+	}
+	if stripped && !slices.ContainsFunc(main.NotChecked, func(s string) bool { return strings.Contains(s, "Authorization header is not in the recording") }) {
+		t.Errorf("the missing Authorization is not said to be unrecorded: %q", main.NotChecked)
+	}
+	requireHops(t, main, mcptap.HopMCPUnauthenticated, mcptap.HopDiscoveryResource, mcptap.HopDiscoveryAuth, mcptap.HopAuthorize,
+		mcptap.HopRedirect, mcptap.HopCallback, mcptap.HopToken, mcptap.HopMCP)
+	requireInfoOnly(t, findings)
+}
+
+// statusesLost counts the answers of raw whose status the producer lost
+// (Firefox: a fetch of a page that navigated away).
+func statusesLost(raw []byte) int {
+	exs, err := har.Read(bytes.NewReader(raw))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for i := range exs {
+		if exs[i].StatusUnrecorded() {
+			n++
+		}
+	}
+	return n
+}
+
 // Chromium's own DevTools HAR writer (issue 12), plain and sanitized (the
 // Chrome 130+ default: no Authorization, Cookie or Set-Cookie), on a real
 // browser-based client's whole dance: the 401 challenge, both metadata
@@ -251,96 +383,23 @@ const initialize = (token) => fetch(cfg.mcp, { method: 'POST',
 // Authorization is "not recorded", not a bearer that was never sent.
 func TestHARFromDevTools(t *testing.T) {
 	bin := chromiumPath(t)
-	dir := interopDir(t)
-	w := startPeerWorld(t, peerOptions{cors: true})
-	verifier := "devtools-verifier-" + strings.Repeat("d", 40)
-	var cfg []byte
-	client := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/start" && r.URL.Path != "/oauth/callback" {
-			http.NotFound(rw, r)
-			return
-		}
-		rw.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprintf(rw, devtoolsClientPage, cfg)
-	}))
-	defer client.Close()
-	callback := client.URL + "/oauth/callback"
-
-	// The client's registration, made once as the web app's operator does.
-	clientID := registerPublicClient(t, w.issuer, callback, "devtools har test")
-	state := "devtools-st-Zm9vYmFy"
-	cfg, _ = json.Marshal(map[string]string{"mcp": w.mcpURL, "client_id": clientID, "redirect_uri": callback,
-		"state": state, "verifier": verifier, "code_challenge": oauth.S256(verifier)})
-
+	c := startWebClient(t, "devtools")
 	tmp := t.TempDir()
 	plain, sanitized := filepath.Join(tmp, "devtools.har"), filepath.Join(tmp, "devtools-sanitized.har")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "--experimental-websocket", filepath.Join(dir, "devtools-har.mjs"))
-	cmd.Dir = dir
-	cmd.Env = append(cmd.Environ(), "URL="+client.URL+"/start", "DONE=DONE", "HAR="+plain, "SANITIZED="+sanitized, "CHROMIUM="+bin, "NODE_NO_WARNINGS=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("devtools-har: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), `"title":"DONE 200"`) {
-		t.Fatalf("the browser-based client did not connect: %s", out)
-	}
+	runProducer(t, "devtools-har.mjs", "URL="+c.start, "HAR="+plain, "SANITIZED="+sanitized, "CHROMIUM="+bin)
+	t.Run("plain", func(t *testing.T) { checkWebClientHAR(t, "DevTools", plain, c.state, false) })
+	t.Run("sanitized", func(t *testing.T) { checkWebClientHAR(t, "DevTools", sanitized, c.state, true) })
+}
 
-	for _, f := range []struct {
-		name, path string
-		sanitized  bool
-	}{{"plain", plain, false}, {"sanitized", sanitized, true}} {
-		t.Run(f.name, func(t *testing.T) {
-			raw, err := os.ReadFile(f.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			keepCorpus(t, filepath.Base(f.path), raw)
-			var doc struct {
-				Log struct {
-					Creator struct{ Name string } `json:"creator"`
-					Entries []struct {
-						Request struct {
-							Method  string                  `json:"method"`
-							Headers []struct{ Name string } `json:"headers"`
-						} `json:"request"`
-					} `json:"entries"`
-				} `json:"log"`
-			}
-			if err := json.Unmarshal(raw, &doc); err != nil {
-				t.Fatal(err)
-			}
-			if doc.Log.Creator.Name != "WebInspector" {
-				t.Errorf("creator %q: not DevTools' writer", doc.Log.Creator.Name)
-			}
-			authz, preflights := 0, 0
-			for _, e := range doc.Log.Entries {
-				if e.Request.Method == http.MethodOptions {
-					preflights++
-				}
-				for _, h := range e.Request.Headers {
-					if strings.EqualFold(h.Name, "Authorization") {
-						authz++
-					}
-				}
-			}
-			if f.sanitized != (authz == 0) {
-				t.Fatalf("%d requests with Authorization in the %s export", authz, f.name)
-			}
-			main, findings := analyseHAR(t, "DevTools", raw, state)
-			if main.Verdict.Rule != mcptap.RuleOK || main.Status != mcptap.FlowComplete {
-				t.Errorf("a browser-based client that connected (%d preflights in the file): %s %s %+v", preflights, main.Status, main.Verdict.Rule, main.Verdict)
-			}
-			if main.Client != oauth.ClientWebApp {
-				t.Errorf("client %q: its token request and MCP calls are a page's fetches (a loopback callback is not mcp-remote)", main.Client)
-			}
-			if f.sanitized && !slices.ContainsFunc(main.NotChecked, func(s string) bool { return strings.Contains(s, "Authorization header is not in the recording") }) {
-				t.Errorf("the sanitized export's missing Authorization is not said to be unrecorded: %q", main.NotChecked)
-			}
-			requireHops(t, main, mcptap.HopMCPUnauthenticated, mcptap.HopDiscoveryResource, mcptap.HopDiscoveryAuth, mcptap.HopAuthorize,
-				mcptap.HopRedirect, mcptap.HopCallback, mcptap.HopToken, mcptap.HopMCP)
-			requireInfoOnly(t, findings)
-		})
-	}
+// Firefox's own HAR writer (issue 12): the Network Monitor's "Save All As
+// HAR" in Debian's Firefox ESR, on the same browser-based client's dance.
+// Firefox loses the status of fetches whose page navigated away (here the
+// challenge and the metadata fetches before the authorize): their answers
+// are read, their statuses are not checked, nothing is blamed on them.
+func TestHARFromFirefox(t *testing.T) {
+	bin := firefoxPath(t)
+	c := startWebClient(t, "firefox")
+	path := filepath.Join(t.TempDir(), "firefox.har")
+	runProducer(t, "firefox-har.mjs", "URL="+c.start, "HAR="+path, "FIREFOX="+bin)
+	checkWebClientHAR(t, "Firefox", path, c.state, false)
 }

@@ -18,11 +18,10 @@
 // Environment: URL (the page to open), DONE (the title prefix that ends the
 // run), HAR (the file to write), SANITIZED (the sanitized file to write),
 // CHROMIUM (default /usr/bin/chromium).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { launch, signIn } from './producer.mjs';
 
 const { URL: start, DONE, HAR, SANITIZED, CHROMIUM = '/usr/bin/chromium' } = process.env;
 if (!start || !DONE || !HAR || !SANITIZED) {
@@ -31,28 +30,11 @@ if (!start || !DONE || !HAR || !SANITIZED) {
 }
 
 const profile = mkdtempSync(join(tmpdir(), 'devtools-har-'));
-const browser = spawn(CHROMIUM, [
+const { proc: browser, waitFor, exited } = launch('chromium', CHROMIUM, [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   `--user-data-dir=${profile}`, '--remote-debugging-port=0', '--auto-open-devtools-for-tabs', 'about:blank',
-], { stdio: ['ignore', 'ignore', 'pipe'] });
-let browserLog = '';
-browser.stderr.on('data', (d) => { browserLog = (browserLog + d).slice(-4000); });
-
-// waitFor polls f until it returns something other than undefined. Every
-// wait ends with the run's own deadline, set by the test that starts it.
-async function waitFor(what, f) {
-  for (;;) {
-    if (browser.exitCode !== null) {
-      throw new Error(`chromium exited (${browser.exitCode}) waiting for ${what}: ${browserLog}`);
-    }
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch { /* not there yet */ }
-    await sleep(100);
-  }
-}
+]);
 
 // cdp connects to one target's WebSocket and returns its evaluate.
 async function cdp(wsURL) {
@@ -110,30 +92,8 @@ try {
   const page = await cdp(tab.webSocketDebuggerUrl);
   await page.send('Page.enable', {});
   await page.send('Page.navigate', { url: start });
-  // Sign in and consent as a user would: fill the login form, press the
-  // page's submit button, once per page shown.
-  let pressed = '';
-  const title = await waitFor(`a title starting with ${DONE}`, async () => {
-    const s = await page.evaluate(`(() => {
-      const t = document.title, href = location.href, ready = document.readyState === 'complete';
-      const login = document.querySelector('input[name="login"]');
-      const submit = document.querySelector('button[type="submit"]');
-      return { t, href, ready, login: !!login, submit: !!submit };
-    })()`);
-    if (s.t.startsWith(DONE)) return s.t;
-    if (s.ready && s.submit && pressed !== s.href) {
-      pressed = s.href;
-      await page.evaluate(`(() => {
-        const login = document.querySelector('input[name="login"]');
-        if (login) {
-          login.value = 'alice';
-          document.querySelector('input[name="password"]').value = 'any';
-        }
-        document.querySelector('button[type="submit"]').click();
-      })()`);
-    }
-    return undefined;
-  });
+  // Sign in and consent as a user would.
+  const title = await signIn(waitFor, (expr) => page.evaluate(expr), DONE);
 
   const writer = (sanitize) => front.evaluate(`(async () => {
     const HAR = await import('./models/har/har.js');
@@ -157,7 +117,6 @@ try {
 } finally {
   // Close the browser as a user does (every process ends), then remove
   // its profile; a browser that does not close is killed.
-  const exited = new Promise((resolve) => (browser.exitCode !== null ? resolve() : browser.once('exit', resolve)));
   try {
     const { webSocketDebuggerUrl } = await (await fetch(`http://127.0.0.1:${port}/json/version`)).json();
     const b = await cdp(webSocketDebuggerUrl);
@@ -165,7 +124,7 @@ try {
   } catch {
     browser.kill('SIGKILL');
   }
-  await exited;
+  await exited();
   rmSync(profile, { recursive: true, force: true, maxRetries: 10 });
 }
 process.exit(code);
