@@ -906,6 +906,16 @@ func (t *Tracker) incompleteFlows() []mcptap.Finding {
 			f.dirty = true
 			continue
 		}
+		if why := registrationUndecodable(t.identify(f), last); why != "" {
+			// A registration answer that follows RFC 7591 and that this
+			// client is known not to read: the client's side.
+			if fd, ok := t.raise(r, hit{anchor: last.id(), key: f.id + "|incomplete", exchanges: ids(last), fault: mcptap.FaultClient,
+				detail:   fmt.Sprintf("The attempt ended at %s: the client registered and went no further. The answer %s What would decide it: the client's log.", what, why),
+				evidence: []mcptap.Evidence{ev(last, "body.jwks", "what the client can decode", "a JSON object", "")}}); ok {
+				out = append(out, fd)
+			}
+			continue
+		}
 		decide := "a capture that also sees the client's side (the browser proxy: mcptap proxy --browser-proxy, then mcptap browser) or the client's own log"
 		if len(f.tokens) > 0 || f.tokenOK != nil {
 			decide = "the client's log after the token response, or the tunnel's request log for an MCP call an edge blocked before it reached mcptap"

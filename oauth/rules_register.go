@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -280,4 +281,25 @@ func ruleRegisterCIMDFailed(t *Tracker, x *exInfo) []hit {
 	}
 	d += " The authorization server's own fetch leaves from its host; route it through mcptap (HTTPS_PROXY for a local authorization server) to see it."
 	return []hit{{detail: d, evidence: []mcptap.Evidence{ev(x, "client_id", "a fetched, matching metadata document", cid, truncate(body, 120))}}}
+}
+
+// registrationUndecodable says why client cannot read the registration
+// answer x although it follows RFC 7591, from the client's own decoding
+// (read in its source); "" when nothing is known. The MCP Go SDK v1.8.0
+// declares the registration's jwks a string (oauthex
+// .ClientRegistrationMetadata.JWKS) where RFC 7591 §2 has a JWK Set, an
+// object; Ory Hydra answers every registration with one ({} when the
+// client sent none).
+func registrationUndecodable(client string, x *exInfo) string {
+	if client != ClientGo || x.kind != mcptap.HopRegister || !x.succeeded() || x.respBodyUnrecorded() {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(x.ex.RespBody, &m) != nil {
+		return ""
+	}
+	if j := bytes.TrimSpace(m["jwks"]); len(j) > 0 && j[0] == '{' {
+		return fmt.Sprintf("has \"jwks\": %s, a JSON object (a JWK Set, as RFC 7591 §2 defines it), and the MCP Go SDK (v1.8.0: oauthex.ClientRegistrationMetadata.JWKS is a string) fails to decode it (\"failed to decode successful registration response\") and goes no further; Ory Hydra answers every registration with jwks.", truncate(string(j), 40))
+	}
+	return ""
 }

@@ -348,10 +348,44 @@ func (t *Tracker) adoptLeftovers() {
 			flowHosts[hostPortOf(h.x.url)] = true
 		}
 	}
+	// Origins that the hops' own documents link are one attempt: the
+	// protected resource metadata names the authorization server, whose
+	// metadata names its registration endpoint (the MCP server and the
+	// authorization server are often two origins, two tunnels).
+	root := map[string]string{}
+	var find func(h string) string
+	find = func(h string) string {
+		r, ok := root[h]
+		if !ok || r == h {
+			return h
+		}
+		r = find(r)
+		root[h] = r
+		return r
+	}
+	union := func(a, b string) {
+		if a == "" || b == "" {
+			return
+		}
+		if ra, rb := find(a), find(b); ra != rb {
+			root[rb] = ra
+		}
+	}
+	for _, p := range t.pending {
+		h := hostPortOf(p.url)
+		if p.prm != nil {
+			for _, as := range p.prm.AuthorizationServers {
+				union(h, hostPortOf(as))
+			}
+		}
+		if p.asm != nil {
+			union(h, hostPortOf(p.asm.RegistrationEndpoint))
+		}
+	}
 	groups := map[string][]*exInfo{}
 	var hosts []string
 	for _, p := range t.pending {
-		h := hostPortOf(p.url)
+		h := find(hostPortOf(p.url))
 		if _, ok := groups[h]; !ok {
 			hosts = append(hosts, h)
 		}
@@ -366,13 +400,15 @@ func (t *Tracker) adoptLeftovers() {
 		// health check) are not.
 		// A lone 401 on a host where an attempt already ran is that
 		// client's later call (a retry without the bearer), not a new one.
-		bad, started, challenged := false, false, false
+		bad, started, challenged := false, false, ""
 		for _, p := range g {
 			bad = bad || anchored[p.id()]
-			started = started || p.kind == mcptap.HopRegister || (p.kind != mcptap.HopMCPUnauthenticated && challenged)
-			challenged = challenged || p.kind == mcptap.HopMCPUnauthenticated
+			started = started || p.kind == mcptap.HopRegister || (p.kind != mcptap.HopMCPUnauthenticated && challenged != "")
+			if challenged == "" && p.kind == mcptap.HopMCPUnauthenticated {
+				challenged = hostPortOf(p.url)
+			}
 		}
-		if challenged && !flowHosts[h] {
+		if challenged != "" && !flowHosts[challenged] {
 			started = true
 		}
 		if !bad && !started {
