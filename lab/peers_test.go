@@ -184,15 +184,22 @@ type peerWorld struct {
 }
 
 type peerOptions struct {
-	issuerSlash   bool   // authorization_servers names the issuer with a trailing slash
-	noChallenge   bool   // the MCP server answers 401 without WWW-Authenticate
-	internalPRM   bool   // BASE_URL left at the server's own address: the PRM and challenge name it
-	tunnelHost    string // the client comes through a tunnel with this public Host
-	hostCheckOff  bool   // the go-sdk server's DNS-rebinding protection is disabled
-	stopAtConsent bool   // the user closes the consent page
-	proxy         string // the client's HTTP proxy (mitmproxy recording a HAR), "" for none
-	mockAS        bool   // oauth2-mock-server instead of oidc-provider (no registration: the client is pre-registered)
-	cors          bool   // the MCP server answers CORS, as one that serves browser-based clients does
+	issuerSlash     bool   // authorization_servers names the issuer with a trailing slash
+	noChallenge     bool   // the MCP server answers 401 without WWW-Authenticate
+	internalPRM     bool   // BASE_URL left at the server's own address: the PRM and challenge name it
+	tunnelHost      string // the client comes through a tunnel with this public Host
+	hostCheckOff    bool   // the go-sdk server's DNS-rebinding protection is disabled
+	stopAtConsent   bool   // the user closes the consent page
+	proxy           string // the client's HTTP proxy (mitmproxy recording a HAR), "" for none
+	mockAS          bool   // oauth2-mock-server instead of oidc-provider (no registration: the client is pre-registered)
+	cors            bool   // the MCP server answers CORS, as one that serves browser-based clients does
+	hydraAS         bool   // Ory Hydra instead of oidc-provider
+	hydraNoAudience bool   // Hydra's consent app grants no audience (the token has no aud)
+	// The client registers with Hydra dynamically (else it is registered
+	// ahead through Hydra's admin API, as mcptap-preregistered).
+	hydraDCR bool
+	// Hydra's registration is enabled and not named in its metadata.
+	hydraNoRegistrationURL bool
 }
 
 func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
@@ -207,9 +214,13 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 		w.tunnels = map[string]string{o.tunnelHost: w.mcpListen, "auth-" + o.tunnelHost: w.asListen}
 	}
 	var pub *rsa.PublicKey
-	if o.mockAS {
+	var keys map[string]*rsa.PublicKey // by key ID, when the server has several
+	switch {
+	case o.hydraAS:
+		keys = startHydra(t, asPort, w.issuer, !o.hydraNoAudience, !o.hydraNoRegistrationURL)
+	case o.mockAS:
 		pub = startOAuth2MockServer(t, asPort, w.issuer, w.mcpURL)
-	} else {
+	default:
 		var jwks string
 		jwks, pub = rsaJWKS(t)
 		startOIDCProvider(t, asPort, w.issuer, w.mcpURL, jwks)
@@ -231,7 +242,16 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 	w.rs.Faults.NoChallenge = o.noChallenge
 	w.rs.Verify = func(tok string) (jwt.MapClaims, error) {
 		claims := jwt.MapClaims{}
-		_, err := jwt.ParseWithClaims(tok, claims, func(*jwt.Token) (any, error) { return pub, nil },
+		_, err := jwt.ParseWithClaims(tok, claims, func(tk *jwt.Token) (any, error) {
+			if keys == nil {
+				return pub, nil
+			}
+			kid, _ := tk.Header["kid"].(string)
+			if k := keys[kid]; k != nil {
+				return k, nil
+			}
+			return nil, fmt.Errorf("no key %q", kid)
+		},
 			jwt.WithValidMethods([]string{"RS256"}), jwt.WithExpirationRequired(), jwt.WithAudience(w.mcpURL),
 			jwt.WithIssuer(w.issuer), jwt.WithLeeway(5*time.Second))
 		if err != nil {
@@ -378,7 +398,7 @@ func connectGoSDK(ctx context.Context, w *peerWorld, o peerOptions) error {
 			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 		},
 	}
-	if o.mockAS {
+	if o.mockAS || o.hydraAS && !o.hydraDCR {
 		cfg.PreregisteredClient = &oauthex.ClientCredentials{ClientID: "mcptap-preregistered"}
 	}
 	h, err := auth.NewAuthorizationCodeHandler(cfg)
