@@ -262,8 +262,8 @@ func startWebClient(t *testing.T, name string) webClient {
 	t.Helper()
 	w := startPeerWorld(t, peerOptions{cors: true})
 	verifier := name + "-verifier-" + strings.Repeat("d", 40)
-	var cfg []byte
-	client := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	var cfg []byte // written before the server starts: its handlers only read it
+	client := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/start" && r.URL.Path != "/oauth/callback" {
 			http.NotFound(rw, r)
 			return
@@ -272,13 +272,15 @@ func startWebClient(t *testing.T, name string) webClient {
 		fmt.Fprintf(rw, webClientPage, cfg)
 	}))
 	t.Cleanup(client.Close)
-	callback := client.URL + "/oauth/callback"
+	origin := "http://" + client.Listener.Addr().String()
+	callback := origin + "/oauth/callback"
 	// The client's registration, made once as the web app's operator does.
 	clientID := registerPublicClient(t, w.issuer, callback, name+" har test")
 	state := name + "-st-Zm9vYmFy"
 	cfg, _ = json.Marshal(map[string]string{"mcp": w.mcpURL, "client_id": clientID, "redirect_uri": callback,
 		"state": state, "verifier": verifier, "code_challenge": oauth.S256(verifier)})
-	return webClient{start: client.URL + "/start", state: state}
+	client.Start()
+	return webClient{start: origin + "/start", state: state}
 }
 
 // runProducer runs a producer script of lab/interop with env and fails
