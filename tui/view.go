@@ -7,6 +7,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/internal/pace"
 )
 
 // View renders the whole screen; only rows that fit are rendered.
@@ -88,9 +89,8 @@ func pathOnly(target string) string {
 func (m *Model) loadLine() string {
 	l := m.load
 	s := fmt.Sprintf("analysing %d of %d exchanges", l.done, l.total)
-	if el := time.Since(l.began); l.done > 0 && l.done < l.total && el > time.Second/2 {
-		left := time.Duration(float64(el) * float64(l.total-l.done) / float64(l.done)).Round(time.Second)
-		s += fmt.Sprintf(", ~%s left", max(left, time.Second))
+	if left, ok := pace.Left(int64(l.done), int64(l.total), time.Since(l.began)); ok {
+		s += fmt.Sprintf(", ~%s left", left)
 	}
 	return s
 }

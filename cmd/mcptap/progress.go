@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcptap/mcptap/internal/pace"
 	"github.com/mcptap/mcptap/live"
 	"github.com/mcptap/mcptap/report"
 	"github.com/spf13/cobra"
@@ -128,10 +129,8 @@ func (p *progress) draw() {
 	case p.total > 0:
 		frac := float64(p.done) / float64(p.total)
 		line += fmt.Sprintf(" %d%% (%s of %s)", int(frac*100), amount(p.done, p.unit), amount(p.total, p.unit))
-		if el := time.Since(p.phaseAt); frac > 0.02 && el > time.Second/2 {
-			if left := (time.Duration(float64(el)/frac) - el).Round(time.Second); left >= time.Second {
-				line += fmt.Sprintf(", ~%s left", left)
-			}
+		if left, ok := pace.Left(p.done, p.total, time.Since(p.phaseAt)); ok {
+			line += fmt.Sprintf(", ~%s left", left)
 		}
 	case p.done > 0:
 		line += " " + amount(p.done, p.unit)
