@@ -52,6 +52,17 @@ type exchangeScreen struct {
 	loadErr error
 	d       doc
 	w, h    int
+	hidden  hiddenCopy // full with its secrets hidden, for the rebuilds
+}
+
+// hiddenCopy is an exchange as the screen shows it, and what it was made
+// from: the copy (full), what the redactor had learned, whether secrets
+// were shown.
+type hiddenCopy struct {
+	of     *mcptap.Exchange
+	gen    int
+	reveal bool
+	ex     mcptap.Exchange
 }
 
 // newExchangeScreen opens exchange id; the command, if any, loads its bodies.
@@ -136,7 +147,14 @@ func (m *exchangeScreen) build() {
 	if f, _, ok := m.flowOf(ex.ID); ok {
 		m.learnFlow(f)
 	}
-	shownEx := m.shown(*ex)
+	m.learnExchange(*ex)
+	// A rebuild (a resize, raw, a refresh) of the same copy, with nothing
+	// learned since, shows the hidden copy made before.
+	c := &m.hidden
+	if m.full == nil || c.of != m.full || c.gen != m.secrets.gen || c.reveal != m.secrets.reveal {
+		*c = hiddenCopy{of: m.full, gen: m.secrets.gen, reveal: m.secrets.reveal, ex: m.shown(*ex)}
+	}
+	shownEx := c.ex
 	ex = &shownEx
 	w := m.w
 	add := func(l docLine) { d.lines = append(d.lines, l) }

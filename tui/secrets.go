@@ -24,6 +24,7 @@ type secrets struct {
 	r       *redact.Redactor
 	learned map[string]bool // exchange ID (+"/full" once its bodies were learned)
 	reveal  bool
+	gen     int // counts what the redactor learned: a hidden copy made before is stale
 }
 
 func newSecrets(key []byte) secrets {
@@ -42,6 +43,7 @@ func (s *shared) learnExchange(ex mcptap.Exchange) {
 	}
 	s.secrets.learned[key] = true
 	s.secrets.r.Learn(ex)
+	s.secrets.gen++
 }
 
 // learnFlow learns the hops of the flow ex belongs to, as far as the model

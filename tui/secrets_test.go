@@ -111,3 +111,41 @@ func TestScreensHideSecrets(t *testing.T) {
 }
 
 var _ tea.Msg = loadedMsg{}
+
+// A rebuild of the exchange screen (a resize) shows the hidden copy it made
+// before; showing the secrets, or anything the redactor learns since, makes
+// a new one.
+func TestExchangeScreenKeepsItsHiddenCopy(t *testing.T) {
+	exs := oauthtest.PlantedExchanges()
+	m := New(Options{}, false)
+	m.Ingest(oauth.InOrder(exs))
+	m.Finish()
+	sized(m, 1000, 200)
+	press1 := func(k string) {
+		_, cmd := m.Update(press(k))
+		for cmd != nil {
+			_, cmd = m.Update(cmd())
+		}
+	}
+	press1("enter") // the first flow
+	press1("enter") // its first hop
+	es, ok := m.top().(*exchangeScreen)
+	if !ok {
+		t.Fatalf("top screen is %T", m.top())
+	}
+	es.hidden.ex.Target = "/the-cached-copy"
+	sized(m, 999, 200)
+	if !strings.Contains(plain(m), "/the-cached-copy") {
+		t.Fatal("a resize made the hidden copy again")
+	}
+	es.secrets.gen++ // the redactor learned something
+	sized(m, 998, 200)
+	if strings.Contains(plain(m), "/the-cached-copy") {
+		t.Fatal("a copy made before the redactor learned more is still shown")
+	}
+	es.hidden.ex.Target = "/the-cached-copy"
+	press1("s")
+	if strings.Contains(plain(m), "/the-cached-copy") {
+		t.Fatal("showing the secrets still shows the hidden copy")
+	}
+}
