@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"runtime/debug"
 	"sort"
@@ -260,6 +261,20 @@ var errMissing = errors.New("missing")
 // Entries are decoded one at a time, so memory holds the exchanges, not the
 // file's JSON.
 func Read(r io.Reader) ([]mcptap.Exchange, error) { return ReadFunc(r, nil) }
+
+// ReadFile reads the HAR file name as Read does; an error names the file.
+func ReadFile(name string) ([]mcptap.Exchange, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	exs, err := Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return exs, nil
+}
 
 // ReadFunc is Read that also hands each exchange to each (when not nil) as
 // soon as its entry is decoded, with its index in the entries (from 0; a

@@ -522,3 +522,17 @@ func TestReadHARContentWithoutText(t *testing.T) {
 		}
 	}
 }
+
+func TestReadFileNamesTheFile(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "cut.har")
+	if err := os.WriteFile(bad, []byte(`{"log":{"entries":[{`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(bad); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("ReadFile of a cut file: %v", err)
+	}
+	exs, err := ReadFile("testdata/firefox-153-navigated.har")
+	if err != nil || len(exs) != 22 {
+		t.Errorf("ReadFile: %d exchanges, %v", len(exs), err)
+	}
+}

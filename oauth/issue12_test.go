@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -276,14 +275,9 @@ func TestAuthServerOnlyCaptureSucceedsAtTheToken(t *testing.T) {
 // readHARFile reads a HAR file as mcptap report does.
 func readHARFile(t *testing.T, path string) []mcptap.Exchange {
 	t.Helper()
-	f, err := os.Open(path)
+	exs, err := har.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	exs, err := har.Read(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 	return exs
 }

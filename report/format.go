@@ -82,7 +82,7 @@ func collapse(hops []Hop) []hopRun {
 	var out []hopRun
 	for _, h := range hops {
 		if n := len(out); n > 0 && h.Kind == mcptap.HopMCP && out[n-1].Kind == mcptap.HopMCP &&
-			out[n-1].Status == h.Status && out[n-1].Method == h.Method && out[n-1].URL == h.URL && out[n-1].Inner == h.Inner {
+			out[n-1].Status == h.Status && out[n-1].StatusUnrecorded == h.StatusUnrecorded && out[n-1].Method == h.Method && out[n-1].URL == h.URL && out[n-1].Inner == h.Inner {
 			out[n-1].n++
 			out[n-1].last = h.At
 			continue
@@ -103,7 +103,11 @@ func (g hopRun) cells() (kind, status string) {
 	if g.n > 1 {
 		kind += fmt.Sprintf(" ×%d", g.n)
 	}
-	if g.Kind != mcptap.HopRedirect {
+	switch {
+	case g.Kind == mcptap.HopRedirect:
+	case g.StatusUnrecorded:
+		status = "?" // answered; the status was not recorded
+	default:
 		status = fmt.Sprint(g.Status)
 	}
 	return kind, status

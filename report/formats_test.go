@@ -14,6 +14,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/oauth/oauthtest"
 	"github.com/mcptap/mcptap/report"
@@ -306,4 +307,49 @@ func secretsOf(exs []mcptap.Exchange) []string {
 		}
 	}
 	return out
+}
+
+// A hop whose answer came and whose status the HAR producer lost (Firefox
+// 153's Save All As HAR, kept as written) reads "?" in the text report and
+// status_unrecorded in JSON, not 0 (no answer).
+func TestStatusUnrecordedHops(t *testing.T) {
+	exs, err := har.ReadFile("../har/testdata/firefox-153-navigated.har")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := report.Build(mcptap.Session{ID: "ff", Source: mcptap.SourceImport}, exs, report.Options{Redact: true})
+	var text, js bytes.Buffer
+	if err := r.Write(&text, "text"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Write(&js, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "discovery-resource           ? GET") {
+		t.Errorf("text report:\n%s", text.String())
+	}
+	var doc struct {
+		Flows []struct {
+			Hops []struct {
+				Kind             string `json:"kind"`
+				Status           int    `json:"status"`
+				StatusUnrecorded bool   `json:"status_unrecorded"`
+			} `json:"hops"`
+		} `json:"flows"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil || len(doc.Flows) != 1 {
+		t.Fatalf("json: %v %s", err, js.String())
+	}
+	unrecorded := 0
+	for _, h := range doc.Flows[0].Hops {
+		if h.StatusUnrecorded {
+			unrecorded++
+			if h.Status != 0 {
+				t.Errorf("%s: status %d and status_unrecorded", h.Kind, h.Status)
+			}
+		}
+	}
+	if unrecorded != 3 {
+		t.Errorf("%d hops with status_unrecorded, want the challenge and both metadata documents", unrecorded)
+	}
 }

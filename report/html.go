@@ -278,6 +278,8 @@ func statusClass(h Hop) string {
 		return "server-error"
 	case h.Status >= 400:
 		return "client-error"
+	case h.StatusUnrecorded:
+		return "unrecorded"
 	case h.Status == 0:
 		return "none"
 	}

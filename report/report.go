@@ -88,10 +88,13 @@ type Hop struct {
 	Kind     mcptap.HopKind `json:"kind"`
 	Exchange string         `json:"exchange"`
 	Status   int            `json:"status"`
-	Method   string         `json:"method"`
-	URL      string         `json:"url"`
-	At       time.Time      `json:"at"`
-	Inner    bool           `json:"inner,omitempty"`
+	// StatusUnrecorded: the answer came and its status was not recorded
+	// (status is 0; a HAR producer lost it).
+	StatusUnrecorded bool      `json:"status_unrecorded,omitempty"`
+	Method           string    `json:"method"`
+	URL              string    `json:"url"`
+	At               time.Time `json:"at"`
+	Inner            bool      `json:"inner,omitempty"`
 }
 
 // Finding is one problem with its evidence and fix.
@@ -214,6 +217,7 @@ func Build(sess mcptap.Session, exs []mcptap.Exchange, opts Options) Report {
 			if i := need[h.Exchange]; i >= 0 {
 				ex := &exs[i]
 				hp.Method, hp.URL = ex.Method, text(ex.URL())
+				hp.StatusUnrecorded = ex.StatusUnrecorded()
 				if h.Kind == mcptap.HopRedirect {
 					hp.Method, hp.URL = "→", text(ex.RespHeader.Get("Location"))
 				}

@@ -125,7 +125,7 @@ func (m *flowScreen) build() {
 		if isBroken {
 			room -= 20
 		}
-		line := fmt.Sprintf(" %s%s %-27s %s %s", mark, m.gap(gap), string(h.Kind), m.status(h.Status, ex.Err), clip(target, max(room, 10)))
+		line := fmt.Sprintf(" %s%s %-27s %s %s", mark, m.gap(gap), string(h.Kind), m.status(h.Status, ex.Err, ex.StatusUnrecorded()), clip(target, max(room, 10)))
 		if isBroken {
 			line += m.st.bad.Render("  ◀ chain broke here")
 		}
@@ -194,10 +194,12 @@ func (m *shared) gap(d time.Duration) string {
 	return m.st.dim.Render(s)
 }
 
-func (m *shared) status(code int, errText string) string {
+func (m *shared) status(code int, errText string, unrecorded bool) string {
 	switch {
 	case errText != "":
 		return m.st.bad.Render("ERR")
+	case unrecorded:
+		return m.st.wait.Render("?  ") // answered; the status was not recorded
 	case code == 0:
 		return m.st.wait.Render("…  ")
 	case code >= 400:

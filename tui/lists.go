@@ -219,6 +219,8 @@ func (s *trafficScreen) trafficRow(ex *mcptap.Exchange) string {
 	switch {
 	case ex.Err != "":
 		st = s.st.bad.Render(fmt.Sprintf("%-6s", "ERR"))
+	case ex.StatusUnrecorded():
+		st = s.st.wait.Render(fmt.Sprintf("%-6s", "?")) // answered; the status was not recorded
 	case ex.Status == 0:
 		st = s.st.wait.Render(fmt.Sprintf("%-6s", "…"))
 	case ex.Status >= 400:

@@ -3,11 +3,13 @@ package tui
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/mcptap/mcptap"
+	"github.com/mcptap/mcptap/har"
 	"github.com/mcptap/mcptap/oauth"
 	"github.com/mcptap/mcptap/oauth/oauthtest"
 )
@@ -147,5 +149,28 @@ func TestExchangeScreenKeepsItsHiddenCopy(t *testing.T) {
 	press1("s")
 	if strings.Contains(plain(m), "/the-cached-copy") {
 		t.Fatal("showing the secrets still shows the hidden copy")
+	}
+}
+
+// An answer whose status the HAR producer lost (Firefox 153, kept as
+// written) shows "?" in the traffic list and the flow, not "…" (waiting).
+func TestStatusUnrecordedShown(t *testing.T) {
+	exs, err := har.ReadFile("../har/testdata/firefox-153-navigated.har")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(Options{}, false)
+	m.Ingest(oauth.InOrder(exs))
+	m.Finish()
+	sized(m, 200, 60)
+	m.Update(press("enter")) // the flow
+	flow := plain(m)
+	m.Update(press("esc"))
+	m.Update(press("2")) // all traffic
+	traffic := plain(m)
+	for where, screen := range map[string]string{"flow": flow, "traffic": traffic} {
+		if !regexp.MustCompile(`(\?\s+GET|GET\s+\?)\s.*oauth-protected-resource`).MatchString(screen) {
+			t.Errorf("%s screen shows no ? for the metadata's lost status:\n%s", where, screen)
+		}
 	}
 }

@@ -160,14 +160,9 @@ func TestImportSessionsExport(t *testing.T) {
 
 func readExportedHAR(t *testing.T, path string) []mcptap.Exchange {
 	t.Helper()
-	f, err := os.Open(path)
+	exs, err := har.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	exs, err := har.Read(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 	return exs
 }
