@@ -102,12 +102,16 @@ log:
 	// Ready when both APIs answer; the first JWKS read makes the signing
 	// keys.
 	public := "http://127.0.0.1:" + strconv.Itoa(port)
+	hang := time.Now().Add(labBound) // a hang reaches it; a loaded machine does not
 	for _, u := range []string{admin + "/health/ready", public + "/health/ready"} {
 		for {
 			select {
 			case <-exited:
 				t.Fatalf("hydra exited before it was ready: %v", waitErr)
 			default:
+			}
+			if time.Now().After(hang) {
+				t.Fatalf("hydra not ready at %s after %v", u, labBound)
 			}
 			resp, err := http.Get(u)
 			if err == nil {
