@@ -45,17 +45,17 @@ func keepCorpus(t *testing.T, name string, raw []byte) {
 
 // chromiumPath is Debian's Chromium, which .ci/run installs.
 func chromiumPath(t *testing.T) string {
-	return browserPath(t, "MCPTAP_BROWSER", "chromium", "chromium-browser")
+	return toolPath(t, "MCPTAP_BROWSER", "chromium", "chromium-browser")
 }
 
 // firefoxPath is Debian's Firefox ESR, which .ci/run installs.
 func firefoxPath(t *testing.T) string {
-	return browserPath(t, "MCPTAP_FIREFOX", "firefox-esr", "firefox")
+	return toolPath(t, "MCPTAP_FIREFOX", "firefox-esr", "firefox")
 }
 
-// browserPath finds a browser by the variable env or its names; it is
-// required under CI, and skips the test elsewhere.
-func browserPath(t *testing.T, env string, names ...string) string {
+// toolPath finds a program .ci/run installs, by the variable env or its
+// names; it is required under CI, and skips the test elsewhere.
+func toolPath(t *testing.T, env string, names ...string) string {
 	t.Helper()
 	for _, p := range append([]string{os.Getenv(env)}, names...) {
 		if p == "" {

@@ -3,12 +3,10 @@ package lab
 import (
 	"bytes"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -28,18 +26,9 @@ import (
 // every Hydra deployment has (here: it signs in "alice" and grants what the
 // client asked for).
 
-// hydraPath is the hydra binary .ci/run builds from tools/hydra.
-func hydraPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("hydra")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("hydra is required under CI (.ci/run builds it from tools/hydra)")
-		}
-		t.Skip("hydra not installed: (cd tools/hydra && go build -o $(go env GOPATH)/bin/hydra github.com/ory/hydra/v2)")
-	}
-	return p
-}
+// hydraPath is the hydra binary .ci/run builds from tools/hydra (build it
+// with the command in CONTRIBUTING.md).
+func hydraPath(t *testing.T) string { return toolPath(t, "MCPTAP_HYDRA", "hydra") }
 
 // startHydra runs Hydra with its public API on port and its admin API on a
 // port of its own, naming issuer (mcptap's route in front of it) in its
@@ -123,28 +112,7 @@ log:
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	resp, err := http.Get(public + "/.well-known/jwks.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set struct {
-		Keys []struct{ Kty, Kid, N, E string } `json:"keys"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatal(err)
-	}
-	keys := map[string]*rsa.PublicKey{}
-	for _, k := range set.Keys {
-		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
-		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
-		if k.Kty == "RSA" && err1 == nil && err2 == nil {
-			keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
-		}
-	}
-	if len(keys) == 0 {
-		t.Fatalf("hydra's JWKS has no RSA key: %+v", set)
-	}
+	keys := rsaKeys(t, "hydra", public+"/.well-known/jwks.json")
 	// The client registered ahead, as an operator does with Hydra's admin
 	// API: a public client on a loopback callback, any port (RFC 8252 §7.3).
 	reg, _ := json.Marshal(map[string]any{"client_id": "mcptap-preregistered", "redirect_uris": []string{"http://127.0.0.1/callback"},

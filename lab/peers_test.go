@@ -85,8 +85,9 @@ func startOIDCProvider(t *testing.T, port int, issuer, resource, jwks string) {
 }
 
 // startOAuth2MockServer runs lab/interop/oauth2-mock-server.mjs on port and
-// returns the public key it signs with (from its own JWKS document).
-func startOAuth2MockServer(t *testing.T, port int, issuer, resource string) *rsa.PublicKey {
+// returns the public keys it signs with (from its own JWKS document), by key
+// ID.
+func startOAuth2MockServer(t *testing.T, port int, issuer, resource string) map[string]*rsa.PublicKey {
 	t.Helper()
 	dir := interopDir(t)
 	cmd := exec.Command("node", filepath.Join(dir, "oauth2-mock-server.mjs"))
@@ -97,23 +98,36 @@ func startOAuth2MockServer(t *testing.T, port int, issuer, resource string) *rsa
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/jwks")
+	return rsaKeys(t, "oauth2-mock-server", "http://127.0.0.1:"+strconv.Itoa(port)+"/jwks")
+}
+
+// rsaKeys reads the RSA keys of a JWK set at u, by key ID; an empty set
+// fails the test.
+func rsaKeys(t *testing.T, who, u string) map[string]*rsa.PublicKey {
+	t.Helper()
+	resp, err := http.Get(u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var set struct {
-		Keys []struct{ Kty, N, E string } `json:"keys"`
+		Keys []struct{ Kty, Kid, N, E string } `json:"keys"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil || len(set.Keys) == 0 || set.Keys[0].Kty != "RSA" {
-		t.Fatalf("oauth2-mock-server JWKS: %v %+v", err, set)
+	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
+		t.Fatalf("%s JWKS: %v", who, err)
 	}
-	n, err1 := base64.RawURLEncoding.DecodeString(set.Keys[0].N)
-	e, err2 := base64.RawURLEncoding.DecodeString(set.Keys[0].E)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("JWKS key: %v %v", err1, err2)
+	keys := map[string]*rsa.PublicKey{}
+	for _, k := range set.Keys {
+		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
+		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
+		if k.Kty == "RSA" && err1 == nil && err2 == nil {
+			keys[k.Kid] = &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		}
 	}
-	return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+	if len(keys) == 0 {
+		t.Fatalf("%s's JWKS has no RSA key: %+v", who, set)
+	}
+	return keys
 }
 
 // startLogged starts cmd with its output in the test log and waits for a
@@ -214,12 +228,12 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 		w.tunnels = map[string]string{o.tunnelHost: w.mcpListen, "auth-" + o.tunnelHost: w.asListen}
 	}
 	var pub *rsa.PublicKey
-	var keys map[string]*rsa.PublicKey // by key ID, when the server has several
+	var keys map[string]*rsa.PublicKey // read from the server's JWKS, by key ID (pub: the key made here for oidc-provider)
 	switch {
 	case o.hydraAS:
 		keys = startHydra(t, asPort, w.issuer, !o.hydraNoAudience, !o.hydraNoRegistrationURL)
 	case o.mockAS:
-		pub = startOAuth2MockServer(t, asPort, w.issuer, w.mcpURL)
+		keys = startOAuth2MockServer(t, asPort, w.issuer, w.mcpURL)
 	default:
 		var jwks string
 		jwks, pub = rsaJWKS(t)
