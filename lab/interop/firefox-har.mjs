@@ -124,7 +124,7 @@ try {
     async (expr) => (await m.send('WebDriver:ExecuteScript', { script: `return ${expr};`, args: [] })).value, DONE);
 
   // A user saves once the panel has caught up: its list (each request's
-  // status and timing) unchanged over three looks in a row. Firefox still
+  // status and timing) unchanged over ten looks in a row (a second). Firefox still
   // loses the status of a fetch that finished as its page navigated away
   // (the metadata fetch before the authorize): that stays as it is.
   let last = '';
@@ -137,7 +137,7 @@ try {
       return JSON.stringify(getDisplayedRequests(api.store.getState()).map((r) => [r.id, r.status, r.totalTime]));`);
     same = snap === last ? same + 1 : 0;
     last = snap;
-    return same >= 3 ? true : undefined;
+    return same >= 10 ? true : undefined;
   });
 
   // What "Save All As HAR" writes: HarExporter over the displayed requests
