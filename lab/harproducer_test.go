@@ -256,6 +256,7 @@ const initialize = (token) => fetch(cfg.mcp, { method: 'POST',
 // registered with oidc-provider; start is the page that begins the dance.
 type webClient struct {
 	start, state string
+	final        string // the URL of the page's last request (the MCP endpoint)
 }
 
 func startWebClient(t *testing.T, name string) webClient {
@@ -280,7 +281,7 @@ func startWebClient(t *testing.T, name string) webClient {
 	cfg, _ = json.Marshal(map[string]string{"mcp": w.mcpURL, "client_id": clientID, "redirect_uri": callback,
 		"state": state, "verifier": verifier, "code_challenge": oauth.S256(verifier)})
 	client.Start()
-	return webClient{start: origin + "/start", state: state}
+	return webClient{start: origin + "/start", state: state, final: w.mcpURL}
 }
 
 // runProducer runs a producer script of lab/interop with env and fails
@@ -393,7 +394,7 @@ func TestHARFromDevTools(t *testing.T) {
 	c := startWebClient(t, "devtools")
 	tmp := t.TempDir()
 	plain, sanitized := filepath.Join(tmp, "devtools.har"), filepath.Join(tmp, "devtools-sanitized.har")
-	runProducer(t, "devtools-har.mjs", "URL="+c.start, "HAR="+plain, "SANITIZED="+sanitized, "CHROMIUM="+bin)
+	runProducer(t, "devtools-har.mjs", "URL="+c.start, "FINAL="+c.final, "HAR="+plain, "SANITIZED="+sanitized, "CHROMIUM="+bin)
 	t.Run("plain", func(t *testing.T) { checkWebClientHAR(t, "DevTools", plain, c.state, false) })
 	t.Run("sanitized", func(t *testing.T) { checkWebClientHAR(t, "DevTools", sanitized, c.state, true) })
 }
@@ -407,6 +408,6 @@ func TestHARFromFirefox(t *testing.T) {
 	bin := firefoxPath(t)
 	c := startWebClient(t, "firefox")
 	path := filepath.Join(t.TempDir(), "firefox.har")
-	runProducer(t, "firefox-har.mjs", "URL="+c.start, "HAR="+path, "FIREFOX="+bin)
+	runProducer(t, "firefox-har.mjs", "URL="+c.start, "FINAL="+c.final, "HAR="+path, "FIREFOX="+bin)
 	checkWebClientHAR(t, "Firefox", path, c.state, false)
 }

@@ -299,7 +299,9 @@ func registrationUndecodable(client string, x *exInfo) string {
 		return ""
 	}
 	if j := bytes.TrimSpace(m["jwks"]); len(j) > 0 && j[0] == '{' {
-		return fmt.Sprintf("has \"jwks\": %s, a JSON object (a JWK Set, as RFC 7591 §2 defines it), and the MCP Go SDK (v1.8.0: oauthex.ClientRegistrationMetadata.JWKS is a string) fails to decode it (\"failed to decode successful registration response\") and goes no further; Ory Hydra answers every registration with jwks.", truncate(string(j), 40))
+		// The value is not quoted: a JWK set from the wire may hold a
+		// private key a broken client sent.
+		return "has \"jwks\" as a JSON object (a JWK Set, as RFC 7591 §2 defines it), and the MCP Go SDK (v1.8.0: oauthex.ClientRegistrationMetadata.JWKS is a string) fails to decode it (\"failed to decode successful registration response\") and goes no further; Ory Hydra answers every registration with jwks."
 	}
 	return ""
 }

@@ -16,16 +16,17 @@
 // WebSocket (node --experimental-websocket on Node 20).
 //
 // Environment: URL (the page to open), DONE (the title prefix that ends the
-// run), HAR (the file to write), SANITIZED (the sanitized file to write),
-// CHROMIUM (default /usr/bin/chromium).
+// run), FINAL (the URL of the page's last request: the export waits until
+// DevTools has it finished with a 2xx), HAR (the file to write), SANITIZED
+// (the sanitized file to write), CHROMIUM (default /usr/bin/chromium).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, signIn } from './producer.mjs';
 
-const { URL: start, DONE, HAR, SANITIZED, CHROMIUM = '/usr/bin/chromium' } = process.env;
-if (!start || !DONE || !HAR || !SANITIZED) {
-  console.error('need URL, DONE, HAR and SANITIZED');
+const { URL: start, DONE, FINAL, HAR, SANITIZED, CHROMIUM = '/usr/bin/chromium' } = process.env;
+if (!start || !DONE || !FINAL || !HAR || !SANITIZED) {
+  console.error('need URL, DONE, FINAL, HAR and SANITIZED');
   process.exit(2);
 }
 
@@ -94,6 +95,12 @@ try {
   await page.send('Page.navigate', { url: start });
   // Sign in and consent as a user would.
   const title = await signIn(waitFor, (expr) => page.evaluate(expr), DONE);
+  // DevTools hears of a request's end after the page does.
+  await waitFor(`DevTools to have ${FINAL} finished`, () => front.evaluate(`(async () => {
+    const Logs = await import('./models/logs/logs.js');
+    return Logs.NetworkLog.NetworkLog.instance().requests()
+      .some((r) => r.url() === ${JSON.stringify(FINAL)} && r.finished && r.statusCode >= 200 && r.statusCode < 300) || undefined;
+  })()`));
 
   const writer = (sanitize) => front.evaluate(`(async () => {
     const HAR = await import('./models/har/har.js');

@@ -11,16 +11,18 @@
 // HarExporter for the file.
 //
 // Environment: URL (the page to open), DONE (the title prefix that ends the
-// run), HAR (the file to write), FIREFOX (default /usr/bin/firefox-esr).
+// run), FINAL (the URL of the page's last request: the export waits until
+// the Network Monitor shows it answered 2xx), HAR (the file to write),
+// FIREFOX (default /usr/bin/firefox-esr).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launch, signIn } from './producer.mjs';
 
-const { URL: start, DONE, HAR, FIREFOX = '/usr/bin/firefox-esr' } = process.env;
-if (!start || !DONE || !HAR) {
-  console.error('need URL, DONE and HAR');
+const { URL: start, DONE, FINAL, HAR, FIREFOX = '/usr/bin/firefox-esr' } = process.env;
+if (!start || !DONE || !FINAL || !HAR) {
+  console.error('need URL, DONE, FINAL and HAR');
   process.exit(2);
 }
 
@@ -123,21 +125,24 @@ try {
   const title = await signIn(waitFor,
     async (expr) => (await m.send('WebDriver:ExecuteScript', { script: `return ${expr};`, args: [] })).value, DONE);
 
-  // A user saves once the panel has caught up: its list (each request's
-  // status and timing) unchanged over ten looks in a row (a second). Firefox still
-  // loses the status of a fetch that finished as its page navigated away
-  // (the metadata fetch before the authorize): that stays as it is.
+  // A user saves once the panel has caught up: it shows the page's last
+  // request answered, and its list (each request's status and timing) then
+  // stays the same over three looks in a row. Firefox still loses the
+  // status of a fetch that finished as its page navigated away: that stays
+  // as it is.
   let last = '';
   let same = 0;
-  await waitFor('the Network Monitor to settle', async () => {
-    const snap = await chrome(`${devtools}
+  await waitFor('the Network Monitor to catch up', async () => {
+    const snap = JSON.parse(await chrome(`${devtools}
       const toolbox = gDevTools.getToolboxForTab(tab);
       const api = await toolbox.getNetMonitorAPI();
       const { getDisplayedRequests } = require("devtools/client/netmonitor/src/selectors/index");
-      return JSON.stringify(getDisplayedRequests(api.store.getState()).map((r) => [r.id, r.status, r.totalTime]));`);
-    same = snap === last ? same + 1 : 0;
-    last = snap;
-    return same >= 10 ? true : undefined;
+      return JSON.stringify(getDisplayedRequests(api.store.getState()).map((r) => [r.id, r.url, r.status, r.totalTime]));`));
+    const key = JSON.stringify(snap);
+    same = key === last ? same + 1 : 0;
+    last = key;
+    const answered = snap.some(([, url, status]) => url === FINAL && Number(status) >= 200 && Number(status) < 300);
+    return answered && same >= 3 ? true : undefined;
   });
 
   // What "Save All As HAR" writes: HarExporter over the displayed requests
