@@ -44,6 +44,9 @@ import (
 // makes with this software; each asserted verdict is what mcptap says about
 // the traffic the real peers produced.
 
+// rsaJWKSKeyID is the key ID of the key rsaJWKS makes.
+const rsaJWKSKeyID = "peer-test"
+
 // rsaJWKS returns a private JWK set for oidc-provider and the public key.
 func rsaJWKS(t *testing.T) (string, *rsa.PublicKey) {
 	t.Helper()
@@ -54,7 +57,7 @@ func rsaJWKS(t *testing.T) (string, *rsa.PublicKey) {
 	k.Precompute()
 	b := func(i *big.Int) string { return base64.RawURLEncoding.EncodeToString(i.Bytes()) }
 	jwk := map[string]string{
-		"kty": "RSA", "kid": "peer-test", "alg": "RS256", "use": "sig",
+		"kty": "RSA", "kid": rsaJWKSKeyID, "alg": "RS256", "use": "sig",
 		"n": b(k.N), "e": b(big.NewInt(int64(k.E))), "d": b(k.D),
 		"p": b(k.Primes[0]), "q": b(k.Primes[1]),
 		"dp": b(k.Precomputed.Dp), "dq": b(k.Precomputed.Dq), "qi": b(k.Precomputed.Qinv),
@@ -227,16 +230,15 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 		w.mcpURL, w.issuer = "https://"+o.tunnelHost+"/mcp", "https://auth-"+o.tunnelHost
 		w.tunnels = map[string]string{o.tunnelHost: w.mcpListen, "auth-" + o.tunnelHost: w.asListen}
 	}
-	var pub *rsa.PublicKey
-	var keys map[string]*rsa.PublicKey // read from the server's JWKS, by key ID (pub: the key made here for oidc-provider)
+	var keys map[string]*rsa.PublicKey // the server's signing keys, by key ID
 	switch {
 	case o.hydraAS:
 		keys = startHydra(t, asPort, w.issuer, !o.hydraNoAudience, !o.hydraNoRegistrationURL)
 	case o.mockAS:
 		keys = startOAuth2MockServer(t, asPort, w.issuer, w.mcpURL)
 	default:
-		var jwks string
-		jwks, pub = rsaJWKS(t)
+		jwks, pub := rsaJWKS(t)
+		keys = map[string]*rsa.PublicKey{rsaJWKSKeyID: pub}
 		startOIDCProvider(t, asPort, w.issuer, w.mcpURL, jwks)
 	}
 
@@ -257,9 +259,6 @@ func startPeerWorld(t *testing.T, o peerOptions) *peerWorld {
 	w.rs.Verify = func(tok string) (jwt.MapClaims, error) {
 		claims := jwt.MapClaims{}
 		_, err := jwt.ParseWithClaims(tok, claims, func(tk *jwt.Token) (any, error) {
-			if keys == nil {
-				return pub, nil
-			}
 			kid, _ := tk.Header["kid"].(string)
 			if k := keys[kid]; k != nil {
 				return k, nil
